@@ -1,0 +1,110 @@
+"""Encoders f: (B, C, N, N) -> h (B, D_r = 32) and the SimCLR projection head g: h -> z (B, D_p = 16). Paper Sec. 4.2.
+
+Every encoder is  features (conv stack or ResNet trunk) -> flatten -> fc1 -> ReLU -> fc2 = h.
+fc1 is a PerturbedLinear and the default IDS site (Eq. 1 with σ = ReLU); fc2 is a PerturbedLinear at s_l = 0, so
+it can be made a second site ("fc1,fc2") without surgery.
+
+CNN-N (N = 8 ... 256): conv-ReLU-maxpool blocks whose kernels and pooling strides are chosen per tile size so the
+feature map is exactly 3x3 before flattening (two blocks up to N = 64, three for 128 and 256; channels 16-32 for the
+smallest up to 32-64-128 for the largest), as the paper describes; the exact kernels are ours (the paper gives none).
+
+ResNet-18/50 (torchvision, random init): the paper replaces the classifier with an identity "so that the backbone
+outputs its native feature dimension (512 / 2048) directly into the projection MLP", yet evaluates probes on a
+32-d h and perturbs "fc1". We read that as: trunk (512 or 2048 features) -> the same fc1 -> ReLU -> fc2 MLP head as
+the CNNs, so h is 32-d for every encoder and fc1 is always the site. The stem conv takes any channel count.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torchvision
+
+from .perturb import PerturbedLinear
+
+D_REP = 32   # D_r, representation size (probes read h)
+D_PROJ = 16  # D_p, projection size (the loss reads z)
+
+# name -> (tile N, blocks of (out_channels, conv kernel, conv padding, pool kernel, pool stride)); comments: size after
+_CNN = {
+    "cnn8":   (8,   [(16, 3, 1, 2, 2), (32, 3, 1, 2, 1)]),                      # 8 -> 4 -> 3
+    "cnn16":  (16,  [(16, 3, 1, 2, 2), (32, 3, 0, 2, 2)]),                      # 16 -> 8 -> 3
+    "cnn32":  (32,  [(32, 5, 2, 3, 3), (64, 5, 2, 3, 3)]),                      # 32 -> 10 -> 3
+    "cnn64":  (64,  [(32, 7, 3, 4, 4), (64, 5, 0, 4, 4)]),                      # 64 -> 16 -> 3
+    "cnn128": (128, [(16, 5, 2, 4, 4), (32, 3, 1, 4, 4), (64, 3, 0, 2, 2)]),     # 128 -> 32 -> 8 -> 3
+    "cnn256": (256, [(32, 7, 3, 4, 4), (64, 5, 2, 4, 4), (128, 3, 0, 4, 4)]),   # 256 -> 64 -> 16 -> 3
+}
+_RESNET = {"resnet18": (torchvision.models.resnet18, 512), "resnet50": (torchvision.models.resnet50, 2048)}
+ENCODERS = tuple(_CNN) + tuple(_RESNET)
+RESNET_TILE = 256  # the paper runs ResNets on 256x256 tiles only
+
+
+def encoder_tile(name: str) -> int:
+    """The tile size N an encoder is built for (ResNets: 256, though they accept any N >= 32)."""
+    _check_name(name)
+    return _CNN[name][0] if name in _CNN else RESNET_TILE
+
+
+class Encoder(nn.Module):
+    """standardise -> features -> flatten -> fc1 (IDS site) -> ReLU -> fc2. (B, C, N, N) -> h (B, 32).
+
+    The per-channel input mean and std (buffers, set by the trainer from the pre-training split) live in the
+    encoder, so data views act on physical values (dB SNR, [0, 1] RGB) and a saved encoder embeds raw data.
+    """
+
+    def __init__(self, features: nn.Module, n_features: int, hidden: int, name: str, tile: int, channels: int):
+        super().__init__()
+        self.name, self.tile = name, tile
+        self.register_buffer("in_mean", torch.zeros(channels))
+        self.register_buffer("in_std", torch.ones(channels))
+        self.features = features
+        self.fc1 = PerturbedLinear(n_features, hidden)
+        self.relu = nn.ReLU()
+        self.fc2 = PerturbedLinear(hidden, D_REP)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - self.in_mean.view(1, -1, 1, 1)) / self.in_std.view(1, -1, 1, 1)
+        return self.fc2(self.relu(self.fc1(torch.flatten(self.features(x), 1))))
+
+
+def build_encoder(name: str, in_channels: int = 1, hidden: int | None = None) -> Encoder:
+    """Build encoder `name` (one of ENCODERS) for `in_channels`-channel input (1 = radar, 3 = RGB).
+
+    hidden: width of fc1's output; defaults to 64 for the CNNs, 128 for the ResNets (kept small, as in the paper).
+    """
+    _check_name(name)
+    if in_channels < 1:
+        raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+    if name in _CNN:
+        tile, blocks = _CNN[name]
+        layers, c = [], in_channels
+        for out, k, pad, pk, ps in blocks:
+            layers += [nn.Conv2d(c, out, k, padding=pad), nn.ReLU(), nn.MaxPool2d(pk, ps)]
+            c = out
+        return Encoder(nn.Sequential(*layers), c * 3 * 3, hidden or 64, name, tile, in_channels)
+    make, n_features = _RESNET[name]
+    trunk = make(weights=None)
+    trunk.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    trunk.fc = nn.Identity()  # trunk now ends in global average pooling: (B, n_features)
+    return Encoder(trunk, n_features, hidden or 128, name, RESNET_TILE, in_channels)
+
+
+def build_projector(d_in: int = D_REP, d_out: int = D_PROJ) -> nn.Sequential:
+    """SimCLR projection head g: Linear -> ReLU -> Linear, (B, 32) -> (B, 16). Never perturbed."""
+    return nn.Sequential(nn.Linear(d_in, d_in), nn.ReLU(), nn.Linear(d_in, d_out))
+
+
+class SimCLRModel(nn.Module):
+    """Encoder + projection head. forward gives z for the loss; `.encoder` alone gives h for the probes."""
+
+    def __init__(self, encoder: Encoder):
+        super().__init__()
+        self.encoder = encoder
+        self.projector = build_projector()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, N, N) -> (B, 16)
+        return self.projector(self.encoder(x))
+
+
+def _check_name(name: str) -> None:
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}: choose one of {', '.join(ENCODERS)}")

@@ -1,0 +1,29 @@
+import os
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+os.environ.setdefault("IDSLAB_QUICK", "1")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def streak_data(tile=16, n=(256, 128, 128), seed=0):
+    """A tiny stand-in for idslab.datasets.SSLData: class 1 tiles hold a descending bright streak in noise."""
+    g = torch.Generator().manual_seed(seed)
+
+    def split(m):
+        y = torch.arange(m) % 2
+        x = torch.randn(m, 1, tile, tile, generator=g) * 3 + 5
+        r = torch.randint(2, tile - 6, (m,), generator=g)
+        for k in range(5):  # five pixels along a descending diagonal (built once, vectorised over samples)
+            x[torch.arange(m), 0, (r + k).clamp(max=tile - 1), (r + k).clamp(max=tile - 1)] += 15 * y
+        return SimpleNamespace(x=x, y=y)
+
+    return SimpleNamespace(name="streaks", tile=tile, classes=("noise", "streak"), pretrain=split(n[0]),
+                           probe_train=split(n[1]), probe_test=split(n[2]), meta={}, channels=1)
+
+
+@pytest.fixture
+def streaks():
+    return streak_data()

@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from idslab import PerturbedLinear, build_encoder
+from idslab.encoders import ENCODERS, SimCLRModel, encoder_tile
+
+
+@pytest.mark.parametrize("name", [n for n in ENCODERS if n.startswith("cnn")])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_cnn_shapes_and_3x3_feature_map(name, channels):
+    n = encoder_tile(name)
+    assert n == int(name[3:])
+    enc = build_encoder(name, channels)
+    x = torch.randn(2, channels, n, n)
+    assert enc.features(x).shape[-2:] == (3, 3)
+    assert enc(x).shape == (2, 32)
+    assert isinstance(enc.fc1, PerturbedLinear) and isinstance(enc.fc2, PerturbedLinear)
+    assert SimCLRModel(enc)(x).shape == (2, 16)
+
+
+def test_cnn_depth_follows_the_paper():
+    convs = lambda n: sum(isinstance(m, torch.nn.Conv2d) for m in build_encoder(n).modules())
+    assert [convs(n) for n in ("cnn8", "cnn16", "cnn32", "cnn64", "cnn128", "cnn256")] == [2, 2, 2, 2, 3, 3]
+
+
+@pytest.mark.parametrize("name,width", [("resnet18", 512), ("resnet50", 2048)])
+def test_resnets_feed_the_same_mlp_head(name, width):
+    enc = build_encoder(name, in_channels=1)
+    assert enc.fc1.in_features == width and enc.tile == 256
+    assert enc.eval()(torch.randn(2, 1, 64, 64)).shape == (2, 32)
+
+
+def test_fc1_perturbation_changes_h_and_eval_does_not():
+    torch.manual_seed(0)
+    enc = build_encoder("cnn16")
+    enc.fc1.scale = 0.05
+    x = torch.randn(4, 1, 16, 16)
+    assert not torch.allclose(enc.train()(x), enc(x))
+    assert torch.equal(enc.eval()(x), enc(x))
+
+
+def test_unknown_encoder():
+    with pytest.raises(ValueError, match="unknown encoder 'vgg'.*cnn16"):
+        build_encoder("vgg")

@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+from idslab import train as T
+from idslab.train import TrainConfig, load_checkpoint, pretrain, run, save_checkpoint
+
+
+def cfg(**kw):
+    base = dict(dataset="meteor", encoder="cnn16", views="ids", epochs=2, batch_size=64, device="cpu",
+                n_pretrain=256, n_probe_train=128, n_probe_test=128)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_same_seed_same_numbers_on_cpu(streaks):
+    a, b = run(cfg(seed=1), streaks), run(cfg(seed=1), streaks)
+    assert a["loss_history"] == b["loss_history"] and a["metrics"] == b["metrics"]
+    c = run(cfg(seed=2), streaks)
+    assert c["loss_history"] != a["loss_history"]
+
+
+def test_record_fields_and_progress(streaks):
+    calls = []
+    rec = run(cfg(views="ids+flip"), streaks, progress=lambda d, t, l: calls.append((d, t, l)))
+    assert len(calls) == 2 * (256 // 64) and calls[-1][0] == calls[-1][1] == 8
+    m = rec["metrics"]
+    for key in ("mlp_acc", "knn_acc"):
+        assert 0.0 <= m[key] <= 1.0 and m[f"{key[:3]}_ci"][0] <= m[key] <= m[f"{key[:3]}_ci"][1]
+    assert rec["config"]["views"] == "ids+flip" and rec["device"] == "cpu" and len(rec["loss_history"]) == 2
+    assert rec["wall_s"] >= rec["pretrain_s"] > 0
+
+
+def test_ids_only_arms_sites_when_asked(streaks):
+    model = T.build_model(cfg(views="flip", sites={"fc1": 0.5}), 1)
+    assert model.encoder.fc1.scale == 0.0
+    model = T.build_model(cfg(views="ids", sites={"fc1": 0.05, "fc2": 0.01}), 1)
+    assert (model.encoder.fc1.scale, model.encoder.fc2.scale) == (0.05, 0.01)
+    assert model.encoder.fc1.n_views == 2
+
+
+def test_ids_loss_falls(streaks):
+    rec = run(cfg(epochs=6, sites={"fc1": 0.05}), streaks)
+    assert rec["loss_history"][-1] < rec["loss_history"][0]
+
+
+def test_nan_loss_is_a_clear_error(streaks, monkeypatch):
+    monkeypatch.setattr(T, "nt_xent", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        pretrain(cfg(), streaks)
+
+
+def test_checkpoint_round_trip(streaks, tmp_path):
+    c = cfg(epochs=1)
+    result = pretrain(c, streaks)
+    save_checkpoint(tmp_path / "m.pt", result, c)
+    model, c2, hist = load_checkpoint(tmp_path / "m.pt")
+    assert c2 == c and hist == result.loss_history
+    x = streaks.probe_test.x[:8]
+    assert torch.equal(model.encoder(x), result.model.encoder(x))
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="corrupt"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(encoder="cnn16", tile=32), "cnn32"),
+    (dict(encoder="alexnet"), "unknown encoder"),
+    (dict(views="ids+jitter"), "unknown views"),
+    (dict(sites={"fc1": -0.1}), ">= 0"),
+    (dict(batch_size=1), "batch_size"),
+])
+def test_config_errors(kw, match):
+    with pytest.raises(ValueError, match=match):
+        cfg(**kw)
+
+
+def test_unknown_site_and_device_errors(streaks):
+    with pytest.raises(ValueError, match="unknown perturbation site 'fc7'"):
+        pretrain(cfg(sites={"fc7": 0.1}), streaks)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            pretrain(cfg(device="cuda"), streaks)
+    with pytest.raises(ValueError, match="exceeds"):
+        pretrain(cfg(batch_size=512), streaks)
