@@ -51,7 +51,7 @@ class TrainConfig:
     knn_metric: str = "cosine"
     device: str = "auto"               # "auto" (cuda > mps > cpu) | "cpu" | "cuda" | "mps"
     amp: bool = True                   # bf16 autocast on CUDA (ignored elsewhere)
-    data_dir: str = "data"
+    data_dir: str | None = None       # dataset cache; None -> $IDSLAB_DATA or ./data
     cifar_dir: str | None = None
     download: bool = False             # torchvision CIFAR-10 download if no local copy
 

@@ -12,15 +12,17 @@ if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then
         SUDO="sudo"
     else
-        echo "setup_browser.sh: $CHROMIUM missing and not root (no sudo); install the Debian 'chromium' package" >&2
-        exit 1
+        echo "setup_browser.sh: $CHROMIUM missing and not root (no sudo): the browser test will be skipped;" \
+             "install the Debian 'chromium' package to run it" >&2
+        exit 0
     fi
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
-if [ ! -x "$CHROMIUM" ]; then
-    echo "setup_browser.sh: apt-get finished but $CHROMIUM is still missing" >&2
-    exit 1
+if ! { $SUDO apt-get update -qq >/dev/null && \
+       $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null 2>&1; } \
+   || [ ! -x "$CHROMIUM" ]; then
+    # Not fatal: the rest of the suite runs, and the browser test skips saying chromium is missing.
+    echo "setup_browser.sh: could not install Debian chromium (apt-get failed): the browser test will be skipped" >&2
+    exit 0
 fi
 echo "setup_browser.sh: installed $($CHROMIUM --version 2>/dev/null || echo chromium)"

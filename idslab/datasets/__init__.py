@@ -1,0 +1,128 @@
+"""Data sets for idslab: simulated JRO meteor head echoes (the paper's section 4) and CIFAR-10 vehicle vs animal
+(section 4.3), with one interface (docs/DESIGN.md "Data interface"):
+
+    data = load("meteor", 16)                      # generated once, then read from the verified cache in data/
+    data.pretrain.x  # (4000, 1, 16, 16) float32 calibrated SNR (dB);  data.probe_test.y  # (600,) int64
+    summary(data)    # JSON-able sizes, class counts, value ranges, meta
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+
+from . import cache
+from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, MeteorParams, check_tile, simulate_echo,
+                     simulate_scenes, tile_labels, tile_scenes, trajectory)
+
+__all__ = ["Split", "SSLData", "Sizes", "load", "summary", "MeteorParams", "simulate_scenes", "simulate_echo",
+           "tile_scenes", "tile_labels", "trajectory", "check_tile", "SIMULATOR_VERSION"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """x (n, C, N, N) float32 CPU (meteor: calibrated SNR dB, C = 1; cifar: RGB in [0, 1], C = 3);
+    y (n,) int64 in {0, 1} (meteor: 1 = head echo in tile; cifar: 1 = animal, 0 = vehicle)."""
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Tiles (images) per split, each balanced 50/50 between the classes."""
+    pretrain: int = 4000
+    probe_train: int = 2000
+    probe_test: int = 600     # the paper's accuracies move in steps of 1/600
+
+    def __post_init__(self):
+        for k in ("pretrain", "probe_train", "probe_test"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+                raise ValueError(f"Sizes.{k}={v!r}: need an int >= 2 (one tile of each class)")
+
+
+@dataclass(frozen=True)
+class SSLData:
+    """Three disjoint splits of one data set at one tile size N; meta is JSON-able."""
+    name: str
+    tile: int
+    classes: tuple[str, str]
+    pretrain: Split
+    probe_train: Split
+    probe_test: Split
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def channels(self) -> int:
+        return int(self.pretrain.x.shape[1])
+
+
+SPLIT_NAMES = ("pretrain", "probe_train", "probe_test")
+
+
+def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_dir=None, cifar_dir=None,
+         download: bool = False, params: MeteorParams | None = None) -> SSLData:
+    """The data set `name` ("meteor" | "cifar") at tile size N (8..256, dividing 512), from the cache or built.
+
+    data_dir: cache folder (default $IDSLAB_DATA or ./data). cifar_dir: a folder of class sub-folders (see
+    idslab.datasets.cifar); download: fetch CIFAR-10 through torchvision. params: meteor simulator parameters.
+    Raises ValueError / FileNotFoundError naming the problem and the fix.
+    """
+    check_tile(tile)
+    if not isinstance(sizes, Sizes):
+        raise ValueError(f"sizes={sizes!r}: pass an idslab.datasets.Sizes")
+    if name == "meteor":
+        return _load_meteor(tile, seed, sizes, cache.data_dir(data_dir), params or MeteorParams())
+    if name == "cifar":
+        from .cifar import load_cifar
+        return load_cifar(tile, seed=seed, sizes=sizes, data_dir=cache.data_dir(data_dir), cifar_dir=cifar_dir,
+                          download=download)
+    raise ValueError(f"unknown data set {name!r}: use 'meteor' or 'cifar'")
+
+
+def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams) -> SSLData:
+    from .meteor import generate
+    key_obj = dict(params=params.to_json(), sizes=vars(sizes), seed=seed, tile=tile, version=SIMULATOR_VERSION)
+    path = root / f"meteor_t{tile}_s{seed}_{cache.cache_key(key_obj)}.pt"
+    t0 = time.perf_counter()
+    obj = None
+    if path.exists():
+        try:
+            obj = cache.load(path)
+            if obj.get("key") != key_obj:
+                raise cache.CacheError(f"{path}: written for other parameters")
+        except cache.CacheError as e:
+            warnings.warn(f"meteor cache unusable, regenerating: {e}", stacklevel=3)
+            obj = None
+    cached = obj is not None
+    if obj is None:
+        out = generate(tile, sizes, params, seed)
+        obj = dict(key=key_obj, info=out["info"],
+                   **{f"{s}_{k}": t for s in SPLIT_NAMES for k, t in zip("xy", out[s])})
+        cache.save(path, obj)
+    splits = {s: Split(obj[f"{s}_x"].float(), obj[f"{s}_y"]) for s in SPLIT_NAMES}
+    meta = dict(dataset="meteor", seed=seed, tile=tile, sizes=vars(sizes), params=params.to_json(),
+                simulator_version=SIMULATOR_VERSION, cache_path=str(path), cached=cached,
+                generation_seconds=obj["info"]["seconds"], load_seconds=round(time.perf_counter() - t0, 3),
+                scenes={s: obj["info"][s] for s in SPLIT_NAMES}, units="calibrated SNR, dB",
+                layout="x[..., i, j]: i = range gate (altitude increasing with i), j = pulse (time)")
+    return SSLData("meteor", tile, METEOR_CLASSES, meta=meta, **splits)
+
+
+def summary(data: SSLData) -> dict:
+    """JSON-able: per-split sizes, class counts and value ranges, plus the data set's meta."""
+    def split(s: Split) -> dict:
+        counts = torch.bincount(s.y, minlength=2).tolist()
+        x = s.x
+        return dict(n=len(s.y), shape=list(x.shape), class_counts=dict(zip(data.classes, counts)),
+                    x_min=round(float(x.min()), 4) if x.numel() else None,
+                    x_max=round(float(x.max()), 4) if x.numel() else None,
+                    x_mean=round(float(x.mean()), 4) if x.numel() else None,
+                    x_std=round(float(x.std()), 4) if x.numel() > 1 else None)
+    return dict(name=data.name, tile=data.tile, channels=data.channels, classes=list(data.classes),
+                splits={s: split(getattr(data, s)) for s in SPLIT_NAMES}, meta=data.meta)

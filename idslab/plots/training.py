@@ -7,14 +7,15 @@ the same picture.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["loss_curves", "umap_2d", "umap_side_by_side", "similarity_histograms", "cloud_scatter", "sweep_points",
-           "sl_sweep", "view_grid", "label_colours", "condition_colour"]
+__all__ = ["loss_curves", "umap_2d", "pca_2d", "umap_side_by_side", "similarity_histograms", "cloud_scatter", "sweep_points",
+           "sl_sweep", "view_grid", "label_colours", "condition_colour", "warm_umap"]
 
 # Colour per class label (0, 1) and per condition, reused across figures so a notebook reads consistently.
 LABEL_COLOURS = ("#4C78A8", "#F58518")
@@ -55,6 +56,9 @@ def loss_curves(histories: Mapping[str, Sequence[float]], title: str = "Pre-trai
 
 def umap_2d(emb, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
     """(n, D) -> (n, 2) UMAP, seeded (random_state makes umap-learn single-threaded and reproducible)."""
+    # numba's own thread pool fights torch's for the same cores (measured: later torch training 5x slower on a busy
+    # 2-core CPU); UMAP with random_state is single-threaded anyway. Effective if numba is not imported yet.
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     import umap  # slow import (numba): only when a UMAP is drawn
 
     x = _np(emb).astype(np.float32)
@@ -65,23 +69,36 @@ def umap_2d(emb, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) ->
     return reducer.fit_transform(x)
 
 
+def pca_2d(emb) -> np.ndarray:
+    """(n, D) -> (n, 2) on the first two principal axes (deterministic up to the sign of each axis)."""
+    x = _np(emb).astype(np.float64)
+    mean, axes = _pca_fit(x)
+    return (x - mean) @ axes.T
+
+
 def umap_side_by_side(embeddings: Mapping[str, object], labels, class_names: Sequence[str] = ("0", "1"),
-                      seed: int = 0, title: str = "UMAP of the frozen representations h (probe-test split)"
-                      ) -> go.Figure:
-    """One UMAP panel per condition, points coloured by label. embeddings: {views: (n, 32)}; labels (n,) in {0, 1}."""
+                      seed: int = 0, title: str | None = None, method: str = "umap") -> go.Figure:
+    """One 2-D embedding panel per condition, points coloured by label. embeddings: {views: (n, 32)}; labels (n,)
+    in {0, 1}. method: "umap" (umap-learn, seeded; its first call in a process compiles for ~20 s on 2 CPU cores)
+    or "pca" (instant; notebooks use it in quick mode)."""
+    if method not in ("umap", "pca"):
+        raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
+    reduce = (lambda e: umap_2d(e, seed=seed)) if method == "umap" else pca_2d
+    axis = "UMAP" if method == "umap" else "PC"
+    title = title or f"{'UMAP' if method == 'umap' else 'PCA'} of the frozen representations h (probe-test split)"
     names = list(embeddings)
     y = _np(labels).astype(int)
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.06)
     for col, name in enumerate(names, start=1):
-        xy = umap_2d(embeddings[name], seed=seed)
+        xy = reduce(embeddings[name])
         for cls in (0, 1):
             sel = y == cls
             fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=class_names[cls],
                                        legendgroup=str(cls), showlegend=col == 1,
                                        marker=dict(size=5, color=LABEL_COLOURS[cls], opacity=0.75)),
                           row=1, col=col)
-        fig.update_xaxes(title_text="UMAP 1", showticklabels=False, row=1, col=col)
-        fig.update_yaxes(title_text="UMAP 2" if col == 1 else None, showticklabels=False, row=1, col=col)
+        fig.update_xaxes(title_text=f"{axis} 1", showticklabels=False, row=1, col=col)
+        fig.update_yaxes(title_text=f"{axis} 2" if col == 1 else None, showticklabels=False, row=1, col=col)
     fig.update_layout(title=title, legend_title="label", height=420, **_LAYOUT)
     return fig
 
@@ -150,12 +167,12 @@ def cloud_scatter(clean, cloud, labels=None, class_names: Sequence[str] = ("0", 
         name = f"sample {i}" + (f" ({class_names[int(_np(labels)[i])]})" if labels is not None else "")
         sl = slice(i * k, (i + 1) * k)
         fig.add_trace(go.Scattergl(x=p2[sl, 0], y=p2[sl, 1], mode="markers", name=name, legendgroup=name,
-                                   marker=dict(size=4, color=c, opacity=0.35)), row=1, col=1)
+                                   marker=dict(size=5, color=c, opacity=0.5)), row=1, col=1)
         fig.add_trace(go.Scatter(x=[c2[i, 0]], y=[c2[i, 1]], mode="markers", name=name, legendgroup=name,
                                  showlegend=False, marker=dict(size=13, color=c, symbol="x",
                                                                line=dict(width=1.5, color="black"))), row=1, col=1)
         fig.add_trace(go.Scattergl(x=o2[sl, 0], y=o2[sl, 1], mode="markers", name=name, legendgroup=name,
-                                   showlegend=False, marker=dict(size=4, color=c, opacity=0.35)), row=1, col=2)
+                                   showlegend=False, marker=dict(size=5, color=c, opacity=0.5)), row=1, col=2)
     fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", name="clean h (s_l = 0)",
                              marker=dict(size=13, color="white", symbol="x", line=dict(width=1.5, color="black"))),
                   row=1, col=2)
@@ -209,8 +226,10 @@ def sl_sweep(records: Sequence[Mapping], metrics: Sequence[str] = ("mlp_acc", "k
 
 # ------------------------------------------------------------------------------------------------- data views
 def view_grid(rows: Mapping[str, object], colorbar_title: str = "SNR (dB)", zmin: float | None = None,
-              zmax: float | None = None, title: str = "The same tiles under data-space views") -> go.Figure:
-    """Grid of images: one row per view name, one column per tile. rows: {name: (k, C, N, N)}.
+              zmax: float | None = None, title: str = "The same tiles under data-space views",
+              by_column: bool = False) -> go.Figure:
+    """Grid of images: one row per view name, one column per tile (by_column=True: one column per view name, one
+    row per tile). rows: {name: (k, C, N, N)}.
 
     One channel is drawn as a heatmap on a shared colour scale (radar: calibrated SNR in dB, altitude up, time to
     the right, i.e. row 0 at the bottom); three channels in [0, 1] as RGB images.
@@ -219,7 +238,12 @@ def view_grid(rows: Mapping[str, object], colorbar_title: str = "SNR (dB)", zmin
     arrays = {n: _np(rows[n]) for n in names}
     k = arrays[names[0]].shape[0]
     channels = arrays[names[0]].shape[1]
-    fig = make_subplots(rows=len(names), cols=k, row_titles=names, horizontal_spacing=0.01, vertical_spacing=0.03)
+    if by_column:
+        fig = make_subplots(rows=k, cols=len(names), column_titles=names, horizontal_spacing=0.02,
+                            vertical_spacing=0.03)
+    else:
+        fig = make_subplots(rows=len(names), cols=k, row_titles=names, horizontal_spacing=0.01,
+                            vertical_spacing=0.03)
     if channels == 1:
         allv = np.concatenate([a.ravel() for a in arrays.values()])
         zmin = float(np.percentile(allv, 1)) if zmin is None else zmin
@@ -227,14 +251,37 @@ def view_grid(rows: Mapping[str, object], colorbar_title: str = "SNR (dB)", zmin
     for r, name in enumerate(names, start=1):
         for c in range(k):
             img = arrays[name][c]
+            pos = dict(row=c + 1, col=r) if by_column else dict(row=r, col=c + 1)
             if channels == 1:
                 fig.add_trace(go.Heatmap(z=img[0], zmin=zmin, zmax=zmax, colorscale="Viridis",
                                          showscale=(r == 1 and c == 0),
-                                         colorbar=dict(title=colorbar_title, len=0.8)), row=r, col=c + 1)
+                                         colorbar=dict(title=colorbar_title, len=0.8)), **pos)
             else:
                 rgb = (np.clip(np.transpose(img, (1, 2, 0)), 0, 1) * 255).astype(np.uint8)
-                fig.add_trace(go.Image(z=rgb), row=r, col=c + 1)
+                fig.add_trace(go.Image(z=rgb), **pos)
     fig.update_xaxes(showticklabels=False, ticks="")
-    fig.update_yaxes(showticklabels=False, ticks="", scaleanchor=None)
-    fig.update_layout(title=title, height=130 * len(names) + 90, **_LAYOUT)
+    fig.update_yaxes(showticklabels=False, ticks="")
+    n_rows = k if by_column else len(names)
+    fig.update_layout(title=title, height=(230 if by_column else 130) * n_rows + 90, **_LAYOUT)
     return fig
+
+
+_WARM = []
+
+
+def warm_umap() -> None:
+    """Compile umap-learn's numba kernels in a background thread (the first UMAP of a process costs ~20 s on a
+    2-core CPU), so a notebook's first run button does not pay for it. Idempotent; errors are ignored."""
+    if _WARM:
+        return
+    import threading
+
+    def _work():
+        try:
+            umap_2d(np.random.default_rng(0).normal(size=(64, 8)), seed=0)
+        except Exception:  # only a warm-up: the real call reports real errors
+            pass
+
+    t = threading.Thread(target=_work, name="idslab-umap-warmup", daemon=True)
+    _WARM.append(t)
+    t.start()

@@ -1,0 +1,80 @@
+"""A small verified, atomic file cache for generated or decoded data sets under data/.
+
+File layout: an ASCII header line ``IDSLAB-CACHE v1 <sha256 of payload> <payload bytes>\\n`` followed by the payload
+(``torch.save`` of a dict of tensors and JSON-able values). Writes go to a temporary file in the same directory,
+fsync'ed, then ``os.replace``'d over the target (atomic on POSIX), so a crash never leaves a half-written cache.
+Reads check the header, the length and the checksum: a truncated or garbled file raises CacheError, which the
+callers turn into "regenerate with a warning".
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+MAGIC = b"IDSLAB-CACHE v1"
+
+
+class CacheError(Exception):
+    """The cache file is missing, truncated, corrupt or of another format."""
+
+
+def data_dir(path: str | os.PathLike | None = None) -> Path:
+    """The data folder: the argument, else $IDSLAB_DATA, else ./data."""
+    return Path(path if path is not None else os.environ.get("IDSLAB_DATA", "data"))
+
+
+def cache_key(obj) -> str:
+    """sha256 of the canonical JSON of obj (parameters, sizes, seed, tile, simulator version): 16 hex chars."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def save(path: str | os.PathLike, obj: dict) -> Path:
+    """Atomically write obj (tensors, numbers, strings, lists, dicts) to path with a checksum header."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    payload = buf.getbuffer()
+    header = b"%s %s %d\n" % (MAGIC, hashlib.sha256(payload).hexdigest().encode(), len(payload))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(header)
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike) -> dict:
+    """Read and verify a cache file; raises CacheError when it is missing or does not check out."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as e:
+        raise CacheError(f"{path}: no cache file") from e
+    nl = raw.find(b"\n", 0, 200)
+    head, payload = raw[:max(nl, 0)], memoryview(raw)[nl + 1:]        # a view: no copy of a 1 GB payload
+    parts = head.split(b" ")
+    if nl < 0 or len(parts) != 4 or b" ".join(parts[:2]) != MAGIC:
+        raise CacheError(f"{path}: not an idslab cache file (bad header)")
+    digest, size = parts[2].decode(errors="replace"), parts[3]
+    if not size.isdigit() or int(size) != len(payload):
+        raise CacheError(f"{path}: truncated or padded ({len(payload)} payload bytes, header says {size.decode()})")
+    if hashlib.sha256(payload).hexdigest() != digest:
+        raise CacheError(f"{path}: checksum mismatch (corrupt file)")
+    try:
+        return torch.load(io.BytesIO(payload), weights_only=True)
+    except Exception as e:  # a checksum collision is not a realistic case, a foreign pickle is
+        raise CacheError(f"{path}: unreadable payload ({e})") from e

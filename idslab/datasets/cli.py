@@ -1,0 +1,54 @@
+"""`idslab data meteor|cifar`: generate or load a data set into the cache and summarise it (text or --json)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the `data` subcommand on an argparse subparsers object; returns its parser."""
+    p = subparsers.add_parser("data", help="generate/load a data set into the data/ cache and summarise it",
+                              description="Generate (meteor) or decode (cifar) a data set once, cache it under "
+                                          "the data folder, and print per-split sizes and class counts.",
+                              epilog="examples: idslab data meteor --tile 16 --json;  "
+                                     "idslab data cifar --cifar-dir ../shared/datasets/cifar10-train-jpg --tile 32")
+    p.add_argument("dataset", choices=("meteor", "cifar"), help="meteor (simulated JRO radar) or cifar (CIFAR-10 "
+                                                                "vehicle vs animal)")
+    p.add_argument("--tile", type=int, default=16, help="tile size N (NxN): 8, 16, 32, 64, 128 or 256 (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    p.add_argument("--pretrain", type=int, default=4000, help="pre-training tiles (default 4000)")
+    p.add_argument("--probe-train", type=int, default=2000, help="probe-train tiles (default 2000)")
+    p.add_argument("--probe-test", type=int, default=600, help="probe-test tiles (default 600)")
+    p.add_argument("--data-dir", default=None, help="cache folder (default $IDSLAB_DATA or ./data)")
+    p.add_argument("--cifar-dir", default=None, help="folder of CIFAR-10 images in class sub-folders "
+                                                     "(train/ and optionally test/)")
+    p.add_argument("--download", action="store_true", help="cifar: download CIFAR-10 through torchvision")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    """Load (generating/caching as needed) and print the summary; returns the exit status."""
+    from . import Sizes, load, summary
+    sizes = Sizes(args.pretrain, args.probe_train, args.probe_test)
+    data = load(args.dataset, args.tile, seed=args.seed, sizes=sizes, data_dir=args.data_dir,
+                cifar_dir=args.cifar_dir, download=args.download)
+    s = summary(data)
+    if args.json:
+        print(json.dumps(s, indent=1))
+        return 0
+    m = s["meta"]
+    how = "read from cache" if m.get("cached") else "generated"
+    if data.name == "cifar":
+        how = f"from {m['source']['kind']}" + (", probe-test held out from train" if m["held_out_test"] else "")
+    print(f"{data.name}, tile {data.tile}x{data.tile}, {data.channels} channel(s), seed {m['seed']} ({how}; "
+          f"load {m['load_seconds']:.2f} s" + (f", generation {m['generation_seconds']:.2f} s" if "generation_seconds"
+                                                in m else "") + ")")
+    if "cache_path" in m:
+        print(f"cache: {m['cache_path']}")
+    print(f"{'split':<12} {'n':>6}  " + "  ".join(f"{c:>10}" for c in s["classes"]) + "      min      max     mean")
+    for name, sp in s["splits"].items():
+        counts = "  ".join(f"{sp['class_counts'][c]:>10}" for c in s["classes"])
+        print(f"{name:<12} {sp['n']:>6}  {counts}  {sp['x_min']:>7.2f}  {sp['x_max']:>7.2f}  {sp['x_mean']:>7.2f}")
+    return 0

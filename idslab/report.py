@@ -1,0 +1,236 @@
+"""Reports from run records: the paper's table layout (mean ± sd over seeds, best per row in bold) in Markdown and
+CSV, the s_l sweep as a table, and the paper's published numbers beside ours.
+
+Standard deviations are population sd (numpy's default, ddof = 0): that is what the paper reports. Its Table 1 and 2
+entries fit only that reading, e.g. 0.24 = sd of {x, x, x + 0.5} and 0.47 = sd of {x, x, x + 1} (in %). The same
+check shows every single-run accuracy in the paper sits on a 0.5% grid, i.e. its test split had 200 samples (or its
+accuracies were rounded to 0.5%), so a paper difference below ~5 points is inside one run's 95% interval.
+
+    from idslab.report import write_report
+    paths = write_report(records, "table1", "docs/results", quick=True)
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .encoders import ENCODERS
+
+METRICS = {"mlp_acc": "MLP (%)", "knn_acc": "k-NN (%)"}
+PAPER_COLUMNS = {"flip": "Baseline", "fft": "In-domain", "ids": "IDS"}
+ENCODER_NAMES = {"cnn8": "CNN-8×8", "cnn16": "CNN-16×16", "cnn32": "CNN-32×32", "cnn64": "CNN-64×64",
+                 "cnn128": "CNN-128×128", "cnn256": "CNN-256×256", "resnet18": "ResNet-18", "resnet50": "ResNet-50"}
+
+# ------------------------------------------------------------------------------------------ the paper's numbers
+# Transcribed from the paper's Tables 1 and 2: metric -> encoder -> condition -> (mean %, sd %), 3 seeds, s_l = 0.02.
+_E = ENCODERS  # cnn8 cnn16 cnn32 cnn64 cnn128 cnn256 resnet18 resnet50, the paper's row order
+
+
+def _rows(*rows):
+    return {enc: row for enc, row in zip(_E, rows)}
+
+
+PAPER = {
+    "table1": {
+        "mlp_acc": _rows(
+            {"flip": (83.50, 1.41), "fft": (80.67, 1.18), "ids": (84.50, 0.41)},
+            {"flip": (80.83, 1.65), "fft": (71.67, 1.31), "ids": (85.17, 1.43)},
+            {"flip": (77.33, 0.85), "fft": (74.67, 1.65), "ids": (78.00, 0.00)},
+            {"flip": (75.83, 0.24), "fft": (74.33, 1.03), "ids": (76.67, 0.47)},
+            {"flip": (75.17, 0.47), "fft": (51.67, 0.94), "ids": (73.83, 1.25)},
+            {"flip": (66.50, 1.22), "fft": (52.83, 0.62), "ids": (71.17, 0.24)},
+            {"flip": (87.17, 0.62), "fft": (93.67, 1.03), "ids": (86.50, 0.41)},
+            {"flip": (92.17, 0.24), "fft": (93.67, 0.62), "ids": (94.33, 0.47)}),
+        "knn_acc": _rows(
+            {"flip": (84.50, 0.41), "fft": (80.67, 0.62), "ids": (84.00, 0.41)},
+            {"flip": (77.83, 0.47), "fft": (75.83, 1.65), "ids": (81.67, 0.24)},
+            {"flip": (76.67, 2.01), "fft": (73.83, 0.24), "ids": (77.17, 0.94)},
+            {"flip": (77.33, 0.85), "fft": (79.00, 2.12), "ids": (79.67, 2.01)},
+            {"flip": (75.83, 1.03), "fft": (54.17, 0.62), "ids": (83.33, 1.03)},
+            {"flip": (72.33, 0.85), "fft": (57.67, 6.60), "ids": (80.17, 0.94)},
+            {"flip": (82.50, 2.12), "fft": (90.17, 0.47), "ids": (80.33, 2.25)},
+            {"flip": (88.33, 0.62), "fft": (92.50, 0.82), "ids": (86.00, 1.08)}),
+    },
+    "table2": {
+        "mlp_acc": _rows(
+            {"flip": (66.50, 0.82), "ids": (74.33, 1.55)},
+            {"flip": (62.17, 0.62), "ids": (71.17, 0.85)},
+            {"flip": (62.83, 1.65), "ids": (74.33, 3.40)},
+            {"flip": (62.83, 0.62), "ids": (71.17, 0.62)},
+            {"flip": (61.67, 0.62), "ids": (68.67, 0.24)},
+            {"flip": (64.67, 2.36), "ids": (70.33, 1.18)},
+            {"flip": (86.17, 0.24), "ids": (87.17, 0.85)},
+            {"flip": (80.67, 0.62), "ids": (82.50, 0.41)}),
+        "knn_acc": _rows(
+            {"flip": (64.67, 0.24), "ids": (71.17, 0.24)},
+            {"flip": (64.17, 0.24), "ids": (71.50, 1.78)},
+            {"flip": (65.00, 1.08), "ids": (74.00, 1.08)},
+            {"flip": (65.00, 0.00), "ids": (71.17, 0.62)},
+            {"flip": (63.83, 1.25), "ids": (72.17, 0.62)},
+            {"flip": (64.50, 1.22), "ids": (77.00, 1.08)},
+            {"flip": (82.67, 0.94), "ids": (84.50, 0.41)},
+            {"flip": (76.33, 0.47), "ids": (80.83, 0.62)}),
+    },
+}
+# Figure 3 is a plot; the text gives only ranges over s_l = 0.01 ... 0.20 (CNN-16, meteor, 5 seeds), no values.
+PAPER_FIG3 = {"mlp_acc": (0.78, 0.82), "knn_acc": (0.77, 0.80), "sl_range": (0.01, 0.20),
+              "note": "The paper publishes Figure 3 only as a plot; its text says the linear (MLP) probe varies "
+                      "between 0.78 and 0.82 and the k-NN between 0.77 and 0.80 over s_l = 0.01-0.20, with no sharp "
+                      "optimum and no instability. Those ranges are all we compare against."}
+
+
+# ------------------------------------------------------------------------------------------ aggregation
+def _sl(rec: dict) -> float:
+    return float(rec["config"].get("sites", {}).get("fc1", 0.0))
+
+
+def aggregate(records: list[dict], by: tuple[str, ...] = ("encoder", "views")) -> dict:
+    """{(values of `by`): {metric: (mean %, sd %, n)}} over seeds; `by` names config fields or 'sl' (s_l at fc1)."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for rec in records:
+        key = tuple(_sl(rec) if b == "sl" else rec["config"][b] for b in by)
+        for m in METRICS:
+            if m in rec["metrics"]:
+                groups[key][m].append(100.0 * rec["metrics"][m])
+    return {k: {m: (float(np.mean(v)), float(np.std(v)), len(v)) for m, v in ms.items()} for k, ms in groups.items()}
+
+
+def _fmt(mean: float, sd: float, bold: bool = False) -> str:
+    s = f"{mean:.2f} ± {sd:.2f}"
+    return f"**{s}**" if bold else s
+
+
+def _best(values: dict) -> set:
+    """Keys whose mean is the row's maximum (ties all bold, rounded to the printed 2 decimals)."""
+    if not values:
+        return set()
+    top = max(round(v[0], 2) for v in values.values())
+    return {k for k, v in values.items() if round(v[0], 2) == top}
+
+
+# ------------------------------------------------------------------------------------------ tables
+def table_markdown(records: list[dict], table: str, conditions: tuple[str, ...] | None = None,
+                   with_paper: bool = True) -> str:
+    """The paper's layout for 'table1' or 'table2' from our records: per metric a block with one row per encoder,
+    our mean ± sd (best of the row bold) and, beside it, the paper's (its best bold)."""
+    agg = aggregate(records)
+    encoders = [e for e in ENCODERS if any(k[0] == e for k in agg)]
+    conditions = conditions or tuple(c for c in ("flip", "fft", "ids") if any(k[1] == c for k in agg))
+    paper = PAPER.get(table, {}) if with_paper else {}
+    out = []
+    for m, title in METRICS.items():
+        head = [f"{PAPER_COLUMNS.get(c, c)} (ours)" for c in conditions]
+        if paper:
+            head += [f"{PAPER_COLUMNS.get(c, c)} (paper)" for c in conditions]
+        out += [f"**{title}**", "", "| Model | " + " | ".join(head) + " | seeds |",
+                "|---" * (len(head) + 2) + "|"]
+        for enc in encoders:
+            ours = {c: agg[(enc, c)][m] for c in conditions if (enc, c) in agg and m in agg[(enc, c)]}
+            best = _best(ours)
+            cells = [_fmt(*ours[c][:2], c in best) if c in ours else "–" for c in conditions]
+            if paper:
+                theirs = {c: paper[m][enc][c] for c in conditions if c in paper[m].get(enc, {})}
+                pbest = _best(theirs)
+                cells += [_fmt(*theirs[c], c in pbest) if c in theirs else "–" for c in conditions]
+            seeds = sorted({v[2] for v in ours.values()})
+            out.append(f"| {ENCODER_NAMES.get(enc, enc)} | " + " | ".join(cells) + f" | {'/'.join(map(str, seeds))} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def sweep_markdown(records: list[dict]) -> str:
+    """Figure 3 as a table: one row per s_l, mean ± sd over seeds of both probes, and the paper's stated ranges."""
+    agg = aggregate(records, by=("sl",))
+    lo_m, hi_m = (100 * v for v in PAPER_FIG3["mlp_acc"])
+    lo_k, hi_k = (100 * v for v in PAPER_FIG3["knn_acc"])
+    out = ["| s_l | MLP (%) ours | k-NN (%) ours | seeds |", "|---|---|---|---|"]
+    for (sl,), ms in sorted(agg.items()):
+        mlp, knn = ms.get("mlp_acc", (math.nan,) * 3), ms.get("knn_acc", (math.nan,) * 3)
+        out.append(f"| {sl:g} | {_fmt(*mlp[:2])} | {_fmt(*knn[:2])} | {mlp[2]} |")
+    out += ["", f"Paper (text of Sec. 5, no values published): MLP {lo_m:.0f}-{hi_m:.0f}%, k-NN {lo_k:.0f}-{hi_k:.0f}% "
+                "over s_l = 0.01-0.20.", ""]
+    return "\n".join(out)
+
+
+def table_csv(records: list[dict], table: str) -> str:
+    """Long-format CSV: table, metric, encoder, condition, s_l, n_seeds, mean, sd (ours, %) and the paper's."""
+    by = ("encoder", "views", "sl")
+    agg = aggregate(records, by=by)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["table", "metric", "encoder", "condition", "sl", "n_seeds", "mean", "sd", "paper_mean", "paper_sd"])
+    order = {e: i for i, e in enumerate(ENCODERS)}
+    for (enc, views, sl), ms in sorted(agg.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1], kv[0][2])):
+        for m in METRICS:
+            if m not in ms:
+                continue
+            mean, sd, n = ms[m]
+            p = PAPER.get(table, {}).get(m, {}).get(enc, {}).get(views) if table in PAPER else None
+            w.writerow([table, m, enc, views, f"{sl:g}", n, f"{mean:.4f}", f"{sd:.4f}",
+                        "" if p is None else f"{p[0]:.2f}", "" if p is None else f"{p[1]:.2f}"])
+    return buf.getvalue()
+
+
+def header(records: list[dict], title: str) -> str:
+    """Provenance of a report: protocol, devices, versions, run time, from the records themselves."""
+    if not records:
+        return f"## {title}\n\nNo finished runs yet.\n"
+    c = records[0]["config"]
+    devices = sorted({f"{r['device']} ({r.get('device_name') or '?'})" for r in records})
+    wall = sum(r.get("wall_s", 0.0) for r in records)
+    versions = sorted({f"idslab {r['versions']['idslab']}, torch {r['versions']['torch']}" for r in records
+                       if "versions" in r})
+    dates = sorted(r.get("created", "") for r in records)
+    return (f"## {title}\n\n{len(records)} runs; dataset {c['dataset']}, {c['epochs']} epochs, batch {c['batch_size']},"
+            f" Adam lr {c['lr']:g} (wd {c['weight_decay']:g}), τ = {c['temperature']:g}, pretrain/probe-train/"
+            f"probe-test = {c['n_pretrain']}/{c['n_probe_train']}/{c['n_probe_test']}, k-NN k = {c['knn_k']} "
+            f"({c['knn_metric']}). Mean ± population sd over seeds, in %.\n\n"
+            f"Device: {', '.join(devices)}; {'; '.join(versions)}; {wall / 60:.1f} min of run time in total; "
+            f"runs from {dates[0][:10]} to {dates[-1][:10]}.\n")
+
+
+def report_markdown(records: list[dict], table: str, title: str | None = None) -> str:
+    body = sweep_markdown(records) if table == "fig3" else table_markdown(records, table)
+    return header(records, title or table) + "\n" + body
+
+
+def write_report(records: list[dict], table: str, out_dir: str | Path, quick: bool = False,
+                 title: str | None = None) -> list[Path]:
+    """Write <table>[_quick].md and .csv (and for fig3 the sweep as .html if under 1 MB, else .json) to out_dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = table + ("_quick" if quick else "")
+    paths = [out_dir / f"{stem}.md", out_dir / f"{stem}.csv"]
+    paths[0].write_text(report_markdown(records, table, title) + "\n")
+    paths[1].write_text(table_csv(records, table))
+    if table == "fig3" and records:
+        from .plots.sweep import sweep_figure
+        fig = sweep_figure(records, title=title or "Figure 3: probe accuracy versus s_l")
+        html = fig.to_html(include_plotlyjs="cdn", full_html=True)
+        if len(html.encode()) < 1_000_000:
+            paths.append(out_dir / f"{stem}.html")
+            paths[-1].write_text(html)
+        else:
+            paths.append(out_dir / f"{stem}.json")
+            paths[-1].write_text(fig.to_json())
+    return paths
+
+
+def paper_markdown(table: str) -> str:
+    """The paper's own Table 1 or 2 (transcribed), in its layout, best per row bold."""
+    out = []
+    for m, title in METRICS.items():
+        rows = PAPER[table][m]
+        conds = list(next(iter(rows.values())))
+        out += [f"**{title}**", "", "| Model | " + " | ".join(PAPER_COLUMNS[c] for c in conds) + " |",
+                "|---" * (len(conds) + 1) + "|"]
+        for enc, row in rows.items():
+            best = _best(row)
+            out.append(f"| {ENCODER_NAMES[enc]} | " + " | ".join(_fmt(*row[c], c in best) for c in conds) + " |")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,196 @@
+"""Meteor simulator and data set: shapes, labels, balance, determinism, physics (SPEC), errors."""
+import numpy as np
+import pytest
+import torch
+
+from idslab.datasets import MeteorParams, Sizes, load, simulate_echo, simulate_scenes, summary, tile_labels
+from idslab.datasets import meteor as M
+
+SMALL = Sizes(pretrain=40, probe_train=20, probe_test=10)
+FAST = MeteorParams(scenes_per_chunk=4)   # tiny splits need only a few scenes
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return simulate_scenes(16, seed=5)
+
+
+def test_scene_shapes_and_units(scenes):
+    images, masks, echoes = scenes
+    assert images.shape == masks.shape == (16, 512, 512)
+    assert images.dtype == np.float32 and masks.dtype == bool
+    assert np.median(images) < 3.0 and np.percentile(images, 99.9) > 15.0
+    assert set(echoes) >= {"scene", "r0", "v0", "a0", "start", "duration", "snr"}
+    assert (echoes["v0"] < 0).all() and (echoes["a0"] > 0).all()
+    assert masks.any()
+
+
+def test_noise_is_calibrated():
+    """Receiver noise alone: mean linear power 1 (0 dB), |y|^2 ~ Exp(1), so the median is 10 log10(ln 2) dB."""
+    p = MeteorParams()
+    rng = np.random.default_rng(0)
+    e = M.draw_echoes(rng, 2, p, 1e-9)
+    assert e["duration"].size == 0
+    r = M.render(e, p, rng, torch.Generator().manual_seed(0), 2, clutter=False)
+    assert r["power"].mean() == pytest.approx(1.0, abs=0.01)
+    assert np.median(M.to_db(r["power"], -30)) == pytest.approx(10 * np.log10(np.log(2)), abs=0.05)
+    # the matched filter correlates neighbouring gates only through the code's low sidelobes
+    y = r["power"][0]
+    assert abs(np.corrcoef(y[:, :-1].ravel(), y[:, 1:].ravel())[0, 1]) < 0.02
+
+
+def test_determinism_same_bytes():
+    a = simulate_scenes(3, seed=11)
+    b = simulate_scenes(3, seed=11)
+    c = simulate_scenes(3, seed=12)
+    assert a[0].tobytes() == b[0].tobytes() and (a[1] == b[1]).all()
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_trajectory_exponential_deceleration():
+    t = np.linspace(0, 0.075, 61)
+    r, v = M.trajectory(100.0, -40.0, 20.0, t)
+    assert r[0] == 100.0 and v[0] == -40.0
+    assert (np.diff(r) < 0).all()                       # always descends
+    assert (np.diff(np.abs(v)) < 0).all()               # and slows down
+    assert np.allclose(np.gradient(r, t), v, rtol=1e-3)  # v = dr/dt
+    r_tiny, _ = M.trajectory(100.0, -73.0, 0.01, t)     # no cancellation for a0 -> 0 (v0^2/a0 = 5e5 km)
+    assert np.allclose(r_tiny, 100.0 - 73.0 * t, atol=1e-4)
+
+
+@pytest.mark.parametrize("v0,a0", [(15.0, 1.0), (40.0, 5.0), (70.0, 30.0)])
+def test_echo_descends_with_simulated_slope(v0, a0):
+    ev = simulate_echo(v0_kms=v0, a0_kms2=a0, snr_db=15, duration_pulses=50, noise=False, n_gates=128)
+    vis = ~np.isnan(ev.track_alt_km)
+    peak_gate = ev.clean.argmax(0)[vis][3:-3]          # the light curve fades to 0 at both ends
+    peak_alt = ev.alt_km[peak_gate]
+    assert (np.diff(peak_alt) <= 0).all()               # descending in altitude over time
+    slope = np.polyfit(ev.time_s[vis][3:-3], peak_alt, 1)[0]       # km/s in the image
+    v_mean = np.nanmean(ev.velocity_kms[vis][3:-3])
+    assert slope == pytest.approx(v_mean, rel=0.05)     # image slope = simulated velocity
+    # gates per pulse (SPEC: 0.09 to 0.61 for 11 to 73 km/s)
+    assert abs(slope) * 1.25e-3 / 0.1499 == pytest.approx(abs(v_mean) * 1.25e-3 / 0.1499, rel=0.05)
+
+
+def test_scene_echoes_descend(scenes):
+    """In the scenes, each isolated echo's per-pulse peak altitude falls at the rate of its own velocity."""
+    images, masks, echoes = scenes
+    p = MeteorParams()
+    checked = 0
+    for e in np.nonzero((echoes["duration"] > 30) & (echoes["start"] > 0) & (echoes["start"] < 400))[0][:8]:
+        sc = echoes["scene"][e]
+        others = (echoes["scene"] == sc) & (np.arange(len(echoes["scene"])) != e)
+        t0, t1 = echoes["start"][e], echoes["start"][e] + echoes["duration"][e]
+        overlap = others & (echoes["start"] < t1) & (echoes["start"] + echoes["duration"] > t0)
+        if overlap.any():
+            continue
+        j = np.arange(t0 + 5, t1 - 5)
+        r, _ = M.trajectory(echoes["r0"][e], echoes["v0"][e], echoes["a0"][e], (j - t0) * p.ipp_s)
+        gates = np.round((r - p.alt_min_km) / p.gate_km).astype(int)
+        assert masks[sc, gates, j].mean() > 0.9          # the label sits on the trajectory
+        checked += 1
+    assert checked >= 2
+
+
+def test_physical_ranges():
+    """SPEC reference figures: slope 0.09-0.61 gates/pulse, peak matched-filter SNR mostly 10-40 dB."""
+    p = MeteorParams()
+    rng = np.random.default_rng(0)
+    e = M.draw_echoes(rng, 48, p, 4.0)
+    _, v_end = M.trajectory(e["r0"], e["v0"], e["a0"], (e["duration"] - 1) * p.ipp_s)
+    slope0 = np.abs(e["v0"]) * p.ipp_s / p.gate_km
+    assert slope0.min() >= 0.09 and slope0.max() <= 0.61
+    assert (np.abs(v_end) <= np.abs(e["v0"])).all()
+    _, first = np.unique(e["scene"], return_index=True)            # one echo per scene: per-echo peaks
+    one = {k: v[first] for k, v in e.items()}
+    r = M.render(one, p, rng, torch.Generator().manual_seed(0), 48, clutter=False, maps=True)
+    peaks = 10 * np.log10(r["echo"].reshape(48, -1).max(1)[one["scene"]])
+    # SPEC reference: median 23.5 dB (10%: 16.3, 90%: 31.5); 0..20 dB pre-filter + 17 dB gain - straddle loss
+    assert 20 < np.median(peaks) < 30
+    assert np.percentile(peaks, 10) > 12 and np.percentile(peaks, 90) < 38
+
+
+def test_doppler_compensation_matters():
+    fast = dict(v0_kms=70.0, a0_kms2=1.0, snr_db=15, noise=False)
+    comp = simulate_echo(**fast).clean.max()
+    raw = simulate_echo(**fast, params=MeteorParams(doppler_step_kms=0.0)).clean.max()
+    assert comp - raw > 6.0                             # un-compensated filter loses gain for a fast meteor
+
+
+def test_tile_labels_rule():
+    p = MeteorParams()
+    echo = np.zeros((1, 512, 512), np.float32)
+    echo[0, 10, 10:20] = 100.0       # tile (0,0) (16x16): 6 pixels at 20 dB -> positive; (0,1): 4 -> positive
+    echo[0, 100, 100] = 1.5          # a 1.8 dB sliver: not positive, not negative -> ambiguous
+    lab = tile_labels(echo, 16, p).reshape(32, 32)
+    assert lab[0, 0] == 1 and lab[0, 1] == 1
+    assert lab[100 // 16, 100 // 16] == -1
+    assert (lab == 0).sum() == 32 * 32 - 3
+    # the sparse labeller used during generation agrees with the map-based rule
+    rng = np.random.default_rng(1)
+    e = M.draw_echoes(rng, 4, p, 1.5)
+    r = M.render(e, p, rng, torch.Generator().manual_seed(1), 4, maps=True)
+    for tile in (8, 64):
+        dense = tile_labels(r["echo"], tile, p)
+        sparse = M._tile_labels_sparse(r["rows"], 4, tile, p)
+        assert (dense == sparse).mean() > 0.995
+
+
+def test_split_balance_shapes_determinism(tmp_path):
+    d = load("meteor", 16, sizes=SMALL, seed=3, data_dir=tmp_path, params=FAST)
+    for name, n in (("pretrain", 40), ("probe_train", 20), ("probe_test", 10)):
+        s = getattr(d, name)
+        assert s.x.shape == (n, 1, 16, 16) and s.x.dtype == torch.float32
+        assert s.y.dtype == torch.int64 and torch.bincount(s.y).tolist() == [n // 2, n // 2]
+    assert d.channels == 1 and d.classes == ("no_echo", "head_echo")
+    # positives are brighter on average; negatives still hold clutter sometimes (hard negatives)
+    x, y = d.pretrain.x.amax((1, 2, 3)), d.pretrain.y
+    assert x[y == 1].mean() > x[y == 0].mean()
+    d2 = load("meteor", 16, sizes=SMALL, seed=3, data_dir=tmp_path / "other", params=FAST)
+    assert torch.equal(d.pretrain.x, d2.pretrain.x) and torch.equal(d.probe_test.y, d2.probe_test.y)
+    d3 = load("meteor", 16, sizes=SMALL, seed=4, data_dir=tmp_path, params=FAST)
+    assert not torch.equal(d.pretrain.x, d3.pretrain.x)
+    s = summary(d)
+    assert s["splits"]["probe_test"]["class_counts"] == {"no_echo": 5, "head_echo": 5}
+
+
+def test_splits_are_scene_disjoint():
+    p = MeteorParams()
+    a = M.make_split(20, 32, p, np.random.SeedSequence([0, 32, 0]))
+    b = M.make_split(20, 32, p, np.random.SeedSequence([0, 32, 1]))
+    # different scene streams: no tile of one split appears in the other
+    ta = {t.tobytes() for t in a[0]}
+    assert not any(t.tobytes() in ta for t in b[0])
+
+
+@pytest.mark.parametrize("tile", [8, 256])
+def test_extreme_tile_sizes(tile, tmp_path):
+    d = load("meteor", tile, sizes=Sizes(8, 4, 4), data_dir=tmp_path)
+    assert d.probe_train.x.shape == (4, 1, tile, tile)
+    assert torch.bincount(d.probe_test.y).tolist() == [2, 2]
+
+
+def test_hard_negatives_present(tmp_path):
+    d = load("meteor", 32, sizes=Sizes(200, 4, 4), data_dir=tmp_path)
+    neg = d.pretrain.x[d.pretrain.y == 0]
+    bright = (neg.amax((1, 2, 3)) > 12).float().mean()
+    assert bright > 0.2       # many negative tiles hold clutter (EEJ, trails, interference, spurs)
+
+
+@pytest.mark.parametrize("tile", [0, 7, 12, 100, 512, 4, "16", True])
+def test_bad_tile(tile):
+    with pytest.raises(ValueError, match="tile"):
+        load("meteor", tile, sizes=SMALL)
+
+
+@pytest.mark.parametrize("kw", [dict(v0_kms=(73.0, 11.0)), dict(p_eej=1.5), dict(a0_kms2=(0.0, 1.0)),
+                                dict(r0_km=(50.0, 100.0)), dict(duration_pulses=(1, 5)), dict(p_empty_scene=1.0),
+                                dict(neg_max_db=5.0), dict(echoes_per_scene=0.0)])
+def test_impossible_params(kw):
+    with pytest.raises(ValueError, match="MeteorParams"):
+        MeteorParams(**kw)
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="meteor"):
+        load("mnist", 16)

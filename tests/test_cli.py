@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from idslab import cli, train
+from tests.conftest import streak_data
+
+
+@pytest.fixture
+def fake_data(monkeypatch):
+    monkeypatch.setattr(train, "load_data", lambda cfg: streak_data(cfg.tile))
+
+
+def test_sites_parsing():
+    assert cli.parse_sites("fc1", 0.02) == {"fc1": 0.02}
+    assert cli.parse_sites("fc1=0.1, fc2", 0.03) == {"fc1": 0.1, "fc2": 0.03}
+
+
+def test_train_writes_record(fake_data, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = cli.main(["train", "--encoder", "cnn16", "--views", "ids", "--sl", "0.05", "--epochs", "1",
+                   "--batch-size", "64", "--device", "cpu", "--quiet", "--out", str(out)])
+    assert rc == 0
+    rec = json.loads(out.read_text())
+    assert rec["config"]["sites"] == {"fc1": 0.05} and rec["config"]["tile"] == 16
+    assert 0 <= rec["metrics"]["mlp_acc"] <= 1 and 0 <= rec["metrics"]["knn_acc"] <= 1
+    assert "mlp" in capsys.readouterr().out
+
+
+def test_compare_prints_a_table(fake_data, capsys):
+    rc = cli.main(["compare", "--epochs", "1", "--batch-size", "64", "--device", "cpu", "--quiet",
+                   "--conditions", "flip,ids"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "| flip |" in out and "| ids |" in out
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["train", "--encoder", "cnn16", "--tile", "32"], "cnn32"),
+    (["train", "--sl", "-0.1"], ">= 0"),
+    (["train", "--views", "rotate"], "unknown views"),
+    (["train", "--encoder", "vgg11"], "unknown encoder"),
+])
+def test_bad_input_exits_2_with_a_message(argv, msg, capsys):
+    assert cli.main(argv) == 2
+    assert msg in capsys.readouterr().err
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for sub in ("train", "compare", "data"):
+        assert sub in out

@@ -1,0 +1,68 @@
+"""Reports: mean ± population sd over seeds, best per row bold, the paper's numbers transcribed beside ours."""
+import csv
+import io
+
+from idslab import report
+from idslab.encoders import ENCODERS
+
+
+def rec(enc, views, seed, mlp, knn, sl=0.02):
+    return {"config": {"encoder": enc, "views": views, "seed": seed, "sites": {"fc1": sl}, "dataset": "meteor",
+                       "epochs": 5, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-6, "temperature": 0.5,
+                       "n_pretrain": 1024, "n_probe_train": 512, "n_probe_test": 600, "knn_k": 20,
+                       "knn_metric": "cosine"},
+            "metrics": {"mlp_acc": mlp, "knn_acc": knn}, "wall_s": 1.0, "device": "cpu", "device_name": "x86_64",
+            "versions": {"idslab": "0.1.0", "torch": "2"}, "created": "2025-01-01T00:00:00"}
+
+
+def test_paper_tables_are_complete_and_match_the_text():
+    for table, conds in (("table1", {"flip", "fft", "ids"}), ("table2", {"flip", "ids"})):
+        for m in report.METRICS:
+            assert list(report.PAPER[table][m]) == list(ENCODERS)
+            assert all(set(row) == conds for row in report.PAPER[table][m].values())
+    assert report.PAPER["table1"]["mlp_acc"]["cnn16"]["ids"] == (85.17, 1.43)
+    assert report.PAPER["table1"]["knn_acc"]["cnn256"]["fft"] == (57.67, 6.60)
+    assert report.PAPER["table2"]["mlp_acc"]["cnn32"]["ids"] == (74.33, 3.40)
+    assert report.PAPER["table2"]["knn_acc"]["resnet50"]["flip"] == (76.33, 0.47)
+
+
+def test_aggregate_uses_population_sd_like_the_paper():
+    recs = [rec("cnn8", "ids", s, a, a) for s, a in enumerate((0.80, 0.80, 0.81))]
+    mean, sd, n = report.aggregate(recs)[("cnn8", "ids")]["mlp_acc"]
+    assert n == 3 and abs(mean - 80.3333) < 1e-3 and abs(sd - 0.4714) < 1e-3   # the paper's "± 0.47" pattern
+
+
+def test_table_markdown_bolds_best_per_row_and_shows_the_paper():
+    recs = [rec("cnn8", v, s, a + 0.01 * s, b) for s in range(3)
+            for v, a, b in (("flip", 0.70, 0.90), ("fft", 0.60, 0.60), ("ids", 0.80, 0.50))]
+    md = report.table_markdown(recs, "table1")
+    mlp_block, knn_block = md.split("**k-NN (%)**")
+    row = next(l for l in mlp_block.splitlines() if l.startswith("| CNN-8×8"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[0] == "CNN-8×8" and cells[3].startswith("**81.00") and not cells[1].startswith("**")
+    assert cells[6] == "**84.50 ± 0.41**" and cells[4] == "83.50 ± 1.41" and cells[-1] == "3"
+    knn_row = next(l for l in knn_block.splitlines() if l.startswith("| CNN-8×8"))
+    assert knn_row.split("|")[2].strip().startswith("**90.00")
+    assert "CNN-16" not in md                        # only encoders we ran
+
+
+def test_csv_and_sweep_report(tmp_path):
+    recs = [rec("cnn16", "ids", s, 0.8, 0.78, sl=sl) for sl in (0.01, 0.2) for s in range(2)]
+    rows = list(csv.DictReader(io.StringIO(report.table_csv(recs, "fig3"))))
+    assert len(rows) == 4 and rows[0]["paper_mean"] == "" and float(rows[0]["mean"]) == 80.0
+    md = report.report_markdown(recs, "fig3", "sweep")
+    assert "| 0.01 | 80.00 ± 0.00 | 78.00 ± 0.00 | 2 |" in md and "78-82%" in md and "77-80%" in md
+    paths = report.write_report(recs, "fig3", tmp_path, quick=True)
+    assert [p.name for p in paths] == ["fig3_quick.md", "fig3_quick.csv", "fig3_quick.html"]
+    assert paths[2].stat().st_size < 1_000_000
+    t1 = list(csv.DictReader(io.StringIO(report.table_csv([rec("resnet50", "fft", 0, 0.9, 0.9)], "table1"))))
+    assert t1[0]["paper_mean"] == "93.67" and t1[1]["paper_mean"] == "92.50"
+
+
+def test_sweep_figure_has_error_bars_and_paper_bands():
+    from idslab.plots.sweep import sweep_figure
+    recs = [rec("cnn16", "ids", s, 0.8 + 0.01 * s, 0.78, sl=sl) for sl in (0.01, 0.05) for s in range(3)]
+    fig = sweep_figure(recs)
+    assert len(fig.data) == 2 and fig.data[0].error_y.array[0] > 0
+    assert len(fig.layout.shapes) == 2
+    assert len(sweep_figure(recs, with_paper=False).layout.shapes) == 0
