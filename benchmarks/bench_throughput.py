@@ -136,8 +136,8 @@ def main(argv=None) -> int:
                      stacked_path(data, TrainConfig(**base, views="ids"), args.steps, args.stack)))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
-    print(f"\n{args.encoder}, tile {tile}, batch {args.batch_size}, {args.steps} timed steps, device {device} ({name}), "
-          f"torch {torch.__version__}, {datetime.datetime.now():%Y-%m-%d %H:%M}")
+    print(f"\n{args.encoder}, tile {tile}, batch {args.batch_size}, {args.steps} timed steps, "
+          f"device {device} ({name}), torch {torch.__version__}, {datetime.datetime.now():%Y-%m-%d %H:%M}")
     print("| pipeline | samples/s | x reference |\n|---|---:|---:|")
     ref = rows[0][1]
     for label, sps in rows:

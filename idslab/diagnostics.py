@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .perturb import PerturbedLinear, perturbed_layers, set_sites, set_views
+from .perturb import perturbed_layers, set_sites, set_views
 from .views import make_views, parse_views
 
 __all__ = ["perturbed_cloud", "pair_similarities", "cloud_stats", "similarity_stats", "perturbation_active"]

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -38,7 +39,7 @@ CONDITIONS = {"flip": "Baseline", "fft": "In-domain", "ids": "IDS"}
 # --------------------------------------------------------------------------------------------------- grids
 # CPU-sized protocol for --quick: same everything as the full protocol except sizes and epochs (and fewer encoders,
 # s_l values). The probe-test split keeps the paper's 600 samples so accuracies move in the same 1/600 steps.
-QUICK = dict(n_pretrain=1024, n_probe_train=512, n_probe_test=600, epochs=5)
+QUICK = dict(n_pretrain=2048, n_probe_train=1024, n_probe_test=600, epochs=10)
 FIG3_SLS = (0.01, 0.02, 0.03, 0.05, 0.075, 0.10, 0.15, 0.20)    # the paper's range 0.01-0.20 (its exact grid unknown)
 
 
@@ -109,9 +110,25 @@ def protocol(cfg: TrainConfig) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------- store
+def data_version(dataset: str) -> str | None:
+    """The generator/decoder version of a data set (idslab.datasets bumps it whenever the bytes change)."""
+    try:
+        if dataset == "meteor":
+            from .datasets.meteor import SIMULATOR_VERSION
+            return SIMULATOR_VERSION
+        if dataset == "cifar":
+            from .datasets.cifar import DECODER_VERSION
+            return DECODER_VERSION
+    except ImportError:
+        pass
+    return None
+
+
 def config_key(cfg: TrainConfig) -> dict:
-    """The part of a config that determines the result (what the record's name hashes)."""
-    return {k: v for k, v in cfg.to_dict().items() if k not in _NOT_HASHED}
+    """What determines a run's result, and so what the record's name hashes: the config (less paths and device
+    string) and the data set's version, so a change of the meteor simulator never reuses stale records."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in _NOT_HASHED} | {"data_version":
+                                                                                data_version(cfg.dataset)}
 
 
 def config_hash(cfg: TrainConfig) -> str:
@@ -191,6 +208,7 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
     def finish(i: int, rec: dict) -> None:
         nonlocal done
         rec["hash"] = config_hash(cfgs[i])
+        rec["data_version"] = data_version(cfgs[i].dataset)
         if grid_name is not None:
             rec["grid"] = grid_name
         if results_dir is not None:
@@ -205,7 +223,14 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
         from .multi import group_compatible, run_many
         for group in group_compatible([cfgs[i] for i in todo], todo):
             idx = [i for i, _ in group]
-            for i, rec in zip(idx, run_many([c for _, c in group], get_data(group[0][1]))):
+            try:
+                recs = run_many([c for _, c in group], get_data(group[0][1])) if len(group) > 1 else None
+            except (RuntimeError, NotImplementedError) as e:  # e.g. an op vmap cannot batch on this build
+                warnings.warn(f"stacked training failed ({e}); running these {len(group)} configs one by one")
+                recs = None
+            if recs is None:
+                recs = [run(cfgs[i], get_data(cfgs[i])) for i in idx]
+            for i, rec in zip(idx, recs):
                 finish(i, rec)
     else:
         for i in todo:

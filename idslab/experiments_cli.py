@@ -1,7 +1,6 @@
 """`idslab reproduce table1|table2|fig3 [--quick]`: run (or resume) a paper grid, then write its report."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time

@@ -25,9 +25,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, gather
     anchors = F.normalize(torch.cat([z1, z2]).float(), dim=1)         # (2B, D), this process's anchors
     rank, world = (dist.get_rank(), dist.get_world_size()) if gather and dist.is_initialized() else (0, 1)
     if world > 1:
-        from torch.distributed.nn.functional import all_gather      # differentiable all_gather
-        a1, a2 = anchors[:b], anchors[b:]
-        keys = torch.cat([torch.cat(all_gather(a1)), torch.cat(all_gather(a2))])   # (2GB, D), global order
+        keys = torch.cat([_GatherWithGrad.apply(anchors[:b]), _GatherWithGrad.apply(anchors[b:])])  # (2GB, D)
     else:
         keys = anchors
     gb = b * world
@@ -37,3 +35,21 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, gather
     logits = anchors @ keys.T / temperature                            # (2B, 2GB)
     logits[torch.arange(2 * b, device=z1.device), self_idx] = float("-inf")
     return F.cross_entropy(logits, pos_idx)
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather along dim 0 whose backward returns this process's slice of the gradient summed over processes
+    (every process's loss depends on every gathered row)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:   # (B, D) -> (G·B, D), rank order
+        out = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(out, x.contiguous())
+        return torch.cat(out)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        b = grad.shape[0] // dist.get_world_size()
+        return grad[dist.get_rank() * b:(dist.get_rank() + 1) * b]

@@ -53,7 +53,7 @@ def _(Path, idslab, mo, os, torch):
                       sweep_epochs=20, sweep_sls=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2), sweep_seeds=3, draws=256)
     else:  # 2-core CPU: about a minute per button
         BUDGET = dict(n_pretrain=4000, n_probe_train=2000, n_probe_test=600, epochs=8, batch_size=256,
-                      sweep_epochs=4, sweep_sls=(0.0, 0.01, 0.05, 0.2), sweep_seeds=2, draws=128)
+                      sweep_epochs=3, sweep_sls=(0.0, 0.01, 0.05, 0.2), sweep_seeds=2, draws=128)
     _root = Path(idslab.__file__).resolve().parent.parent
     DATA_DIR = str(_root / "data") if (_root / "pyproject.toml").exists() else "data"
     CIFAR_DIR = os.environ.get("IDSLAB_CIFAR_DIR") or None

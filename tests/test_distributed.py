@@ -68,7 +68,8 @@ def _worker(rank, port, out):
 
 def test_ddp_loss_and_gradients_equal_one_process(tmp_path):
     out = str(tmp_path / "rank0.pt")
-    mp.spawn(_worker, args=(_free_port(), out), nprocs=WORLD, join=True)
+    # fork: the workers inherit the imported torch instead of re-importing it (seconds on a busy 2-core CPU)
+    mp.start_processes(_worker, args=(_free_port(), out), nprocs=WORLD, join=True, start_method="fork")
     got = torch.load(out, weights_only=False)
     loss, grads = _single()
     torch.testing.assert_close(got["loss"], loss, rtol=1e-5, atol=1e-6)

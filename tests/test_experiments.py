@@ -108,3 +108,38 @@ def test_reproduce_command_quick(tmp_path, monkeypatch, capsys, fake_run):
     assert "| 0.02 |" in md and "| 0.2 |" in md and "0.78" not in md  # paper ranges are given in %
     assert (tmp_path / "rep" / "fig3_quick.csv").exists() and (tmp_path / "rep" / "fig3_quick.html").exists()
     assert cli.main(argv + ["--report-only"]) == 0
+
+
+def test_run_configs_stacked_matches_sequential_records(fake_run, monkeypatch):
+    """stack=True groups compatible configs into idslab.multi.run_many; a failing stack falls back to one by one."""
+    import idslab.multi as multi
+    seen = []
+    monkeypatch.setattr(multi, "run_many", lambda cfgs, data: seen.append(len(cfgs)) or [ex.run(c) for c in cfgs])
+    cfgs = [TrainConfig(**TINY, seed=s) for s in range(3)]
+    recs = ex.run_configs(cfgs, data=streak_data(), stack=True)
+    assert seen == [3] and [r["config"]["seed"] for r in recs] == [0, 1, 2]
+
+    def broken(cfgs, data):
+        raise RuntimeError("no batching rule")
+    monkeypatch.setattr(multi, "run_many", broken)
+    with pytest.warns(UserWarning, match="one by one"):
+        assert len(ex.run_configs(cfgs, data=streak_data(), stack=True)) == 3
+
+
+def test_benchmark_script_runs(capsys):
+    import runpy
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_throughput.py"
+    mod = runpy.run_path(str(script), run_name="bench")
+    assert mod["main"](["--encoder", "cnn8", "--batch-size", "32", "--steps", "2", "--n", "64", "--stack", "2",
+                        "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "| reference" in out and "stacked x2" in out
+
+
+def test_a_new_data_version_invalidates_records(monkeypatch):
+    cfg = TrainConfig(**TINY)
+    before = ex.config_hash(cfg)
+    assert ex.config_key(cfg)["data_version"] is not None
+    monkeypatch.setattr(ex, "data_version", lambda dataset: "meteor-999")
+    assert ex.config_hash(cfg) != before

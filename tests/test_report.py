@@ -66,3 +66,9 @@ def test_sweep_figure_has_error_bars_and_paper_bands():
     assert len(fig.data) == 2 and fig.data[0].error_y.array[0] > 0
     assert len(fig.layout.shapes) == 2
     assert len(sweep_figure(recs, with_paper=False).layout.shapes) == 0
+
+
+def test_sweep_figure_error_bars_are_population_sd():
+    from idslab.plots.sweep import sweep_figure
+    recs = [rec("cnn16", "ids", s, a, a, sl=0.02) for s, a in enumerate((0.80, 0.80, 0.81))]
+    assert abs(sweep_figure(recs).data[0].error_y.array[0] - 0.004714) < 1e-5
