@@ -125,13 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
 
     from .datasets.cli import add_parser as add_data_parser
+    from .experiments_cli import add_parser as add_reproduce_parser
     add_data_parser(sub)
-    try:
-        from .experiments_cli import add_parser as add_reproduce_parser
-    except ImportError:
-        pass
-    else:
-        add_reproduce_parser(sub)
+    add_reproduce_parser(sub)
     return parser
 
 

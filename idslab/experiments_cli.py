@@ -1,10 +1,12 @@
 """`idslab reproduce table1|table2|fig3 [--quick]`: run (or resume) a paper grid, then write its report."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
 
+from .encoders import ENCODERS
 from .experiments import GRID_NAMES, get_grid, grid_dir, load_records, run_grid
 from .report import write_report
 
@@ -19,6 +21,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="CPU-sized version: fewer encoders, samples and epochs")
     p.add_argument("--results", default="results", help="folder of run records (default: results)")
     p.add_argument("--report-dir", default=None, help="where to write the report (default: the results folder)")
+    p.add_argument("--encoders", default=None,
+                   help="run only these rows of the grid, comma-separated (e.g. cnn8,cnn16 for a CPU); the report "
+                        "then holds only them")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda or mps")
     p.add_argument("--data-dir", default="data", help="dataset cache folder (default: data)")
     p.add_argument("--cifar-dir", default=os.environ.get("IDSLAB_CIFAR_DIR"),
@@ -34,7 +39,7 @@ def cmd_reproduce(args) -> int:
     names = GRID_NAMES if args.grid == "all" else (args.grid,)
     stack = {"auto": "auto", "on": True, "off": False}[args.stack]
     for name in names:
-        grid = get_grid(name, quick=args.quick)
+        grid = _select(get_grid(name, quick=args.quick), args.encoders)
         t0 = time.perf_counter()
         if args.report_only:
             records = load_records(grid_dir(args.results, grid), grid)
@@ -47,6 +52,21 @@ def cmd_reproduce(args) -> int:
         print(f"{grid.title}: {len(records)}/{len(grid.configs())} runs, {wall:.1f} s wall; report: "
               + ", ".join(map(str, paths)), flush=True)
     return 0
+
+
+def _select(grid, encoders: str | None):
+    """The grid restricted to some encoders (rows); records stay in the same folder, so a later full run reuses
+    them."""
+    if not encoders:
+        return grid
+    names = tuple(e.strip() for e in encoders.split(",") if e.strip())
+    bad = [e for e in names if e not in ENCODERS]
+    if bad:
+        raise ValueError(f"unknown encoders {bad}: choose from {', '.join(ENCODERS)}")
+    rows = tuple(e for e in grid.encoders if e in names)
+    if not rows:
+        raise ValueError(f"none of {list(names)} is in the {grid.name} grid ({', '.join(grid.encoders)})")
+    return dataclasses.replace(grid, encoders=rows, title=f"{grid.title} (rows: {', '.join(rows)})")
 
 
 def _bar(desc: str):

@@ -49,5 +49,5 @@ def test_help_lists_subcommands(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
-    for sub in ("train", "compare", "data"):
+    for sub in ("train", "compare", "data", "reproduce"):
         assert sub in out

@@ -143,3 +143,14 @@ def test_a_new_data_version_invalidates_records(monkeypatch):
     assert ex.config_key(cfg)["data_version"] is not None
     monkeypatch.setattr(ex, "data_version", lambda dataset: "meteor-999")
     assert ex.config_hash(cfg) != before
+
+
+def test_reproduce_encoders_selects_rows():
+    from idslab.experiments_cli import _select
+    grid = _select(ex.get_grid("table1"), "cnn16,cnn8")
+    assert grid.encoders == ("cnn8", "cnn16") and "rows: cnn8, cnn16" in grid.title
+    assert {c.encoder for c in grid.configs()} == {"cnn8", "cnn16"}
+    with pytest.raises(ValueError, match="unknown encoders"):
+        _select(ex.get_grid("table1"), "vgg")
+    with pytest.raises(ValueError, match="none of"):
+        _select(ex.get_grid("fig3"), "cnn8")
