@@ -75,7 +75,7 @@ def _fmt(rec: dict) -> str:
 def cmd_train(args) -> int:
     from .train import run, write_json
     cfg = config_from_args(args)
-    rec = run(cfg, progress=None if args.quiet else _tqdm_progress(cfg.views))
+    rec = run(cfg, progress=None if args.quiet else _tqdm_progress(cfg.views), checkpoint=args.save_model)
     print(f"{cfg.dataset} tile {cfg.tile} {cfg.encoder} views={cfg.views}: {_fmt(rec)}")
     if args.out:
         write_json(args.out, rec)
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="pre-train one encoder, probe it, print and save a JSON record")
     add_config_args(p)
     p.add_argument("--out", help="write the JSON record here")
+    p.add_argument("--save-model", help="write the pre-trained model here (idslab.train.load_checkpoint reads it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -37,7 +37,7 @@ class TrainConfig:
     tile: int | None = None            # N; None -> the encoder's own tile size
     views: str = "ids"                 # '+'-joined names from idslab.views.VIEWS
     sites: dict = field(default_factory=lambda: {"fc1": 0.02})  # s_l (std of λ) per perturbation site, IDS only
-    epochs: int = 20
+    epochs: int = 20                   # 0: no pre-training, probe the random initialisation (a reference)
     batch_size: int = 256              # B: samples per step, so 2B views
     lr: float = 1e-3                   # Adam
     weight_decay: float = 1e-6
@@ -68,7 +68,9 @@ class TrainConfig:
         for site, s in self.sites.items():
             if not float(s) >= 0:
                 raise ValueError(f"s_l for site {site!r} must be >= 0 (a standard deviation), got {s}")
-        for name in ("epochs", "batch_size", "n_pretrain", "n_probe_train", "n_probe_test", "knn_k"):
+        if self.epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
+        for name in ("batch_size", "n_pretrain", "n_probe_train", "n_probe_test", "knn_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_size < 2:
@@ -171,11 +173,13 @@ def pretrain(cfg: TrainConfig, data=None, progress: Progress | None = None) -> P
     return Pretrained(model, history, wall, str(device))
 
 
-def run(cfg: TrainConfig, data=None, progress: Progress | None = None) -> dict:
-    """Pre-train, then probe. Returns the JSON-able record of the run."""
+def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoint: str | None = None) -> dict:
+    """Pre-train, then probe. Returns the JSON-able record of the run; `checkpoint`: also save the model there."""
     t0 = time.perf_counter()
     data = data if data is not None else load_data(cfg)
     result = pretrain(cfg, data, progress)
+    if checkpoint:
+        save_checkpoint(checkpoint, result, cfg)
     metrics = evaluate(result.model.encoder, data, probe_config(cfg))
     return {
         "config": cfg.to_dict(),

@@ -3,8 +3,9 @@
 1. "IDS under-perturbs deep ResNets": how far one fc1 perturbation moves h, relative to |h|, for every encoder at
    its initialisation (the state in which IDS must start producing useful views), at the paper's s_l = 0.02.
 2. "The upper bound of s_l": the quick Figure 3 protocol (CNN-16, meteor) continued past s_l = 0.20.
+3. The floor under every table: probe accuracy of the untrained (random-init) encoder, full and quick protocol.
 
-    python scripts/open_problems.py [--results results] [--device auto]
+    python scripts/open_problems.py [--results results] [--device auto] [--cifar-dir DIR]
 """
 import argparse
 
@@ -15,7 +16,7 @@ from idslab.diagnostics import cloud_stats, perturbed_cloud
 from idslab.encoders import ENCODERS, build_encoder, encoder_tile
 from idslab.experiments import QUICK, sweep_sl
 from idslab.report import aggregate
-from idslab.train import TrainConfig
+from idslab.train import TrainConfig, run
 
 
 def relative_spread(sl: float = 0.02, n_tiles: int = 4, draws: int = 8) -> None:
@@ -48,10 +49,25 @@ def upper_bound(results: str, device: str) -> None:
               f"{m['knn_acc'][1]:.2f} | {sum(loss) / len(loss):.3f} |", flush=True)
 
 
+def random_init_floor(device: str, cifar_dir: str | None) -> None:
+    print("| protocol | dataset | encoder | MLP (%) | k-NN (%) |\n|---|---|---|---|---|")
+    for label, sizes in (("full", {}), ("quick", {k: v for k, v in QUICK.items() if k != "epochs"})):
+        for dataset in ("meteor", "cifar"):
+            for enc in ("cnn8", "cnn16"):
+                recs = [run(TrainConfig(dataset=dataset, encoder=enc, epochs=0, seed=s, device=device,
+                                    cifar_dir=cifar_dir, **sizes))
+                        for s in (0, 1, 2)]
+                m = aggregate(recs, by=("encoder",))[(enc,)]
+                print(f"| {label} | {dataset} | {enc} | {m['mlp_acc'][0]:.2f} ± {m['mlp_acc'][1]:.2f} | "
+                      f"{m['knn_acc'][0]:.2f} ± {m['knn_acc'][1]:.2f} |", flush=True)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default="results")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--cifar-dir", default="../shared/datasets/cifar10-train-jpg")
     args = ap.parse_args()
     relative_spread()
     upper_bound(args.results, args.device)
+    random_init_floor(args.device, args.cifar_dir)

@@ -19,9 +19,12 @@ def test_sites_parsing():
 def test_train_writes_record(fake_data, tmp_path, capsys):
     out = tmp_path / "r.json"
     rc = cli.main(["train", "--encoder", "cnn16", "--views", "ids", "--sl", "0.05", "--epochs", "1",
-                   "--batch-size", "64", "--device", "cpu", "--quiet", "--out", str(out)])
+                   "--batch-size", "64", "--device", "cpu", "--quiet", "--out", str(out),
+                   "--save-model", str(tmp_path / "m.pt")])
     assert rc == 0
     rec = json.loads(out.read_text())
+    model, cfg, hist = train.load_checkpoint(tmp_path / "m.pt")
+    assert cfg.sites == {"fc1": 0.05} and hist == rec["loss_history"]
     assert rec["config"]["sites"] == {"fc1": 0.05} and rec["config"]["tile"] == 16
     assert 0 <= rec["metrics"]["mlp_acc"] <= 1 and 0 <= rec["metrics"]["knn_acc"] <= 1
     assert "mlp" in capsys.readouterr().out

@@ -82,3 +82,10 @@ def test_unknown_site_and_device_errors(streaks):
             pretrain(cfg(device="cuda"), streaks)
     with pytest.raises(ValueError, match="exceeds"):
         pretrain(cfg(batch_size=512), streaks)
+
+
+def test_zero_epochs_probes_the_random_init(streaks):
+    rec = run(cfg(epochs=0), streaks)
+    assert rec["loss_history"] == [] and 0 <= rec["metrics"]["knn_acc"] <= 1
+    with pytest.raises(ValueError, match="epochs"):
+        cfg(epochs=-1)
