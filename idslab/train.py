@@ -7,19 +7,20 @@ The whole pre-training split lives on the device; batches are index gathers, vie
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import platform
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 from . import __version__
+from .datasets.cache import atomic_write
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_tile
 from .loss import nt_xent
 from .perturb import set_sites, set_views
@@ -201,12 +202,10 @@ def probe_config(cfg: TrainConfig) -> ProbeConfig:
 
 def save_checkpoint(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig) -> None:
     """Model weights, config and loss history in one file, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    buf = io.BytesIO()
     torch.save({"state_dict": result.model.state_dict(), "config": cfg.to_dict(),
-                "loss_history": result.loss_history, "version": __version__}, tmp)
-    os.replace(tmp, path)
+                "loss_history": result.loss_history, "version": __version__}, buf)
+    atomic_write(path, buf.getbuffer())
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[SimCLRModel, TrainConfig, list]:
@@ -225,9 +224,5 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[SimCL
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
-    """Write JSON atomically (tmp file + rename): a crash never leaves half a record."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    """Write JSON atomically: a crash never leaves half a record."""
+    atomic_write(path, json.dumps(obj, indent=2).encode())

@@ -35,19 +35,16 @@ def cache_key(obj) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def save(path: str | os.PathLike, obj: dict) -> Path:
-    """Atomically write obj (tensors, numbers, strings, lists, dicts) to path with a checksum header."""
+def atomic_write(path: str | os.PathLike, *chunks: bytes) -> Path:
+    """Write bytes to path atomically: a temporary file in the same folder, fsync'ed, then os.replace'd over path,
+    so a reader (or a crash) never sees half a file. Used for caches, run records and checkpoints."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    payload = buf.getbuffer()
-    header = b"%s %s %d\n" % (MAGIC, hashlib.sha256(payload).hexdigest().encode(), len(payload))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(header)
-            f.write(payload)
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -55,6 +52,15 @@ def save(path: str | os.PathLike, obj: dict) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save(path: str | os.PathLike, obj: dict) -> Path:
+    """Atomically write obj (tensors, numbers, strings, lists, dicts) to path with a checksum header."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    payload = buf.getbuffer()
+    header = b"%s %s %d\n" % (MAGIC, hashlib.sha256(payload).hexdigest().encode(), len(payload))
+    return atomic_write(path, header, payload)
 
 
 def load(path: str | os.PathLike) -> dict:

@@ -94,3 +94,12 @@ def test_simulator_version_in_key(tmp_path, monkeypatch):
     monkeypatch.setattr(D, "SIMULATOR_VERSION", "meteor-test")
     d = load("meteor", 32, sizes=TINY, data_dir=tmp_path)
     assert not d.meta["cached"] and len(list(tmp_path.glob("meteor_*.pt"))) == 2
+
+
+def test_atomic_write_keeps_the_old_file_when_a_write_fails(tmp_path):
+    from idslab.datasets.cache import atomic_write
+
+    target = atomic_write(tmp_path / "r.json", b"old")
+    with pytest.raises(TypeError):
+        atomic_write(target, b"new", object())            # fails half-way through writing
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
