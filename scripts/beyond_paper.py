@@ -51,7 +51,7 @@ VARIANTS = {
     "IDS fc1 0.5 per-sample relative": dict(views="ids", sites={"fc1": 0.5}, **SAMPLE_REL),
     "IDS all 0.3 relative": dict(views="ids", sites={"all": 0.3}, **REL),
     "IDS all 0.3 per-sample relative": dict(views="ids", sites={"all": 0.3}, **SAMPLE_REL),
-    "IDS all_depth 0.6 per-sample relative": dict(views="ids", sites={"all_depth": 0.6}, **SAMPLE_REL),
+    "IDS all 0.02": dict(views="ids", sites={"all": 0.02}),   # the paper's noise on every weight
     "IDS all 0.3 per-sample relative + flip": dict(views="ids+flip", sites={"all": 0.3}, **SAMPLE_REL),
 }
 UPPER = {
