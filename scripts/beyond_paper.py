@@ -258,9 +258,10 @@ def report(args) -> str:
             got = collect(args, dataset, conds)
             n = sum(len(v) for v in got.values())
             out.append(f"### {dataset}, {args.encoder}, part '{part}' ({n} runs)\n")
-            out.append(collapse_table(got) if part == "collapse" else table(got))
-            if part == "collapse":
-                out.append("\n" + table(got))
+            out.append(table(got))
+            if part == "collapse":  # every trained condition of the run, per seed against its own initialisation
+                everything = collect(args, dataset, conditions(args.parts, dataset))
+                out.append("\n" + collapse_table(everything))
             out.append("")
     return "\n".join(out)
 
