@@ -21,6 +21,7 @@ import torch
 
 from . import __version__
 from .datasets.cache import atomic_write
+from .diagnostics import representation_diagnostics
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_tile
 from .loss import nt_xent
 from .perturb import set_sites, set_views
@@ -181,10 +182,19 @@ def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoin
     result = pretrain(cfg, data, progress)
     if checkpoint:
         save_checkpoint(checkpoint, result, cfg)
+    return make_record(cfg, result, data, t0)
+
+
+def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float) -> dict:
+    """Probe a pre-trained model and build its JSON-able run record (t0: perf_counter at the start of the run)."""
     metrics = evaluate(result.model.encoder, data, probe_config(cfg))
+    # alignment/uniformity/effective rank (issue 9), positives from the run's own views at its s_l
+    metrics["diagnostics"] = representation_diagnostics(result.model, data.probe_test.x, cfg.views, cfg.sites,
+                                                        seed=cfg.seed)
     return {
         "config": cfg.to_dict(),
         "loss_history": result.loss_history,
+        "final_loss": result.loss_history[-1] if result.loss_history else None,
         "metrics": metrics,
         "pretrain_s": result.wall_s,
         "wall_s": time.perf_counter() - t0,
