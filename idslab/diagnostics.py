@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .perturb import perturbed_layers, set_sites, set_views
+from .perturb import ALL_SITES, expand_sites, perturbed_layers, set_sites, set_views
 from .views import make_views, parse_views
 
 __all__ = ["perturbed_cloud", "pair_similarities", "cloud_stats", "similarity_stats", "perturbation_active",
@@ -41,7 +41,7 @@ def _site_owner(model: nn.Module, sites: Iterable[str]) -> nn.Module:
     enc = getattr(model, "encoder", None)
     names = list(sites)
     if isinstance(enc, nn.Module):
-        enc_names = {n for n, _ in enc.named_modules()}
+        enc_names = {n for n, _ in enc.named_modules()} | set(ALL_SITES)   # "all": every encoder weight
         if all(n in enc_names for n in names):
             return enc
     return model
@@ -58,8 +58,9 @@ def perturbation_active(model: nn.Module, sl: float | dict, sites: Iterable[str]
     Raises ValueError for an unknown site or sl < 0 (from idslab.perturb.set_sites).
     """
     values = {k: float(v) for k, v in sl.items()} if isinstance(sl, dict) else {s: float(sl) for s in sites}
+    owner = _site_owner(model, tuple(values))
+    values = expand_sites(owner, values)               # "all" / "all_depth" -> per-layer s_l
     sites = tuple(values)
-    owner = _site_owner(model, sites)
     modes = {m: m.training for m in model.modules()}
     before = {n: (m.scale, m.n_views) for n, m in perturbed_layers(owner).items()}
     try:
@@ -72,6 +73,26 @@ def perturbation_active(model: nn.Module, sl: float | dict, sites: Iterable[str]
     finally:
         for n, m in perturbed_layers(owner).items():
             m.scale, m.n_views = before.get(n, (0.0, 1))
+        for m, training in modes.items():
+            m.train(training)
+
+
+@contextlib.contextmanager
+def _armed_active(model: nn.Module, n_views: int = 2) -> Iterator[nn.Module]:
+    """Context: `model` in eval mode except its perturbation layers with s_l > 0 (as training armed them), which
+    draw one λ per each of `n_views` chunks. Everything is restored on exit."""
+    modes = {m: m.training for m in model.modules()}
+    layers = {n: m for n, m in perturbed_layers(model).items() if m.scale > 0}
+    before = {n: m.n_views for n, m in layers.items()}
+    try:
+        model.eval()
+        for m in layers.values():
+            m.n_views = n_views
+            m.train()
+        yield model
+    finally:
+        for n, m in layers.items():
+            m.n_views = before[n]
         for m, training in modes.items():
             m.train(training)
 
@@ -275,7 +296,8 @@ def representation_diagnostics(model: nn.Module, x: torch.Tensor, views: str, si
     """Alignment and uniformity of h and z, and the effective rank of h, for a trained SimCLRModel.
 
     Positive pairs are made by the run's own view generator: the data transforms of `views` and, if "ids" is in
-    them, an independent λ per view at each site of `sites` ({"fc1": s_l}) — with the rest of the model in eval
+    them, an independent λ per view at each site of `sites` ({"fc1": s_l}; None: the perturbation layers as the
+    model was armed for training, with their s_l and noise mode, which is what run records use) — the rest in eval
     mode (batch-norm statistics fixed, so λ is the only weight noise), as in pair_similarities. Alignment is the
     mean over the pairs; uniformity and effective rank use the clean h (eval mode, s_l = 0), what the probes read.
     x (n, C, N, N), n >= 2, e.g. data.probe_test.x. Returns {"alignment", "uniformity", "effective_rank",
@@ -285,7 +307,7 @@ def representation_diagnostics(model: nn.Module, x: torch.Tensor, views: str, si
     if n < 2:
         raise ValueError(f"representation_diagnostics needs at least 2 inputs, got {n}")
     spec = parse_views(views)
-    sites = {k: float(v) for k, v in (sites or {}).items()} if spec.ids else {}
+    sites = {k: float(v) for k, v in sites.items()} if spec.ids and sites is not None else None if spec.ids else {}
     dev = _device_of(model)
     h1s, h2s, hs = [], [], []
     modes = {m: m.training for m in model.modules()}
@@ -294,7 +316,10 @@ def representation_diagnostics(model: nn.Module, x: torch.Tensor, views: str, si
             xb = xb.to(dev).float()
             x1, x2 = make_views(xb, views)
             stacked = torch.cat([x1, x2])
-            if sites and any(s > 0 for s in sites.values()):
+            if sites is None:                     # the sites (and noise variants) armed on the model in training
+                with _armed_active(model, n_views=2):
+                    h = _embed(model, stacked, "h")
+            elif any(s > 0 for s in sites.values()):
                 with perturbation_active(model, sites, n_views=2):                 # one λ per view and site
                     h = _embed(model, stacked, "h")
             else:

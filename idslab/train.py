@@ -195,7 +195,7 @@ def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float) -> dict:
     """Probe a pre-trained model and build its JSON-able run record (t0: perf_counter at the start of the run)."""
     metrics = evaluate(result.model.encoder, data, probe_config(cfg))
     # alignment/uniformity/effective rank (issue 9), positives from the run's own views at its s_l
-    metrics["diagnostics"] = representation_diagnostics(result.model, data.probe_test.x, cfg.views, cfg.sites,
+    metrics["diagnostics"] = representation_diagnostics(result.model, data.probe_test.x, cfg.views, None,
                                                         seed=cfg.seed)
     return {
         "config": cfg.to_dict(),

@@ -147,3 +147,16 @@ def test_representation_diagnostics_follow_views_and_restore_the_model(model):
                                                    "uniformity_z", "n"}
     assert model.training and model.encoder.fc1.scale == 0.0  # state restored
     assert representation_diagnostics(model.encoder, x, "ids", {"fc1": 0.1})["alignment"] > 0  # a bare encoder
+
+
+def test_representation_diagnostics_use_the_sites_armed_for_training():
+    from idslab.train import TrainConfig, build_model
+    torch.manual_seed(0)
+    x = torch.randn(32, 1, 16, 16)
+    armed = build_model(TrainConfig(views="ids", sites={"fc1": 0.3}, device="cpu"), 1)
+    assert representation_diagnostics(armed, x, "ids", None)["alignment"] > 1e-4
+    for sites in ({"all": 0.05}, {"fc1": 0.05, "fc2": 0.1}):
+        assert representation_diagnostics(armed, x, "ids", sites)["alignment"] > 0
+    assert armed.encoder.fc1.scale == 0.3 and armed.encoder.fc1.n_views == 2 and armed.training
+    plain = build_model(TrainConfig(views="none", device="cpu"), 1)
+    assert representation_diagnostics(plain, x, "none", None)["alignment"] == pytest.approx(0.0, abs=1e-10)
