@@ -8,6 +8,8 @@ give two different functions f_{W+λ1}, f_{W+λ2}: that pair of passes is the po
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -41,8 +43,9 @@ class PerturbedLinear(nn.Linear):
     @scale.setter
     def scale(self, value: float) -> None:
         value = float(value)
-        if not value >= 0.0:  # also catches NaN
-            raise ValueError(f"perturbation scale s_l must be >= 0 (it is a standard deviation), got {value}")
+        if not 0.0 <= value < math.inf:  # also catches NaN; inf would turn every output into NaN
+            raise ValueError(f"perturbation scale s_l must be a finite number >= 0 (a standard deviation), got {value}"
+                             ": e.g. 0.02")
         self._scale = value
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (V·B, in) -> (V·B, out)
@@ -78,8 +81,8 @@ def set_sites(model: nn.Module, sites: dict[str, float]) -> nn.Module:
         if name not in linear:
             raise ValueError(f"unknown perturbation site {name!r}: the fully-connected layers of this model are "
                              f"{sorted(linear)}")
-        if not float(s) >= 0.0:
-            raise ValueError(f"s_l for site {name!r} must be >= 0 (a standard deviation), got {s}")
+        if not 0.0 <= float(s) < math.inf:
+            raise ValueError(f"s_l for site {name!r} must be a finite number >= 0 (a standard deviation), got {s}")
     for name in sites:
         if not isinstance(linear[name], PerturbedLinear):
             _swap_in(model, name, linear[name])
