@@ -29,7 +29,7 @@ from . import checks as C
 from .datasets.cache import atomic_write
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_tile
 from .loss import nt_xent
-from .perturb import set_sites, set_views
+from .perturb import check_modes, expand_sites, set_sites, set_views
 from .probes import ProbeConfig, evaluate
 from .views import parse_views
 
@@ -44,6 +44,8 @@ class TrainConfig:
     tile: int | None = None            # N; None -> the encoder's own tile size
     views: str = "ids"                 # '+'-joined names from idslab.views.VIEWS
     sites: dict = field(default_factory=lambda: {"fc1": 0.02})  # s_l (std of λ) per perturbation site, IDS only
+    noise: str = "view"                # λ per "view" (Eq. 1 as in the paper) or per "sample" (idslab.perturb)
+    scale_mode: str = "absolute"       # σ = s_l ("absolute") or s_l · RMS(W) ("relative", recomputed each step)
     epochs: int = 20                   # 0: no pre-training, probe the random initialisation (a reference)
     batch_size: int = 256              # B: samples per step, so 2B views
     lr: float = 1e-3                   # Adam
@@ -86,6 +88,7 @@ def _validate(cfg: TrainConfig) -> None:
         raise ValueError(f"{C.flag('views')} must be a string such as 'ids' or 'ids+flip', got {cfg.views!r}")
     spec = parse_views(cfg.views)
     _check_sites(cfg, spec.ids)
+    check_modes(cfg.noise, cfg.scale_mode)  # --noise, --scale-mode
     cfg.epochs = C.check_int("epochs", cfg.epochs, lo=0, fix="0 probes the random initialisation")
     cfg.batch_size = C.check_int("batch_size", cfg.batch_size, lo=2, fix="NT-Xent needs at least one negative")
     cfg.lr = C.check_float("lr", cfg.lr, lo=0.0, above=True, fix="Adam's learning rate, e.g. 1e-3 (0 trains nothing)")
@@ -128,21 +131,18 @@ def _check_tile(cfg: TrainConfig) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def _linear_names(encoder: str) -> tuple[str, ...]:
-    """The names set_sites accepts for an encoder, found by building it on the meta device (no memory, no time)."""
+def _weightless_encoder(encoder: str) -> torch.nn.Module:
+    """The encoder built on the meta device (no memory, no init time), to check site names against; never run."""
     with torch.device("meta"):
-        enc = build_encoder(encoder, 1)
-    return tuple(sorted(n for n, m in enc.named_modules() if isinstance(m, torch.nn.Linear)))
+        return build_encoder(encoder, 1)
 
 
 def _check_sites(cfg: TrainConfig, ids: bool) -> None:
     if not isinstance(cfg.sites, dict):
         raise ValueError(f"sites must be a dict {{layer name: s_l}}, e.g. {{'fc1': 0.02}}, got {cfg.sites!r}")
-    valid = _linear_names(cfg.encoder)
     for name, s in cfg.sites.items():
-        if not isinstance(name, str) or name not in valid:
-            raise ValueError(f"unknown perturbation site {name!r} (--sites): the fully-connected layers of "
-                             f"{cfg.encoder} are {', '.join(valid)}")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"perturbation site names (--sites) must be layer names such as 'fc1', got {name!r}")
         if not C.is_real(s) or not math.isfinite(float(s)) or float(s) < 0:
             raise ValueError(f"s_l for site {name!r} (--sl / --sites) must be a finite number >= 0 (a standard "
                              f"deviation), got {s!r}: e.g. 0.02")
@@ -150,6 +150,11 @@ def _check_sites(cfg: TrainConfig, ids: bool) -> None:
         raise ValueError("views include 'ids' but no perturbation site is given (--sites is empty): name one, e.g. "
                          "--sites fc1, or drop 'ids' from --views")
     cfg.sites = {name: float(s) for name, s in cfg.sites.items()}
+    if set(cfg.sites) - {"fc1", "fc2"}:  # other names (conv layers, "all") checked on a weightless encoder
+        try:
+            expand_sites(_weightless_encoder(cfg.encoder), cfg.sites)
+        except ValueError as e:
+            raise ValueError(f"{e} (--sites)") from None
 
 
 def _check_by_type(cfg: TrainConfig, f: dataclasses.Field) -> None:
@@ -205,7 +210,7 @@ def load_data(cfg: TrainConfig):
 def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
     """Encoder + projector with the config's perturbation sites armed (s_l = 0 unless 'ids' is in the views)."""
     model = SimCLRModel(build_encoder(cfg.encoder, channels))
-    set_sites(model.encoder, dict(cfg.sites) if parse_views(cfg.views).ids else {})
+    set_sites(model.encoder, dict(cfg.sites) if parse_views(cfg.views).ids else {}, cfg.noise, cfg.scale_mode)
     set_views(model, 2)  # the two views always run as one stacked batch
     return model
 
