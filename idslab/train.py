@@ -33,7 +33,7 @@ Progress = Callable[[int, int, float], None]  # (steps done, total steps, loss o
 @dataclass
 class TrainConfig:
     """One pre-training + probe run. Defaults are the protocol of docs/PROTOCOL.md."""
-    dataset: str = "meteor"            # "meteor" | "cifar"
+    dataset: str = "meteor"            # "meteor" | "cifar" | "file" (set by data_path)
     encoder: str = "cnn16"             # one of idslab.encoders.ENCODERS
     tile: int | None = None            # N; None -> the encoder's own tile size
     views: str = "ids"                 # '+'-joined names from idslab.views.VIEWS
@@ -55,8 +55,17 @@ class TrainConfig:
     data_dir: str | None = None       # dataset cache; None -> $IDSLAB_DATA or ./data
     cifar_dir: str | None = None
     download: bool = False             # torchvision CIFAR-10 download if no local copy
+    data_path: str | None = None       # a user's .npy/.npz/HDF5 file or image folder (datasets.arrays); -> "file"
+    data_key: str | None = None        # its array / HDF5 dataset of images (default "x" or the only one)
+    label_key: str | None = None       # its labels: (n,) per image or an (n, H, W) mask (default "y" if present)
 
     def __post_init__(self):
+        if self.data_path is not None and self.dataset in ("meteor", "file"):
+            self.dataset = "file"          # a path names the data; "meteor" is only the default
+        elif self.data_path is not None:
+            raise ValueError(f"dataset={self.dataset!r} and data_path={self.data_path!r}: give one of them")
+        if self.dataset == "file" and self.data_path is None:
+            raise ValueError("dataset 'file' needs data_path (--data PATH): a .npy, .npz, .h5 file or image folder")
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {self.encoder!r}: choose one of {', '.join(ENCODERS)}")
         if self.tile is None:
@@ -115,7 +124,8 @@ def load_data(cfg: TrainConfig):
     """The SSLData for a config (generated or read from the data/ cache)."""
     from .datasets import Sizes, load
     return load(cfg.dataset, cfg.tile, seed=cfg.data_seed, data_dir=cfg.data_dir, cifar_dir=cfg.cifar_dir,
-                download=cfg.download, sizes=Sizes(cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test))
+                download=cfg.download, sizes=Sizes(cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test),
+                path=cfg.data_path, data_key=cfg.data_key, label_key=cfg.label_key)
 
 
 def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
@@ -180,8 +190,9 @@ def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoin
     data = data if data is not None else load_data(cfg)
     result = pretrain(cfg, data, progress)
     if checkpoint:
-        save_checkpoint(checkpoint, result, cfg)
-    metrics = evaluate(result.model.encoder, data, probe_config(cfg))
+        save_checkpoint(checkpoint, result, cfg, data)
+    # unlabelled data (a user's file without labels): pre-training only, no probes
+    metrics = evaluate(result.model.encoder, data, probe_config(cfg)) if len(data.probe_test) else None
     return {
         "config": cfg.to_dict(),
         "loss_history": result.loss_history,
@@ -200,12 +211,24 @@ def probe_config(cfg: TrainConfig) -> ProbeConfig:
     return ProbeConfig(knn_k=cfg.knn_k, knn_metric=cfg.knn_metric, seed=cfg.seed)
 
 
-def save_checkpoint(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig) -> None:
-    """Model weights, config and loss history in one file, written atomically."""
+def save_checkpoint(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig, data=None) -> None:
+    """Model weights (with the input standardisation, encoder.in_mean / in_std), config, loss history and what it
+    was trained on (`data_info`: the data set's name, tile, classes and, for a user's file, its fingerprint), in one
+    file, written atomically."""
     buf = io.BytesIO()
     torch.save({"state_dict": result.model.state_dict(), "config": cfg.to_dict(),
-                "loss_history": result.loss_history, "version": __version__}, buf)
+                "loss_history": result.loss_history, "version": __version__,
+                "data_info": data_info(data) if data is not None else None}, buf)
     atomic_write(path, buf.getbuffer())
+
+
+def data_info(data) -> dict:
+    """JSON-able record of an SSLData for a checkpoint: name, tile, channels, classes, input standardisation units,
+    and for a user's file the path, sha256, keys and tiling rule."""
+    m = data.meta
+    keep = ("source", "format", "data_key", "label_key", "stride", "edge", "units", "seed", "params", "label_kind")
+    return dict(name=data.name, tile=data.tile, channels=data.channels, classes=list(data.classes),
+                **{k: m[k] for k in keep if k in m})
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[SimCLRModel, TrainConfig, list]:
