@@ -192,7 +192,7 @@ def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoin
     if checkpoint:
         save_checkpoint(checkpoint, result, cfg, data)
     # unlabelled data (a user's file without labels): pre-training only, no probes
-    metrics = evaluate(result.model.encoder, data, probe_config(cfg)) if len(data.probe_test) else None
+    metrics = evaluate(result.model.encoder, data, probe_config(cfg)) if len(data.probe_test.y) else None
     return {
         "config": cfg.to_dict(),
         "loss_history": result.loss_history,

@@ -440,31 +440,39 @@ def iter_tiles(src: DataSource, spec: TileSpec):
 
 
 # ------------------------------------------------------------------------------------------------------- splits
-def scene_splits(n: int, labelled: bool, seed: int = 0, fractions=SPLIT_FRACTIONS,
-                 what: str = "the data") -> list[np.ndarray]:
+def scene_splits(n: int, labelled: bool, seed: int = 0, fractions=SPLIT_FRACTIONS, what: str = "the data",
+                 strata: np.ndarray | None = None) -> list[np.ndarray]:
     """Scene indices of pretrain, probe_train, probe_test (disjoint; a seeded permutation cut by fractions).
-    Unlabelled: every scene is a pre-training scene."""
+    strata (n,): per-image labels, cut class by class so every split holds every class (>= 1 image each when a
+    class has >= 3). Unlabelled: every scene is a pre-training scene."""
     if not labelled:
         return [np.arange(n), np.zeros(0, np.int64), np.zeros(0, np.int64)]
     if n < 3:
         raise ValueError(f"{what} has {n} image(s): labelled data needs >= 3 so that pre-training, probe-train and "
                          "probe-test come from different images (or drop the labels to pre-train only)")
-    perm = np.random.default_rng(np.random.SeedSequence([seed, 13])).permutation(n)
-    f = np.asarray(fractions, float) / sum(fractions)
-    cuts = np.round(np.cumsum(f)[:2] * n).astype(int)
-    cuts = np.clip(cuts, [1, 2], [n - 2, n - 1])
-    cuts[1] = max(cuts[1], cuts[0] + 1)
-    return [np.sort(s) for s in np.split(perm, cuts)]
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
+    f = np.cumsum(np.asarray(fractions, float) / sum(fractions))[:2]
+    groups = [np.arange(n)] if strata is None else [np.nonzero(strata == k)[0] for k in np.unique(strata)]
+    parts = [[], [], []]
+    for g in groups:
+        perm = g[rng.permutation(g.size)]
+        cuts = np.round(f * g.size).astype(int)
+        if g.size >= 3:                                   # every split gets at least one image of this group
+            cuts = np.clip(cuts, [1, 2], [g.size - 2, g.size - 1])
+            cuts[1] = max(cuts[1], cuts[0] + 1)
+        for k, part in enumerate(np.split(perm, cuts)):
+            parts[k].append(part)
+    return [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
 
 
-def _choose(lab: np.ndarray, cap: int, balance: bool, labelled: bool, rng) -> np.ndarray:
-    """Flat tile indices into lab (S, T): at most cap, uniformly; balanced over classes when asked."""
+def _choose(lab: np.ndarray, cap: int, balance: bool, labelled: bool, rng, n_classes: int = 2) -> np.ndarray:
+    """Flat tile indices into lab (S, T): at most cap, uniformly; with balance, the same number of every class
+    0..n_classes-1 (none at all when a class is missing: the caller reports it)."""
     flat = lab.ravel()
     if not labelled:
         pool = np.arange(flat.size)
         return np.sort(rng.choice(pool, min(cap, pool.size), replace=False))
-    classes = np.unique(flat[flat >= 0])
-    pools = [np.nonzero(flat == k)[0] for k in classes]
+    pools = [np.nonzero(flat == k)[0] for k in range(n_classes)]
     if not balance:
         pool = np.nonzero(flat >= 0)[0]
         return np.sort(rng.choice(pool, min(cap, pool.size), replace=False))
@@ -492,12 +500,12 @@ def load_file(path, tile: int | None = None, *, data_key: str | None = None, lab
         spec = TileSpec(tile, stride, edge, mask_min_pixels)
         rows, cols = tile_grid(h, w, spec, f"the images of {src.path}")
         labelled = src.labelled
-        scenes = scene_splits(n, labelled, seed, fractions, str(src.path))
+        scenes = scene_splits(n, labelled, seed, fractions, str(src.path), strata=src.labels)
         rng = np.random.default_rng(np.random.SeedSequence([seed, 13, 1]))
         splits, info = {}, {}
         for name, sc in zip(SPLIT_NAMES, scenes):
             lab = tile_labels(src, spec, sc)                                  # (S, T)
-            take = _choose(lab, getattr(sizes, name), balance, labelled, rng)
+            take = _choose(lab, getattr(sizes, name), balance, labelled, rng, len(src.classes))
             t = lab.shape[1]
             scene, pos = sc[take // t], take % t
             x = read_tiles(src, spec, scene, pos)
@@ -509,9 +517,10 @@ def load_file(path, tile: int | None = None, *, data_key: str | None = None, lab
         if labelled:
             for name in SPLIT_NAMES:
                 if len(splits[name]) == 0:
-                    raise ValueError(f"{src.path}: the {name} split got no labelled tiles ({info[name]}): with "
-                                     "balance every class must occur in every split: use more images, "
-                                     "balance=False (--no-balance), or other tiles")
+                    raise ValueError(f"{src.path}: the {name} split ({info[name]['scenes']} images) got no "
+                                     f"labelled tiles{' of some class' if balance else ''}: every class must occur "
+                                     "in the images of every split: give more images"
+                                     + (", or load with balance=False" if balance else ""))
         y_te = splits["probe_test"].y
         majority = float(torch.bincount(y_te).max()) / len(y_te) if len(y_te) else None
         unused = dict(rows=int(h - (rows[-1] + tile)), cols=int(w - (cols[-1] + tile)))
