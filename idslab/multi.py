@@ -39,9 +39,11 @@ MAX_TILE = 64    # CNN-128/256 steps already fill a GPU, and 9 of them stacked w
 
 
 def can_stack(cfg: TrainConfig) -> bool:
-    """Small CNN encoders (tile <= MAX_TILE) whose only perturbation sites are fc1/fc2. ResNets (BatchNorm, and
-    big enough alone) and CNN-128/256 run one at a time."""
-    return cfg.encoder.startswith("cnn") and cfg.tile <= MAX_TILE and set(cfg.sites) <= {"fc1", "fc2"}
+    """Small CNN encoders (tile <= MAX_TILE) whose only perturbation sites are fc1/fc2, with the paper's noise (one
+    absolute λ per view). ResNets (BatchNorm, and big enough alone), CNN-128/256 and the other variants of
+    idslab.perturb run one at a time."""
+    return (cfg.encoder.startswith("cnn") and cfg.tile <= MAX_TILE and set(cfg.sites) <= {"fc1", "fc2"}
+            and cfg.noise == "view" and cfg.scale_mode == "absolute")
 
 
 def group_compatible(cfgs: list[TrainConfig], ids: list | None = None, max_stack: int = MAX_STACK) -> list[list]:
