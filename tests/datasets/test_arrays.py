@@ -278,9 +278,9 @@ def test_load_file_dispatch_and_trainconfig(tmp_path):
     np.savez(tmp_path / "d.npz", img=scenes(12, 32, 32), lab=np.arange(12) % 2)
     d = load("file", 16, path=tmp_path / "d.npz", data_key="img", label_key="lab", sizes=SMALL)
     assert d.meta["source"]["sha256"] and d.meta["data_key"] == "img"
-    cfg = TrainConfig(data_path=str(tmp_path / "d.npz"), data_key="img", label_key="lab", n_pretrain=64,
-                      n_probe_train=32, n_probe_test=32)
-    assert cfg.dataset == "file"
+    cfg = TrainConfig(data_path=tmp_path / "d.npz", data_key="img", label_key="lab", n_pretrain=64, batch_size=32,
+                      n_probe_train=32, n_probe_test=32, knn_k=5)
+    assert cfg.dataset == "file" and cfg.data_path == str(tmp_path / "d.npz")
     assert torch.equal(load_data(cfg).probe_test.x, d.probe_test.x)
     with pytest.raises(ValueError, match="needs data_path"):
         TrainConfig(dataset="file")
