@@ -27,6 +27,7 @@ import torch
 from . import __version__
 from . import checks as C
 from .datasets.cache import atomic_write
+from .diagnostics import representation_diagnostics
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_tile
 from .loss import nt_xent
 from .perturb import check_modes, expand_sites, set_sites, set_views
@@ -308,11 +309,25 @@ def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoin
     check_data(cfg, data)
     result = pretrain(cfg, data, progress)
     saved = save_checkpoint_or_fallback(checkpoint, result, cfg, data) if checkpoint else None
-    # unlabelled data (a user's file without labels): pre-training only, no probes
-    metrics = evaluate(result.model.encoder, data, probe_config(cfg)) if len(data.probe_test.y) else None
-    rec = {
+    rec = make_record(cfg, result, data, t0)
+    if saved is not None:
+        rec["checkpoint"] = str(saved)  # where the model is (the temp folder if its own path failed)
+    return rec
+
+
+def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float) -> dict:
+    """Probe a pre-trained model and build its JSON-able run record (t0: perf_counter at the start of the run).
+    Unlabelled data (a user's file without labels): pre-training only, metrics None."""
+    metrics = None
+    if len(data.probe_test.y):
+        metrics = evaluate(result.model.encoder, data, probe_config(cfg))
+        # alignment/uniformity/effective rank (issue 9): positives from the run's own views and armed perturbation
+        metrics["diagnostics"] = representation_diagnostics(result.model, data.probe_test.x, cfg.views, None,
+                                                            seed=cfg.seed)
+    return {
         "config": cfg.to_dict(),
         "loss_history": result.loss_history,
+        "final_loss": result.loss_history[-1] if result.loss_history else None,
         "metrics": metrics,
         "pretrain_s": result.wall_s,
         "wall_s": time.perf_counter() - t0,
@@ -322,9 +337,6 @@ def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoin
         "versions": {"idslab": __version__, "torch": torch.__version__},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    if saved is not None:
-        rec["checkpoint"] = str(saved)  # where the model is (the temp folder if its own path failed)
-    return rec
 
 
 def check_data(cfg: TrainConfig, data) -> None:
