@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 import os
 import time
 import warnings
@@ -209,6 +210,8 @@ def read_record(path: str | os.PathLike, set_aside: bool = False) -> dict | None
     set_aside=True (the runner, which then reruns the cell): an invalid file is renamed to <name>.invalid[.N], never
     deleted, with a warning saying why and where it went."""
     path = Path(path)
+    if not path.exists():  # also when a parent is a file: nothing to read, nothing to set aside
+        return None
     try:
         rec = json.loads(path.read_text())
         problem = record_problem(rec, expect_hash=path.stem if set_aside else None)
@@ -224,9 +227,13 @@ def read_record(path: str | os.PathLike, set_aside: bool = False) -> dict | None
         while aside.exists():
             n += 1
             aside = path.with_name(f"{path.name}.invalid.{n}")
-        os.replace(path, aside)
-        warnings.warn(f"results store: {path} is not a valid run record ({problem}); moved it to {aside} and the "
-                      "cell will be rerun", stacklevel=2)
+        try:
+            os.replace(path, aside)
+            where = f"moved it to {aside}"
+        except OSError as e:
+            where = f"could not move it aside ({e.strerror or e})"
+        warnings.warn(f"results store: {path} is not a valid run record ({problem}); {where} and the cell will be "
+                      "rerun", stacklevel=2)
     return None
 
 
@@ -374,6 +381,9 @@ def sweep_sl(base: TrainConfig, sls: list[float], seeds: list[int], data=None,
         raise ValueError(f"sweep_sl needs IDS in the views (s_l does nothing otherwise), got views={base.views!r}")
     if not sls or not seeds:
         raise ValueError("sweep_sl needs at least one s_l and one seed")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral)]
+    if bad:
+        raise ValueError(f"sweep_sl seeds must be whole numbers, got {bad}")
     sites = list(base.sites) or ["fc1"]
     values = sorted({0.0, *map(float, sls)}) if include_zero else [float(s) for s in sls]
     cfgs = [dataclasses.replace(base, sites={k: float(s) for k in sites}, seed=int(seed))
@@ -574,7 +584,7 @@ def _trained_run(cfg: TrainConfig, data, results_dir: Path | None, keep_model: b
     checkpoint <hash>.pt) is stored there and read back on rerun."""
     from .train import load_checkpoint, make_record, pretrain, save_checkpoint
     path = record_path(results_dir, cfg) if results_dir is not None else None
-    rec = read_record(path) if path is not None else None
+    rec = read_record(path, set_aside=True) if path is not None else None
     ckpt = path.with_suffix(".pt") if path is not None else None
     if rec is not None and (not keep_model or ckpt.exists()):
         model = None
