@@ -7,6 +7,7 @@ intervals). Parts:
 
     variants  the headline comparison (CNN-16, quick protocol, 5 seeds)
     upper     s_l upper bound of the per-sample relative variants: loss against ln(2B-1) and probes against the floor
+    seeds     the controls and two weight-space views only (run it with more seeds, e.g. --seeds 5-9)
     collapse  (CIFAR) why some seeds end below the untrained floor: per-seed trained-minus-floor (same seed = same
               initial weights, so the pairing is exact), effective rank and uniformity of h, and whether
               temperature, learning rate or batch size remove it
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 
 from idslab.experiments import QUICK, config_hash, data_version, read_record, record_path
-from idslab.probes import evaluate
+from idslab.probes import PHYSICS_TARGETS, evaluate, targets_of
 from idslab.train import TrainConfig, load_checkpoint, load_data, probe_config, run, write_json
 
 REL = dict(scale_mode="relative")
@@ -67,7 +68,10 @@ COLLAPSE = {
     "none lr=3e-3": dict(views="none", lr=3e-3),
     "none batch 128": dict(views="none", batch_size=128),
 }
-PARTS = {"variants": {**CONTROLS, **VARIANTS}, "upper": {**CONTROLS, **UPPER}, "collapse": {**CONTROLS, **COLLAPSE}}
+# more seeds of the controls and two weight-space views, to count how often a seed ends below its own floor
+SEEDS = {**CONTROLS, **{k: VARIANTS[k] for k in ("IDS fc1 0.02 (paper)", "IDS all 0.3 per-sample relative")}}
+PARTS = {"variants": {**CONTROLS, **VARIANTS}, "upper": {**CONTROLS, **UPPER}, "collapse": {**CONTROLS, **COLLAPSE},
+         "seeds": SEEDS}
 
 
 def conditions(parts: list[str], dataset: str) -> dict:
@@ -106,18 +110,27 @@ def representation_stats(encoder: torch.nn.Module, x: torch.Tensor) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ runner
+def expected_metrics(data) -> list[str]:
+    """Metric keys idslab.probes.evaluate gives for this data beyond MLP and k-NN (a record without them predates
+    those probes and is re-scored from its saved model)."""
+    t = targets_of(data.probe_train)
+    return (["linear10_acc"] if "class10" in t else []) + (["physics"] if set(PHYSICS_TARGETS.values()) & set(t)
+                                                           else [])
+
+
 def ensure(cfg: TrainConfig, data, folder: Path, reprobe: bool) -> dict:
     """The finished record of cfg (with its representation diagnostics): read, re-scored from the saved model,
     or trained now. Written atomically to the idslab.experiments store."""
     path = record_path(folder, cfg)
     ckpt = path.with_suffix(".pt")
     rec = read_record(path)
-    if rec is not None and "beyond" in rec and not (reprobe and ckpt.exists()):
+    stale = rec is not None and not set(expected_metrics(data)) <= set(rec["metrics"])  # probes added since
+    if rec is not None and "beyond" in rec and not ((reprobe or stale) and ckpt.exists()):
         return rec
     if rec is None or not ckpt.exists():
         rec = run(cfg, data, checkpoint=str(ckpt))
     model, _, _ = load_checkpoint(ckpt)
-    if reprobe:
+    if reprobe or stale:
         rec["metrics"] = evaluate(model.encoder, data, probe_config(cfg))
     rec["beyond"] = representation_stats(model.encoder, data.probe_test.x.float())
     rec["hash"], rec["data_version"] = config_hash(cfg), data_version(cfg.dataset)
