@@ -123,3 +123,23 @@ def test_cli_embed_and_unlabelled_training(trained, tmp_path, capsys):
     assert main(["embed", "--model", str(tmp_path / "u.pt"), "--data", str(tmp_path / "nope.h5"), "--out",
                  str(tmp_path / "u.npz")]) == 2
     assert "nope.h5 does not exist" in capsys.readouterr().err
+
+
+def test_pretrain_and_embed_then_export(trained, tmp_path):
+    from idslab.datasets import Sizes
+    from idslab.embeddings import export, pretrain_and_embed
+    d, x, *_ = trained
+    data = A.load_file(d / "scenes.h5", 16, label_key="mask", sizes=Sizes(64, 32, 32))
+    common = dict(encoder="cnn16", epochs=1, batch_size=16, n_pretrain=len(data.pretrain.y), knn_k=5,
+                  device="cpu")
+    seen = []
+    out = pretrain_and_embed([TrainConfig(views="ids", **common), TrainConfig(views="fft", **common)], data,
+                             lambda done, total, text: seen.append((done, total)))
+    assert list(out) == ["ids", "fft"] and seen[-1][0] == seen[-1][1] == 2 * (len(data.pretrain.y) // 16)
+    for t in out.values():
+        assert t.h.shape == (len(data.probe_test.y), 32) and 0 <= t.metrics["mlp_acc"] <= 1
+    paths = export(out, data, tmp_path / "exp")
+    z = np.load(paths["ids"]["embeddings"])
+    assert z["h"].shape == (24 * 9, 32) and z["index"].shape == (24 * 9, 3)
+    model, cfg, _ = load_checkpoint(paths["fft"]["model"])
+    assert cfg.views == "fft" and torch.load(paths["fft"]["model"], weights_only=True)["data_info"]["tile"] == 16
