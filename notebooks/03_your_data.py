@@ -199,11 +199,10 @@ def _(AUTO, BUDGET, TrainConfig, baseline, data, epochs, mo, pretrain_and_embed,
 def _(P, QUICK, data, mo, trained):
     _lab = len(data.probe_test.y) > 0
     if _lab:
-        _rows = "\n".join(
-            f"| `{v}` | {100 * t.metrics['mlp_acc']:.1f}% [{100 * t.metrics['mlp_ci'][0]:.1f}, "
-            f"{100 * t.metrics['mlp_ci'][1]:.1f}] | {100 * t.metrics['knn_acc']:.1f}% [{100 * t.metrics['knn_ci'][0]:.1f}, "
-            f"{100 * t.metrics['knn_ci'][1]:.1f}] | {t.result.loss_history[-1]:.3f} | {t.result.wall_s:.1f} s |"
-            for v, t in trained.items())
+        def _acc(m, k):
+            return f"{100 * m[k + '_acc']:.1f}% [{100 * m[k + '_ci'][0]:.1f}, {100 * m[k + '_ci'][1]:.1f}]"
+        _rows = "\n".join(f"| `{v}` | {_acc(t.metrics, 'mlp')} | {_acc(t.metrics, 'knn')} | "
+                           f"{t.result.loss_history[-1]:.3f} | {t.result.wall_s:.1f} s |" for v, t in trained.items())
         _table = mo.md(f"""<span id="run-results">Probe-test accuracy on {len(data.probe_test.y)} tiles (95% Wilson
 intervals):</span>
 
