@@ -13,6 +13,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -39,6 +40,8 @@ def atomic_write(path: str | os.PathLike, *chunks: bytes) -> Path:
     """Write bytes to path atomically: a temporary file in the same folder, fsync'ed, then os.replace'd over path,
     so a reader (or a crash) never sees half a file. Used for caches, run records and checkpoints."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # os.replace would swap a folder or a device (/dev/null!) for a file
+        raise ValueError(f"{path} exists and is not a regular file: give a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
@@ -72,6 +75,17 @@ def save(path: str | os.PathLike, obj: dict) -> Path:
     return atomic_write(path, header, payload)
 
 
+def save_or_warn(path: str | os.PathLike, obj: dict) -> Path | None:
+    """save(), but a cache that cannot be written (read-only or full disk, a file where the folder should be) costs
+    only a warning: the data just generated is still returned to the caller instead of being lost."""
+    try:
+        return save(path, obj)
+    except (OSError, ValueError) as e:
+        warnings.warn(f"could not write the data cache {path} ({e}); using the data uncached (it will be built again "
+                      "next time): point --data-dir / $IDSLAB_DATA at a writable folder", stacklevel=2)
+        return None
+
+
 def load(path: str | os.PathLike) -> dict:
     """Read and verify a cache file; raises CacheError when it is missing or does not check out."""
     path = Path(path)
@@ -79,6 +93,8 @@ def load(path: str | os.PathLike) -> dict:
         raw = path.read_bytes()
     except FileNotFoundError as e:
         raise CacheError(f"{path}: no cache file") from e
+    except OSError as e:  # a folder in its place, no read permission
+        raise CacheError(f"{path}: unreadable ({e.strerror or e})") from e
     nl = raw.find(b"\n", 0, 200)
     head, payload = raw[:max(nl, 0)], memoryview(raw)[nl + 1:]        # a view: no copy of a 1 GB payload
     parts = head.split(b" ")
