@@ -214,8 +214,8 @@ intervals):</span>
                        + ", ".join(f"`{v}` {t.result.loss_history[-1]:.3f}" for v, t in trained.items()) + "</span>")
     _fig = P.umap_side_by_side({v: t.h for v, t in trained.items()}, next(iter(trained.values())).y,
                                data.classes if _lab else (), method="pca" if QUICK else "umap",
-                               title="UMAP of h, " + ("probe-test tiles, coloured by label" if _lab
-                                                      else "pre-training tiles (no labels)"))
+                               title=("PCA" if QUICK else "UMAP") + " of h, "
+                               + ("probe-test tiles, coloured by label" if _lab else "pre-training tiles (no labels)"))
     mo.vstack([_table, P.loss_curves({v: t.result.loss_history for v, t in trained.items()}), _fig])
     return
 
