@@ -24,6 +24,9 @@ class PerturbedLinear(nn.Linear):
         scale: s_l; change it freely (a notebook slider does).
         n_views: the input batch is V stacked views of equal size (V·B, in); each view gets its own λ, exactly as
             if the V views had gone through V separate forward passes. The trainer sets it to 2.
+        noise: None (draw λ afresh), or a given λ (V, out, in) to use instead, whatever the scale. A non-persistent
+            buffer, so torch.func.functional_call can substitute one λ per run when idslab.multi trains K stacked
+            runs through this same forward (each run's λ drawn by `draw_lambda` on that run's RNG stream).
 
     In eval mode, or with scale == 0, forward is exactly F.linear(x, W, b). The bias is never perturbed.
     """
@@ -33,6 +36,7 @@ class PerturbedLinear(nn.Linear):
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         self.scale = scale
         self.n_views = 1
+        self.register_buffer("noise", None, persistent=False)
 
     @property
     def scale(self) -> float:
@@ -46,19 +50,33 @@ class PerturbedLinear(nn.Linear):
         self._scale = value
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (V·B, in) -> (V·B, out)
+        if self.noise is not None:
+            return perturbed_linear(x, self.weight, self.bias, self.noise)
         if not self.training or self._scale == 0.0:
             return F.linear(x, self.weight, self.bias)
-        v = self.n_views
-        if x.shape[0] % v:
-            raise ValueError(f"batch of {x.shape[0]} rows does not split into n_views={v} equal views")
-        # One λ per view: (V, out, in). W + λ broadcasts, so the gradient w.r.t. W is the sum over views.
-        lam = torch.randn((v, *self.weight.shape), device=x.device, dtype=self.weight.dtype) * self._scale
-        w = self.weight + lam
-        out = torch.bmm(x.reshape(v, -1, x.shape[-1]), w.transpose(1, 2)).reshape(x.shape[0], -1)
-        return out if self.bias is None else out + self.bias
+        return perturbed_linear(x, self.weight, self.bias, draw_lambda(self.weight, self._scale, self.n_views))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", scale={self._scale:g}"
+
+
+def draw_lambda(weight: torch.Tensor, scale: float, n_views: int) -> torch.Tensor:
+    """λ for one forward pass: (V, out, in), i.i.d. N(0, scale²), one independent draw per view (Eq. 1). Drawn from
+    torch's global RNG, so the trainer's seed fixes it; the one place λ is drawn (PerturbedLinear and idslab.multi)."""
+    return torch.randn((n_views, *weight.shape), device=weight.device, dtype=weight.dtype) * scale
+
+
+def perturbed_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                     lam: torch.Tensor) -> torch.Tensor:
+    """Eq. 1 before σ, functional: x (V·B, in) -> (V·B, out), view v of the batch through W + λ[v].
+
+    W + λ broadcasts over the V views, so the gradient w.r.t. W is the sum over views. Works under torch.func.vmap.
+    """
+    v = lam.shape[0]
+    if x.shape[0] % v:
+        raise ValueError(f"batch of {x.shape[0]} rows does not split into n_views={v} equal views")
+    out = torch.bmm(x.reshape(v, -1, x.shape[-1]), (weight + lam).transpose(1, 2)).reshape(x.shape[0], -1)
+    return out if bias is None else out + bias
 
 
 def perturbed_layers(model: nn.Module) -> dict[str, PerturbedLinear]:

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import plotly.graph_objects as go
 
-from .training import sl_sweep, sweep_points
+from ..paper import PAPER_FIG3
+from .training import sl_sweep
 
 _BANDS = {"mlp_acc": ("#E45756", "paper MLP range"), "knn_acc": ("#4C78A8", "paper k-NN range")}
 
 
 def sweep_figure(records: Sequence[Mapping], with_paper: bool = True,
                  title: str = "Probe accuracy versus perturbation scale s_l (CNN-16, meteor)") -> go.Figure:
-    """Mean ± population sd over seeds per s_l for both probes; with_paper shades the paper's stated ranges."""
-    from ..report import PAPER_FIG3
-
+    """Mean ± sample sd (ddof = 1) over seeds per s_l for both probes; with_paper shades the paper's stated ranges."""
     fig = sl_sweep(records, title=title)
-    # error bars as population sd (ddof = 0), like the tables and the paper (sl_sweep draws the sample sd)
-    rows = sweep_points(records)
-    for trace, metric in zip(fig.data, ("mlp_acc", "knn_acc")):
-        trace.error_y.array = [float(np.std([r[metric] for r in rows if r["sl"] == s and metric in r]))
-                               for s in trace.x]
     if with_paper:
         for metric, (colour, name) in _BANDS.items():
             lo, hi = PAPER_FIG3[metric]

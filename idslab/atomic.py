@@ -1,0 +1,35 @@
+"""Atomic file writes: a crash (or a reader) never sees half a file. Used for data caches, run records and checkpoints.
+
+A leaf module (standard library only), so every layer of the package can write files safely without importing a
+layer it does not belong to.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path: str | os.PathLike, *chunks: bytes) -> Path:
+    """Write bytes to path atomically: a temporary file in the same folder, fsync'ed, then os.replace'd over path
+    (atomic on POSIX), so a reader or a crash sees the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Write obj as indented JSON, atomically: a crash never leaves half a record."""
+    return atomic_write(path, json.dumps(obj, indent=2).encode())
