@@ -14,6 +14,8 @@ _HELP = {
     "tile": "tile size N (NxN); default: the encoder's own",
     "views": "flip, flip90, fft, simclr, ids, none, or '+'-joined, e.g. ids+flip",
     "device": "auto (cuda > mps > cpu), cpu, cuda or mps",
+    "noise": "weight noise λ: 'view' (one draw per view, the paper) or 'sample' (one per sample)",
+    "scale_mode": "σ of λ: 'absolute' (σ = s_l) or 'relative' (σ = s_l × RMS of the layer's weights)",
     "cifar_dir": "folder of CIFAR-10 images in class sub-folders (train/ and optionally test/)",
 }
 
@@ -32,7 +34,8 @@ def add_config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> N
             p.add_argument(flag, type=kind, default=default, help=_HELP.get(f.name, f"default: {default}"))
     p.add_argument("--sl", type=float, default=0.02, help="s_l, std of the weight noise λ at every site (IDS)")
     p.add_argument("--sites", default="fc1",
-                   help="perturbation sites: 'fc1', 'fc1,fc2', or with their own s_l 'fc1=0.02,fc2=0.05'")
+                   help="perturbation sites: 'fc1', 'fc1,fc2', with their own s_l 'fc1=0.02,fc2=0.05', conv "
+                        "layers 'features.0', or every conv and linear weight 'all=0.3' ('all_depth=0.3': s_l/sqrt(L))")
 
 
 def parse_sites(text: str, sl: float) -> dict[str, float]:

@@ -32,6 +32,8 @@ RunProgress = Callable[[int, int, "dict | None"], None]  # (runs done, total run
 # Config fields that do not change what a run computes: left out of the record's hash so a move of the data folder
 # or "auto" vs "cuda" still finds the finished record.
 _NOT_HASHED = ("data_dir", "cifar_dir", "download", "device")
+# Fields added after records existed: left out of the hash while at these defaults, so old records keep their names.
+_HASHED_IF_NOT_DEFAULT = {"noise": "view", "scale_mode": "absolute"}
 
 # The paper's conditions: column name in its tables -> our views string.
 CONDITIONS = {"flip": "Baseline", "fft": "In-domain", "ids": "IDS"}
@@ -127,8 +129,11 @@ def data_version(dataset: str) -> str | None:
 def config_key(cfg: TrainConfig) -> dict:
     """What determines a run's result, and so what the record's name hashes: the config (less paths and device
     string) and the data set's version, so a change of the meteor simulator never reuses stale records."""
-    return {k: v for k, v in cfg.to_dict().items() if k not in _NOT_HASHED} | {"data_version":
-                                                                                data_version(cfg.dataset)}
+    key = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_HASHED}
+    for k, default in _HASHED_IF_NOT_DEFAULT.items():
+        if key.get(k) == default:
+            del key[k]
+    return key | {"data_version": data_version(cfg.dataset)}
 
 
 def config_hash(cfg: TrainConfig) -> str:

@@ -10,11 +10,12 @@ K convolutions into one grouped convolution and K small matmuls into one batched
 
 The same training as the sequential path, per run: each run keeps its own RNG stream (the CPU/CUDA generator state that
 idslab.train.pretrain would have after `seed_everything(seed)` and model init), restored before its permutation,
-its data views and its λ draws (in the order pretrain makes them: view 1, view 2, λ of fc1, λ of fc2), so every run
-sees exactly the batches, views and weight noise it sees alone. Adam is elementwise, so one Adam over stacked
-parameters is K independent Adams. λ is drawn outside the vmapped forward, per run, by the same
-idslab.perturb.draw_lambda, and handed in through PerturbedLinear's `noise` buffer (zeros for a run without that
-site). What differs is float rounding (grouped vs single convolutions, bmm vs linear), so losses agree to ~1e-5
+its data views and its λ draws (in the order pretrain makes them: view 1, view 2, then each perturbed layer's draw
+in forward order), so every run sees exactly the batches, views and weight noise it sees alone. Adam is elementwise,
+so one Adam over stacked parameters is K independent Adams. λ's standard-normal draw is made outside the vmapped
+forward, per run, with the shape idslab.perturb.draw_shape gives, and handed to the layers' own forward through
+their `eps` buffer (zeros for a run without that site); σ (absolute or relative) is applied inside, as alone. What
+differs is float rounding (grouped vs single convolutions, bmm vs linear), so losses agree to ~1e-5
 (tests/test_multi.py). Measured on the quick Figure 3 cells (meteor, CNN-16, 5 epochs,
 6 runs, 2026-11-26): final losses equal to 5 significant digits, k-NN accuracy identical in 6 of 6 runs, MLP-probe
 accuracy different by up to 1.8 points (11 of 600 test samples): the probe's 300 Adam steps amplify 1e-5 changes in
@@ -32,22 +33,24 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from . import probes
-from .perturb import draw_lambda, perturbed_layers
+from .perturb import draw_shape, perturbed_layers, set_sites, set_views
 from .train import (Engine, Pretrained, Progress, TrainConfig, check_data, contrastive_loss, make_record,
                     probe_config, resolve_device, setup, two_views)
 from .views import parse_views
 
 # Fields that must agree for runs to share one stacked step (everything else, e.g. seed, views, s_l, may differ).
 SHARED = ("dataset", "encoder", "tile", "epochs", "batch_size", "lr", "weight_decay", "temperature", "n_pretrain",
-          "n_probe_train", "n_probe_test", "data_seed", "amp", "device", "data_dir", "cifar_dir")
+          "n_probe_train", "n_probe_test", "data_seed", "amp", "device", "data_dir", "cifar_dir", "noise",
+          "scale_mode")
 MAX_STACK = 32   # runs per stack
 MAX_TILE = 64    # CNN-128/256 steps already fill a GPU, and 9 of them stacked would need tens of GB of activations
 
 
 def can_stack(cfg: TrainConfig) -> bool:
-    """Small CNN encoders (tile <= MAX_TILE) whose only perturbation sites are fc1/fc2. ResNets (BatchNorm, and
-    big enough alone) and CNN-128/256 run one at a time."""
-    return cfg.encoder.startswith("cnn") and cfg.tile <= MAX_TILE and set(cfg.sites) <= {"fc1", "fc2"}
+    """Small CNN encoders (tile <= MAX_TILE), any sites and noise variant (the stacked forward is the encoder's own).
+    ResNets (BatchNorm running statistics cannot be updated under vmap, and they are big enough alone) and
+    CNN-128/256 run one at a time."""
+    return cfg.encoder.startswith("cnn") and cfg.tile <= MAX_TILE
 
 
 def group_compatible(cfgs: list[TrainConfig], ids: list | None = None, max_stack: int = MAX_STACK) -> list[list]:
@@ -95,8 +98,9 @@ class StackedEngine(Engine):
     NT-Xent (idslab.train.contrastive_loss) run under torch.func.vmap over that axis, one Adam for all.
 
     Each run's random draws (permutation, data views, λ) happen on its own RNG stream in the order the single path
-    makes them, and λ enters the shared forward through PerturbedLinear's `noise` buffer (drawn by the same
-    idslab.perturb.draw_lambda). vmap runs with randomness="error": a random op added to the encoder's forward
+    makes them: the standard-normal draw of every perturbed layer (shape idslab.perturb.draw_shape, in forward
+    order) times that run's s_l enters the shared forward through the layers' `eps` buffer, and the shared layers
+    run at s_l = 1 (zeros for a run without that site). vmap runs with randomness="error": a random op added to the encoder's forward
     (dropout, say) stops the stacked path with an error instead of silently giving every run different noise than
     it would get alone.
     """
@@ -112,13 +116,14 @@ class StackedEngine(Engine):
             self.models.append(setup(cfg, self.x, self.device))
             self.specs.append(parse_views(cfg.views))
             self.streams.save_new()
-        self.scales = [{name: layer.scale for name, layer in perturbed_layers(m.encoder).items()}
-                       for m in self.models]
-        self.sites = sorted({s for sc in self.scales for s, v in sc.items() if v > 0})
+        # s_l per run and site (qualified names, e.g. "encoder.fc1"); a run without a site has 0 there
+        self.scales = [{n: la.scale for n, la in perturbed_layers(m).items()} for m in self.models]
         self.params, self.buffers = stack_module_state(self.models)         # (K, ...) leaves
         base = copy.deepcopy(self.models[0]).to("meta")
-        for layer in perturbed_layers(base).values():
-            layer.scale = 0.0                                               # λ comes in through `noise` only
+        used = {n for sc in self.scales for n, v in sc.items() if v > 0}
+        set_sites(base, {n: 1.0 for n in used}, self.cfg.noise, self.cfg.scale_mode)   # s_l comes in with eps
+        set_views(base, 2)
+        self.sites = {n: la for n, la in perturbed_layers(base).items() if n in used}  # forward order
 
         def one_run(p, b, v):                                               # (2B, C, N, N) -> (2B, D_p)
             return functional_call(base, {**p, **b}, (v,))
@@ -134,20 +139,19 @@ class StackedEngine(Engine):
                 self.perms[k] = torch.randperm(self.n, device=self.device)
 
     def views(self, step: int) -> torch.Tensor:                             # -> (K, 2B, C, N, N)
-        views, self._noise = [], {s: [] for s in self.sites}
+        views, self._eps = [], {s: [] for s in self.sites}
         for k in range(len(self.cfgs)):                                     # draws in the single path's order
             with self.streams.use(k):
                 views.append(two_views(self.specs[k], self.x[self.perms[k][step * self.b:(step + 1) * self.b]]))
-                for s in self.sites:                                        # fc1 then fc2, as the forward does
-                    w = self.params[f"encoder.{s}.weight"][k]
-                    scale = self.scales[k].get(s, 0.0)
-                    self._noise[s].append(draw_lambda(w, scale, 2) if scale > 0 else
-                                          torch.zeros((2, *w.shape), device=w.device, dtype=w.dtype))
+                for s, layer in self.sites.items():                         # the layers' forward order
+                    scale, shape = self.scales[k].get(s, 0.0), draw_shape(layer, 2 * self.b)
+                    self._eps[s].append(torch.randn(shape, device=self.device) * scale if scale > 0
+                                        else torch.zeros(shape, device=self.device))
         return torch.stack(views)
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:                 # -> z (K, 2B, D_p)
-        noise = {f"encoder.{s}.noise": torch.stack(v) for s, v in self._noise.items()}   # (K, 2, out, in)
-        return self._forward(self.params, {**self.buffers, **noise}, views)
+        eps = {f"{s}.eps": torch.stack(v) for s, v in self._eps.items()}   # (K, *draw_shape)
+        return self._forward(self.params, {**self.buffers, **eps}, views)
 
     def loss(self, z: torch.Tensor) -> torch.Tensor:                        # -> (K,)
         return self._loss(z)

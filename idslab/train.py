@@ -31,7 +31,7 @@ from . import __version__
 from .atomic import atomic_write, write_json  # noqa: F401 (write_json: re-exported, callers import it from here)
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_tile
 from .loss import nt_xent
-from .perturb import set_sites, set_views
+from .perturb import check_modes, expand_sites, set_sites, set_views
 from .probes import ProbeConfig, evaluate
 from .views import parse_views
 
@@ -46,6 +46,8 @@ class TrainConfig:
     tile: int | None = None            # N; None -> the encoder's own tile size
     views: str = "ids"                 # '+'-joined names from idslab.views.VIEWS
     sites: dict = field(default_factory=lambda: {"fc1": 0.02})  # s_l (std of λ) per perturbation site, IDS only
+    noise: str = "view"                # λ per "view" (Eq. 1 as in the paper) or per "sample" (idslab.perturb)
+    scale_mode: str = "absolute"       # σ = s_l ("absolute") or s_l · RMS(W) ("relative", recomputed each step)
     epochs: int = 20                   # 0: no pre-training, probe the random initialisation (a reference)
     batch_size: int = 256              # B: samples per step, so 2B views
     lr: float = 1e-3                   # Adam
@@ -74,9 +76,13 @@ class TrainConfig:
                              f" tiles, got tile={self.tile}: use --encoder cnn{self.tile} or --tile "
                              f"{encoder_tile(self.encoder)}")
         parse_views(self.views)
+        check_modes(self.noise, self.scale_mode)
         for site, s in self.sites.items():
             if not float(s) >= 0:
                 raise ValueError(f"s_l for site {site!r} must be >= 0 (a standard deviation), got {s}")
+        if set(self.sites) - {"fc1", "fc2"}:  # other names (conv layers, "all") checked on a weightless encoder
+            with torch.device("meta"):
+                expand_sites(build_encoder(self.encoder, 1), self.sites)
         if self.epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {self.epochs}")
         for name in ("batch_size", "n_pretrain", "n_probe_train", "n_probe_test", "knn_k"):
@@ -129,7 +135,7 @@ def load_data(cfg: TrainConfig):
 def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
     """Encoder + projector with the config's perturbation sites armed (s_l = 0 unless 'ids' is in the views)."""
     model = SimCLRModel(build_encoder(cfg.encoder, channels))
-    set_sites(model.encoder, dict(cfg.sites) if parse_views(cfg.views).ids else {})
+    set_sites(model.encoder, dict(cfg.sites) if parse_views(cfg.views).ids else {}, cfg.noise, cfg.scale_mode)
     set_views(model, 2)  # the two views always run as one stacked batch
     return model
 

@@ -54,3 +54,15 @@ def test_help_lists_subcommands(capsys):
     out = capsys.readouterr().out
     for sub in ("train", "compare", "data", "reproduce"):
         assert sub in out
+
+
+def test_variant_flags_reach_the_config():
+    args = cli.build_parser().parse_args(["train", "--noise", "sample", "--scale-mode", "relative",
+                                          "--sites", "all=0.3"])
+    cfg = cli.config_from_args(args)
+    assert (cfg.noise, cfg.scale_mode, cfg.sites) == ("sample", "relative", {"all": 0.3})
+
+
+def test_bad_variant_flag_exits_2(capsys):
+    assert cli.main(["train", "--sites", "features.7=0.1"]) == 2
+    assert "unknown perturbation site 'features.7'" in capsys.readouterr().err

@@ -154,3 +154,16 @@ def test_reproduce_encoders_selects_rows():
         _select(ex.get_grid("table1"), "vgg")
     with pytest.raises(ValueError, match="none of"):
         _select(ex.get_grid("fig3"), "cnn8")
+
+
+def test_variant_fields_hash_only_when_not_default():
+    # noise / scale_mode came after records existed: at their defaults they leave the key (old records keep their
+    # names), any other value makes a different record
+    a = TrainConfig(**TINY)
+    key = ex.config_key(a)
+    assert "noise" not in key and "scale_mode" not in key
+    old = {k: v for k, v in a.to_dict().items() if k not in ex._NOT_HASHED and k not in ("noise", "scale_mode")}
+    assert key == old | {"data_version": ex.data_version(a.dataset)}
+    hashes = {ex.config_hash(TrainConfig(**TINY, **kw)) for kw in
+              ({}, {"noise": "sample"}, {"scale_mode": "relative"}, {"noise": "sample", "scale_mode": "relative"})}
+    assert len(hashes) == 4

@@ -22,6 +22,20 @@ def test_stacked_runs_equal_sequential_runs():
         assert got.model.encoder.fc1.scale == ref.model.encoder.fc1.scale
 
 
+@pytest.mark.parametrize("variant", [dict(sites={"all": 0.05}), dict(noise="sample", scale_mode="relative"),
+                                     dict(sites={"features.0": 0.05, "fc1": 0.02}, noise="sample")])
+def test_stacked_variants_equal_sequential_runs(variant):
+    """Conv sites, per-sample λ and relative σ run stacked through the layers' own forward, run for run as alone."""
+    data = streak_data()
+    cfgs = [TrainConfig(**BASE, seed=0, **variant), TrainConfig(**BASE, seed=5, views="ids+flip", **variant),
+            TrainConfig(**BASE, seed=1, views="flip", **{k: v for k, v in variant.items() if k != "sites"})]
+    for cfg, got in zip(cfgs, pretrain_many(cfgs, data)):
+        ref = pretrain(cfg, data)
+        assert got.loss_history == pytest.approx(ref.loss_history, rel=1e-4)
+        for name, t in ref.model.state_dict().items():
+            torch.testing.assert_close(got.model.state_dict()[name], t, rtol=1e-3, atol=1e-4, msg=name)
+
+
 def test_grouping_and_records(monkeypatch):
     import idslab.probes
     monkeypatch.setattr(idslab.probes, "evaluate", lambda enc, data, cfg: {"mlp_acc": 0.5, "knn_acc": 0.5})
