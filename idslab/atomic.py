@@ -18,6 +18,8 @@ def atomic_write(path: str | os.PathLike, *chunks: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600 and the rename keeps that: give it the mode a plain open() would (0666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
@@ -30,6 +32,19 @@ def atomic_write(path: str | os.PathLike, *chunks: bytes) -> Path:
     return path
 
 
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it: the only portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_json(path: str | os.PathLike, obj) -> Path:
-    """Write obj as indented JSON, atomically: a crash never leaves half a record."""
-    return atomic_write(path, json.dumps(obj, indent=2).encode())
+    """Write obj as indented JSON, atomically: a crash never leaves half a record. NaN/inf are refused (bare
+    NaN/Infinity is not JSON; most readers reject it): ValueError naming the path."""
+    try:
+        text = json.dumps(obj, indent=2, allow_nan=False)
+    except ValueError as e:
+        raise ValueError(f"refusing to write {path}: the record holds NaN or infinity ({e}), which is not valid JSON"
+                         ) from e
+    return atomic_write(path, text.encode())

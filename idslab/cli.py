@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 
+from .checks import check_writable, fallback_path
 from .train import TrainConfig
 
 _HELP = {
@@ -39,10 +41,27 @@ def add_config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> N
 
 
 def parse_sites(text: str, sl: float) -> dict[str, float]:
+    """'fc1' -> {'fc1': sl}; 'fc1=0.1,fc2' -> {'fc1': 0.1, 'fc2': sl}. ValueError naming --sites for a malformed
+    part (empty name, empty or non-numeric value, a site named twice); '' gives {} (TrainConfig then says whether
+    the views need a site). Ranges (finite, >= 0, a real layer) are TrainConfig's to check."""
     sites = {}
-    for part in filter(None, (s.strip() for s in text.split(","))):
-        name, _, value = part.partition("=")
-        sites[name.strip()] = float(value) if value else sl
+    parts = [s.strip() for s in text.split(",")]
+    if any(parts) and not all(parts):
+        raise ValueError(f"--sites {text!r}: empty entry between commas: write e.g. --sites fc1 or fc1=0.02,fc2=0.05")
+    for part in filter(None, parts):
+        name, eq, value = (s.strip() for s in part.partition("="))
+        if not name:
+            raise ValueError(f"--sites {text!r}: {part!r} has no layer name: write e.g. fc1=0.02")
+        if eq and not value:
+            raise ValueError(f"--sites {text!r}: {part!r} has no s_l after '=': write e.g. {name}=0.02, or just "
+                             f"{name} to use --sl")
+        if name in sites:
+            raise ValueError(f"--sites {text!r}: site {name!r} is named twice: give each layer once")
+        try:
+            sites[name] = float(value) if eq else sl
+        except ValueError:
+            raise ValueError(f"--sites {text!r}: s_l {value!r} for site {name!r} is not a number: write e.g. "
+                             f"{name}=0.02") from None
     return sites
 
 
@@ -75,26 +94,65 @@ def _fmt(rec: dict) -> str:
             f"pretrain {rec['pretrain_s']:.1f}s  total {rec['wall_s']:.1f}s  ({rec['device']})")
 
 
+def check_outputs(**paths: str | None) -> None:
+    """Every output path given (flag -> path) is writable and they are distinct: checked before any training, so a
+    bad --out never costs a finished run."""
+    given = {k: v for k, v in paths.items() if v is not None}
+    for flag_, path in given.items():
+        check_writable(path, flag_)
+    seen = {}
+    for flag_, path in given.items():
+        key = os.path.abspath(os.path.expanduser(path))
+        if key in seen:
+            raise ValueError(f"{seen[key]} and {flag_} name the same file {path}: give them different paths")
+        seen[key] = flag_
+
+
+def save_json(path: str, obj, what: str = "record") -> int:
+    """Write a finished result; if its path fails now (after training), write it to the temp folder and say where.
+    Returns the exit status: 0, or 1 when the fallback was used."""
+    from .train import write_json
+    try:
+        write_json(path, obj)
+        print(f"{what} written to {path}")
+        return 0
+    except OSError as e:
+        alt = fallback_path(path)
+        write_json(alt, obj)
+        print(f"idslab: error: could not write the {what} to {path} ({e}); saved it to {alt} instead",
+              file=sys.stderr)
+        return 1
+
+
 def cmd_train(args) -> int:
-    from .train import run, write_json
+    from .train import run
     cfg = config_from_args(args)
+    check_outputs(**{"--out": args.out, "--save-model": args.save_model})
     rec = run(cfg, progress=None if args.quiet else _tqdm_progress(cfg.views), checkpoint=args.save_model)
     print(f"{cfg.dataset} tile {cfg.tile} {cfg.encoder} views={cfg.views}: {_fmt(rec)}")
-    if args.out:
-        write_json(args.out, rec)
-        print(f"record written to {args.out}")
-    return 0
+    if args.save_model and os.path.abspath(rec["checkpoint"]) != os.path.abspath(args.save_model):
+        print(f"idslab: warning: the model went to {rec.get('checkpoint')} (could not write {args.save_model})",
+              file=sys.stderr)
+    return save_json(args.out, rec) if args.out else 0
 
 
 def cmd_compare(args) -> int:
     from .train import load_data, run, write_json
-    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    conditions = [c.strip() for c in args.conditions.split(",")]
+    if not all(conditions):
+        raise ValueError(f"--conditions {args.conditions!r}: empty condition: give comma-separated views strings, "
+                         "e.g. --conditions flip,fft,ids")
+    if len(set(conditions)) < len(conditions):
+        raise ValueError(f"--conditions {args.conditions!r}: a condition is named twice: give each once")
     cfgs = [config_from_args(args, views=c) for c in conditions]  # validates every condition before any work
+    check_outputs(**{"--out": args.out})
     data = load_data(cfgs[0])                                       # one dataset for all: identical protocol
     records = []
     for cfg in cfgs:
         records.append(run(cfg, data, progress=None if args.quiet else _tqdm_progress(cfg.views)))
         print(f"  {cfg.views:>10}: {_fmt(records[-1])}", flush=True)
+        if args.out and len(records) < len(cfgs):
+            write_json(args.out, records)  # finished conditions survive a Ctrl-C or crash in the next one
     c0 = cfgs[0]
     print(f"\n{c0.dataset}, tile {c0.tile}, {c0.encoder}, {c0.epochs} epochs, seed {c0.seed}, "
           f"{len(data.probe_test.y)} test samples (95% Wilson CI)")
@@ -102,10 +160,7 @@ def cmd_compare(args) -> int:
     for cfg, rec in zip(cfgs, records):
         m = rec["metrics"]
         print(f"| {cfg.views} | {m['mlp_acc'] * 100:.1f}% | {m['knn_acc'] * 100:.1f}% | {rec['pretrain_s']:.1f} |")
-    if args.out:
-        write_json(args.out, records)
-        print(f"records written to {args.out}")
-    return 0
+    return save_json(args.out, records, "records") if args.out else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,12 +191,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. Bad input (ValueError, FileNotFoundError) and a diverged run (FloatingPointError): the
+    message on stderr without a traceback, exit 2. Another OS error (disk full, permission): the same, exit 1.
+    Ctrl-C: one line, exit 130; every finished record is already on disk (written atomically as each run ends)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, FloatingPointError) as e:
         print(f"idslab: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"idslab: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nidslab: interrupted (Ctrl-C); every finished record is kept, rerun the same command to resume",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -145,13 +145,62 @@ def record_path(results_dir: str | os.PathLike, cfg: TrainConfig) -> Path:
     return Path(results_dir) / f"{config_hash(cfg)}.json"
 
 
-def read_record(path: str | os.PathLike) -> dict | None:
-    """A finished record, or None if the file is missing, half-written or not a record (it will be rerun)."""
+def record_problem(rec, expect_hash: str | None = None) -> str | None:
+    """Why `rec` is not a usable finished run record (None if it is): what the reports and the runner read must be
+    there with the right types, accuracies in [0, 1], losses finite, and (given expect_hash) the hash its cell has."""
+    if not isinstance(rec, dict):
+        return f"not a JSON object but {type(rec).__name__}"
+    c, m, h = rec.get("config"), rec.get("metrics"), rec.get("loss_history")
+    if not isinstance(c, dict) or not isinstance(m, dict):
+        return "no 'config' and 'metrics' objects"
+    for key, kind in (("dataset", str), ("encoder", str), ("views", str), ("seed", int), ("sites", dict)):
+        if not isinstance(c.get(key), kind) or isinstance(c.get(key), bool):
+            return f"config.{key} is {c.get(key)!r}, not a {kind.__name__}"
+    if not all(_is_num(v) and v >= 0 for v in c["sites"].values()):
+        return f"config.sites {c['sites']!r} is not a map of s_l >= 0"
+    for name in ("mlp", "knn"):
+        acc, ci = m.get(f"{name}_acc"), m.get(f"{name}_ci")
+        if not (_is_num(acc) and 0 <= acc <= 1):
+            return f"metrics.{name}_acc is {acc!r}, not an accuracy in [0, 1]"
+        if ci is not None and not (isinstance(ci, list) and len(ci) == 2
+                                   and all(_is_num(v) and 0 <= v <= 1 for v in ci)):
+            return f"metrics.{name}_ci is {ci!r}, not an interval [lo, hi] in [0, 1]"
+    if not isinstance(h, list) or not all(_is_num(v) for v in h):
+        return "loss_history is not a list of finite numbers"
+    if expect_hash is not None and rec.get("hash", expect_hash) != expect_hash:
+        return f"its hash {rec.get('hash')!r} is another cell's (expected {expect_hash})"
+    return None
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+
+
+def read_record(path: str | os.PathLike, set_aside: bool = False) -> dict | None:
+    """A finished record, or None if the file is missing, half-written or not a valid record (record_problem).
+
+    set_aside=True (the runner, which then reruns the cell): an invalid file is renamed to <name>.invalid[.N], never
+    deleted, with a warning saying why and where it went."""
+    path = Path(path)
     try:
-        rec = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        rec = json.loads(path.read_text())
+        problem = record_problem(rec, expect_hash=path.stem if set_aside else None)
+    except FileNotFoundError:
         return None
-    return rec if isinstance(rec, dict) and "metrics" in rec and "config" in rec else None
+    except (OSError, ValueError) as e:  # unreadable, not UTF-8, not JSON
+        problem = f"unreadable ({type(e).__name__}: {e})"
+    if problem is None:
+        return rec
+    if set_aside:
+        aside = path.with_name(path.name + ".invalid")
+        n = 0
+        while aside.exists():
+            n += 1
+            aside = path.with_name(f"{path.name}.invalid.{n}")
+        os.replace(path, aside)
+        warnings.warn(f"results store: {path} is not a valid run record ({problem}); moved it to {aside} and the "
+                      "cell will be rerun", stacklevel=2)
+    return None
 
 
 def load_records(results_dir: str | os.PathLike, grid: Grid | None = None) -> list[dict]:
@@ -200,7 +249,7 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
         progress(0, total, None)
     todo = []
     for i, cfg in enumerate(cfgs):
-        rec = read_record(record_path(results_dir, cfg)) if results_dir is not None else None
+        rec = read_record(record_path(results_dir, cfg), set_aside=True) if results_dir is not None else None
         if rec is not None:
             records[i] = rec
         else:

@@ -135,8 +135,9 @@ class _Perturbed:
     @scale.setter
     def scale(self, value: float) -> None:
         value = float(value)
-        if not value >= 0.0:  # also catches NaN
-            raise ValueError(f"perturbation scale s_l must be >= 0 (it sets a standard deviation), got {value}")
+        if not 0.0 <= value < math.inf:  # also catches NaN; inf would turn every output into NaN
+            raise ValueError(f"perturbation scale s_l must be a finite number >= 0 (it sets a standard deviation), "
+                             f"got {value}: e.g. 0.02")
         self._scale = value
 
     def _init_perturbation(self, scale: float, noise: str, scale_mode: str) -> None:
@@ -239,8 +240,8 @@ def expand_sites(model: nn.Module, sites: dict[str, float]) -> dict[str, float]:
     cand = candidate_sites(model)
     out: dict[str, float] = {}
     for name, s in sites.items():
-        if not float(s) >= 0.0:
-            raise ValueError(f"s_l for site {name!r} must be >= 0 (a standard deviation), got {s}")
+        if not 0.0 <= float(s) < math.inf:
+            raise ValueError(f"s_l for site {name!r} must be a finite number >= 0 (a standard deviation), got {s}")
         if name not in cand and name not in ALL_SITES:
             raise ValueError(f"unknown perturbation site {name!r}: the linear and conv layers of this model are "
                              f"{sorted(cand)} (or 'all' / 'all_depth' for every one)")

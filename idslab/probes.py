@@ -79,7 +79,9 @@ def knn_predict(h_train, y_train, h_test, k: int = 20, metric: str = "cosine") -
         score = -torch.cdist(h_test, h_train)
     else:
         raise ValueError(f"unknown k-NN metric {metric!r}: use 'cosine' or 'euclidean'")
-    k = min(k, h_train.shape[0])
+    if not 1 <= k <= h_train.shape[0]:  # never clamp silently: the record would claim a k that was not used
+        raise ValueError(f"k-NN k={k} but there are {h_train.shape[0]} probe-train samples: lower --knn-k or raise "
+                         "--n-probe-train")
     idx = score.topk(k, dim=1).indices
     votes = y_train[idx].float().mean(1)
     return (votes > 0.5).long()
@@ -92,6 +94,12 @@ def evaluate(encoder: nn.Module, data, cfg: ProbeConfig = ProbeConfig(), device=
     """
     h_tr = embed(encoder, data.probe_train.x, device)
     h_te = embed(encoder, data.probe_test.x, device)
+    for name, h in (("probe-train", h_tr), ("probe-test", h_te)):
+        if not torch.isfinite(h).all():  # a diverged encoder: probes would score a meaningless 50%, not an error
+            bad = int((~torch.isfinite(h)).any(1).sum())
+            raise FloatingPointError(f"the encoder's embeddings h of {bad} of {len(h)} {name} samples are NaN or "
+                                     "infinite (training diverged or the input holds NaN/inf): lower the learning "
+                                     "rate (--lr) or s_l (--sl), or check the data")
     y_tr, y_te = data.probe_train.y.to(h_tr.device), data.probe_test.y.to(h_tr.device)
     out = {"n_test": int(y_te.numel())}
     preds = {"mlp": mlp_probe(h_tr, y_tr, h_te, cfg),

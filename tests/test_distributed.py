@@ -59,7 +59,7 @@ def _worker(rank, port, out):
         dist.all_reduce(mean)
         # one short end-to-end pre-training through the module's own loop
         res = idist.pretrain_ddp(TrainConfig(**CFG), streak_data(n=(64, 16, 16)))
-        rec = idist.run_ddp(TrainConfig(**{**CFG, "epochs": 0}), streak_data(n=(64, 16, 16)))   # the record path
+        rec = idist.run_ddp(TrainConfig(**{**CFG, "epochs": 0, "knn_k": 5}), streak_data(n=(64, 16, 16)))
         assert (rec is None) == (rank != 0)
         if rank == 0:
             torch.save({"loss": mean / WORLD, "grads": {n: p.grad.clone() for n, p in model.named_parameters()},
@@ -80,7 +80,7 @@ def test_ddp_loss_and_gradients_equal_one_process(tmp_path):
         torch.testing.assert_close(got["grads"][name], g, rtol=1e-4, atol=1e-6, msg=f"gradient of {name}")
     # one record builder: the DDP record is run()'s plus world_size
     from idslab.train import run
-    single = run(TrainConfig(**{**CFG, "epochs": 0}), streak_data(n=(64, 16, 16)))
+    single = run(TrainConfig(**{**CFG, "epochs": 0, "knn_k": 5}), streak_data(n=(64, 16, 16)))
     assert set(got["record"]) - set(single) == {"world_size"} and got["record"]["world_size"] == WORLD
     assert got["record"]["device_name"] == single["device_name"]
     # the distributed training loop follows the single-process one (same permutation, views, λ) step for step
