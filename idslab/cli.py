@@ -89,6 +89,10 @@ def _tqdm_progress(desc: str):
 
 def _fmt(rec: dict) -> str:
     m = rec["metrics"]
+    if m is None:   # a user's unlabelled file: pre-training only, no probes
+        loss = f"{rec['loss_history'][-1]:.3f}" if rec["loss_history"] else "n/a"
+        return (f"no labels, probes skipped; final NT-Xent {loss}  pretrain {rec['pretrain_s']:.1f}s  "
+                f"total {rec['wall_s']:.1f}s  ({rec['device']})")
     ci = lambda c: f"[{c[0] * 100:.1f}, {c[1] * 100:.1f}]"
     return (f"mlp {m['mlp_acc'] * 100:5.1f}% {ci(m['mlp_ci'])}  knn {m['knn_acc'] * 100:5.1f}% {ci(m['knn_ci'])}  "
             f"pretrain {rec['pretrain_s']:.1f}s  total {rec['wall_s']:.1f}s  ({rec['device']})")
@@ -163,6 +167,46 @@ def cmd_compare(args) -> int:
     return save_json(args.out, records, "records") if args.out else 0
 
 
+# ------------------------------------------------------------------------------------- a user's own data (issue 13)
+def add_file_args(p: argparse.ArgumentParser) -> None:
+    """`--data PATH`: the short form of --data-path (a .npy/.npz/HDF5 file or image folder; sets dataset 'file')."""
+    p.add_argument("--data", dest="data_path", default=argparse.SUPPRESS,
+                   help="train on your own .npy / .npz / .h5 file or image folder (docs/DATA.md 'Your own data'); "
+                        "with --data-key/--label-key for the arrays, --tile N and a matching --encoder cnnN")
+
+
+def add_embed_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("embed", help="write the frozen 32-d h of every tile of a file (.npy or .npz)",
+                       description="Embed every N x N tile of a .npy/.npz/HDF5 file or image folder with a saved "
+                                   "model (train --save-model), s_l = 0, in batches on the device, using the "
+                                   "model's own input standardisation.",
+                       epilog="example: idslab embed --model m.pt --data scenes.h5 --label-key mask --out h.npz")
+    p.add_argument("--model", required=True, help="a model saved by `idslab train --save-model`")
+    p.add_argument("--data", required=True, help=".npy, .npz, .h5 file or folder of images")
+    p.add_argument("--out", required=True, help="h.npy (h only) or h.npz (h, y, index = scene/row/col, meta)")
+    p.add_argument("--data-key", default=None, help="array / HDF5 dataset of images (default 'x' or the only one)")
+    p.add_argument("--label-key", default=None, help="labels (n,) or mask (n, H, W) (default 'y' if present)")
+    p.add_argument("--tile", type=int, default=None, help="tile size N (default: the model's)")
+    p.add_argument("--stride", type=int, default=None, help="pixels between tile corners (default N)")
+    p.add_argument("--edge", choices=("drop", "shift"), default="drop",
+                   help="drop tiles crossing the edge, or shift a last one to end on it")
+    p.add_argument("--batch-size", type=int, default=1024, help="tiles per forward pass")
+    p.add_argument("--device", default="auto", help=_HELP["device"])
+    p.set_defaults(func=cmd_embed)
+    return p
+
+
+def cmd_embed(args) -> int:
+    from .embeddings import embed
+    emb = embed(args.model, args.data, tile=args.tile, data_key=args.data_key, label_key=args.label_key,
+                stride=args.stride, edge=args.edge, batch_size=args.batch_size, device=args.device, out=args.out)
+    n_lab = int((emb.y >= 0).sum())
+    print(f"{len(emb)} tiles of {emb.meta['tile']}x{emb.meta['tile']} from {emb.meta['file_shape'][0]} images -> "
+          f"h {tuple(emb.h.shape)} in {emb.meta['seconds']:.1f} s ({emb.meta['device']}); {n_lab} labelled; "
+          f"written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="idslab", description="Implicit Data Synthesis: SimCLR with weight-space positive pairs.",
@@ -174,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the JSON record here")
     p.add_argument("--save-model", help="write the pre-trained model here (idslab.train.load_checkpoint reads it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_file_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("compare", help="flip+rotation vs FFT mask vs IDS on the same encoder and data")
@@ -181,12 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conditions", default="flip,fft,ids", help="comma-separated views strings to compare")
     p.add_argument("--out", help="write the list of JSON records here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_file_args(p)
     p.set_defaults(func=cmd_compare)
 
     from .datasets.cli import add_parser as add_data_parser
     from .experiments_cli import add_parser as add_reproduce_parser
     add_data_parser(sub)
     add_reproduce_parser(sub)
+    add_embed_parser(sub)
     return parser
 
 

@@ -71,6 +71,9 @@ class TrainConfig:
     data_dir: str | None = None       # dataset cache; None -> $IDSLAB_DATA or ./data
     cifar_dir: str | None = None
     download: bool = False             # torchvision CIFAR-10 download if no local copy
+    data_path: str | None = None       # a user's .npy/.npz/HDF5 file or image folder (datasets.arrays); -> "file"
+    data_key: str | None = None        # its array / HDF5 dataset of images (default "x" or the only one)
+    label_key: str | None = None       # its labels: (n,) per image or an (n, H, W) mask (default "y" if present)
 
     def __post_init__(self):
         # Every field is checked here, at construction, so a bad value fails before any data is loaded or any step
@@ -81,7 +84,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-DATASETS = ("meteor", "cifar")
+DATASETS = ("meteor", "cifar", "file")
 KNN_METRICS = ("cosine", "euclidean")
 _DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
 
@@ -89,6 +92,7 @@ _DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
 def _validate(cfg: TrainConfig) -> None:
     """TrainConfig.__post_init__: check every field (type, range, consistency), normalise numbers; see the table in
     docs/RELIABILITY.md. Fields added later get at least the check their annotation implies (_check_by_type)."""
+    _check_file(cfg)
     C.check_choice("dataset", cfg.dataset, DATASETS)
     C.check_choice("encoder", cfg.encoder, ENCODERS)
     _check_tile(cfg)
@@ -115,10 +119,22 @@ def _validate(cfg: TrainConfig) -> None:
     C.check_choice("knn_metric", cfg.knn_metric, KNN_METRICS)
     if not isinstance(cfg.device, str) or not _DEVICE.fullmatch(cfg.device):
         raise ValueError(f"unknown {C.flag('device')} {cfg.device!r}: use auto, cpu, cuda, cuda:N or mps")
-    for name in ("data_dir", "cifar_dir"):
+    for name in ("data_dir", "cifar_dir", "data_path"):
         C.check_path_arg(name, getattr(cfg, name))
     for f in dataclasses.fields(cfg):  # whatever the rules above do not cover, by its annotation
         _check_by_type(cfg, f)
+
+
+def _check_file(cfg: TrainConfig) -> None:
+    """A user's file (--data PATH) sets dataset "file"; its existence is checked when it is loaded."""
+    if isinstance(cfg.data_path, os.PathLike):
+        cfg.data_path = os.fspath(cfg.data_path)   # records and checkpoints stay JSON
+    if cfg.data_path is not None and cfg.dataset in ("meteor", "file"):
+        cfg.dataset = "file"          # a path names the data; "meteor" is only the default
+    elif cfg.data_path is not None:
+        raise ValueError(f"dataset={cfg.dataset!r} and data_path={cfg.data_path!r}: give one of them")
+    if cfg.dataset == "file" and cfg.data_path is None:
+        raise ValueError("dataset 'file' needs data_path (--data PATH): a .npy, .npz, .h5 file or image folder")
 
 
 def _check_tile(cfg: TrainConfig) -> None:
@@ -212,7 +228,8 @@ def load_data(cfg: TrainConfig):
     """The SSLData for a config (generated or read from the data/ cache)."""
     from .datasets import Sizes, load
     return load(cfg.dataset, cfg.tile, seed=cfg.data_seed, data_dir=cfg.data_dir, cifar_dir=cfg.cifar_dir,
-                download=cfg.download, sizes=Sizes(cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test))
+                download=cfg.download, sizes=Sizes(cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test),
+                path=cfg.data_path, data_key=cfg.data_key, label_key=cfg.label_key)
 
 
 def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
@@ -386,12 +403,13 @@ def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoin
         C.check_writable(checkpoint, "checkpoint (--save-model)")
     data = data if data is not None else load_data(cfg)
     n_probe = len(data.probe_train.y)
-    if cfg.knn_k > n_probe:
+    if cfg.knn_k > n_probe and n_probe:  # n_probe 0: a user's unlabelled file, no probes
         raise ValueError(f"{C.flag('knn_k')}={cfg.knn_k} but the data has {n_probe} probe-train samples: lower "
                          "--knn-k (k-NN would otherwise vote among fewer neighbours than the record says)")
     result = pretrain(cfg, data, progress)
-    saved = save_checkpoint_or_fallback(checkpoint, result, cfg) if checkpoint else None
-    metrics = evaluate(result.model.encoder, data, probe_config(cfg))
+    saved = save_checkpoint_or_fallback(checkpoint, result, cfg, data) if checkpoint else None
+    # unlabelled data (a user's file without labels): pre-training only, no probes
+    metrics = evaluate(result.model.encoder, data, probe_config(cfg)) if len(data.probe_test.y) else None
     extra = {"checkpoint": str(saved)} if saved is not None else {}  # where the model is (the temp folder if its
     return make_record(cfg, result, metrics, time.perf_counter() - t0, **extra)  # own path failed)
 
@@ -400,23 +418,35 @@ def probe_config(cfg: TrainConfig) -> ProbeConfig:
     return ProbeConfig(knn_k=cfg.knn_k, knn_metric=cfg.knn_metric, seed=cfg.seed)
 
 
-def save_checkpoint(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig) -> None:
-    """Model weights, config and loss history in one file, written atomically."""
+def save_checkpoint(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig, data=None) -> None:
+    """Model weights (with the input standardisation, encoder.in_mean / in_std), config, loss history and what it
+    was trained on (`data_info`: the data set's name, tile, classes and, for a user's file, its fingerprint), in one
+    file, written atomically."""
     buf = io.BytesIO()
     torch.save({"state_dict": result.model.state_dict(), "config": cfg.to_dict(),
-                "loss_history": result.loss_history, "version": __version__}, buf)
+                "loss_history": result.loss_history, "version": __version__,
+                "data_info": data_info(data) if data is not None else None}, buf)
     atomic_write(path, buf.getbuffer())
 
 
-def save_checkpoint_or_fallback(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig) -> Path:
+def data_info(data) -> dict:
+    """JSON-able record of an SSLData for a checkpoint: name, tile, channels, classes, input standardisation units,
+    and for a user's file the path, sha256, keys and tiling rule."""
+    m = data.meta
+    keep = ("source", "format", "data_key", "label_key", "stride", "edge", "units", "seed", "params", "label_kind")
+    return dict(name=data.name, tile=data.tile, channels=data.channels, classes=list(data.classes),
+                **{k: m[k] for k in keep if k in m})
+
+
+def save_checkpoint_or_fallback(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig, data=None) -> Path:
     """save_checkpoint, but a write that fails after training (disk full, folder gone) does not lose the model: it
     goes to the temp folder instead, with a warning saying where. Returns the path written."""
     try:
-        save_checkpoint(path, result, cfg)
+        save_checkpoint(path, result, cfg, data)
         return Path(path)
     except OSError as e:
         alt = C.fallback_path(path)
-        save_checkpoint(alt, result, cfg)
+        save_checkpoint(alt, result, cfg, data)
         warnings.warn(f"could not write the checkpoint to {path} ({e}); saved it to {alt} instead", stacklevel=2)
         return alt
 

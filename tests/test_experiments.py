@@ -162,7 +162,7 @@ def test_variant_fields_hash_only_when_not_default():
     a = TrainConfig(**TINY)
     key = ex.config_key(a)
     assert "noise" not in key and "scale_mode" not in key
-    old = {k: v for k, v in a.to_dict().items() if k not in ex._NOT_HASHED and k not in ("noise", "scale_mode")}
+    old = {k: v for k, v in a.to_dict().items() if k not in ex._NOT_HASHED and k not in ex._HASHED_IF_NOT_DEFAULT}
     assert key == old | {"data_version": ex.data_version(a.dataset)}
     hashes = {ex.config_hash(TrainConfig(**TINY, **kw)) for kw in
               ({}, {"noise": "sample"}, {"scale_mode": "relative"}, {"noise": "sample", "scale_mode": "relative"})}
