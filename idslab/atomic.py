@@ -15,6 +15,8 @@ def atomic_write(path: str | os.PathLike, *chunks: bytes) -> Path:
     """Write bytes to path atomically: a temporary file in the same folder, fsync'ed, then os.replace'd over path
     (atomic on POSIX), so a reader or a crash sees the old file or the new one, never half of one."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # os.replace would swap a folder or a device (/dev/null!) for a file
+        raise ValueError(f"{path} exists and is not a regular file: give a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:

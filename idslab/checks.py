@@ -71,28 +71,51 @@ def check_path_arg(name: str, value, optional: bool = True) -> None:
 
 
 def check_writable(path: str | os.PathLike, what: str) -> Path:
-    """Fail now, not after an hour of training, if `path` cannot be written: it is a folder, a parent is a file,
-    or the nearest existing folder refuses a new file. Creates nothing that stays behind (the probe file is removed;
-    missing parent folders are made later by the writer). `what` names the input, e.g. '--out'."""
+    """Fail now, not after an hour of training, if file `path` cannot be written: it is a folder or a device, a
+    parent is a file, or the nearest existing folder refuses a new file. Creates nothing that stays behind (missing
+    parent folders are made later by the writer). `what` names the input, e.g. '--out'."""
     if path is None or not str(path).strip():
         raise ValueError(f"{what}: empty path: give a file name, e.g. {what} run.json")
-    p = Path(path).expanduser()
+    p = Path(path)
     if p.is_dir():
         raise ValueError(f"{what} {p} is a folder: give a file name inside it, e.g. {what} {p / 'run.json'}")
-    parent = p.parent
-    while not parent.exists():
-        if parent == parent.parent:
-            break
+    if p.exists() and not p.is_file():  # a device or pipe: the atomic rename would replace it (as root: /dev/null)
+        raise ValueError(f"{what} {p} is not a regular file: give a file path")
+    _probe_write(_nearest_folder(p.parent, p, what), p, what)
+    return p
+
+
+def check_folder(path: str | os.PathLike, what: str, write: bool = True) -> Path:
+    """A folder argument: not a file, no file among its parents, and (write=True) the nearest existing folder takes
+    a new file. Creates nothing that stays behind. `what` names the input, e.g. '--results'."""
+    if path is None or not str(path).strip():
+        raise ValueError(f"{what}: empty path: give a folder")
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{what} {p} is a file, not a folder: choose another path")
+    folder = _nearest_folder(p, p, what)
+    if write:
+        _probe_write(folder, p, what)
+    return p
+
+
+def _nearest_folder(start: Path, p: Path, what: str) -> Path:
+    """The nearest existing ancestor of start (itself included); ValueError if it is a file."""
+    parent = start
+    while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if parent.exists() and not parent.is_dir():
         raise ValueError(f"{what} {p}: {parent} is a file, not a folder: choose another path")
+    return parent
+
+
+def _probe_write(folder: Path, p: Path, what: str) -> None:
     try:  # the only reliable test (os.access says yes to root on a read-only mount)
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=".idslab-write-test.")
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".idslab-write-test.")
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise ValueError(f"{what} {p}: cannot write in {parent} ({e.strerror or e}): choose a writable folder")
-    return p
+        raise ValueError(f"{what} {p}: cannot write in {folder} ({e.strerror or e}): choose a writable folder")
 
 
 def fallback_path(target: str | os.PathLike) -> Path:

@@ -141,30 +141,45 @@ def cmd_train(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .train import load_data, run, write_json
+    from .experiments import CONTROLS, compare, parse_condition
+    from .train import write_json
     conditions = [c.strip() for c in args.conditions.split(",")]
     if not all(conditions):
         raise ValueError(f"--conditions {args.conditions!r}: empty condition: give comma-separated views strings, "
                          "e.g. --conditions flip,fft,ids")
     if len(set(conditions)) < len(conditions):
         raise ValueError(f"--conditions {args.conditions!r}: a condition is named twice: give each once")
-    cfgs = [config_from_args(args, views=c) for c in conditions]  # validates every condition before any work
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds {args.seeds!r}: give comma-separated integers, e.g. --seeds 0,1,2") from None
+    controls = tuple(c.strip() for c in args.controls.split(",") if c.strip()) if args.controls else ()
+    base = config_from_args(args, views=conditions[0])
+    for c in conditions:                                            # validate every condition before any work
+        config_from_args(args, **parse_condition(c)[1])
     check_outputs(**{"--out": args.out})
-    data = load_data(cfgs[0])                                       # one dataset for all: identical protocol
-    records = []
-    for cfg in cfgs:
-        records.append(run(cfg, data, progress=None if args.quiet else _tqdm_progress(cfg.views)))
-        print(f"  {cfg.views:>10}: {_fmt(records[-1])}", flush=True)
-        if args.out and len(records) < len(cfgs):
-            write_json(args.out, records)  # finished conditions survive a Ctrl-C or crash in the next one
-    c0 = cfgs[0]
-    print(f"\n{c0.dataset}, tile {c0.tile}, {c0.encoder}, {c0.epochs} epochs, seed {c0.seed}, "
-          f"{len(data.probe_test.y)} test samples (95% Wilson CI)")
-    print(f"| views | MLP probe | k-NN (k={c0.knn_k}) | pre-train s |\n|---|---|---|---|")
-    for cfg, rec in zip(cfgs, records):
-        m = rec["metrics"]
-        print(f"| {cfg.views} | {m['mlp_acc'] * 100:.1f}% | {m['knn_acc'] * 100:.1f}% | {rec['pretrain_s']:.1f} |")
-    return save_json(args.out, records, "records") if args.out else 0
+    done_records = []
+
+    def progress(done: int, total: int, rec) -> None:
+        if rec is None:
+            return
+        done_records.append(rec)
+        if args.out and done < total:
+            write_json(args.out, done_records)  # finished runs survive a Ctrl-C or crash in the next one
+        if not args.quiet:
+            m = rec["metrics"]
+            acc = m.get("mlp_acc", m.get("acc"))
+            print(f"  [{done}/{total}] {rec['label']:>10} seed {rec['config']['seed']}: "
+                  f"{'mlp' if 'mlp_acc' in m else 'acc'} {acc * 100:5.1f}%", file=sys.stderr, flush=True)
+
+    comp = compare(base, conditions, seeds=seeds, controls=controls, progress=progress, results_dir=args.results,
+                   supervised_epochs=args.supervised_epochs)
+    print(f"\n{base.dataset}, tile {base.tile}, {base.encoder}, {base.epochs} epochs, seeds "
+          f"{','.join(map(str, seeds))}, {base.n_probe_test} test samples; mean ± sd over seeds; 'MLP − none': "
+          f"paired-seed difference against no augmentation with its 95% t-interval; gap closed = (acc − floor) / "
+          f"(supervised − floor); controls: {', '.join(c for c in CONTROLS if c in comp.controls) or 'none'}")
+    print(comp.markdown())
+    return save_json(args.out, comp.records, "records") if args.out else 0
 
 
 # ------------------------------------------------------------------------------------- a user's own data (issue 13)
@@ -221,9 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_file_args(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("compare", help="flip+rotation vs FFT mask vs IDS on the same encoder and data")
+    p = sub.add_parser("compare", help="flip+rotation vs FFT mask vs IDS on the same encoder and data, with controls")
     add_config_args(p, skip=("views",))
     p.add_argument("--conditions", default="flip,fft,ids", help="comma-separated views strings to compare")
+    p.add_argument("--seeds", default="0", help="comma-separated training seeds, paired across conditions "
+                                                "(e.g. 0,1,2: gives paired 95%% intervals)")
+    p.add_argument("--controls", default="floor,none,trivial,supervised",
+                   help="controls to run beside the conditions ('' for none): floor (random init), none (no "
+                        "augmentation), trivial (logistic regression on tile statistics), supervised (ceiling)")
+    p.add_argument("--supervised-epochs", type=int, default=30, help="epochs of the supervised ceiling")
+    p.add_argument("--results", default=None, help="store records here and reuse them on rerun (resumable)")
     p.add_argument("--out", help="write the list of JSON records here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_file_args(p)

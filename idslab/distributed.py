@@ -26,9 +26,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .probes import evaluate
-from .train import (Engine, Pretrained, Progress, TrainConfig, check_data, contrastive_loss, load_data, make_record,
-                    probe_config, save_checkpoint)
+from .train import (Engine, Pretrained, Progress, TrainConfig, check_data, check_finite_input, check_tiles,
+                    contrastive_loss, load_data, make_record, save_checkpoint)
 
 
 def init(backend: str | None = None) -> tuple[int, int, torch.device]:
@@ -89,8 +88,9 @@ def pretrain_ddp(cfg: TrainConfig, data=None, device: torch.device | None = None
     if cfg.batch_size % world:
         raise ValueError(f"global batch_size {cfg.batch_size} must divide evenly over {world} processes")
     data = data if data is not None else load_data(cfg)
-    check_data(cfg, data)
+    check_tiles(cfg, data)
     x = data.pretrain.x.to(device, torch.float32)                       # (n, C, N, N)
+    check_finite_input(x)
     return DDPEngine(cfg, x, device).fit(progress)[0]
 
 
@@ -100,10 +100,10 @@ def run_ddp(cfg: TrainConfig, data=None, device: torch.device | None = None,
     the checkpoint, runs the probes and returns the record (run()'s, plus "world_size"); other ranks return None."""
     t0 = time.perf_counter()
     data = data if data is not None else load_data(cfg)
+    check_data(cfg, data)
     result = pretrain_ddp(cfg, data, device)
     if dist.get_rank() != 0:
         return None
     if checkpoint:
-        save_checkpoint(checkpoint, result, cfg)
-    metrics = evaluate(result.model.encoder, data, probe_config(cfg))
-    return make_record(cfg, result, metrics, time.perf_counter() - t0, world_size=dist.get_world_size())
+        save_checkpoint(checkpoint, result, cfg, data)
+    return make_record(cfg, result, data, t0, world_size=dist.get_world_size())

@@ -17,11 +17,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 import os
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 from typing import Callable, Iterable
 
 from .encoders import ENCODERS
@@ -183,6 +186,8 @@ def read_record(path: str | os.PathLike, set_aside: bool = False) -> dict | None
     set_aside=True (the runner, which then reruns the cell): an invalid file is renamed to <name>.invalid[.N], never
     deleted, with a warning saying why and where it went."""
     path = Path(path)
+    if not path.exists():  # also when a parent is a file: nothing to read, nothing to set aside
+        return None
     try:
         rec = json.loads(path.read_text())
         problem = record_problem(rec, expect_hash=path.stem if set_aside else None)
@@ -198,9 +203,13 @@ def read_record(path: str | os.PathLike, set_aside: bool = False) -> dict | None
         while aside.exists():
             n += 1
             aside = path.with_name(f"{path.name}.invalid.{n}")
-        os.replace(path, aside)
-        warnings.warn(f"results store: {path} is not a valid run record ({problem}); moved it to {aside} and the "
-                      "cell will be rerun", stacklevel=2)
+        try:
+            os.replace(path, aside)
+            where = f"moved it to {aside}"
+        except OSError as e:
+            where = f"could not move it aside ({e.strerror or e})"
+        warnings.warn(f"results store: {path} is not a valid run record ({problem}); {where} and the cell will be "
+                      "rerun", stacklevel=2)
     return None
 
 
@@ -319,17 +328,354 @@ def grid_dir(results_dir: str | os.PathLike, grid: Grid) -> Path:
 
 def sweep_sl(base: TrainConfig, sls: list[float], seeds: list[int], data=None,
              results_dir: str | os.PathLike | None = None, progress: RunProgress | None = None,
-             stack: bool | str = False) -> list[dict]:
+             stack: bool | str = False, include_zero: bool = True, floor: bool = True) -> list[dict]:
     """Sweep s_l (every perturbation site of `base` set to each value) x seeds; the rest of `base` is kept.
 
-    Returns one idslab.train.run record per (s_l, seed), s_l-major. With results_dir each record is stored there and
-    reused on rerun. progress(done_runs, total_runs, last_record_or_None) after each run (None at the start).
+    Returns one idslab.train.run record per (s_l, seed), s_l-major, s_l = 0 first when include_zero (IDS with no
+    noise: identical views, the no-augmentation control), then with floor one random-init record per seed
+    (epochs = 0, s_l = 0), marked record["control"] = "floor" (plots must not draw it as an s_l point). Every
+    record has "final_loss" (last epoch's NT-Xent; None for the floor): at large s_l training can stop learning
+    while the probes sit at the floor, and a flat accuracy curve must not hide that. With results_dir each record
+    is stored there and reused on rerun. progress(done_runs, total_runs, last_record_or_None) after each run.
     """
     if "ids" not in base.views.split("+"):
         raise ValueError(f"sweep_sl needs IDS in the views (s_l does nothing otherwise), got views={base.views!r}")
     if not sls or not seeds:
         raise ValueError("sweep_sl needs at least one s_l and one seed")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral)]
+    if bad:
+        raise ValueError(f"sweep_sl seeds must be whole numbers, got {bad}")
     sites = list(base.sites) or ["fc1"]
+    values = sorted({0.0, *map(float, sls)}) if include_zero else [float(s) for s in sls]
     cfgs = [dataclasses.replace(base, sites={k: float(s) for k in sites}, seed=int(seed))
-            for s in sls for seed in seeds]
-    return run_configs(cfgs, data=data, results_dir=results_dir, progress=progress, stack=stack)
+            for s in values for seed in seeds]
+    n_sweep = len(cfgs)
+    if floor:
+        cfgs += [dataclasses.replace(base, sites={k: 0.0 for k in sites}, seed=int(seed), epochs=0)
+                 for seed in seeds]
+    recs = run_configs(cfgs, data=data, results_dir=results_dir, progress=progress, stack=stack)
+    for rec in recs[n_sweep:]:
+        rec["control"] = "floor"
+    for rec in recs:
+        rec.setdefault("final_loss", rec["loss_history"][-1] if rec.get("loss_history") else None)
+    return recs
+
+
+# --------------------------------------------------------------------------------------------------- compare
+# The controls every comparison carries (issue 9): what "learned something" and "better" are measured against.
+#   floor       the random initialisation, probed exactly like a trained encoder (epochs = 0)
+#   none        no augmentation: both views are the same input (views="none"), trained exactly like the others;
+#               the reference of the paired differences
+#   trivial     logistic regression on global tile statistics (idslab.baselines.trivial_baseline)
+#   supervised  the same encoder trained with labels on probe-train (idslab.baselines.supervised_ceiling)
+CONTROLS = ("floor", "none", "trivial", "supervised")
+SUPERVISED_EPOCHS = 30
+
+
+def parse_condition(c) -> tuple[str, dict]:
+    """A condition as (label, TrainConfig overrides).
+
+    str: a views string, e.g. "flip", "fft", "ids", "ids+flip" (IDS at the base config's sites).
+    dict: {"views": ..., optional "sl" (s_l at every site of the base config, or fc1), "sites" ({site: s_l}),
+    "label", and any other TrainConfig field}, e.g. {"views": "ids", "sl": 0.05, "label": "IDS 0.05"}.
+    """
+    if isinstance(c, str):
+        if not c.strip():
+            raise ValueError("an empty condition: give a views string such as 'ids' or 'flip'")
+        return c.strip(), {"views": c.strip()}
+    if not isinstance(c, dict) or "views" not in c:
+        raise ValueError(f"condition {c!r}: give a views string or a dict with at least 'views'")
+    over = {k: v for k, v in c.items() if k not in ("label", "sl")}
+    if "sl" in c:
+        over["sites"] = {"fc1": float(c["sl"])} if "sites" not in c else {k: float(c["sl"]) for k in c["sites"]}
+    label = c.get("label")
+    if label is None:
+        label = c["views"]
+        if "ids" in c["views"].split("+") and "sites" in over:
+            label += " s_l=" + ",".join(f"{v:g}" for v in over["sites"].values())
+    return str(label), over
+
+
+def paired_difference(a, b, level: float = 0.95) -> dict:
+    """Mean of the paired differences a_i - b_i (same seed i, same data) with a Student-t interval over seeds.
+
+    Returns {"mean", "ci" ([lo, hi], None for one pair), "sd" (sample sd of the differences), "n"}.
+    """
+    from scipy import stats
+    d = np.asarray(a, float) - np.asarray(b, float)
+    if d.size == 0:
+        raise ValueError("paired_difference needs at least one pair")
+    n, mean = d.size, float(d.mean())
+    if n < 2:
+        return {"mean": mean, "ci": None, "sd": None, "n": n}
+    sd = float(d.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / np.sqrt(n)
+    return {"mean": mean, "ci": [mean - half, mean + half], "sd": sd, "n": n}
+
+
+def gap_closed(acc: float | None, floor: float | None, ceiling: float | None) -> float | None:
+    """(acc - floor) / (ceiling - floor): 0 at the random-init floor, 1 at the supervised ceiling."""
+    if acc is None or floor is None or ceiling is None or not ceiling > floor:
+        return None
+    return (acc - floor) / (ceiling - floor)
+
+
+def _get(rec: dict, path: str):
+    """A metric by dotted path ('mlp_acc', 'physics.velocity_r2', 'diagnostics.effective_rank'), or None."""
+    v = rec.get("metrics", {})
+    for part in path.split("."):
+        if not isinstance(v, dict) or part not in v:
+            return None
+        v = v[part]
+    return v
+
+
+TABLE_METRICS = ("mlp_acc", "knn_acc", "linear10_acc", "physics.velocity_r2", "physics.slope_r2",
+                 "physics.snr_r2", "physics.altitude_r2", "physics.direction_acc", "diagnostics.effective_rank",
+                 "diagnostics.alignment", "diagnostics.uniformity", "final_loss")
+
+
+@dataclass
+class Comparison:
+    """What compare() returns.
+
+    records: one run record per (label, seed) for the conditions and the trained controls (floor, none), each
+        with "label" and "role" ("condition" | "control"); control records of trivial/supervised have metrics
+        {"acc", "ci", "n_test"}.
+    models: label -> SimCLRModel of the first seed (eval mode), for conditions, "none" and "floor".
+    embeddings: label -> (h (embed_n, 32) float32 numpy of probe_test, y (embed_n,) int numpy).
+    controls: control name -> {"acc" (mean MLP accuracy over seeds; trivial/supervised: their own classifier),
+        "sd", "n", and the mean of every other metric of TABLE_METRICS that the records hold}.
+    """
+    base: TrainConfig
+    labels: list
+    seeds: list
+    records: list
+    models: dict
+    embeddings: dict
+    controls: dict
+
+    def runs(self, label: str) -> list[dict]:
+        return [r for r in self.records if r.get("label") == label]
+
+    def values(self, label: str, metric: str = "mlp_acc") -> list:
+        """Per-seed values of a metric for one label, in seed order (trivial/supervised: 'acc' for accuracies)."""
+        out = []
+        for r in sorted(self.runs(label), key=lambda r: r["config"]["seed"]):
+            v = _get(r, metric) if metric != "final_loss" else r.get("final_loss")
+            if v is None and metric in ("mlp_acc", "knn_acc") and label in ("trivial", "supervised"):
+                v = _get(r, "acc") if metric == "mlp_acc" else None
+            out.append(v)
+        return out
+
+    def difference(self, label: str, metric: str = "mlp_acc", against: str = "none") -> dict | None:
+        """Paired-seed difference label - against (same seeds, same data), or None if either is missing."""
+        a, b = self.values(label, metric), self.values(against, metric)
+        pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
+        return paired_difference(*zip(*pairs)) if pairs else None
+
+    def table(self, metric: str = "mlp_acc") -> list[dict]:
+        """Rows for display: every condition, then the controls. Per row: "label", "role", "n" (seeds), the mean
+        and sd over seeds of each metric in TABLE_METRICS present (key and key + "_sd", dots -> '_', e.g.
+        "physics_velocity_r2"), "gap_closed" (of `metric` between floor and supervised), and "vs_none" (paired
+        difference of `metric` against no augmentation: {"mean", "ci", "sd", "n"}, conditions only)."""
+        fl = [v for v in self.values("floor", metric) if isinstance(v, (int, float))]
+        floor = float(np.mean(fl)) if fl else None
+        ceiling = self.controls.get("supervised", {}).get("acc")
+        rows = []
+        names = list(self.labels) + [c for c in CONTROLS if c in self.controls and c not in self.labels]
+        for label in names:
+            role = "condition" if label in self.labels else "control"
+            row = {"label": label, "role": role, "n": len(self.runs(label))}
+            for m in TABLE_METRICS:
+                vals = [v for v in self.values(label, m) if isinstance(v, (int, float))]
+                if vals:
+                    key = m.replace(".", "_")
+                    row[key], row[key + "_sd"] = float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 \
+                        else 0.0
+            acc = row.get(metric.replace(".", "_"))
+            row["gap_closed"] = gap_closed(acc, floor, ceiling)
+            row["vs_none"] = self.difference(label, metric) if role == "condition" and label != "none" else None
+            rows.append(row)
+        return rows
+
+    def markdown(self, metric: str = "mlp_acc") -> str:
+        """The table as Markdown (accuracies in %, R² and ranks as numbers, mean ± sd over seeds)."""
+        return comparison_markdown(self.table(metric), self.base, self.seeds)
+
+
+def comparison_markdown(rows: list[dict], base: TrainConfig | None = None, seeds=None) -> str:
+    """A Comparison.table() as Markdown: one row per condition and control."""
+    def pct(r, k):
+        return "–" if k not in r else f"{100 * r[k]:.1f} ± {100 * r[k + '_sd']:.1f}" if r["n"] > 1 \
+            else f"{100 * r[k]:.1f}"
+
+    def num(r, k, f=".2f"):
+        return "–" if k not in r else f"{r[k]:{f}} ± {r[k + '_sd']:{f}}" if r["n"] > 1 else f"{r[k]:{f}}"
+
+    def diff(r):
+        d = r.get("vs_none")
+        if not d:
+            return "–"
+        ci = f" [{100 * d['ci'][0]:+.1f}, {100 * d['ci'][1]:+.1f}]" if d["ci"] else ""
+        return f"{100 * d['mean']:+.1f}{ci}"
+
+    has = lambda k: any(k in r for r in rows)
+    cols = [("MLP (%)", lambda r: pct(r, "mlp_acc")), ("k-NN (%)", lambda r: pct(r, "knn_acc"))]
+    if has("linear10_acc"):
+        cols.append(("10-class linear (%)", lambda r: pct(r, "linear10_acc")))
+    cols += [("gap closed", lambda r: "–" if r.get("gap_closed") is None else f"{r['gap_closed']:.2f}"),
+             ("MLP − none (pts, 95% CI)", diff)]
+    if has("physics_velocity_r2"):
+        cols.append(("velocity R²", lambda r: num(r, "physics_velocity_r2")))
+    if has("physics_direction_acc"):
+        cols.append(("direction (%)", lambda r: pct(r, "physics_direction_acc")))
+    if has("diagnostics_effective_rank"):
+        cols.append(("eff. rank", lambda r: num(r, "diagnostics_effective_rank", ".1f")))
+    cols.append(("seeds", lambda r: str(r["n"])))
+    out = ["| condition | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for r in rows:
+        name = r["label"] if r["role"] == "condition" else f"*{r['label']}* (control)"
+        out.append(f"| {name} | " + " | ".join(f(r) for _, f in cols) + " |")
+    return "\n".join(out)
+
+
+def _trained_run(cfg: TrainConfig, data, results_dir: Path | None, keep_model: bool):
+    """One run with its model: (record, model or None). With results_dir the record (and, if keep_model, the
+    checkpoint <hash>.pt) is stored there and read back on rerun."""
+    from .train import load_checkpoint, make_record, pretrain, save_checkpoint
+    path = record_path(results_dir, cfg) if results_dir is not None else None
+    rec = read_record(path) if path is not None else None
+    ckpt = path.with_suffix(".pt") if path is not None else None
+    if rec is not None and (not keep_model or ckpt.exists()):
+        model = None
+        if keep_model:
+            try:
+                model = load_checkpoint(ckpt)[0]
+            except (ValueError, KeyError, RuntimeError):
+                rec = None                       # a corrupt checkpoint: train again
+        if rec is not None:
+            return rec, model
+    t0 = time.perf_counter()
+    result = pretrain(cfg, data)
+    rec = make_record(cfg, result, data, t0)
+    rec["hash"], rec["data_version"] = config_hash(cfg), data_version(cfg.dataset)
+    if path is not None:
+        if keep_model:
+            save_checkpoint(ckpt, result, cfg)
+        write_json(path, rec)
+    return rec, result.model.cpu().eval() if keep_model else None
+
+
+def _control_key(name: str, cfg: TrainConfig, **extra) -> str:
+    blob = json.dumps({"control": name, **config_key(cfg), **extra}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, supervised_epochs: int) -> dict:
+    """trivial or supervised control for one seed, as a record {"control", "config", "metrics": {acc, ci, n_test}}.
+    Stored in results_dir as control_<name>_<hash>.json (hash over the config, the data version and the epochs)."""
+    from . import baselines
+    path = None
+    if results_dir is not None:
+        path = Path(results_dir) / f"control_{name}_{_control_key(name, cfg, sup_epochs=supervised_epochs)}.json"
+        rec = read_record(path)
+        if rec is not None:
+            return rec
+    t0 = time.perf_counter()
+    if name == "trivial":
+        res = baselines.trivial_baseline(data, seed=cfg.seed)
+    else:
+        res = baselines.supervised_ceiling(cfg, data, epochs=supervised_epochs)
+    rec = {"control": name, "config": cfg.to_dict(), "metrics": {"acc": res["acc"], "ci": list(res["ci"]),
+                                                                  "n_test": res.get("n_test")},
+           "wall_s": time.perf_counter() - t0, "data_version": data_version(cfg.dataset),
+           "supervised_epochs": supervised_epochs if name == "supervised" else None,
+           "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if path is not None:
+        write_json(path, rec)
+    return rec
+
+
+def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, data=None,
+            progress: RunProgress | None = None, embed_n: int = 1000, results_dir: str | os.PathLike | None = None,
+            supervised_epochs: int = SUPERVISED_EPOCHS) -> Comparison:
+    """Compare views conditions on one encoder and one data set, with the controls, over paired seeds.
+
+    base: the protocol (encoder, data, epochs, ...); every condition and control differs from it only in views/
+        sites (and epochs = 0 for the floor). conditions: views strings or dicts (see parse_condition), e.g.
+        ["flip", "fft", {"views": "ids", "sl": 0.02}]. seeds: training seeds; every condition and control runs
+        each of them on the same data, so differences are paired. controls: any of CONTROLS ("floor", "none",
+        "trivial", "supervised"; trivial/supervised come from idslab.baselines and are skipped with a warning
+        where that module is missing). progress(runs done, runs total, last record or None) after each run.
+        embed_n: probe-test samples whose h is returned in `embeddings`. results_dir: store every record (and the
+        first seed's models) there and reuse them on rerun.
+    Raises ValueError for an unknown condition/control or no seeds, before any work.
+    """
+    from .train import load_data
+    parsed = [parse_condition(c) for c in conditions]
+    labels = [lab for lab, _ in parsed]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"conditions need distinct labels, got {labels}: give dicts with 'label'")
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
+    bad = [c for c in controls if c not in CONTROLS]
+    if bad:
+        raise ValueError(f"unknown controls {bad}: choose from {', '.join(CONTROLS)}")
+    if "floor" in labels or ("none" in labels and parsed[labels.index("none")][1] != {"views": "none"}):
+        raise ValueError("'floor' and 'none' are control names: label your condition differently")
+    trained = [(lab, over) for lab, over in parsed]
+    if "none" in controls and "none" not in labels:
+        trained.append(("none", {"views": "none"}))
+    if "floor" in controls:
+        trained.append(("floor", {"views": "none", "epochs": 0}))
+    cfgs = {lab: dataclasses.replace(base, **over) for lab, over in trained}   # validates every one now
+    baselines_wanted = [c for c in ("trivial", "supervised") if c in controls]
+    if baselines_wanted:
+        try:
+            from . import baselines  # noqa: F401
+        except ImportError:
+            warnings.warn("idslab.baselines is not available: the trivial and supervised controls are skipped")
+            baselines_wanted = []
+    data = data if data is not None else load_data(base)
+    results_dir = Path(results_dir) if results_dir is not None else None
+    total = len(trained) * len(seeds) + len(baselines_wanted) * len(seeds)
+    done = 0
+    if progress is not None:
+        progress(0, total, None)
+    records, models, embeddings = [], {}, {}
+    n_emb = min(embed_n, len(data.probe_test.y))
+    for lab, _ in trained:
+        for k, seed in enumerate(seeds):
+            cfg = dataclasses.replace(cfgs[lab], seed=seed)
+            rec, model = _trained_run(cfg, data, results_dir, keep_model=k == 0)
+            rec = {**rec, "label": lab, "role": "condition" if lab in labels else "control"}
+            records.append(rec)
+            if model is not None:
+                from .probes import embed
+                models[lab] = model
+                embeddings[lab] = (embed(model.encoder, data.probe_test.x[:n_emb], "cpu").numpy(),
+                                   data.probe_test.y[:n_emb].numpy())
+            done += 1
+            if progress is not None:
+                progress(done, total, rec)
+    for name in baselines_wanted:
+        for seed in seeds:
+            rec = _baseline_run(name, dataclasses.replace(base, seed=seed), data, results_dir, supervised_epochs)
+            records.append({**rec, "label": name, "role": "control"})
+            done += 1
+            if progress is not None:
+                progress(done, total, records[-1])
+    comp = Comparison(base, labels, seeds, records, models, embeddings, {})
+    for name in CONTROLS:
+        if name in controls and comp.runs(name):
+            accs = [v for v in comp.values(name, "mlp_acc") if v is not None]
+            summary = {"acc": float(np.mean(accs)), "sd": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+                       "n": len(accs), "acc_per_seed": accs}
+            for m in TABLE_METRICS[1:]:
+                vals = [v for v in comp.values(name, m) if isinstance(v, (int, float))]
+                if vals:
+                    summary[m.replace(".", "_")] = float(np.mean(vals))
+            comp.controls[name] = summary
+    return comp

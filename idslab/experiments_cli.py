@@ -6,6 +6,7 @@ import os
 import sys
 import time
 
+from .checks import check_folder
 from .encoders import ENCODERS
 from .experiments import GRID_NAMES, get_grid, grid_dir, load_records, run_grid
 from .report import write_report
@@ -38,6 +39,11 @@ def add_parser(subparsers) -> None:
 def cmd_reproduce(args) -> int:
     names = GRID_NAMES if args.grid == "all" else (args.grid,)
     stack = {"auto": "auto", "on": True, "off": False}[args.stack]
+    # every folder checked before the first run, so a bad path never costs a finished grid
+    check_folder(args.results, "--results", write=not (args.report_only and args.report_dir))
+    if args.report_dir is not None:
+        check_folder(args.report_dir, "--report-dir")
+    check_folder(args.data_dir, "--data-dir", write=False)
     for name in names:
         grid = _select(get_grid(name, quick=args.quick), args.encoders)
         t0 = time.perf_counter()

@@ -32,10 +32,9 @@ import time
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from . import probes
 from .perturb import draw_shape, perturbed_layers, set_sites, set_views
-from .train import (Engine, Pretrained, Progress, TrainConfig, check_data, contrastive_loss, make_record,
-                    probe_config, resolve_device, setup, two_views)
+from .train import (Engine, Pretrained, Progress, TrainConfig, check_finite_input, check_tiles, contrastive_loss,
+                    make_record, resolve_device, setup, two_views)
 from .views import parse_views
 
 # Fields that must agree for runs to share one stacked step (everything else, e.g. seed, views, s_l, may differ).
@@ -177,9 +176,10 @@ def pretrain_many(cfgs: list[TrainConfig], data, progress: Progress | None = Non
     if bad or not all(can_stack(c) for c in cfgs):
         raise ValueError(f"configs cannot be stacked (differ in {sorted(set(bad))} or use a non-CNN encoder/site): "
                          "use idslab.multi.group_compatible first")
-    check_data(c0, data)
+    check_tiles(c0, data)
     device = resolve_device(c0.device)
     x = data.pretrain.x.to(device, torch.float32)                             # (n, C, N, N), shared by all runs
+    check_finite_input(x)
     return StackedEngine(cfgs, x, device).fit(progress)
 
 
@@ -188,7 +188,9 @@ def run_many(cfgs: list[TrainConfig], data) -> list[dict]:
     plus "stacked": K and "stacked_pretrain_s" (the wall time of the whole stack; pretrain_s is its K-th part)."""
     t0 = time.perf_counter()
     results = pretrain_many(cfgs, data)
-    metrics = [probes.evaluate(res.model.encoder, data, probe_config(cfg)) for cfg, res in zip(cfgs, results)]
-    wall = (time.perf_counter() - t0) / len(cfgs)
-    return [make_record(cfg, res, m, wall, stacked=len(cfgs), stacked_pretrain_s=res.wall_s * len(cfgs))
-            for cfg, res, m in zip(cfgs, results, metrics)]
+    recs = [make_record(cfg, res, data, t0, stacked=len(cfgs), stacked_pretrain_s=res.wall_s * len(cfgs))
+            for cfg, res in zip(cfgs, results)]
+    wall = time.perf_counter() - t0
+    for r in recs:
+        r["wall_s"] = wall / len(recs)                   # each run's share of the whole (probes included)
+    return recs

@@ -35,6 +35,7 @@ import torch
 from . import __version__
 from . import checks as C
 from .atomic import atomic_write, write_json  # noqa: F401 (write_json: re-exported, callers import it from here)
+from .diagnostics import representation_diagnostics
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_tile
 from .loss import nt_xent
 from .perturb import check_modes, expand_sites, set_sites, set_views
@@ -121,6 +122,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise ValueError(f"unknown {C.flag('device')} {cfg.device!r}: use auto, cpu, cuda, cuda:N or mps")
     for name in ("data_dir", "cifar_dir", "data_path"):
         C.check_path_arg(name, getattr(cfg, name))
+    if cfg.data_dir is not None:  # structure only (no file is written at construction): not a file, not under one
+        C.check_folder(cfg.data_dir, C.flag("data_dir"), write=False)
     for f in dataclasses.fields(cfg):  # whatever the rules above do not cover, by its annotation
         _check_by_type(cfg, f)
 
@@ -210,6 +213,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    if not isinstance(name, (str, torch.device)) or isinstance(name, str) and not _DEVICE.fullmatch(name):
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' asked for but torch sees no CUDA GPU: use --device cpu or auto")
@@ -345,7 +350,8 @@ class Engine:
         return results
 
 
-def check_data(cfg: TrainConfig, data) -> None:
+def check_tiles(cfg: TrainConfig, data) -> None:
+    """ValueError unless the data's tiles are the config's tile size."""
     if data.pretrain.x.shape[-1] != cfg.tile:
         raise ValueError(f"data tiles are {data.pretrain.x.shape[-1]}x{data.pretrain.x.shape[-1]} "
                          f"but the config says tile={cfg.tile}")
@@ -354,10 +360,19 @@ def check_data(cfg: TrainConfig, data) -> None:
 def pretrain(cfg: TrainConfig, data=None, progress: Progress | None = None) -> Pretrained:
     """Pre-train encoder + projector with NT-Xent on data.pretrain (labels unused). Deterministic on the CPU."""
     data = data if data is not None else load_data(cfg)
-    check_data(cfg, data)
+    check_tiles(cfg, data)
     device = resolve_device(cfg.device)
     x = data.pretrain.x.to(device, torch.float32)                       # (n, C, N, N), resident on the device
+    check_finite_input(x)
     return Engine(cfg, x, device).fit(progress)[0]
+
+
+def check_finite_input(x: torch.Tensor) -> None:
+    """ValueError if the pre-training split holds NaN/inf: else it surfaces an epoch later as a "diverged" loss with
+    the wrong advice."""
+    if not torch.isfinite(x).all():
+        raise ValueError(f"the pre-training data holds {int((~torch.isfinite(x)).sum())} NaN/inf values: clean or "
+                         "regenerate the data")
 
 
 def device_name(device: str | torch.device) -> str:
@@ -366,23 +381,6 @@ def device_name(device: str | torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return platform.processor() or platform.machine()
-
-
-def make_record(cfg: TrainConfig, result: Pretrained, metrics: dict, wall_s: float, **extra) -> dict:
-    """The JSON-able record of one run, the same for every path (single, stacked, DDP); `extra` adds path-specific
-    keys (stacked, stacked_pretrain_s, world_size)."""
-    return {
-        "config": cfg.to_dict(),
-        "loss_history": result.loss_history,
-        "metrics": metrics,
-        "pretrain_s": result.wall_s,
-        "wall_s": wall_s,
-        "device": result.device,
-        "device_name": device_name(next(result.model.parameters()).device),
-        "versions": {"idslab": __version__, "torch": torch.__version__},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **extra,
-    }
 
 
 def check_finite_model(model: torch.nn.Module, cfg: TrainConfig) -> None:
@@ -402,16 +400,62 @@ def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoin
     if checkpoint:
         C.check_writable(checkpoint, "checkpoint (--save-model)")
     data = data if data is not None else load_data(cfg)
-    n_probe = len(data.probe_train.y)
-    if cfg.knn_k > n_probe and n_probe:  # n_probe 0: a user's unlabelled file, no probes
-        raise ValueError(f"{C.flag('knn_k')}={cfg.knn_k} but the data has {n_probe} probe-train samples: lower "
-                         "--knn-k (k-NN would otherwise vote among fewer neighbours than the record says)")
+    check_data(cfg, data)
     result = pretrain(cfg, data, progress)
     saved = save_checkpoint_or_fallback(checkpoint, result, cfg, data) if checkpoint else None
-    # unlabelled data (a user's file without labels): pre-training only, no probes
-    metrics = evaluate(result.model.encoder, data, probe_config(cfg)) if len(data.probe_test.y) else None
-    extra = {"checkpoint": str(saved)} if saved is not None else {}  # where the model is (the temp folder if its
-    return make_record(cfg, result, metrics, time.perf_counter() - t0, **extra)  # own path failed)
+    rec = make_record(cfg, result, data, t0)
+    if saved is not None:
+        rec["checkpoint"] = str(saved)  # where the model is (the temp folder if its own path failed)
+    return rec
+
+
+def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float, **extra) -> dict:
+    """Probe a pre-trained model and build its JSON-able run record (t0: perf_counter at the start of the run): the
+    one record builder of every path (run, multi.run_many, distributed.run_ddp); `extra` adds path-specific keys
+    (stacked, stacked_pretrain_s, world_size). Unlabelled data (a user's file without labels): pre-training only,
+    metrics None."""
+    metrics = None
+    if len(data.probe_test.y):
+        metrics = evaluate(result.model.encoder, data, probe_config(cfg))
+        # alignment/uniformity/effective rank (issue 9): positives from the run's own views and armed perturbation
+        metrics["diagnostics"] = representation_diagnostics(result.model, data.probe_test.x, cfg.views, None,
+                                                            seed=cfg.seed)
+    return {
+        "config": cfg.to_dict(),
+        "loss_history": result.loss_history,
+        "final_loss": result.loss_history[-1] if result.loss_history else None,
+        "metrics": metrics,
+        "pretrain_s": result.wall_s,
+        "wall_s": time.perf_counter() - t0,
+        "device": result.device,
+        "device_name": device_name(next(result.model.parameters()).device),
+        "versions": {"idslab": __version__, "torch": torch.__version__},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }
+
+
+def check_data(cfg: TrainConfig, data) -> None:
+    """Before any training: the probe splits are non-empty with labels in {0, 1}, k-NN has k neighbours to vote,
+    and no split holds NaN/inf (which would surface an epoch later as a 'diverged' loss, or as a 50% probe)."""
+    unlabelled = len(data.probe_train.y) == 0 and len(data.probe_test.y) == 0  # a user's file: pre-training only
+    for name in ("pretrain", "probe_train", "probe_test"):
+        split = getattr(data, name)
+        if name != "pretrain" and unlabelled:
+            continue
+        if len(split.y) < 1 or len(split.x) != len(split.y):
+            raise ValueError(f"the {name} split has {len(split.x)} samples and {len(split.y)} labels: it needs at "
+                             "least one sample and one label per sample")
+        if not torch.isfinite(split.x).all():
+            bad = int((~torch.isfinite(split.x)).sum())
+            raise ValueError(f"the {name} split holds {bad} NaN/inf values: clean or regenerate the data")
+        if name != "pretrain" and not ((split.y == 0) | (split.y == 1)).all():
+            raise ValueError(f"the {name} labels must be 0 or 1 (the probes are binary), got values "
+                             f"{sorted(set(split.y.unique().tolist()))[:10]}")
+    n_probe = len(data.probe_train.y)
+    if cfg.knn_k > n_probe and not unlabelled:
+        raise ValueError(f"{C.flag('knn_k')}={cfg.knn_k} but the data has {n_probe} probe-train samples: lower "
+                         "--knn-k (k-NN would otherwise vote among fewer neighbours than the record says)")
 
 
 def probe_config(cfg: TrainConfig) -> ProbeConfig:
@@ -455,7 +499,8 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[SimCL
     """Inverse of save_checkpoint: (model in eval mode, config, loss history).
 
     Raises FileNotFoundError for a missing file, ValueError for anything that is not an idslab checkpoint."""
-    C.check_path_arg("checkpoint", path, optional=False)
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ValueError(f"checkpoint path must be a non-empty path, got {path!r}")
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"checkpoint {p} does not exist: give the file `idslab train --save-model` wrote")

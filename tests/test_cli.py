@@ -32,9 +32,10 @@ def test_train_writes_record(fake_data, tmp_path, capsys):
 
 def test_compare_prints_a_table(fake_data, capsys):
     rc = cli.main(["compare", "--epochs", "1", "--batch-size", "64", "--device", "cpu", "--quiet",
-                   "--conditions", "flip,ids"])
+                   "--conditions", "flip,ids", "--controls", "floor,none"])
     out = capsys.readouterr().out
     assert rc == 0 and "| flip |" in out and "| ids |" in out
+    assert "| *floor* (control) |" in out and "| *none* (control) |" in out and "gap closed" in out
 
 
 @pytest.mark.parametrize("argv,msg", [

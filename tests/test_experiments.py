@@ -51,16 +51,20 @@ def test_hash_ignores_paths_and_device_but_not_the_protocol():
 def test_sweep_sl_trains_for_real():
     base = TrainConfig(**TINY)
     a = ex.sweep_sl(base, [0.05], [0], data=streak_data())
-    assert a[0]["config"]["sites"] == {"fc1": 0.05} and a[0]["loss_history"]
-    assert 0.0 <= a[0]["metrics"]["mlp_acc"] <= 1.0
+    assert [r["config"]["sites"] for r in a] == [{"fc1": 0.0}, {"fc1": 0.05}, {"fc1": 0.0}]   # s_l = 0, 0.05, floor
+    assert a[1]["loss_history"] and a[1]["final_loss"] == a[1]["loss_history"][-1]
+    assert a[2]["control"] == "floor" and a[2]["config"]["epochs"] == 0 and a[2]["final_loss"] is None
+    assert 0.0 <= a[1]["metrics"]["mlp_acc"] <= 1.0 and "diagnostics" in a[1]["metrics"]
+    only = ex.sweep_sl(base, [0.05], [0], data=streak_data(), include_zero=False, floor=False)
+    assert [r["config"]["sites"] for r in only] == [{"fc1": 0.05}]
 
 
 def test_sweep_sl_stores_and_resumes(tmp_path, fake_run):
     data = streak_data()
     base = TrainConfig(**TINY)
     calls = []
-    recs = ex.sweep_sl(base, [0.01, 0.1], [0], data=data, results_dir=tmp_path,
-                       progress=lambda d, t, r: calls.append((d, t, r is None)))
+    kw = dict(data=data, results_dir=tmp_path, include_zero=False, floor=False)
+    recs = ex.sweep_sl(base, [0.01, 0.1], [0], progress=lambda d, t, r: calls.append((d, t, r is None)), **kw)
     assert [r["config"]["sites"]["fc1"] for r in recs] == [0.01, 0.1]
     assert calls[0] == (0, 2, True) and calls[-1] == (2, 2, False)
     files = sorted(tmp_path.glob("*.json"))
@@ -68,8 +72,7 @@ def test_sweep_sl_stores_and_resumes(tmp_path, fake_run):
     # a half-written record is rerun, finished ones are read back, not retrained
     files[0].write_text("{\"config\": ")
     calls.clear()
-    again = ex.sweep_sl(base, [0.01, 0.1], [0], data=data, results_dir=tmp_path,
-                        progress=lambda d, t, r: calls.append((d, t, r is None)))
+    again = ex.sweep_sl(base, [0.01, 0.1], [0], progress=lambda d, t, r: calls.append((d, t, r is None)), **kw)
     assert calls[1] == (1, 2, True) and calls[-1] == (2, 2, False)   # one skipped, one rerun
     assert [r["metrics"] for r in again] == [r["metrics"] for r in recs]
     assert len(fake_run) == 3
@@ -154,6 +157,81 @@ def test_reproduce_encoders_selects_rows():
         _select(ex.get_grid("table1"), "vgg")
     with pytest.raises(ValueError, match="none of"):
         _select(ex.get_grid("fig3"), "cnn8")
+
+
+# --------------------------------------------------------------------------------------------------- compare
+def _fake_baselines(monkeypatch):
+    import types
+    import sys
+    mod = types.ModuleType("idslab.baselines")
+    mod.trivial_baseline = lambda data, seed=0: {"acc": 0.6 + 0.01 * seed, "ci": [0.55, 0.65], "n_test": 128}
+    mod.supervised_ceiling = lambda cfg, data, epochs=30, progress=None: {"acc": 0.95, "ci": [0.9, 0.98],
+                                                                          "n_test": 128, "wall_s": 0.0}
+    monkeypatch.setitem(sys.modules, "idslab.baselines", mod)
+    import idslab
+    monkeypatch.setattr(idslab, "baselines", mod, raising=False)
+
+
+def test_paired_difference_is_a_t_interval():
+    d = ex.paired_difference([0.80, 0.82, 0.81], [0.78, 0.79, 0.80])
+    assert d["mean"] == pytest.approx(0.02) and d["n"] == 3
+    assert d["ci"][0] == pytest.approx(0.02 - 4.302653 * 0.01 / 3 ** 0.5, abs=1e-6)   # t(0.975, 2) = 4.3027
+    assert ex.paired_difference([0.8], [0.7])["ci"] is None
+    assert ex.gap_closed(0.8, 0.7, 0.9) == pytest.approx(0.5) and ex.gap_closed(0.8, 0.9, 0.9) is None
+
+
+def test_parse_condition():
+    assert ex.parse_condition("flip") == ("flip", {"views": "flip"})
+    assert ex.parse_condition({"views": "ids", "sl": 0.05}) == ("ids s_l=0.05", {"views": "ids",
+                                                                               "sites": {"fc1": 0.05}})
+    assert ex.parse_condition({"views": "ids", "sl": 0, "label": "IDS-0"})[0] == "IDS-0"
+    with pytest.raises(ValueError, match="views"):
+        ex.parse_condition({"sl": 0.1})
+
+
+def test_compare_trains_conditions_and_controls(tmp_path, monkeypatch):
+    _fake_baselines(monkeypatch)
+    base = TrainConfig(**TINY)
+    data = streak_data()
+    seen = []
+    comp = ex.compare(base, ["flip", {"views": "ids", "sl": 0.05}], seeds=(0, 1), data=data, embed_n=50,
+                      results_dir=tmp_path, progress=lambda d, t, r: seen.append((d, t)))
+    assert seen[0] == (0, 12) and seen[-1] == (12, 12)         # (2 conditions + none + floor + 2 baselines) x 2
+    assert set(comp.models) == {"flip", "ids s_l=0.05", "none", "floor"}
+    h, y = comp.embeddings["flip"]
+    assert h.shape == (50, 32) and y.shape == (50,)
+    floor = [r for r in comp.records if r["label"] == "floor"]
+    assert len(floor) == 2 and all(r["config"]["epochs"] == 0 and r["loss_history"] == [] for r in floor)
+    none = comp.runs("none")[0]
+    assert none["config"]["views"] == "none" and none["config"]["epochs"] == TINY["epochs"]
+    assert none["metrics"]["diagnostics"]["alignment"] == pytest.approx(0.0, abs=1e-9)  # identical views
+    assert set(comp.controls) == {"floor", "none", "trivial", "supervised"}
+    assert comp.controls["supervised"]["acc"] == 0.95
+    rows = {r["label"]: r for r in comp.table()}
+    assert rows["flip"]["vs_none"]["n"] == 2 and rows["flip"]["vs_none"]["ci"] is not None
+    assert rows["floor"]["role"] == "control" and rows["floor"]["gap_closed"] == pytest.approx(0.0, abs=1e-9)
+    assert rows["supervised"]["gap_closed"] == pytest.approx(1.0)
+    assert "diagnostics_effective_rank" in rows["flip"]
+    md = comp.markdown()
+    assert "*supervised* (control)" in md and "gap closed" in md
+    # rerun: everything read back from the store, models from the checkpoints, no training
+    monkeypatch.setattr("idslab.train.pretrain", lambda *a, **k: pytest.fail("retrained"))
+    again = ex.compare(base, ["flip", {"views": "ids", "sl": 0.05}], seeds=(0, 1), data=data, embed_n=50,
+                       results_dir=tmp_path)
+    assert [r["metrics"] for r in again.records] == [r["metrics"] for r in comp.records]
+    assert set(again.models) == set(comp.models)
+
+
+def test_compare_rejects_bad_input_before_work():
+    base = TrainConfig(**TINY)
+    with pytest.raises(ValueError, match="unknown controls"):
+        ex.compare(base, ["flip"], controls=("floor", "oracle"))
+    with pytest.raises(ValueError, match="views"):
+        ex.compare(base, ["flop"])
+    with pytest.raises(ValueError, match="seeds"):
+        ex.compare(base, ["flip"], seeds=())
+    with pytest.raises(ValueError, match="distinct labels"):
+        ex.compare(base, ["flip", "flip"])
 
 
 def test_variant_fields_hash_only_when_not_default():

@@ -7,12 +7,14 @@
 """
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
 
 import torch
 
+from ..checks import check_folder
 from . import cache
 from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, MeteorParams, check_tile, simulate_echo,
                      simulate_scenes, tile_labels, tile_scenes, trajectory)
@@ -82,6 +84,9 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
             raise ValueError("load('file', ...) needs path=: a .npy, .npz or .h5 file or a folder of images")
         return load_file(path, tile, data_key=data_key, label_key=label_key, seed=seed, sizes=sizes)
     check_tile(tile)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2 ** 32:
+        raise ValueError(f"data seed={seed!r}: need a whole number in 0..2**32-1")
+    check_folder(cache.data_dir(data_dir), "data_dir (--data-dir)", write=False)  # not a file, not under one
     if not isinstance(sizes, Sizes):
         raise ValueError(f"sizes={sizes!r}: pass an idslab.datasets.Sizes")
     if name == "meteor":
@@ -112,7 +117,7 @@ def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams)
         out = generate(tile, sizes, params, seed)
         obj = dict(key=key_obj, info=out["info"],
                    **{f"{s}_{k}": t for s in SPLIT_NAMES for k, t in zip("xy", out[s])})
-        cache.save(path, obj)
+        cache.save_or_warn(path, obj)
     splits = {s: Split(obj[f"{s}_x"].float(), obj[f"{s}_y"]) for s in SPLIT_NAMES}
     meta = dict(dataset="meteor", seed=seed, tile=tile, sizes=vars(sizes), params=params.to_json(),
                 simulator_version=SIMULATOR_VERSION, cache_path=str(path), cached=cached,

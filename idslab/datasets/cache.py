@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -45,6 +46,17 @@ def save(path: str | os.PathLike, obj: dict) -> Path:
     return atomic_write(path, header, payload)
 
 
+def save_or_warn(path: str | os.PathLike, obj: dict) -> Path | None:
+    """save(), but a cache that cannot be written (read-only or full disk, a file where the folder should be) costs
+    only a warning: the data just generated is still returned to the caller instead of being lost."""
+    try:
+        return save(path, obj)
+    except (OSError, ValueError) as e:
+        warnings.warn(f"could not write the data cache {path} ({e}); using the data uncached (it will be built again "
+                      "next time): point --data-dir / $IDSLAB_DATA at a writable folder", stacklevel=2)
+        return None
+
+
 def load(path: str | os.PathLike) -> dict:
     """Read and verify a cache file; raises CacheError when it is missing or does not check out."""
     path = Path(path)
@@ -52,6 +64,8 @@ def load(path: str | os.PathLike) -> dict:
         raw = path.read_bytes()
     except FileNotFoundError as e:
         raise CacheError(f"{path}: no cache file") from e
+    except OSError as e:  # a folder in its place, no read permission
+        raise CacheError(f"{path}: unreadable ({e.strerror or e})") from e
     nl = raw.find(b"\n", 0, 200)
     head, payload = raw[:max(nl, 0)], memoryview(raw)[nl + 1:]        # a view: no copy of a 1 GB payload
     parts = head.split(b" ")

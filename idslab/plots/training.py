@@ -188,6 +188,8 @@ def sweep_points(records: Sequence[Mapping], site: str = "fc1") -> list[dict]:
     """Flatten run records (idslab.train.run) or already-flat dicts into {sl, seed, mlp_acc, knn_acc} rows."""
     rows = []
     for r in records:
+        if r.get("control") or r.get("config", {}).get("epochs") == 0:
+            continue  # the random-init floor (idslab.experiments.sweep_sl) is a reference line, not an s_l point
         if "metrics" in r:
             cfg = r.get("config", {})
             sl = r.get("sl", cfg.get("sites", {}).get(site, 0.0))
