@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 
-from .checks import check_writable, fallback_path
+from .checks import check_folder, check_writable, fallback_path
 from .train import TrainConfig
 
 _HELP = {
@@ -120,12 +121,23 @@ def save_json(path: str, obj, what: str = "record") -> int:
         write_json(path, obj)
         print(f"{what} written to {path}")
         return 0
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a NaN/inf slipped into the record (never bare NaN in JSON)
         alt = fallback_path(path)
-        write_json(alt, obj)
-        print(f"idslab: error: could not write the {what} to {path} ({e}); saved it to {alt} instead",
-              file=sys.stderr)
+        write_json(alt, finite_or_null(obj))
+        print(f"idslab: error: could not write the {what} to {path} ({e}); saved it to {alt} instead"
+              + (" (NaN/inf written as null)" if isinstance(e, ValueError) else ""), file=sys.stderr)
         return 1
+
+
+def finite_or_null(obj):
+    """A copy of a JSON-able object with every NaN/inf float replaced by None (JSON null)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_null(v) for v in obj]
+    return obj
 
 
 def cmd_train(args) -> int:
@@ -158,6 +170,8 @@ def cmd_compare(args) -> int:
     for c in conditions:                                            # validate every condition before any work
         config_from_args(args, **parse_condition(c)[1])
     check_outputs(**{"--out": args.out})
+    if args.results is not None:
+        check_folder(args.results, "--results")
     done_records = []
 
     def progress(done: int, total: int, rec) -> None:
@@ -213,6 +227,7 @@ def add_embed_parser(sub) -> argparse.ArgumentParser:
 
 def cmd_embed(args) -> int:
     from .embeddings import embed
+    check_outputs(**{"--out": args.out})  # before the model and the file are read
     emb = embed(args.model, args.data, tile=args.tile, data_key=args.data_key, label_key=args.label_key,
                 stride=args.stride, edge=args.edge, batch_size=args.batch_size, device=args.device, out=args.out)
     n_lab = int((emb.y >= 0).sum())

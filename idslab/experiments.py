@@ -545,7 +545,7 @@ def _trained_run(cfg: TrainConfig, data, results_dir: Path | None, keep_model: b
     checkpoint <hash>.pt) is stored there and read back on rerun."""
     from .train import load_checkpoint, make_record, pretrain, save_checkpoint
     path = record_path(results_dir, cfg) if results_dir is not None else None
-    rec = read_record(path) if path is not None else None
+    rec = read_record(path, set_aside=True) if path is not None else None
     ckpt = path.with_suffix(".pt") if path is not None else None
     if rec is not None and (not keep_model or ckpt.exists()):
         model = None

@@ -290,15 +290,15 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
 
 
 def test_compare_keeps_finished_conditions_when_interrupted(tmp_path, monkeypatch, capsys):
-    real_run = train.run
+    real_pretrain = train.pretrain
     monkeypatch.setattr(train, "load_data", lambda cfg: streak_data(cfg.tile))
 
-    def run(cfg, data=None, progress=None, checkpoint=None):
+    def pretrain(cfg, data=None, progress=None):
         if cfg.views == "ids":
             raise KeyboardInterrupt
-        return real_run(cfg, data)
-    monkeypatch.setattr(train, "run", run)
+        return real_pretrain(cfg, data)
+    monkeypatch.setattr(train, "pretrain", pretrain)
     out = tmp_path / "c.json"
-    assert cli.main(["compare", *FAST, "--conditions", "flip,ids", "--out", str(out)]) == 130
+    assert cli.main(["compare", *FAST, "--conditions", "flip,ids", "--controls", "", "--out", str(out)]) == 130
     assert [r["config"]["views"] for r in json.loads(out.read_text())] == ["flip"]
     assert math.isfinite(json.loads(out.read_text())[0]["metrics"]["mlp_acc"])
