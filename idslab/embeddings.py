@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .datasets.arrays import DataSource, TileSpec, fingerprint, iter_tiles, open_data
-from .datasets.cache import atomic_write
+from .atomic import atomic_write
 from .encoders import Encoder, SimCLRModel
 from .train import load_checkpoint, resolve_device
 

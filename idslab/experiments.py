@@ -23,10 +23,11 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 from typing import Callable, Iterable
 
+import numpy as np
+
+from . import __version__
 from .encoders import ENCODERS
 from .train import TrainConfig, load_data, run, write_json
 
@@ -61,47 +62,70 @@ class Grid:
     sls: tuple[float, ...] = (0.02,)     # s_l at fc1 for IDS conditions (Tables 1, 2: 0.02; Figure 3: swept)
     overrides: dict = field(default_factory=dict)
     quick: bool = False
+    controls: tuple[str, ...] = ()       # of CONTROLS; "none" and "floor" are trained cells, trivial/supervised not
 
-    def configs(self, **extra) -> list[TrainConfig]:
-        """Every cell as a TrainConfig, in run order (encoder, s_l, condition, seed). `extra`: e.g. device,
-        data_dir, cifar_dir (not part of the protocol)."""
+    def configs(self, controls: bool = True, **extra) -> list[TrainConfig]:
+        """Every trained cell as a TrainConfig, in run order (encoder; s_l, condition, seed; then the "none" and
+        "floor" controls per seed). controls=False: the paper's cells only. `extra`: e.g. device, data_dir,
+        cifar_dir (not part of the protocol)."""
         out = []
         for enc in self.encoders:
+            make = lambda **kw: TrainConfig(dataset=self.dataset, encoder=enc, **{**self.overrides, **extra, **kw})
             for sl in self.sls:
                 for views in self.conditions:
                     if "ids" not in views and sl != self.sls[0]:
                         continue  # s_l does nothing without IDS: one cell per data-space condition
                     for seed in self.seeds:
-                        out.append(TrainConfig(dataset=self.dataset, encoder=enc, views=views, sites={"fc1": sl},
-                                               seed=seed, **{**self.overrides, **extra}))
+                        out.append(make(views=views, sites={"fc1": sl}, seed=seed))
+            if controls:
+                for name, over in (("none", {}), ("floor", {"epochs": 0})):
+                    if name in self.controls:
+                        out += [make(views="none", sites={"fc1": self.sls[0]}, seed=seed, **over)
+                                for seed in self.seeds]
         return out
+
+    def baseline_configs(self, **extra) -> list[tuple[str, TrainConfig]]:
+        """(control name, config) of the trivial and supervised controls: per encoder and seed (the trivial one
+        depends on the encoder only through the tile size)."""
+        return [(name, TrainConfig(dataset=self.dataset, encoder=enc, views="none", sites={"fc1": self.sls[0]},
+                                   seed=seed, **{**self.overrides, **extra}))
+                for enc in self.encoders for name in ("trivial", "supervised") if name in self.controls
+                for seed in self.seeds]
 
     def describe(self) -> dict:
         cfgs = self.configs()
         return {"name": self.name, "title": self.title, "quick": self.quick, "dataset": self.dataset,
                 "encoders": list(self.encoders), "conditions": list(self.conditions), "sls": list(self.sls),
-                "seeds": list(self.seeds), "runs": len(cfgs), "protocol": protocol(cfgs[0])}
+                "seeds": list(self.seeds), "controls": list(self.controls),
+                "runs": len(cfgs) + len(self.baseline_configs()), "protocol": protocol(cfgs[0])}
 
 
 def get_grid(name: str, quick: bool = False) -> Grid:
-    """The grid behind the paper's 'table1', 'table2' or 'fig3'; quick=True gives its CPU-sized version."""
+    """The grid behind the paper's 'table1', 'table2' or 'fig3'; quick=True gives its CPU-sized version. Every grid
+    carries the controls (issue 9): Tables 1 and 2 all four, Figure 3 the floor, trivial and supervised ones, with
+    s_l = 0 (IDS without noise: identical views, i.e. no augmentation) as its first point."""
+    t_controls = ("none", "floor", "trivial", "supervised")
+    f_controls = ("floor", "trivial", "supervised")
     if name == "table1":
         if quick:
             return Grid("table1", "Table 1 (quick, CPU-sized): meteor", "meteor", ("cnn8", "cnn16"),
-                        ("flip", "fft", "ids"), (0, 1, 2), overrides=QUICK, quick=True)
+                        ("flip", "fft", "ids"), (0, 1, 2), overrides=QUICK, quick=True, controls=t_controls)
         return Grid("table1", "Table 1: meteor head-echo detection", "meteor", ENCODERS, ("flip", "fft", "ids"),
-                    (0, 1, 2))
+                    (0, 1, 2), controls=t_controls)
     if name == "table2":
         if quick:
             return Grid("table2", "Table 2 (quick, CPU-sized): CIFAR-10 vehicle vs animal", "cifar",
-                        ("cnn8", "cnn16"), ("flip", "ids"), (0, 1, 2), overrides=QUICK, quick=True)
-        return Grid("table2", "Table 2: CIFAR-10 vehicle vs animal", "cifar", ENCODERS, ("flip", "ids"), (0, 1, 2))
+                        ("cnn8", "cnn16"), ("flip", "ids"), (0, 1, 2), overrides=QUICK, quick=True,
+                        controls=t_controls)
+        return Grid("table2", "Table 2: CIFAR-10 vehicle vs animal", "cifar", ENCODERS, ("flip", "ids"), (0, 1, 2),
+                    controls=t_controls)
     if name == "fig3":
         if quick:
             return Grid("fig3", "Figure 3 (quick, CPU-sized): s_l sweep, CNN-16, meteor", "meteor", ("cnn16",),
-                        ("ids",), (0, 1, 2), sls=(0.01, 0.02, 0.05, 0.10, 0.20), overrides=QUICK, quick=True)
+                        ("ids",), (0, 1, 2), sls=(0.0, 0.01, 0.02, 0.05, 0.10, 0.20), overrides=QUICK, quick=True,
+                        controls=f_controls)
         return Grid("fig3", "Figure 3: s_l sweep, CNN-16, meteor", "meteor", ("cnn16",), ("ids",), (0, 1, 2, 3, 4),
-                    sls=FIG3_SLS)
+                    sls=(0.0,) + FIG3_SLS, controls=f_controls)
     raise ValueError(f"unknown grid {name!r}: choose table1, table2 or fig3")
 
 
@@ -218,11 +242,13 @@ def load_records(results_dir: str | os.PathLike, grid: Grid | None = None) -> li
     skipping cells not yet run."""
     results_dir = Path(results_dir)
     if grid is not None:
-        recs = (read_record(record_path(results_dir, c)) for c in grid.configs())
+        recs = [read_record(record_path(results_dir, c)) for c in grid.configs()]
+        recs += [read_control_record(control_path(results_dir, name, c)) for name, c in grid.baseline_configs()]
         return [r for r in recs if r is not None]
     if not results_dir.is_dir():
         return []
-    recs = (read_record(p) for p in sorted(results_dir.glob("*.json")))
+    recs = [read_record(p) for p in sorted(results_dir.glob("*.json")) if not p.name.startswith("control_")]
+    recs += [read_control_record(p) for p in sorted(results_dir.glob("control_*.json"))]
     return [r for r in recs if r is not None]
 
 
@@ -316,8 +342,21 @@ def run_grid(grid: Grid, results_dir: str | os.PathLike = "results", data=None, 
     the protocol (device, data_dir, cifar_dir). Returns the records in run order."""
     t0 = time.perf_counter()
     folder = grid_dir(results_dir, grid)
-    recs = run_configs(grid.configs(**extra), data=data, results_dir=folder, progress=progress,
+    base_cfgs = grid.baseline_configs(**extra)
+    n_base = len(base_cfgs)
+    inner = None
+    if progress is not None:   # one count over trained cells and baseline controls
+        inner = lambda done, total, rec: progress(done, total + n_base, rec)
+    recs = run_configs(grid.configs(**extra), data=data, results_dir=folder, progress=inner,
                        grid_name=grid.name, stack=stack)
+    get_data = _DataCache(data)
+    n_trained = len(recs)
+    for k, (name, cfg) in enumerate(base_cfgs):
+        rec = _baseline_run(name, cfg, get_data(cfg), folder, SUPERVISED_EPOCHS)
+        rec["grid"] = grid.name
+        recs.append(rec)
+        if progress is not None:
+            progress(n_trained + k + 1, n_trained + n_base, rec)
     write_json(folder / "grid.json", {**grid.describe(), "last_wall_s": time.perf_counter() - t0})
     return recs
 
@@ -572,14 +611,32 @@ def _control_key(name: str, cfg: TrainConfig, **extra) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
+def control_path(results_dir, name: str, cfg: TrainConfig, supervised_epochs: int = SUPERVISED_EPOCHS) -> Path:
+    """Where the trivial/supervised control of a config is stored: control_<name>_<hash>.json (hash over the
+    config less paths and device, the data version and, for both, the supervised epochs)."""
+    return Path(results_dir) / f"control_{name}_{_control_key(name, cfg, sup_epochs=supervised_epochs)}.json"
+
+
+def read_control_record(path) -> dict | None:
+    """A finished trivial/supervised control record, or None if missing or not one (it will be rerun)."""
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    ok = (isinstance(rec, dict) and rec.get("control") in ("trivial", "supervised")
+          and isinstance(rec.get("config"), dict) and isinstance(rec.get("metrics"), dict)
+          and _is_num(rec["metrics"].get("acc")) and 0 <= rec["metrics"]["acc"] <= 1)
+    return rec if ok else None
+
+
 def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, supervised_epochs: int) -> dict:
     """trivial or supervised control for one seed, as a record {"control", "config", "metrics": {acc, ci, n_test}}.
-    Stored in results_dir as control_<name>_<hash>.json (hash over the config, the data version and the epochs)."""
+    Stored in results_dir (control_path) and read back on rerun."""
     from . import baselines
     path = None
     if results_dir is not None:
-        path = Path(results_dir) / f"control_{name}_{_control_key(name, cfg, sup_epochs=supervised_epochs)}.json"
-        rec = read_record(path)
+        path = control_path(results_dir, name, cfg, supervised_epochs)
+        rec = read_control_record(path)
         if rec is not None:
             return rec
     t0 = time.perf_counter()
@@ -587,9 +644,17 @@ def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, s
         res = baselines.trivial_baseline(data, seed=cfg.seed)
     else:
         res = baselines.supervised_ceiling(cfg, data, epochs=supervised_epochs)
+    import platform
+
+    import torch
+
+    from .train import resolve_device
+    dev = str(resolve_device(cfg.device))
     rec = {"control": name, "config": cfg.to_dict(), "metrics": {"acc": res["acc"], "ci": list(res["ci"]),
                                                                   "n_test": res.get("n_test")},
-           "wall_s": time.perf_counter() - t0, "data_version": data_version(cfg.dataset),
+           "wall_s": time.perf_counter() - t0, "data_version": data_version(cfg.dataset), "device": dev,
+           "device_name": torch.cuda.get_device_name() if dev.startswith("cuda") else platform.processor()
+           or platform.machine(), "versions": {"idslab": __version__, "torch": torch.__version__},
            "supervised_epochs": supervised_epochs if name == "supervised" else None,
            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if path is not None:

@@ -26,16 +26,31 @@ def fake_run(monkeypatch):
 
 
 def test_grids_have_the_papers_shape():
-    assert len(ex.get_grid("table1").configs()) == 8 * 3 * 3
-    assert len(ex.get_grid("table2").configs()) == 8 * 2 * 3
+    assert len(ex.get_grid("table1").configs(controls=False)) == 8 * 3 * 3
+    assert len(ex.get_grid("table2").configs(controls=False)) == 8 * 2 * 3
     fig3 = ex.get_grid("fig3")
-    sls = {c.sites["fc1"] for c in fig3.configs()}
-    assert min(sls) == 0.01 and max(sls) == 0.20 and len(fig3.seeds) == 5
+    sls = {c.sites["fc1"] for c in fig3.configs(controls=False)}
+    assert min(sls - {0.0}) == 0.01 and max(sls) == 0.20 and len(fig3.seeds) == 5
+    assert 0.0 in sls                                            # s_l = 0: IDS without noise, no augmentation
+
+
+def test_grids_carry_the_controls():
+    t1 = ex.get_grid("table1")
+    extra = [c for c in t1.configs() if c.views == "none"]
+    assert len(extra) == 8 * 2 * 3                               # none and floor, per encoder and seed
+    assert sum(c.epochs == 0 for c in extra) == 8 * 3 and all(c.epochs == 20 for c in extra if c.epochs)
+    assert [n for n, _ in t1.baseline_configs()].count("supervised") == 8 * 3
+    fig3 = ex.get_grid("fig3", quick=True)
+    assert {c.views for c in fig3.configs()} == {"ids", "none"} and not any(c.views == "none" and c.epochs
+                                                                              for c in fig3.configs())
+    # the paper's cells keep their record names (hash) when the controls are added
+    assert [ex.config_hash(c) for c in t1.configs(controls=False)] == [ex.config_hash(c) for c in t1.configs()
+                                                                       if c.views != "none"]
     for name in ex.GRID_NAMES:
         full, quick = ex.get_grid(name), ex.get_grid(name, quick=True)
         assert len(quick.configs()) < len(full.configs())
         # one protocol per grid: every cell differs only in encoder, views, s_l and seed
-        protos = {json.dumps(ex.protocol(c), sort_keys=True) for c in quick.configs()}
+        protos = {json.dumps(ex.protocol(c), sort_keys=True) for c in quick.configs() if c.epochs}  # floor: 0
         assert len(protos) == 1
     with pytest.raises(ValueError, match="unknown grid"):
         ex.get_grid("table3")
@@ -93,6 +108,29 @@ def test_run_grid_resumes_and_reports(tmp_path, monkeypatch, fake_run):
     assert ex.load_records(folder, grid) == recs
     monkeypatch.setattr(ex, "run", lambda *a, **k: pytest.fail("a finished run was retrained"))
     assert ex.run_grid(grid, tmp_path, data=data, stack=False, device="cpu") == recs
+
+
+def test_run_grid_runs_and_resumes_the_controls(tmp_path, monkeypatch, fake_run):
+    _fake_baselines(monkeypatch)
+    grid = ex.Grid("table1", "tiny table", "meteor", ("cnn16",), ("ids", "flip"), (0, 1),
+                   overrides={k: v for k, v in TINY.items() if k != "device"}, quick=True, controls=ex.CONTROLS)
+    data = streak_data()
+    seen = []
+    recs = ex.run_grid(grid, tmp_path, data=data, stack=False, device="cpu",
+                       progress=lambda d, t, r: seen.append((d, t)))
+    assert len(recs) == 2 * 2 + 2 * 2 + 2 * 2 and seen[-1] == (12, 12)   # conditions, none+floor, trivial+sup.
+    from idslab.report import condition_of
+    assert sorted({condition_of(r) for r in recs}) == ["flip", "floor", "ids", "none", "supervised", "trivial"]
+    folder = ex.grid_dir(tmp_path, grid)
+    assert len(ex.load_records(folder, grid)) == 12 and len(ex.load_records(folder)) == 12
+    import idslab.baselines as b
+    monkeypatch.setattr(b, "supervised_ceiling", lambda *a, **k: pytest.fail("a finished control was rerun"))
+    monkeypatch.setattr(ex, "run", lambda *a, **k: pytest.fail("a finished run was retrained"))
+    assert ex.run_grid(grid, tmp_path, data=data, stack=False, device="cpu") == recs
+    from idslab.report import table_markdown
+    md = table_markdown(recs, "table1")
+    assert "IDS (ours) | No aug. | Random init | Trivial | Supervised | Baseline (paper)" in md
+    assert "Gap closed" in md and "IDS − no aug." in md
 
 
 def test_reproduce_command_quick(tmp_path, monkeypatch, capsys, fake_run):
