@@ -7,7 +7,7 @@ intervals). Parts:
 
     variants  the headline comparison (CNN-16, quick protocol, 5 seeds)
     upper     s_l upper bound of the per-sample relative variants: loss against ln(2B-1) and probes against the floor
-    seeds     the controls and two weight-space views only (run it with more seeds, e.g. --seeds 5-9)
+    seeds     floor, none, flip+rot and the paper's IDS only (run it with more seeds, e.g. --seeds 5-9)
     collapse  (CIFAR) why some seeds end below the untrained floor: per-seed trained-minus-floor (same seed = same
               initial weights, so the pairing is exact), effective rank and uniformity of h, and whether
               temperature, learning rate or batch size remove it
@@ -69,7 +69,8 @@ COLLAPSE = {
     "none batch 128": dict(views="none", batch_size=128),
 }
 # more seeds of the controls and two weight-space views, to count how often a seed ends below its own floor
-SEEDS = {**CONTROLS, **{k: VARIANTS[k] for k in ("IDS fc1 0.02 (paper)", "IDS all 0.3 per-sample relative")}}
+SEEDS = {**{k: CONTROLS[k] for k in ("floor (random init)", "none", "flip+rot")},
+         "IDS fc1 0.02 (paper)": VARIANTS["IDS fc1 0.02 (paper)"]}
 PARTS = {"variants": {**CONTROLS, **VARIANTS}, "upper": {**CONTROLS, **UPPER}, "collapse": {**CONTROLS, **COLLAPSE},
          "seeds": SEEDS}
 
