@@ -89,6 +89,21 @@ def speed(scenes: int, segments: int, rounds: int) -> dict:
                 threads=int(__import__("torch").get_num_threads()))
 
 
+def error_breakdown(pred, split) -> dict:
+    """Accuracy of predictions by class, and for the positives by their physics targets (peak SNR, main-lobe
+    pixels): where the supervised ceiling's errors are."""
+    ok = (pred == split.y).numpy()
+    y = split.y.numpy()
+    out = {"negatives": round(float(ok[y == 0].mean()), 3), "positives": round(float(ok[y == 1].mean()), 3)}
+    for name, edges in (("peak_snr_db", (15, 18, 21, 24, 27, 60)), ("mainlobe_px", (12, 20, 30, 45, 10 ** 6))):
+        t = split.targets[name].numpy()
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            sel = (y == 1) & (t >= lo) & (t < hi)
+            if sel.any():
+                out[f"{name} {lo}-{hi}"] = [int(sel.sum()), round(float(ok[sel].mean()), 3)]
+    return out
+
+
 def controls(tiles, data_dir: str, ceiling_epochs: int) -> dict:
     from idslab.baselines import supervised_ceiling, trivial_baseline
     from idslab.datasets import load
@@ -100,7 +115,9 @@ def controls(tiles, data_dir: str, ceiling_epochs: int) -> dict:
         gen_s = time.perf_counter() - t0
         cfg = TrainConfig(encoder=f"cnn{tile}", epochs=0, data_dir=data_dir, device="cpu")
         floor = run(cfg, data=data)["metrics"]
-        res = dict(trivial=trivial_baseline(data), ceiling=supervised_ceiling(cfg, data, epochs=ceiling_epochs),
+        ceiling = supervised_ceiling(cfg, data, epochs=ceiling_epochs, predictions=True)
+        ceiling["errors"] = error_breakdown(ceiling.pop("predictions"), data.probe_test)
+        res = dict(trivial=trivial_baseline(data), ceiling=ceiling,
                    floor={k: floor[k] for k in ("mlp_acc", "mlp_ci", "knn_acc", "knn_ci", "n_test")},
                    generation_s=round(gen_s, 1), scenes=data.meta["scenes"])
         out[f"cnn{tile}"] = res

@@ -111,8 +111,10 @@ class MeteorParams:
 
     # --- labels and tiles ---
     label_db: float = 3.0            # pixel label: noise-free MAIN-LOBE matched-filter SNR above this (SPEC)
-    pos_min_pixels: int = 4          # positive tile: >= this many main-lobe label pixels ...
-    pos_min_peak_db: float = 10.0    # ... and the main lobe's noise-free peak in the tile at least this (visible)
+    pos_min_pixels: int = 12         # positive tile: >= this many main-lobe label pixels (a streak segment, not a
+                                     # corner clip) ...
+    pos_min_peak_db: float = 15.0    # ... and the main lobe's noise-free peak in the tile at least this: visibly
+                                     # above the noise's own tile maximum (7 to 10 dB); weaker tiles are ambiguous
     neg_max_db: float = 0.0          # negative tile: no pixel where the noise-free echo (sidelobes included) exceeds
                                      # this; tiles in between (sidelobes only, faint tails) are ambiguous: excluded
     max_tiles_per_scene: int = 8     # positives per scene at most: spreads each split over many scenes and echoes
@@ -897,6 +899,8 @@ def match_stats(x_db: np.ndarray) -> np.ndarray:
     pixel counts above 10, 15, 20 dB. The same statistics as idslab.baselines.tile_statistics on meteor data (the
     trivial baseline): matched negatives are drawn to match the positives in exactly these."""
     t = torch.from_numpy(np.ascontiguousarray(x_db)).float().flatten(1)
+    if len(t) == 0:
+        return np.zeros((0, 9), np.float32)
     m = t.shape[1]
     q = torch.tensor([min(m - 1, round(f * (m - 1))) for f in (0.5, 0.9, 0.99)])
     srt = t.sort(1).values

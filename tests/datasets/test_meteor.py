@@ -135,15 +135,18 @@ def test_doppler_compensation_matters():
 
 def test_tile_labels_rule():
     p = MeteorParams()
+    assert (p.pos_min_pixels, p.pos_min_peak_db) == (12, 15.0)
     main = np.zeros((1, 512, 512), np.float32)
-    main[0, 10, 10:20] = 100.0       # tile (0,0) (16x16): 6 pixels at 20 dB -> positive; (0,1): 4 -> positive
+    main[0, 2:4, 0:8] = 100.0        # tile (0,0) (16x16): 16 main-lobe pixels at 20 dB -> positive
+    main[0, 2, 16:22] = 100.0        # tile (0,1): 6 pixels, a corner clip -> ambiguous
+    main[0, 40:42, 0:8] = 20.0       # tile (2,0): 16 pixels but peak 13 dB < 15 dB -> ambiguous
     main[0, 100, 100] = 1.5          # a 1.8 dB sliver: not positive, not negative -> ambiguous
     echo = main.copy()
-    echo[0, 300, 300:303] = 20.0     # sidelobes only (13 dB, no main lobe): ambiguous, never positive
+    echo[0, 300, 304:316] = 40.0     # sidelobes only (16 dB, no main lobe): ambiguous, never positive
     lab = tile_labels(main, 16, p, echo).reshape(32, 32)
-    assert lab[0, 0] == 1 and lab[0, 1] == 1
-    assert lab[100 // 16, 100 // 16] == -1 and lab[300 // 16, 300 // 16] == -1
-    assert (lab == 0).sum() == 32 * 32 - 4
+    assert lab[0, 0] == 1 and lab[0, 1] == -1 and lab[2, 0] == -1
+    assert lab[100 // 16, 100 // 16] == -1 and lab[300 // 16, 304 // 16] == -1
+    assert (lab == 0).sum() == 32 * 32 - 5
     # the sparse labeller used during generation agrees with the map-based rule
     rng = np.random.default_rng(1)
     e = M.draw_echoes(rng, 4, p, 1.5)
@@ -288,11 +291,11 @@ def test_targets(tmp_path):
             assert torch.isfinite(v[pos]).all()
             if k != "mainlobe_px":
                 assert torch.isnan(v[~pos]).all()
-        assert (s.targets["mainlobe_px"][~pos] == 0).all() and (s.targets["mainlobe_px"][pos] >= 4).all()
+        assert (s.targets["mainlobe_px"][~pos] == 0).all() and (s.targets["mainlobe_px"][pos] >= 12).all()
         assert (s.targets["velocity_kms"][pos] < 0).all() and (s.targets["velocity_kms"][pos] > -74).all()
         assert torch.allclose(s.targets["slope"][pos], s.targets["velocity_kms"][pos] * 1.25e-3 / 0.1499, rtol=1e-3)
         assert ((s.targets["altitude_km"][pos] > 60) & (s.targets["altitude_km"][pos] < 130)).all()
-        assert (s.targets["peak_snr_db"][pos] >= 10).all()
+        assert (s.targets["peak_snr_db"][pos] >= 15).all()
     cached = load("meteor", 16, sizes=SMALL, seed=3, data_dir=tmp_path, params=FAST)
     assert cached.meta["cached"]
     for k, v in d.probe_test.targets.items():
