@@ -157,3 +157,10 @@ def test_three_class_file_through_run_and_probes(tmp_path):
     rec = run(cfg)
     m = rec["metrics"]
     assert m["n_test"] == 24 and m["mlp_acc"] > 0.8 and m["knn_acc"] > 0.8
+
+
+def test_compare_on_an_unlabelled_file_fails_before_work(tmp_path, capsys):
+    np.save(tmp_path / "u.npy", np.zeros((4, 16, 16), np.float32))
+    assert main(["compare", "--data", str(tmp_path / "u.npy"), "--tile", "16", "--encoder", "cnn16",
+                 "--batch-size", "2"]) == 2
+    assert "u.npy has no labels" in capsys.readouterr().err
