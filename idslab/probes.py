@@ -195,12 +195,12 @@ def physics_probes(encoder: nn.Module, data, seed: int = 0, device=None, n_boot:
     For each of PHYSICS_TARGETS present in data.probe_train.targets: ridge R² on probe_test with a bootstrap 95%
     interval ("<name>" and "<name>_ci"). Then the direction probe ("direction_acc", "direction_ci") on the real
     descending positives (velocity_kms < 0; all positives if velocity is absent) against the same tiles flipped
-    along the altitude axis. Returns {} if the data has no targets; a target with fewer than `min_samples` finite
+    along the altitude axis. Returns {} if the data has none of the physics targets; a target with fewer than `min_samples` finite
     positive values in either split, or constant on probe_test, gives None (JSON null).
     """
     tr_t, te_t = targets_of(data.probe_train), targets_of(data.probe_test)
-    if not tr_t or not te_t:
-        return {}
+    if not any(k in tr_t and k in te_t for k in PHYSICS_TARGETS.values()):
+        return {}                                   # no physics targets (e.g. CIFAR's class10 only)
     pos_tr = (torch.as_tensor(data.probe_train.y) == 1)
     pos_te = (torch.as_tensor(data.probe_test.y) == 1)
     x_tr, x_te = data.probe_train.x[pos_tr], data.probe_test.x[pos_te]

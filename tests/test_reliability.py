@@ -168,14 +168,15 @@ def test_output_that_is_a_folder_fails_before_training(tmp_path, no_work, capsys
 
 
 def test_a_failed_write_after_training_saves_the_record_elsewhere(tmp_path, fake_data, monkeypatch, capsys):
+    from idslab import atomic
     target = tmp_path / "r.json"
-    real = train.atomic_write
+    real = atomic.atomic_write
 
     def flaky(path, *chunks):
         if os.fspath(path) == os.fspath(target):
             raise OSError(28, "No space left on device")
         return real(path, *chunks)
-    monkeypatch.setattr(train, "atomic_write", flaky)
+    monkeypatch.setattr(atomic, "atomic_write", flaky)              # write_json's writer
     monkeypatch.setattr(cli, "fallback_path", lambda p: tmp_path / "fallback.json")
     assert cli.main(["train", *FAST, "--out", str(target)]) == 1
     err = capsys.readouterr().err

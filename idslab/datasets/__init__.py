@@ -31,6 +31,7 @@ class Split:
     (datasets.arrays): 0..K-1, or -1 where unlabelled."""
     x: torch.Tensor
     y: torch.Tensor
+    targets: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.y)

@@ -203,7 +203,8 @@ def load_cifar(tile: int, *, seed: int = 0, sizes=None, data_dir: Path, cifar_di
     else:
         idx = _balanced(ytr, n[:2], gen, "train") + _balanced(binary_labels(test[1]), n[2:], gen, "test")
         parts = [(train, idx[0]), (train, idx[1]), (test, idx[2])]
-    splits = {name: Split(resize(src[0][i], tile), binary_labels(src[1][i]))
+    # targets["class10"]: the CIFAR-10 class index (torchvision order), for the 10-class linear probe (issue 9)
+    splits = {name: Split(resize(src[0][i], tile), binary_labels(src[1][i]), targets={"class10": src[1][i].long()})
               for name, (src, i) in zip(SPLIT_NAMES, parts)}
     meta = dict(dataset="cifar", seed=seed, tile=tile, sizes=vars(sizes), source=source,
                 held_out_test=test is None, n_train_images=int(len(train[1])),

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .training import sl_sweep, sweep_points
+from ..paper import PAPER_FIG3
+from ..records import condition_of, metric_value
+from .training import sl_sweep
 
 _BANDS = {"mlp_acc": ("#E45756", "paper MLP range"), "knn_acc": ("#4C78A8", "paper k-NN range")}
 _REFS = {"floor": ("random-init floor (MLP)", "#7f7f7f", "dot"), "trivial": ("trivial baseline", "#B279A2", "dash"),
@@ -21,18 +23,11 @@ _REFS = {"floor": ("random-init floor (MLP)", "#7f7f7f", "dot"), "trivial": ("tr
 
 def sweep_figure(records: Sequence[Mapping], with_paper: bool = True,
                  title: str = "Probe accuracy versus perturbation scale s_l (CNN-16, meteor)") -> go.Figure:
-    """Mean ± population sd over seeds per s_l for both probes; with_paper shades the paper's stated ranges.
+    """Mean ± sample sd (ddof = 1) over seeds per s_l for both probes; with_paper shades the paper's stated ranges.
     Control records (idslab.report.condition_of: floor, trivial, supervised) become horizontal lines at their mean
     accuracy; records with a final_loss add the mean final loss per s_l on a right-hand axis."""
-    from ..report import PAPER_FIG3, condition_of, metric_value
-
     sweep = [r for r in records if condition_of(r) not in ("floor", "trivial", "supervised", "none")]
     fig = sl_sweep(sweep, title=title)
-    # error bars as population sd (ddof = 0), like the tables and the paper (sl_sweep draws the sample sd)
-    rows = sweep_points(sweep)
-    for trace, metric in zip(fig.data, ("mlp_acc", "knn_acc")):
-        trace.error_y.array = [float(np.std([r[metric] for r in rows if r["sl"] == s and metric in r]))
-                               for s in trace.x]
     for name, (label, colour, dash) in _REFS.items():
         vals = [metric_value(r, "mlp_acc") for r in records if condition_of(r) == name]
         vals = [v for v in vals if v is not None]
