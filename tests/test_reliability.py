@@ -355,7 +355,7 @@ def test_a_cache_that_cannot_be_written_keeps_the_data(tmp_path):
 @pytest.mark.parametrize("damage,msg", [
     (lambda d: d.pretrain.x.__setitem__((0, 0, 0, 0), float("nan")), "NaN/inf"),
     (lambda d: d.probe_test.x.__setitem__((1, 0, 0, 0), float("inf")), "NaN/inf"),
-    (lambda d: d.probe_train.y.__setitem__(0, 2), "must be 0 or 1"),
+    (lambda d: d.probe_train.y.__setitem__(0, -1), "class indices"),
 ])
 def test_bad_data_fails_before_training(damage, msg, monkeypatch):
     data = streak_data()
