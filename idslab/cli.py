@@ -189,7 +189,7 @@ def cmd_compare(args) -> int:
                   f"{'mlp' if 'mlp_acc' in m else 'acc'} {acc * 100:5.1f}%", file=sys.stderr, flush=True)
 
     comp = compare(base, conditions, seeds=seeds, controls=controls, progress=progress, results_dir=args.results,
-                   supervised_epochs=args.supervised_epochs)
+                   supervised_epochs=args.supervised_epochs, keep_models=False)
     print(f"\n{base.dataset}, tile {base.tile}, {base.encoder}, {base.epochs} epochs, seeds "
           f"{','.join(map(str, seeds))}, {base.n_probe_test} test samples; mean ± sd over seeds; 'MLP − none': "
           f"paired-seed difference against no augmentation with its 95% t-interval; gap closed = (acc − floor) / "
