@@ -7,12 +7,15 @@
 """
 from __future__ import annotations
 
+import numbers
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
 
 import torch
 
+from ..checks import check_folder
 from . import cache
 from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, TARGETS as METEOR_TARGETS, MeteorParams,
                      check_tile, echo_stats, simulate_echo, simulate_scenes, tile_labels, tile_scenes, trajectory)
@@ -25,9 +28,10 @@ __all__ = ["Split", "SSLData", "Sizes", "load", "summary", "MeteorParams", "simu
 @dataclass(frozen=True)
 class Split:
     """x (n, C, N, N) float32 CPU (meteor: calibrated SNR dB, C = 1; cifar: RGB in [0, 1], C = 3);
-    y (n,) int64 in {0, 1} (meteor: 1 = head echo in tile; cifar: 1 = animal, 0 = vehicle);
+    y (n,) int64 in {0, 1} (meteor: 1 = head echo in tile; cifar: 1 = animal, 0 = vehicle); a user's file
+    (datasets.arrays): 0..K-1, or -1 where unlabelled;
     targets: per-sample physics targets {name: (n,) float32} (meteor: METEOR_TARGETS, docs/DATA.md; NaN where
-    a tile has no echo, except mainlobe_px = 0); empty for data sets without them (cifar)."""
+    a tile has no echo, except mainlobe_px = 0); empty for data sets without them (cifar, user files)."""
     x: torch.Tensor
     y: torch.Tensor
     targets: dict = field(default_factory=dict)
@@ -55,7 +59,7 @@ class SSLData:
     """Three disjoint splits of one data set at one tile size N; meta is JSON-able."""
     name: str
     tile: int
-    classes: tuple[str, str]
+    classes: tuple[str, ...]   # names of labels 0..K-1 (K = 2 for meteor and cifar)
     pretrain: Split
     probe_train: Split
     probe_test: Split
@@ -70,23 +74,49 @@ SPLIT_NAMES = ("pretrain", "probe_train", "probe_test")
 
 
 def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_dir=None, cifar_dir=None,
-         download: bool = False, params: MeteorParams | None = None) -> SSLData:
+         download: bool = False, params: MeteorParams | None = None, path=None, data_key=None,
+         label_key=None) -> SSLData:
     """The data set `name` ("meteor" | "cifar") at tile size N (8..256, dividing 512), from the cache or built.
 
     data_dir: cache folder (default $IDSLAB_DATA or ./data). cifar_dir: a folder of class sub-folders (see
     idslab.datasets.cifar); download: fetch CIFAR-10 through torchvision. params: meteor simulator parameters.
+    name "file": a user's .npy / .npz / HDF5 file or image folder at `path` (idslab.datasets.arrays.load_file).
     Raises ValueError / FileNotFoundError naming the problem and the fix.
     """
+    if name == "file":
+        from .arrays import load_file
+        if path is None:
+            raise ValueError("load('file', ...) needs path=: a .npy, .npz or .h5 file or a folder of images")
+        return load_file(path, tile, data_key=data_key, label_key=label_key, seed=seed, sizes=sizes)
     check_tile(tile)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2 ** 32:
+        raise ValueError(f"data seed={seed!r}: need a whole number in 0..2**32-1")
+    check_folder(cache.data_dir(data_dir), "data_dir (--data-dir)", write=False)  # not a file, not under one
     if not isinstance(sizes, Sizes):
         raise ValueError(f"sizes={sizes!r}: pass an idslab.datasets.Sizes")
+    if name in ("meteor", "cifar"):
+        check_memory(sizes, tile, 1 if name == "meteor" else 3)
     if name == "meteor":
         return _load_meteor(tile, seed, sizes, cache.data_dir(data_dir), params or MeteorParams())
     if name == "cifar":
         from .cifar import load_cifar
         return load_cifar(tile, seed=seed, sizes=sizes, data_dir=cache.data_dir(data_dir), cifar_dir=cifar_dir,
                           download=download)
-    raise ValueError(f"unknown data set {name!r}: use 'meteor' or 'cifar'")
+    raise ValueError(f"unknown data set {name!r}: use 'meteor', 'cifar' or 'file' (with path=)")
+
+
+def check_memory(sizes: Sizes, tile: int, channels: int) -> None:
+    """ValueError before generating or decoding when the float32 splits alone would not fit in this machine's memory
+    (e.g. --n-pretrain 1000000000: otherwise minutes of generation, then an out-of-memory kill)."""
+    need = (sizes.pretrain + sizes.probe_train + sizes.probe_test) * channels * tile * tile * 4
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: no check
+        return
+    if need > have:
+        raise ValueError(f"sizes {sizes.pretrain} + {sizes.probe_train} + {sizes.probe_test} tiles of {tile}x{tile}x"
+                         f"{channels} need {need / 2 ** 30:.1f} GiB as float32, more than this machine's "
+                         f"{have / 2 ** 30:.1f} GiB: lower --n-pretrain / --n-probe-train / --n-probe-test")
 
 
 def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams) -> SSLData:
@@ -109,7 +139,7 @@ def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams)
         obj = dict(key=key_obj, info=out["info"],
                    **{f"{s}_{k}": t for s in SPLIT_NAMES for k, t in zip("xy", out[s][:2])},
                    **{f"{s}_t_{k}": t for s in SPLIT_NAMES for k, t in out[s][2].items()})
-        cache.save(path, obj)
+        cache.save_or_warn(path, obj)
     splits = {s: Split(obj[f"{s}_x"].float(), obj[f"{s}_y"], {k: obj[f"{s}_t_{k}"] for k in METEOR_TARGETS})
               for s in SPLIT_NAMES}
     meta = dict(dataset="meteor", seed=seed, tile=tile, sizes=vars(sizes), params=params.to_json(),
@@ -123,9 +153,10 @@ def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams)
 def summary(data: SSLData) -> dict:
     """JSON-able: per-split sizes, class counts and value ranges, plus the data set's meta."""
     def split(s: Split) -> dict:
-        counts = torch.bincount(s.y, minlength=2).tolist()
+        labelled = s.y[s.y >= 0]  # -1: unlabelled (a user's file without labels)
+        counts = torch.bincount(labelled, minlength=len(data.classes)).tolist() if labelled.numel() else []
         x = s.x
-        return dict(n=len(s.y), shape=list(x.shape), class_counts=dict(zip(data.classes, counts)),
+        return dict(n=len(s.y), shape=list(x.shape), class_counts=dict(zip(data.classes, counts)) if counts else None,
                     x_min=round(float(x.min()), 4) if x.numel() else None,
                     x_max=round(float(x.max()), 4) if x.numel() else None,
                     x_mean=round(float(x.mean()), 4) if x.numel() else None,

@@ -1,8 +1,8 @@
 """A small verified, atomic file cache for generated or decoded data sets under data/.
 
 File layout: an ASCII header line ``IDSLAB-CACHE v1 <sha256 of payload> <payload bytes>\\n`` followed by the payload
-(``torch.save`` of a dict of tensors and JSON-able values). Writes go to a temporary file in the same directory,
-fsync'ed, then ``os.replace``'d over the target (atomic on POSIX), so a crash never leaves a half-written cache.
+(``torch.save`` of a dict of tensors and JSON-able values). Writes go through idslab.atomic.atomic_write (a temporary
+file in the same directory, fsync'ed, then os.replace'd over the target), so a crash never leaves half a cache.
 Reads check the header, the length and the checksum: a truncated or garbled file raises CacheError, which the
 callers turn into "regenerate with a warning".
 """
@@ -12,10 +12,12 @@ import hashlib
 import io
 import json
 import os
-import tempfile
+import warnings
 from pathlib import Path
 
 import torch
+
+from ..atomic import atomic_write
 
 MAGIC = b"IDSLAB-CACHE v1"
 
@@ -35,25 +37,6 @@ def cache_key(obj) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def atomic_write(path: str | os.PathLike, *chunks: bytes) -> Path:
-    """Write bytes to path atomically: a temporary file in the same folder, fsync'ed, then os.replace'd over path,
-    so a reader (or a crash) never sees half a file. Used for caches, run records and checkpoints."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save(path: str | os.PathLike, obj: dict) -> Path:
     """Atomically write obj (tensors, numbers, strings, lists, dicts) to path with a checksum header."""
     buf = io.BytesIO()
@@ -63,6 +46,17 @@ def save(path: str | os.PathLike, obj: dict) -> Path:
     return atomic_write(path, header, payload)
 
 
+def save_or_warn(path: str | os.PathLike, obj: dict) -> Path | None:
+    """save(), but a cache that cannot be written (read-only or full disk, a file where the folder should be) costs
+    only a warning: the data just generated is still returned to the caller instead of being lost."""
+    try:
+        return save(path, obj)
+    except (OSError, ValueError) as e:
+        warnings.warn(f"could not write the data cache {path} ({e}); using the data uncached (it will be built again "
+                      "next time): point --data-dir / $IDSLAB_DATA at a writable folder", stacklevel=2)
+        return None
+
+
 def load(path: str | os.PathLike) -> dict:
     """Read and verify a cache file; raises CacheError when it is missing or does not check out."""
     path = Path(path)
@@ -70,6 +64,8 @@ def load(path: str | os.PathLike) -> dict:
         raw = path.read_bytes()
     except FileNotFoundError as e:
         raise CacheError(f"{path}: no cache file") from e
+    except OSError as e:  # a folder in its place, no read permission
+        raise CacheError(f"{path}: unreadable ({e.strerror or e})") from e
     nl = raw.find(b"\n", 0, 200)
     head, payload = raw[:max(nl, 0)], memoryview(raw)[nl + 1:]        # a view: no copy of a 1 GB payload
     parts = head.split(b" ")
