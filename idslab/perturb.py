@@ -21,7 +21,9 @@ Variants beyond the paper (issue 10), each a per-layer attribute set by `set_sit
 - sites: any nn.Linear or nn.Conv2d of the model by qualified name ("fc1", "features.0"), or "all" (every conv and
   linear weight, the same s_l each, as SimGRACE does), or "all_depth" (every weight, s_l/√L each for L sites: the
   noises of L layers add in quadrature, so the total relative perturbation of h stays ≈ s_l however many layers are
-  perturbed; with scale_mode="relative" that is exact to first order). A name given explicitly overrides "all".
+  perturbed; with scale_mode="relative" that is exact to first order). For one encoder "all_depth" is only "all" at
+  s_l/√L (every CNN here has L = 4 sites); it matters when one s_l is compared across encoders of different depth
+  (a ResNet-18 has 22). A name given explicitly overrides "all".
 
 The functional forms `perturbed_linear` and `perturbed_conv2d` are what the modules' forward calls, for code that
 holds the weights itself. Their `eps` argument (and the layers' `eps` buffer) takes a given standard-normal draw of

@@ -440,7 +440,7 @@ def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float, **extra) 
 
 
 def check_data(cfg: TrainConfig, data) -> None:
-    """Before any training: the probe splits are non-empty with labels in {0, 1}, k-NN has k neighbours to vote,
+    """Before any training: the probe splits are non-empty with labels in 0..K-1, k-NN has k neighbours to vote,
     and no split holds NaN/inf (which would surface an epoch later as a 'diverged' loss, or as a 50% probe)."""
     unlabelled = len(data.probe_train.y) == 0 and len(data.probe_test.y) == 0  # a user's file: pre-training only
     for name in ("pretrain", "probe_train", "probe_test"):
@@ -453,8 +453,8 @@ def check_data(cfg: TrainConfig, data) -> None:
         if not torch.isfinite(split.x).all():
             bad = int((~torch.isfinite(split.x)).sum())
             raise ValueError(f"the {name} split holds {bad} NaN/inf values: clean or regenerate the data")
-        if name != "pretrain" and not ((split.y == 0) | (split.y == 1)).all():
-            raise ValueError(f"the {name} labels must be 0 or 1 (the probes are binary), got values "
+        if name != "pretrain" and not (split.y >= 0).all():   # the probes take any K classes 0..K-1
+            raise ValueError(f"the {name} labels must be class indices 0..K-1, got values "
                              f"{sorted(set(split.y.unique().tolist()))[:10]}")
     n_probe = len(data.probe_train.y)
     if cfg.knn_k > n_probe and not unlabelled:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -90,6 +91,8 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
     check_folder(cache.data_dir(data_dir), "data_dir (--data-dir)", write=False)  # not a file, not under one
     if not isinstance(sizes, Sizes):
         raise ValueError(f"sizes={sizes!r}: pass an idslab.datasets.Sizes")
+    if name in ("meteor", "cifar"):
+        check_memory(sizes, tile, 1 if name == "meteor" else 3)
     if name == "meteor":
         return _load_meteor(tile, seed, sizes, cache.data_dir(data_dir), params or MeteorParams())
     if name == "cifar":
@@ -97,6 +100,20 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
         return load_cifar(tile, seed=seed, sizes=sizes, data_dir=cache.data_dir(data_dir), cifar_dir=cifar_dir,
                           download=download)
     raise ValueError(f"unknown data set {name!r}: use 'meteor', 'cifar' or 'file' (with path=)")
+
+
+def check_memory(sizes: Sizes, tile: int, channels: int) -> None:
+    """ValueError before generating or decoding when the float32 splits alone would not fit in this machine's memory
+    (e.g. --n-pretrain 1000000000: otherwise minutes of generation, then an out-of-memory kill)."""
+    need = (sizes.pretrain + sizes.probe_train + sizes.probe_test) * channels * tile * tile * 4
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: no check
+        return
+    if need > have:
+        raise ValueError(f"sizes {sizes.pretrain} + {sizes.probe_train} + {sizes.probe_test} tiles of {tile}x{tile}x"
+                         f"{channels} need {need / 2 ** 30:.1f} GiB as float32, more than this machine's "
+                         f"{have / 2 ** 30:.1f} GiB: lower --n-pretrain / --n-probe-train / --n-probe-test")
 
 
 def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams) -> SSLData:

@@ -562,3 +562,13 @@ def write_hdf5(path, x: np.ndarray, y: np.ndarray | None = None, data_key: str =
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_meteor_example(path, n_scenes: int = 16, seed: int = 0) -> Path:
+    """The worked example of docs/DATA.md "Your own data": n simulated 512 x 512 meteor scenes (calibrated SNR dB,
+    datasets.meteor.simulate_scenes) with their per-pixel head-echo masks, as the HDF5 datasets 'x' (n, 512, 512)
+    float32 and 'mask' (n, 512, 512) bool: a file like one a radar group could have. Returns the path."""
+    from .meteor import simulate_scenes
+    x, mask, _ = simulate_scenes(n_scenes, seed=seed)
+    write_hdf5(path, x, mask, label_key="mask")
+    return Path(path)

@@ -19,6 +19,7 @@ __all__ = ["loss_curves", "umap_2d", "pca_2d", "umap_side_by_side", "similarity_
 
 # Colour per class label (0, 1) and per condition, reused across figures so a notebook reads consistently.
 LABEL_COLOURS = ("#4C78A8", "#F58518")
+_MORE_COLOURS = ("#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")  # K > 2
 CONDITION_COLOURS = {"flip": "#4C78A8", "flip90": "#72B7B2", "fft": "#54A24B", "simclr": "#B279A2", "ids": "#E45756",
                      "none": "#9D9D9D"}
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), font=dict(size=13))
@@ -79,8 +80,8 @@ def pca_2d(emb) -> np.ndarray:
 def umap_side_by_side(embeddings: Mapping[str, object], labels, class_names: Sequence[str] = ("0", "1"),
                       seed: int = 0, title: str | None = None, method: str = "umap") -> go.Figure:
     """One 2-D embedding panel per condition, points coloured by label. embeddings: {views: (n, 32)}; labels (n,)
-    in {0, 1}. method: "umap" (umap-learn, seeded; its first call in a process compiles for ~20 s on 2 CPU cores)
-    or "pca" (instant; notebooks use it in quick mode)."""
+    in 0..K-1 (K = len(class_names)), -1 for no label (grey). method: "umap" (umap-learn, seeded; its first call
+    in a process compiles for ~20 s on 2 CPU cores) or "pca" (instant; notebooks use it in quick mode)."""
     if method not in ("umap", "pca"):
         raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
     reduce = (lambda e: umap_2d(e, seed=seed)) if method == "umap" else pca_2d
@@ -91,11 +92,14 @@ def umap_side_by_side(embeddings: Mapping[str, object], labels, class_names: Seq
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.06)
     for col, name in enumerate(names, start=1):
         xy = reduce(embeddings[name])
-        for cls in (0, 1):
+        # K classes (a user's file may have more than 2); -1 = no label, drawn grey (unlabelled data: all points)
+        for cls in [c for c in range(-1, len(class_names)) if (y == c).any() or c in (0, 1)]:
             sel = y == cls
-            fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=class_names[cls],
+            colour = "#9D9D9D" if cls < 0 else (LABEL_COLOURS + _MORE_COLOURS)[cls % 10]
+            label = "no label" if cls < 0 else class_names[cls]
+            fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=label,
                                        legendgroup=str(cls), showlegend=col == 1,
-                                       marker=dict(size=5, color=LABEL_COLOURS[cls], opacity=0.75)),
+                                       marker=dict(size=5, color=colour, opacity=0.75)),
                           row=1, col=col)
         fig.update_xaxes(title_text=f"{axis} 1", showticklabels=False, row=1, col=col)
         fig.update_yaxes(title_text=f"{axis} 2" if col == 1 else None, showticklabels=False, row=1, col=col)
