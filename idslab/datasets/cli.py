@@ -7,11 +7,14 @@ import json
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the `data` subcommand on an argparse subparsers object; returns its parser."""
-    p = subparsers.add_parser("data", help="generate/load a data set into the data/ cache and summarise it",
+    p = subparsers.add_parser("data", help="generate/load a data set into the data/ cache, or read your own "
+                                              "file, and summarise it",
                               description="Generate (meteor) or decode (cifar) a data set once, cache it under "
                                           "the data folder, and print per-split sizes and class counts.",
                               epilog="examples: idslab data meteor --tile 16 --json;  "
-                                     "idslab data cifar --cifar-dir ../shared/datasets/cifar10-train-jpg --tile 32")
+                                     "idslab data cifar --cifar-dir ../shared/datasets/cifar10-train-jpg --tile 32;  "
+                                     "idslab data scenes.h5 --label-key mask --tile 16 (docs/DATA.md 'Your own "
+                                     "data')")
     p.add_argument("dataset", metavar="DATASET|PATH",
                    help="meteor (simulated JRO radar), cifar (CIFAR-10 vehicle vs animal), or the path of your own "
                         ".npy / .npz / .h5 file or image folder")
