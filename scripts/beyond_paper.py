@@ -24,6 +24,8 @@ probes the current idslab.probes offers (no retraining).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
 import sys
 import time
@@ -32,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from idslab.experiments import QUICK, config_hash, data_version, read_record, record_path
+from idslab.experiments import QUICK, config_hash, config_key, data_version, read_record, record_path
 from idslab.probes import PHYSICS_TARGETS, evaluate, targets_of
 from idslab.train import TrainConfig, load_checkpoint, load_data, probe_config, run, write_json
 
@@ -182,13 +184,24 @@ def _metric(rec: dict, key: str):
     return v if isinstance(v, (int, float)) else None
 
 
+def _key(cfg: TrainConfig) -> str:
+    return json.dumps({k: v for k, v in config_key(cfg).items() if k != "data_version"}, sort_keys=True, default=str)
+
+
 def collect(args, dataset: str, conds: dict) -> dict:
-    """label -> {seed: record} of the finished records."""
+    """label -> {seed: record} of the finished records made with data version args.data_version (default: the
+    current simulator/decoder), so records of an older meteor simulator can still be reported."""
     folder = Path(args.results) / f"{dataset}_{args.encoder}_quick"
+    version = args.data_version or data_version(dataset)
+    store = {}
+    for p in sorted(folder.glob("*.json")):
+        rec = read_record(p)
+        if rec is not None and rec.get("data_version") == version:
+            fields = {f.name for f in dataclasses.fields(TrainConfig)}
+            store[_key(TrainConfig(**{k: v for k, v in rec["config"].items() if k in fields}))] = rec
     out = {}
     for label, over in conds.items():
-        recs = {s: read_record(record_path(folder, make_cfg(dataset, args.encoder, over, s, args.cifar_dir)))
-                for s in args.seeds}
+        recs = {s: store.get(_key(make_cfg(dataset, args.encoder, over, s, args.cifar_dir))) for s in args.seeds}
         out[label] = {s: r for s, r in recs.items() if r is not None}
     return out
 
@@ -274,7 +287,8 @@ def report(args) -> str:
                 continue
             got = collect(args, dataset, conds)
             n = sum(len(v) for v in got.values())
-            out.append(f"### {dataset}, {args.encoder}, part '{part}' ({n} runs)\n")
+            version = args.data_version or data_version(dataset)
+            out.append(f"### {dataset} ({version}), {args.encoder}, part '{part}' ({n} runs)\n")
             out.append(table(got))
             if part == "collapse":  # every trained condition of the run, per seed against its own initialisation
                 everything = collect(args, dataset, conditions(args.parts, dataset))
@@ -293,6 +307,8 @@ def main(argv=None) -> int:
     p.add_argument("--cifar-dir", default=None)
     p.add_argument("--reprobe", action="store_true", help="re-score every saved encoder with the current probes")
     p.add_argument("--report-only", action="store_true", help="print the tables from finished records, no training")
+    p.add_argument("--data-version", default=None,
+                   help="report records of this data version (e.g. meteor-4); default: the current one")
     args = p.parse_args(argv)
     args.datasets = [d for d in args.datasets.split(",") if d]
     args.parts = [x for x in args.parts.split(",") if x]
