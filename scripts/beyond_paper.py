@@ -248,6 +248,13 @@ def table(got: dict, ref_label: str = "none") -> str:
         row += [_pm(loss, 1.0, ".3f") if loss else "–", _pm([r.get("beyond", {}).get("effective_rank")
                                                              for r in rs], 1.0, ".1f"), str(len(rs))]
         lines.append("| " + " | ".join(row) + " |")
+    ids = {k: v for k, v in got.items() if k.startswith("IDS") and len(v) > 1}
+    if ids:  # the best weight-space view (by mean MLP) against the data-space views
+        best = max(ids, key=lambda k: np.mean([_metric(r, "mlp_acc") for r in ids[k].values()]))
+        for other in ("flip+rot", "fft"):
+            if got.get(other):
+                lines.append(f"\nbest weight-space view ({best}) − {other} (paired, points, 95% CI): MLP "
+                             f"{_diff(ids[best], got[other], 'mlp_acc')}, k-NN {_diff(ids[best], got[other], 'knn_acc')}")
     for label, recs in got.items():  # a weight-space view composed with flips: does it add to flips alone?
         if label.endswith("+ flip") and recs and got.get("flip+rot"):
             lines.append(f"\n{label} − flip+rot (paired, points, 95% CI): MLP {_diff(recs, got['flip+rot'], 'mlp_acc')}"
