@@ -234,7 +234,9 @@ def table(got: dict, ref_label: str = "none") -> str:
     ref = got.get(ref_label, {})
     extra = [m for m in EXTRA_METRICS if any(_metric(r, m[0]) is not None for g in got.values() for r in g.values())]
     head = ["condition", "MLP (%)", "MLP − none (pts, 95% CI)", "k-NN (%)", "k-NN − none (pts, 95% CI)"]
-    head += [m[1] for m in extra] + ["final loss", "eff. rank of h", "seeds"]
+    direction = any(m[0] == "physics.direction_acc" for m in extra)
+    head += [m[1] for m in extra] + (["direction − none (pts, 95% CI)"] if direction else [])
+    head += ["final loss", "eff. rank of h", "seeds"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for label, recs in got.items():
         if not recs:
@@ -245,6 +247,8 @@ def table(got: dict, ref_label: str = "none") -> str:
                "–" if label == ref_label else _diff(recs, ref, "mlp_acc"),
                _pm([_metric(r, "knn_acc") for r in rs]), "–" if label == ref_label else _diff(recs, ref, "knn_acc")]
         row += [_pm([_metric(r, k) for r in rs], sc, f) for k, _, sc, f in extra]
+        if direction:  # the physics a weight-space view should keep and a flip loses (issue 10)
+            row.append("–" if label == ref_label else _diff(recs, ref, "physics.direction_acc"))
         row += [_pm(loss, 1.0, ".3f") if loss else "–", _pm([r.get("beyond", {}).get("effective_rank")
                                                              for r in rs], 1.0, ".1f"), str(len(rs))]
         lines.append("| " + " | ".join(row) + " |")
