@@ -252,7 +252,7 @@ def header(records: list[dict], title: str) -> str:
     return (f"## {title}\n\n{len(records)} runs; dataset {c['dataset']}, {c['epochs']} epochs, batch {c['batch_size']},"
             f" Adam lr {c['lr']:g} (wd {c['weight_decay']:g}), τ = {c['temperature']:g}, pretrain/probe-train/"
             f"probe-test = {c['n_pretrain']}/{c['n_probe_train']}/{c['n_probe_test']}, k-NN k = {c['knn_k']} "
-            f"({c['knn_metric']}). Mean ± population sd over seeds, in %.{_controls_note(records)}\n\n"
+            f"({c['knn_metric']}). Mean ± sample sd (ddof = 1) over seeds, in %.{_controls_note(records)}\n\n"
             f"Device: {', '.join(devices)}; {'; '.join(versions)}; {wall / 60:.1f} min of run time in total; "
             f"runs from {dates[0][:10]} to {dates[-1][:10]}.\n")
 
