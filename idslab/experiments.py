@@ -161,6 +161,9 @@ def config_key(cfg: TrainConfig) -> dict:
     for k, default in _HASHED_IF_NOT_DEFAULT.items():
         if key.get(k) == default:
             del key[k]
+    if cfg.dataset == "file":  # a user's file: its content, so an edited file never reuses records of the old one
+        from .datasets.arrays import fingerprint
+        key["data_sha256"] = fingerprint(cfg.data_path)["sha256"]
     return key | {"data_version": data_version(cfg.dataset)}
 
 
@@ -704,6 +707,10 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
         except ImportError:
             warnings.warn("idslab.baselines is not available: the trivial and supervised controls are skipped")
             baselines_wanted = []
+    if "supervised" in baselines_wanted and (isinstance(supervised_epochs, bool) or not isinstance(
+            supervised_epochs, int) or supervised_epochs < 1):  # checked now, not after every condition has trained
+        raise ValueError(f"supervised_epochs (--supervised-epochs) must be a whole number >= 1, got "
+                         f"{supervised_epochs!r}")
     data = data if data is not None else load_data(base)
     results_dir = Path(results_dir) if results_dir is not None else None
     total = len(trained) * len(seeds) + len(baselines_wanted) * len(seeds)

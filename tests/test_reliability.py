@@ -355,7 +355,7 @@ def test_a_cache_that_cannot_be_written_keeps_the_data(tmp_path):
 @pytest.mark.parametrize("damage,msg", [
     (lambda d: d.pretrain.x.__setitem__((0, 0, 0, 0), float("nan")), "NaN/inf"),
     (lambda d: d.probe_test.x.__setitem__((1, 0, 0, 0), float("inf")), "NaN/inf"),
-    (lambda d: d.probe_train.y.__setitem__(0, 2), "must be 0 or 1"),
+    (lambda d: d.probe_train.y.__setitem__(0, -1), "class indices"),
 ])
 def test_bad_data_fails_before_training(damage, msg, monkeypatch):
     data = streak_data()
@@ -432,3 +432,27 @@ def test_a_record_with_nan_accuracy_is_set_aside(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="mlp_acc"):
         ex.run_configs([cfg], data=streak_data(), results_dir=tmp_path)
     assert len(calls) == 1
+
+
+def test_sizes_beyond_the_machines_memory_fail_before_generation(no_work):
+    from idslab.datasets import Sizes, load
+    with pytest.raises(ValueError, match="GiB"):
+        load("meteor", 16, sizes=Sizes(10 ** 9, 32, 32))
+
+
+def test_report_only_without_records_is_an_error(tmp_path, capsys):
+    err = cli_error(["reproduce", "fig3", "--quick", "--report-only", "--results", str(tmp_path)], capsys)
+    assert "no finished runs" in err
+
+
+def test_a_bad_supervised_epochs_fails_before_the_conditions_train(monkeypatch):
+    monkeypatch.setattr(ex, "_trained_run", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match="supervised_epochs"):
+        ex.compare(TrainConfig(**TINY), ["ids"], controls=("supervised",), data=streak_data(), supervised_epochs=0)
+
+
+def test_a_cifar_dir_that_is_a_file_is_called_a_file(tmp_path):
+    from idslab.datasets.cifar import find_folders
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(FileNotFoundError, match="is a file"):
+        find_folders(tmp_path / "f")

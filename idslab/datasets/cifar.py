@@ -42,6 +42,8 @@ def binary_labels(cls10: torch.Tensor) -> torch.Tensor:
 def find_folders(cifar_dir) -> tuple[Path, Path | None]:
     """(train folder, test folder or None) of a cifar_dir; errors name the path and the fix."""
     root = Path(cifar_dir).expanduser()
+    if root.exists() and not root.is_dir():
+        raise FileNotFoundError(f"CIFAR folder {root} is a file, not a folder: {_FIX}")
     if not root.is_dir():
         raise FileNotFoundError(f"CIFAR folder {root} does not exist: {_FIX}")
     train = root / "train" if (root / "train").is_dir() else root
