@@ -145,7 +145,8 @@ def cmd_train(args) -> int:
     cfg = config_from_args(args)
     check_outputs(**{"--out": args.out, "--save-model": args.save_model})
     rec = run(cfg, progress=None if args.quiet else _tqdm_progress(cfg.views), checkpoint=args.save_model)
-    print(f"{cfg.dataset} tile {cfg.tile} {cfg.encoder} views={cfg.views}: {_fmt(rec)}")
+    name = cfg.data_path if cfg.dataset == "file" else cfg.dataset
+    print(f"{name} tile {cfg.tile} {cfg.encoder} views={cfg.views}: {_fmt(rec)}")
     if args.save_model and os.path.abspath(rec["checkpoint"]) != os.path.abspath(args.save_model):
         print(f"idslab: warning: the model went to {rec.get('checkpoint')} (could not write {args.save_model})",
               file=sys.stderr)
