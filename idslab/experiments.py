@@ -161,6 +161,9 @@ def config_key(cfg: TrainConfig) -> dict:
     for k, default in _HASHED_IF_NOT_DEFAULT.items():
         if key.get(k) == default:
             del key[k]
+    if cfg.dataset == "file":  # a user's file: its content, so an edited file never reuses records of the old one
+        from .datasets.arrays import fingerprint
+        key["data_sha256"] = fingerprint(cfg.data_path)["sha256"]
     return key | {"data_version": data_version(cfg.dataset)}
 
 

@@ -45,14 +45,14 @@ def embed(encoder: nn.Module, x: torch.Tensor, device: torch.device | str | None
     return torch.cat(out)
 
 
-def wilson_ci(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval for an accuracy of correct/n (better than the normal one near 0 or 1)."""
+def wilson_ci(correct: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval for an accuracy of correct/n (better than the normal one near 0 or 1), by
+    scipy.stats.binomtest(...).proportion_ci(method="wilson"). n = 0: the uninformative (0, 1)."""
     if n == 0:
         return (0.0, 1.0)
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    from scipy.stats import binomtest  # imported here: scipy.stats takes ~1 s to import and only probes need it
+    ci = binomtest(int(correct), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def n_classes(*ys: torch.Tensor) -> int:

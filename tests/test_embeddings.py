@@ -157,3 +157,23 @@ def test_three_class_file_through_run_and_probes(tmp_path):
     rec = run(cfg)
     m = rec["metrics"]
     assert m["n_test"] == 24 and m["mlp_acc"] > 0.8 and m["knn_acc"] > 0.8
+
+
+def test_compare_on_an_unlabelled_file_fails_before_work(tmp_path, capsys):
+    np.save(tmp_path / "u.npy", np.zeros((4, 16, 16), np.float32))
+    assert main(["compare", "--data", str(tmp_path / "u.npy"), "--tile", "16", "--encoder", "cnn16",
+                 "--batch-size", "2"]) == 2
+    assert "u.npy has no labels" in capsys.readouterr().err
+
+
+def test_results_store_hash_follows_the_file_content(tmp_path):
+    import os
+    from idslab import experiments as ex
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 16, 16), np.float32), y=np.array([0, 1, 0, 1]))
+    cfg = TrainConfig(data_path=str(tmp_path / "d.npz"), encoder="cnn16", batch_size=2, knn_k=1)
+    before = ex.config_hash(cfg)
+    assert ex.config_hash(cfg) == before
+    assert ex.config_key(cfg)["data_sha256"] == A.fingerprint(cfg.data_path)["sha256"]
+    np.savez(tmp_path / "d.npz", x=np.ones((4, 16, 16), np.float32), y=np.array([0, 1, 0, 1]))
+    os.utime(tmp_path / "d.npz", ns=(1, 1))     # even an unchanged size needs a changed mtime, which edits bring
+    assert ex.config_hash(cfg) != before

@@ -95,3 +95,40 @@ def test_the_checker_catches_upward_imports():
     assert upward_imports({"distributed.py": "from .cli import add_config_args\n"})
     assert upward_imports({"datasets/cache.py": "import idslab.train\n"})
     assert not upward_imports({"report.py": "from .paper import PAPER\nfrom .plots.sweep import sweep_figure\n"})
+
+
+# import name -> distribution name, where they differ
+_DIST = {"sklearn": "scikit-learn", "PIL": "pillow", "umap": "umap-learn", "yaml": "pyyaml"}
+
+
+def _third_party(paths) -> set[str]:
+    import sys
+    out = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            out |= {n.split(".")[0] for n in names}
+    return {n for n in out if n not in sys.stdlib_module_names and n not in ("idslab", "__future__")}
+
+
+def _declared(section: str | None = None) -> set[str]:
+    import tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] if section is None else project["optional-dependencies"][section]
+    return {re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0].lower() for d in deps}
+
+
+def test_declared_dependencies_are_what_the_package_imports():
+    """pyproject.toml's dependencies are exactly the third-party packages idslab/ imports (besides the widgets
+    module, whose ipywidgets is an optional 'notebooks' extra), and the notebooks' imports are declared somewhere."""
+    used = {_DIST.get(n, n).lower() for n in _third_party(p for p in PKG.rglob("*.py") if p.name != "widgets.py")}
+    assert used == _declared(), f"imported but undeclared: {used - _declared()}; declared but unused: " \
+                                f"{_declared() - used}"
+    nb = {_DIST.get(n, n).lower() for n in _third_party((ROOT / "notebooks").glob("*.py"))}
+    nb |= {_DIST.get(n, n).lower() for n in _third_party([PKG / "widgets.py"])}
+    assert nb <= _declared() | _declared("notebooks"), nb - _declared() - _declared("notebooks")

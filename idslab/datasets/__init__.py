@@ -17,18 +17,21 @@ import torch
 
 from ..checks import check_folder
 from . import cache
-from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, MeteorParams, check_tile, simulate_echo,
-                     simulate_scenes, tile_labels, tile_scenes, trajectory)
+from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, TARGETS as METEOR_TARGETS, MeteorParams,
+                     check_tile, echo_stats, simulate_echo, simulate_scenes, tile_labels, tile_scenes, trajectory)
 
 __all__ = ["Split", "SSLData", "Sizes", "load", "summary", "MeteorParams", "simulate_scenes", "simulate_echo",
-           "tile_scenes", "tile_labels", "trajectory", "check_tile", "SIMULATOR_VERSION"]
+           "tile_scenes", "tile_labels", "trajectory", "check_tile", "echo_stats", "SIMULATOR_VERSION",
+           "METEOR_TARGETS"]
 
 
 @dataclass(frozen=True)
 class Split:
     """x (n, C, N, N) float32 CPU (meteor: calibrated SNR dB, C = 1; cifar: RGB in [0, 1], C = 3);
     y (n,) int64 in {0, 1} (meteor: 1 = head echo in tile; cifar: 1 = animal, 0 = vehicle); a user's file
-    (datasets.arrays): 0..K-1, or -1 where unlabelled."""
+    (datasets.arrays): 0..K-1, or -1 where unlabelled;
+    targets: per-sample physics targets {name: (n,) float32} (meteor: METEOR_TARGETS, docs/DATA.md; NaN where
+    a tile has no echo, except mainlobe_px = 0); empty for data sets without them (cifar, user files)."""
     x: torch.Tensor
     y: torch.Tensor
     targets: dict = field(default_factory=dict)
@@ -134,9 +137,11 @@ def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams)
     if obj is None:
         out = generate(tile, sizes, params, seed)
         obj = dict(key=key_obj, info=out["info"],
-                   **{f"{s}_{k}": t for s in SPLIT_NAMES for k, t in zip("xy", out[s])})
+                   **{f"{s}_{k}": t for s in SPLIT_NAMES for k, t in zip("xy", out[s][:2])},
+                   **{f"{s}_t_{k}": t for s in SPLIT_NAMES for k, t in out[s][2].items()})
         cache.save_or_warn(path, obj)
-    splits = {s: Split(obj[f"{s}_x"].float(), obj[f"{s}_y"]) for s in SPLIT_NAMES}
+    splits = {s: Split(obj[f"{s}_x"].float(), obj[f"{s}_y"], {k: obj[f"{s}_t_{k}"] for k in METEOR_TARGETS})
+              for s in SPLIT_NAMES}
     meta = dict(dataset="meteor", seed=seed, tile=tile, sizes=vars(sizes), params=params.to_json(),
                 simulator_version=SIMULATOR_VERSION, cache_path=str(path), cached=cached,
                 generation_seconds=obj["info"]["seconds"], load_seconds=round(time.perf_counter() - t0, 3),
@@ -155,6 +160,6 @@ def summary(data: SSLData) -> dict:
                     x_min=round(float(x.min()), 4) if x.numel() else None,
                     x_max=round(float(x.max()), 4) if x.numel() else None,
                     x_mean=round(float(x.mean()), 4) if x.numel() else None,
-                    x_std=round(float(x.std()), 4) if x.numel() > 1 else None)
+                    x_std=round(float(x.std()), 4) if x.numel() > 1 else None, targets=sorted(s.targets))
     return dict(name=data.name, tile=data.tile, channels=data.channels, classes=list(data.classes),
                 splits={s: split(getattr(data, s)) for s in SPLIT_NAMES}, meta=data.meta)
