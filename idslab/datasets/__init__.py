@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 import torch
 
 from . import cache
-from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, MeteorParams, check_tile, simulate_echo,
-                     simulate_scenes, tile_labels, tile_scenes, trajectory)
+from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, MeteorParams, check_tile, rotated_streak,
+                     simulate_echo, simulate_scenes, tile_labels, tile_scenes, trajectory)
 
 __all__ = ["Split", "SSLData", "Sizes", "load", "summary", "MeteorParams", "simulate_scenes", "simulate_echo",
-           "tile_scenes", "tile_labels", "trajectory", "check_tile", "SIMULATOR_VERSION"]
+           "tile_scenes", "tile_labels", "trajectory", "check_tile", "SIMULATOR_VERSION", "rotated_streak",
+           "per_class"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,13 @@ def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams)
                 scenes={s: obj["info"][s] for s in SPLIT_NAMES}, units="calibrated SNR, dB",
                 layout="x[..., i, j]: i = range gate (altitude increasing with i), j = pulse (time)")
     return SSLData("meteor", tile, METEOR_CLASSES, meta=meta, **splits)
+
+
+def per_class(y: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the first k samples of class 0, then the first k of class 1 (fewer where a class has fewer):
+    the tiles notebooks and figures show side by side. y (n,) int in {0, 1} -> (<= 2k,) int64."""
+    y = torch.as_tensor(y)
+    return torch.cat([torch.nonzero(y == c)[:k, 0] for c in (0, 1)])
 
 
 def summary(data: SSLData) -> dict:

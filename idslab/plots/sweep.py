@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import plotly.graph_objects as go
 
 from .training import sl_sweep, sweep_points
@@ -13,22 +12,24 @@ _BANDS = {"mlp_acc": ("#E45756", "paper MLP range"), "knn_acc": ("#4C78A8", "pap
 
 
 def sweep_figure(records: Sequence[Mapping], with_paper: bool = True,
-                 title: str = "Probe accuracy versus perturbation scale s_l (CNN-16, meteor)") -> go.Figure:
-    """Mean ± population sd over seeds per s_l for both probes; with_paper shades the paper's stated ranges."""
+                 title: str = "Probe accuracy versus perturbation scale s_l (CNN-16, meteor)",
+                 references: Mapping[str, float] | None = None) -> go.Figure:
+    """Mean ± population sd over seeds per s_l for both probes, the final loss, the controls' levels as lines
+    (references, see idslab.plots.training.reference_levels); with_paper shades the paper's stated ranges."""
     from ..report import PAPER_FIG3
 
-    fig = sl_sweep(records, title=title)
-    # error bars as population sd (ddof = 0), like the tables and the paper (sl_sweep draws the sample sd)
-    rows = sweep_points(records)
-    for trace, metric in zip(fig.data, ("mlp_acc", "knn_acc")):
-        trace.error_y.array = [float(np.std([r[metric] for r in rows if r["sl"] == s and metric in r]))
-                               for s in trace.x]
+    fig = sl_sweep(records, title=title, references=references)
     if with_paper:
+        sls = sorted({r["sl"] for r in sweep_points(records)})
+        x0, x1 = PAPER_FIG3["sl_range"]
+        inside = [i for i, s in enumerate(sls) if x0 - 1e-12 <= s <= x1 + 1e-12]
         for metric, (colour, name) in _BANDS.items():
             lo, hi = PAPER_FIG3[metric]
-            x0, x1 = PAPER_FIG3["sl_range"]
-            fig.add_shape(type="rect", x0=x0, x1=x1, y0=lo, y1=hi, fillcolor=colour, opacity=0.12, line_width=0,
-                          layer="below")
-            fig.add_annotation(x=x1, y=hi, text=name, showarrow=False, xanchor="right", yanchor="bottom",
-                               font=dict(size=11, color=colour))
+            if not inside:
+                continue
+            # the s_l axis is categorical: shade from the first to the last of our values inside the paper's range
+            fig.add_shape(type="rect", x0=inside[0] - 0.4, x1=inside[-1] + 0.4, y0=lo, y1=hi, fillcolor=colour,
+                          opacity=0.12, line_width=0, layer="below")
+            fig.add_annotation(x=inside[-1] + 0.4, y=hi, text=name, showarrow=False, xanchor="right",
+                               yanchor="bottom", font=dict(size=11, color=colour))
     return fig
