@@ -15,16 +15,18 @@ stream so the global RNG is untouched.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterable, Iterator
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .perturb import perturbed_layers, set_sites, set_views
+from .perturb import ALL_SITES, expand_sites, perturbed_layers, set_sites, set_views
 from .views import make_views, parse_views
 
-__all__ = ["perturbed_cloud", "pair_similarities", "cloud_stats", "similarity_stats", "perturbation_active"]
+__all__ = ["perturbed_cloud", "pair_similarities", "cloud_stats", "similarity_stats", "perturbation_active",
+           "alignment", "uniformity", "effective_rank", "representation_diagnostics"]
 
 
 # ----------------------------------------------------------------------------------------------------------- helpers
@@ -39,27 +41,30 @@ def _site_owner(model: nn.Module, sites: Iterable[str]) -> nn.Module:
     enc = getattr(model, "encoder", None)
     names = list(sites)
     if isinstance(enc, nn.Module):
-        enc_names = {n for n, _ in enc.named_modules()}
+        enc_names = {n for n, _ in enc.named_modules()} | set(ALL_SITES)   # "all": every encoder weight
         if all(n in enc_names for n in names):
             return enc
     return model
 
 
 @contextlib.contextmanager
-def perturbation_active(model: nn.Module, sl: float, sites: Iterable[str] = ("fc1",), n_views: int = 1
+def perturbation_active(model: nn.Module, sl: float | dict, sites: Iterable[str] = ("fc1",), n_views: int = 1
                         ) -> Iterator[nn.Module]:
     """Context: `model` in eval mode except the perturbation sites, which draw W + λ, λ ~ N(0, sl²), on every
     forward pass (one λ per each of `n_views` equal chunks of the batch). Everything is restored on exit.
+    sl: one s_l for every site in `sites`, or a dict {site: s_l} (then `sites` is ignored).
 
     Eval mode elsewhere keeps batch-norm statistics (ResNets) fixed, so the only randomness is λ.
     Raises ValueError for an unknown site or sl < 0 (from idslab.perturb.set_sites).
     """
-    sites = tuple(sites)
-    owner = _site_owner(model, sites)
+    values = {k: float(v) for k, v in sl.items()} if isinstance(sl, dict) else {s: float(sl) for s in sites}
+    owner = _site_owner(model, tuple(values))
+    values = expand_sites(owner, values)               # "all" / "all_depth" -> per-layer s_l
+    sites = tuple(values)
     modes = {m: m.training for m in model.modules()}
     before = {n: (m.scale, m.n_views) for n, m in perturbed_layers(owner).items()}
     try:
-        set_sites(owner, {s: float(sl) for s in sites})  # may swap a plain Linear for a PerturbedLinear (shared W)
+        set_sites(owner, values)  # may swap a plain Linear for a PerturbedLinear (shared W)
         model.eval()
         set_views(owner, n_views)
         for s in sites:
@@ -68,6 +73,26 @@ def perturbation_active(model: nn.Module, sl: float, sites: Iterable[str] = ("fc
     finally:
         for n, m in perturbed_layers(owner).items():
             m.scale, m.n_views = before.get(n, (0.0, 1))
+        for m, training in modes.items():
+            m.train(training)
+
+
+@contextlib.contextmanager
+def _armed_active(model: nn.Module, n_views: int = 2) -> Iterator[nn.Module]:
+    """Context: `model` in eval mode except its perturbation layers with s_l > 0 (as training armed them), which
+    draw one λ per each of `n_views` chunks. Everything is restored on exit."""
+    modes = {m: m.training for m in model.modules()}
+    layers = {n: m for n, m in perturbed_layers(model).items() if m.scale > 0}
+    before = {n: m.n_views for n, m in layers.items()}
+    try:
+        model.eval()
+        for m in layers.values():
+            m.n_views = n_views
+            m.train()
+        yield model
+    finally:
+        for n, m in layers.items():
+            m.n_views = before[n]
         for m, training in modes.items():
             m.train(training)
 
@@ -226,3 +251,102 @@ def similarity_stats(sims: dict[str, torch.Tensor]) -> dict[str, float]:
     pos, neg = sims["pos"].float(), sims["neg"].float()
     return {"pos_mean": pos.mean().item(), "neg_mean": neg.mean().item(),
             "gap": (pos.mean() - neg.mean()).item(), "pos_min": pos.min().item()}
+
+
+# ------------------------------------------------------------------------------------ representation diagnostics
+# Wang & Isola (2020), "Understanding contrastive representation learning through alignment and uniformity on the
+# hypersphere"; Garrido et al. (2023), "RankMe". Plain functions of representation matrices, then one function that
+# measures a trained model the way its run trained it.
+def alignment(a: torch.Tensor, b: torch.Tensor, alpha: float = 2.0) -> float:
+    """E ||f̂(x) - f̂(x⁺)||^alpha over positive pairs (rows of a and b), f̂ = f / ||f||: 0 when the two views map to
+    the same direction, at most 2^alpha. a, b (n, D)."""
+    if a.shape != b.shape or a.dim() != 2:
+        raise ValueError(f"alignment needs two (n, D) matrices of positive pairs, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    a, b = F.normalize(a.float(), dim=1), F.normalize(b.float(), dim=1)
+    return (a - b).norm(dim=1).pow(alpha).mean().item()
+
+
+def uniformity(h: torch.Tensor, t: float = 2.0) -> float:
+    """log E_{i≠j} exp(-t ||f̂(x_i) - f̂(x_j)||²) over all pairs of distinct rows, f̂ = f / ||f||: 0 when every point
+    is the same (collapse), about -2t (-4) for points spread evenly over a high-dimensional sphere; lower = more
+    uniform. h (n, D), n >= 2."""
+    if h.dim() != 2 or h.shape[0] < 2:
+        raise ValueError(f"uniformity needs an (n, D) matrix with n >= 2, got {tuple(h.shape)}")
+    h = F.normalize(h.float(), dim=1)
+    sq = torch.pdist(h).pow(2)                                              # n(n-1)/2 distinct pairs
+    return (torch.logsumexp(-t * sq, 0) - math.log(sq.numel())).item()
+
+
+def effective_rank(h: torch.Tensor, eps: float = 1e-7) -> float:
+    """RankMe: exp(entropy of p), p_k = σ_k / Σσ + eps, σ the singular values of the (uncentred, as in RankMe)
+    representation matrix h (n, D). 1 for a rank-1 (collapsed) h, about D for an isotropic Gaussian with n >> D."""
+    if h.dim() != 2 or min(h.shape) < 1:
+        raise ValueError(f"effective_rank needs an (n, D) matrix, got {tuple(h.shape)}")
+    s = torch.linalg.svdvals(h.double())
+    if float(s.sum()) == 0.0:
+        return 0.0
+    p = s / s.sum() + eps
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+@torch.no_grad()
+def representation_diagnostics(model: nn.Module, x: torch.Tensor, views: str, sites: dict | None = None, *,
+                               seed: int | None = 0, chunk: int = 1024) -> dict[str, float]:
+    """Alignment and uniformity of h and z, and the effective rank of h, for a trained SimCLRModel.
+
+    Positive pairs are made by the run's own view generator: the data transforms of `views` and, if "ids" is in
+    them, an independent λ per view at each site of `sites` ({"fc1": s_l}; None: the perturbation layers as the
+    model was armed for training, with their s_l and noise mode, which is what run records use) — the rest in eval
+    mode (batch-norm statistics fixed, so λ is the only weight noise), as in pair_similarities. Alignment is the
+    mean over the pairs; uniformity and effective rank use the clean h (eval mode, s_l = 0), what the probes read.
+    x (n, C, N, N), n >= 2, e.g. data.probe_test.x. Returns {"alignment", "uniformity", "effective_rank",
+    "alignment_z", "uniformity_z", "n"}.
+    """
+    n = x.shape[0]
+    if n < 2:
+        raise ValueError(f"representation_diagnostics needs at least 2 inputs, got {n}")
+    spec = parse_views(views)
+    sites = {k: float(v) for k, v in sites.items()} if spec.ids and sites is not None else None if spec.ids else {}
+    dev = _device_of(model)
+    h1s, h2s, hs = [], [], []
+    modes = {m: m.training for m in model.modules()}
+    with _rng(seed, dev):
+        for xb in x.split(chunk):
+            xb = xb.to(dev).float()
+            x1, x2 = make_views(xb, views)
+            stacked = torch.cat([x1, x2])
+            if sites is None:                     # the sites (and noise variants) armed on the model in training
+                with _armed_active(model, n_views=2):
+                    h = _embed(model, stacked, "h")
+            elif any(s > 0 for s in sites.values()):
+                with perturbation_active(model, sites, n_views=2):                 # one λ per view and site
+                    h = _embed(model, stacked, "h")
+            else:
+                try:
+                    model.eval()
+                    h = _embed(model, stacked, "h")
+                finally:
+                    for m, training in modes.items():
+                        m.train(training)
+            h1s.append(h[: len(xb)].float())
+            h2s.append(h[len(xb):].float())
+            try:
+                model.eval()
+                hs.append(_embed(model, xb, "h").float())
+            finally:
+                for m, training in modes.items():
+                    m.train(training)
+    h1, h2, h = torch.cat(h1s), torch.cat(h2s), torch.cat(hs)
+    out = {"alignment": alignment(h1, h2), "uniformity": uniformity(h), "effective_rank": effective_rank(h),
+           "n": int(n)}
+    proj = getattr(model, "projector", None)
+    if isinstance(proj, nn.Module):
+        try:
+            model.eval()
+            out["alignment_z"] = alignment(proj(h1), proj(h2))
+            out["uniformity_z"] = uniformity(proj(h))
+        finally:
+            for m, training in modes.items():
+                m.train(training)
+    return out

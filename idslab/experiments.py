@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 import os
 import time
 import warnings
@@ -24,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
+
+from . import __version__
 from .encoders import ENCODERS
 from .train import TrainConfig, load_data, run, write_json
 
@@ -32,6 +36,9 @@ RunProgress = Callable[[int, int, "dict | None"], None]  # (runs done, total run
 # Config fields that do not change what a run computes: left out of the record's hash so a move of the data folder
 # or "auto" vs "cuda" still finds the finished record.
 _NOT_HASHED = ("data_dir", "cifar_dir", "download", "device")
+# Fields added after records existed: left out of the hash while at these defaults, so old records keep their names.
+_HASHED_IF_NOT_DEFAULT = {"noise": "view", "scale_mode": "absolute", "data_path": None, "data_key": None,
+                          "label_key": None}
 
 # The paper's conditions: column name in its tables -> our views string.
 CONDITIONS = {"flip": "Baseline", "fft": "In-domain", "ids": "IDS"}
@@ -55,47 +62,70 @@ class Grid:
     sls: tuple[float, ...] = (0.02,)     # s_l at fc1 for IDS conditions (Tables 1, 2: 0.02; Figure 3: swept)
     overrides: dict = field(default_factory=dict)
     quick: bool = False
+    controls: tuple[str, ...] = ()       # of CONTROLS; "none" and "floor" are trained cells, trivial/supervised not
 
-    def configs(self, **extra) -> list[TrainConfig]:
-        """Every cell as a TrainConfig, in run order (encoder, s_l, condition, seed). `extra`: e.g. device,
-        data_dir, cifar_dir (not part of the protocol)."""
+    def configs(self, controls: bool = True, **extra) -> list[TrainConfig]:
+        """Every trained cell as a TrainConfig, in run order (encoder; s_l, condition, seed; then the "none" and
+        "floor" controls per seed). controls=False: the paper's cells only. `extra`: e.g. device, data_dir,
+        cifar_dir (not part of the protocol)."""
         out = []
         for enc in self.encoders:
+            make = lambda **kw: TrainConfig(dataset=self.dataset, encoder=enc, **{**self.overrides, **extra, **kw})
             for sl in self.sls:
                 for views in self.conditions:
                     if "ids" not in views and sl != self.sls[0]:
                         continue  # s_l does nothing without IDS: one cell per data-space condition
                     for seed in self.seeds:
-                        out.append(TrainConfig(dataset=self.dataset, encoder=enc, views=views, sites={"fc1": sl},
-                                               seed=seed, **{**self.overrides, **extra}))
+                        out.append(make(views=views, sites={"fc1": sl}, seed=seed))
+            if controls:
+                for name, over in (("none", {}), ("floor", {"epochs": 0})):
+                    if name in self.controls:
+                        out += [make(views="none", sites={"fc1": self.sls[0]}, seed=seed, **over)
+                                for seed in self.seeds]
         return out
+
+    def baseline_configs(self, **extra) -> list[tuple[str, TrainConfig]]:
+        """(control name, config) of the trivial and supervised controls: per encoder and seed (the trivial one
+        depends on the encoder only through the tile size)."""
+        return [(name, TrainConfig(dataset=self.dataset, encoder=enc, views="none", sites={"fc1": self.sls[0]},
+                                   seed=seed, **{**self.overrides, **extra}))
+                for enc in self.encoders for name in ("trivial", "supervised") if name in self.controls
+                for seed in self.seeds]
 
     def describe(self) -> dict:
         cfgs = self.configs()
         return {"name": self.name, "title": self.title, "quick": self.quick, "dataset": self.dataset,
                 "encoders": list(self.encoders), "conditions": list(self.conditions), "sls": list(self.sls),
-                "seeds": list(self.seeds), "runs": len(cfgs), "protocol": protocol(cfgs[0])}
+                "seeds": list(self.seeds), "controls": list(self.controls),
+                "runs": len(cfgs) + len(self.baseline_configs()), "protocol": protocol(cfgs[0])}
 
 
 def get_grid(name: str, quick: bool = False) -> Grid:
-    """The grid behind the paper's 'table1', 'table2' or 'fig3'; quick=True gives its CPU-sized version."""
+    """The grid behind the paper's 'table1', 'table2' or 'fig3'; quick=True gives its CPU-sized version. Every grid
+    carries the controls (issue 9): Tables 1 and 2 all four, Figure 3 the floor, trivial and supervised ones, with
+    s_l = 0 (IDS without noise: identical views, i.e. no augmentation) as its first point."""
+    t_controls = ("none", "floor", "trivial", "supervised")
+    f_controls = ("floor", "trivial", "supervised")
     if name == "table1":
         if quick:
             return Grid("table1", "Table 1 (quick, CPU-sized): meteor", "meteor", ("cnn8", "cnn16"),
-                        ("flip", "fft", "ids"), (0, 1, 2), overrides=QUICK, quick=True)
+                        ("flip", "fft", "ids"), (0, 1, 2), overrides=QUICK, quick=True, controls=t_controls)
         return Grid("table1", "Table 1: meteor head-echo detection", "meteor", ENCODERS, ("flip", "fft", "ids"),
-                    (0, 1, 2))
+                    (0, 1, 2), controls=t_controls)
     if name == "table2":
         if quick:
             return Grid("table2", "Table 2 (quick, CPU-sized): CIFAR-10 vehicle vs animal", "cifar",
-                        ("cnn8", "cnn16"), ("flip", "ids"), (0, 1, 2), overrides=QUICK, quick=True)
-        return Grid("table2", "Table 2: CIFAR-10 vehicle vs animal", "cifar", ENCODERS, ("flip", "ids"), (0, 1, 2))
+                        ("cnn8", "cnn16"), ("flip", "ids"), (0, 1, 2), overrides=QUICK, quick=True,
+                        controls=t_controls)
+        return Grid("table2", "Table 2: CIFAR-10 vehicle vs animal", "cifar", ENCODERS, ("flip", "ids"), (0, 1, 2),
+                    controls=t_controls)
     if name == "fig3":
         if quick:
             return Grid("fig3", "Figure 3 (quick, CPU-sized): s_l sweep, CNN-16, meteor", "meteor", ("cnn16",),
-                        ("ids",), (0, 1, 2), sls=(0.01, 0.02, 0.05, 0.10, 0.20), overrides=QUICK, quick=True)
+                        ("ids",), (0, 1, 2), sls=(0.0, 0.01, 0.02, 0.05, 0.10, 0.20), overrides=QUICK, quick=True,
+                        controls=f_controls)
         return Grid("fig3", "Figure 3: s_l sweep, CNN-16, meteor", "meteor", ("cnn16",), ("ids",), (0, 1, 2, 3, 4),
-                    sls=FIG3_SLS)
+                    sls=(0.0,) + FIG3_SLS, controls=f_controls)
     raise ValueError(f"unknown grid {name!r}: choose table1, table2 or fig3")
 
 
@@ -127,8 +157,11 @@ def data_version(dataset: str) -> str | None:
 def config_key(cfg: TrainConfig) -> dict:
     """What determines a run's result, and so what the record's name hashes: the config (less paths and device
     string) and the data set's version, so a change of the meteor simulator never reuses stale records."""
-    return {k: v for k, v in cfg.to_dict().items() if k not in _NOT_HASHED} | {"data_version":
-                                                                                data_version(cfg.dataset)}
+    key = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_HASHED}
+    for k, default in _HASHED_IF_NOT_DEFAULT.items():
+        if key.get(k) == default:
+            del key[k]
+    return key | {"data_version": data_version(cfg.dataset)}
 
 
 def config_hash(cfg: TrainConfig) -> str:
@@ -140,13 +173,68 @@ def record_path(results_dir: str | os.PathLike, cfg: TrainConfig) -> Path:
     return Path(results_dir) / f"{config_hash(cfg)}.json"
 
 
-def read_record(path: str | os.PathLike) -> dict | None:
-    """A finished record, or None if the file is missing, half-written or not a record (it will be rerun)."""
-    try:
-        rec = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+def record_problem(rec, expect_hash: str | None = None) -> str | None:
+    """Why `rec` is not a usable finished run record (None if it is): what the reports and the runner read must be
+    there with the right types, accuracies in [0, 1], losses finite, and (given expect_hash) the hash its cell has."""
+    if not isinstance(rec, dict):
+        return f"not a JSON object but {type(rec).__name__}"
+    c, m, h = rec.get("config"), rec.get("metrics"), rec.get("loss_history")
+    if not isinstance(c, dict) or not isinstance(m, dict):
+        return "no 'config' and 'metrics' objects"
+    for key, kind in (("dataset", str), ("encoder", str), ("views", str), ("seed", int), ("sites", dict)):
+        if not isinstance(c.get(key), kind) or isinstance(c.get(key), bool):
+            return f"config.{key} is {c.get(key)!r}, not a {kind.__name__}"
+    if not all(_is_num(v) and v >= 0 for v in c["sites"].values()):
+        return f"config.sites {c['sites']!r} is not a map of s_l >= 0"
+    for name in ("mlp", "knn"):
+        acc, ci = m.get(f"{name}_acc"), m.get(f"{name}_ci")
+        if not (_is_num(acc) and 0 <= acc <= 1):
+            return f"metrics.{name}_acc is {acc!r}, not an accuracy in [0, 1]"
+        if ci is not None and not (isinstance(ci, list) and len(ci) == 2
+                                   and all(_is_num(v) and 0 <= v <= 1 for v in ci)):
+            return f"metrics.{name}_ci is {ci!r}, not an interval [lo, hi] in [0, 1]"
+    if not isinstance(h, list) or not all(_is_num(v) for v in h):
+        return "loss_history is not a list of finite numbers"
+    if expect_hash is not None and rec.get("hash", expect_hash) != expect_hash:
+        return f"its hash {rec.get('hash')!r} is another cell's (expected {expect_hash})"
+    return None
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+
+
+def read_record(path: str | os.PathLike, set_aside: bool = False) -> dict | None:
+    """A finished record, or None if the file is missing, half-written or not a valid record (record_problem).
+
+    set_aside=True (the runner, which then reruns the cell): an invalid file is renamed to <name>.invalid[.N], never
+    deleted, with a warning saying why and where it went."""
+    path = Path(path)
+    if not path.exists():  # also when a parent is a file: nothing to read, nothing to set aside
         return None
-    return rec if isinstance(rec, dict) and "metrics" in rec and "config" in rec else None
+    try:
+        rec = json.loads(path.read_text())
+        problem = record_problem(rec, expect_hash=path.stem if set_aside else None)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:  # unreadable, not UTF-8, not JSON
+        problem = f"unreadable ({type(e).__name__}: {e})"
+    if problem is None:
+        return rec
+    if set_aside:
+        aside = path.with_name(path.name + ".invalid")
+        n = 0
+        while aside.exists():
+            n += 1
+            aside = path.with_name(f"{path.name}.invalid.{n}")
+        try:
+            os.replace(path, aside)
+            where = f"moved it to {aside}"
+        except OSError as e:
+            where = f"could not move it aside ({e.strerror or e})"
+        warnings.warn(f"results store: {path} is not a valid run record ({problem}); {where} and the cell will be "
+                      "rerun", stacklevel=2)
+    return None
 
 
 def load_records(results_dir: str | os.PathLike, grid: Grid | None = None) -> list[dict]:
@@ -154,11 +242,13 @@ def load_records(results_dir: str | os.PathLike, grid: Grid | None = None) -> li
     skipping cells not yet run."""
     results_dir = Path(results_dir)
     if grid is not None:
-        recs = (read_record(record_path(results_dir, c)) for c in grid.configs())
+        recs = [read_record(record_path(results_dir, c)) for c in grid.configs()]
+        recs += [read_control_record(control_path(results_dir, name, c)) for name, c in grid.baseline_configs()]
         return [r for r in recs if r is not None]
     if not results_dir.is_dir():
         return []
-    recs = (read_record(p) for p in sorted(results_dir.glob("*.json")))
+    recs = [read_record(p) for p in sorted(results_dir.glob("*.json")) if not p.name.startswith("control_")]
+    recs += [read_control_record(p) for p in sorted(results_dir.glob("control_*.json"))]
     return [r for r in recs if r is not None]
 
 
@@ -195,7 +285,7 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
         progress(0, total, None)
     todo = []
     for i, cfg in enumerate(cfgs):
-        rec = read_record(record_path(results_dir, cfg)) if results_dir is not None else None
+        rec = read_record(record_path(results_dir, cfg), set_aside=True) if results_dir is not None else None
         if rec is not None:
             records[i] = rec
         else:
@@ -252,8 +342,21 @@ def run_grid(grid: Grid, results_dir: str | os.PathLike = "results", data=None, 
     the protocol (device, data_dir, cifar_dir). Returns the records in run order."""
     t0 = time.perf_counter()
     folder = grid_dir(results_dir, grid)
-    recs = run_configs(grid.configs(**extra), data=data, results_dir=folder, progress=progress,
+    base_cfgs = grid.baseline_configs(**extra)
+    n_base = len(base_cfgs)
+    inner = None
+    if progress is not None:   # one count over trained cells and baseline controls
+        inner = lambda done, total, rec: progress(done, total + n_base, rec)
+    recs = run_configs(grid.configs(**extra), data=data, results_dir=folder, progress=inner,
                        grid_name=grid.name, stack=stack)
+    get_data = _DataCache(data)
+    n_trained = len(recs)
+    for k, (name, cfg) in enumerate(base_cfgs):
+        rec = _baseline_run(name, cfg, get_data(cfg), folder, SUPERVISED_EPOCHS)
+        rec["grid"] = grid.name
+        recs.append(rec)
+        if progress is not None:
+            progress(n_trained + k + 1, n_trained + n_base, rec)
     write_json(folder / "grid.json", {**grid.describe(), "last_wall_s": time.perf_counter() - t0})
     return recs
 
@@ -264,17 +367,380 @@ def grid_dir(results_dir: str | os.PathLike, grid: Grid) -> Path:
 
 def sweep_sl(base: TrainConfig, sls: list[float], seeds: list[int], data=None,
              results_dir: str | os.PathLike | None = None, progress: RunProgress | None = None,
-             stack: bool | str = False) -> list[dict]:
+             stack: bool | str = False, include_zero: bool = True, floor: bool = True) -> list[dict]:
     """Sweep s_l (every perturbation site of `base` set to each value) x seeds; the rest of `base` is kept.
 
-    Returns one idslab.train.run record per (s_l, seed), s_l-major. With results_dir each record is stored there and
-    reused on rerun. progress(done_runs, total_runs, last_record_or_None) after each run (None at the start).
+    Returns one idslab.train.run record per (s_l, seed), s_l-major, s_l = 0 first when include_zero (IDS with no
+    noise: identical views, the no-augmentation control), then with floor one random-init record per seed
+    (epochs = 0, s_l = 0), marked record["control"] = "floor" (plots must not draw it as an s_l point). Every
+    record has "final_loss" (last epoch's NT-Xent; None for the floor): at large s_l training can stop learning
+    while the probes sit at the floor, and a flat accuracy curve must not hide that. With results_dir each record
+    is stored there and reused on rerun. progress(done_runs, total_runs, last_record_or_None) after each run.
     """
     if "ids" not in base.views.split("+"):
         raise ValueError(f"sweep_sl needs IDS in the views (s_l does nothing otherwise), got views={base.views!r}")
     if not sls or not seeds:
         raise ValueError("sweep_sl needs at least one s_l and one seed")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral)]
+    if bad:
+        raise ValueError(f"sweep_sl seeds must be whole numbers, got {bad}")
     sites = list(base.sites) or ["fc1"]
+    values = sorted({0.0, *map(float, sls)}) if include_zero else [float(s) for s in sls]
     cfgs = [dataclasses.replace(base, sites={k: float(s) for k in sites}, seed=int(seed))
-            for s in sls for seed in seeds]
-    return run_configs(cfgs, data=data, results_dir=results_dir, progress=progress, stack=stack)
+            for s in values for seed in seeds]
+    n_sweep = len(cfgs)
+    if floor:
+        cfgs += [dataclasses.replace(base, sites={k: 0.0 for k in sites}, seed=int(seed), epochs=0)
+                 for seed in seeds]
+    recs = run_configs(cfgs, data=data, results_dir=results_dir, progress=progress, stack=stack)
+    for rec in recs[n_sweep:]:
+        rec["control"] = "floor"
+    for rec in recs:
+        rec.setdefault("final_loss", rec["loss_history"][-1] if rec.get("loss_history") else None)
+    return recs
+
+
+# --------------------------------------------------------------------------------------------------- compare
+# The controls every comparison carries (issue 9): what "learned something" and "better" are measured against.
+#   floor       the random initialisation, probed exactly like a trained encoder (epochs = 0)
+#   none        no augmentation: both views are the same input (views="none"), trained exactly like the others;
+#               the reference of the paired differences
+#   trivial     logistic regression on global tile statistics (idslab.baselines.trivial_baseline)
+#   supervised  the same encoder trained with labels on probe-train (idslab.baselines.supervised_ceiling)
+CONTROLS = ("floor", "none", "trivial", "supervised")
+SUPERVISED_EPOCHS = 30
+
+
+def parse_condition(c) -> tuple[str, dict]:
+    """A condition as (label, TrainConfig overrides).
+
+    str: a views string, e.g. "flip", "fft", "ids", "ids+flip" (IDS at the base config's sites).
+    dict: {"views": ..., optional "sl" (s_l at every site of the base config, or fc1), "sites" ({site: s_l}),
+    "label", and any other TrainConfig field}, e.g. {"views": "ids", "sl": 0.05, "label": "IDS 0.05"}.
+    """
+    if isinstance(c, str):
+        if not c.strip():
+            raise ValueError("an empty condition: give a views string such as 'ids' or 'flip'")
+        return c.strip(), {"views": c.strip()}
+    if not isinstance(c, dict) or "views" not in c:
+        raise ValueError(f"condition {c!r}: give a views string or a dict with at least 'views'")
+    over = {k: v for k, v in c.items() if k not in ("label", "sl")}
+    if "sl" in c:
+        over["sites"] = {"fc1": float(c["sl"])} if "sites" not in c else {k: float(c["sl"]) for k in c["sites"]}
+    label = c.get("label")
+    if label is None:
+        label = c["views"]
+        if "ids" in c["views"].split("+") and "sites" in over:
+            label += " s_l=" + ",".join(f"{v:g}" for v in over["sites"].values())
+    return str(label), over
+
+
+def paired_difference(a, b, level: float = 0.95) -> dict:
+    """Mean of the paired differences a_i - b_i (same seed i, same data) with a Student-t interval over seeds.
+
+    Returns {"mean", "ci" ([lo, hi], None for one pair), "sd" (sample sd of the differences), "n"}.
+    """
+    from scipy import stats
+    d = np.asarray(a, float) - np.asarray(b, float)
+    if d.size == 0:
+        raise ValueError("paired_difference needs at least one pair")
+    n, mean = d.size, float(d.mean())
+    if n < 2:
+        return {"mean": mean, "ci": None, "sd": None, "n": n}
+    sd = float(d.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / np.sqrt(n)
+    return {"mean": mean, "ci": [mean - half, mean + half], "sd": sd, "n": n}
+
+
+def gap_closed(acc: float | None, floor: float | None, ceiling: float | None) -> float | None:
+    """(acc - floor) / (ceiling - floor): 0 at the random-init floor, 1 at the supervised ceiling."""
+    if acc is None or floor is None or ceiling is None or not ceiling > floor:
+        return None
+    return (acc - floor) / (ceiling - floor)
+
+
+def _get(rec: dict, path: str):
+    """A metric by dotted path ('mlp_acc', 'physics.velocity_r2', 'diagnostics.effective_rank'), or None."""
+    v = rec.get("metrics", {})
+    for part in path.split("."):
+        if not isinstance(v, dict) or part not in v:
+            return None
+        v = v[part]
+    return v
+
+
+TABLE_METRICS = ("mlp_acc", "knn_acc", "linear10_acc", "physics.velocity_r2", "physics.slope_r2",
+                 "physics.snr_r2", "physics.altitude_r2", "physics.direction_acc", "diagnostics.effective_rank",
+                 "diagnostics.alignment", "diagnostics.uniformity", "final_loss")
+
+
+@dataclass
+class Comparison:
+    """What compare() returns.
+
+    records: one run record per (label, seed) for the conditions and the trained controls (floor, none), each
+        with "label" and "role" ("condition" | "control"); control records of trivial/supervised have metrics
+        {"acc", "ci", "n_test"}.
+    models: label -> SimCLRModel of the first seed (eval mode), for conditions, "none" and "floor".
+    embeddings: label -> (h (embed_n, 32) float32 numpy of probe_test, y (embed_n,) int numpy).
+    controls: control name -> {"acc" (mean MLP accuracy over seeds; trivial/supervised: their own classifier),
+        "sd", "n", and the mean of every other metric of TABLE_METRICS that the records hold}.
+    """
+    base: TrainConfig
+    labels: list
+    seeds: list
+    records: list
+    models: dict
+    embeddings: dict
+    controls: dict
+
+    def runs(self, label: str) -> list[dict]:
+        return [r for r in self.records if r.get("label") == label]
+
+    def values(self, label: str, metric: str = "mlp_acc") -> list:
+        """Per-seed values of a metric for one label, in seed order (trivial/supervised: 'acc' for accuracies)."""
+        out = []
+        for r in sorted(self.runs(label), key=lambda r: r["config"]["seed"]):
+            v = _get(r, metric) if metric != "final_loss" else r.get("final_loss")
+            if v is None and metric in ("mlp_acc", "knn_acc") and label in ("trivial", "supervised"):
+                v = _get(r, "acc") if metric == "mlp_acc" else None
+            out.append(v)
+        return out
+
+    def difference(self, label: str, metric: str = "mlp_acc", against: str = "none") -> dict | None:
+        """Paired-seed difference label - against (same seeds, same data), or None if either is missing."""
+        a, b = self.values(label, metric), self.values(against, metric)
+        pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
+        return paired_difference(*zip(*pairs)) if pairs else None
+
+    def table(self, metric: str = "mlp_acc") -> list[dict]:
+        """Rows for display: every condition, then the controls. Per row: "label", "role", "n" (seeds), the mean
+        and sd over seeds of each metric in TABLE_METRICS present (key and key + "_sd", dots -> '_', e.g.
+        "physics_velocity_r2"), "gap_closed" (of `metric` between floor and supervised), and "vs_none" (paired
+        difference of `metric` against no augmentation: {"mean", "ci", "sd", "n"}, conditions only)."""
+        fl = [v for v in self.values("floor", metric) if isinstance(v, (int, float))]
+        floor = float(np.mean(fl)) if fl else None
+        ceiling = self.controls.get("supervised", {}).get("acc")
+        rows = []
+        names = list(self.labels) + [c for c in CONTROLS if c in self.controls and c not in self.labels]
+        for label in names:
+            role = "condition" if label in self.labels else "control"
+            row = {"label": label, "role": role, "n": len(self.runs(label))}
+            for m in TABLE_METRICS:
+                vals = [v for v in self.values(label, m) if isinstance(v, (int, float))]
+                if vals:
+                    key = m.replace(".", "_")
+                    row[key], row[key + "_sd"] = float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 \
+                        else 0.0
+            acc = row.get(metric.replace(".", "_"))
+            row["gap_closed"] = gap_closed(acc, floor, ceiling)
+            row["vs_none"] = self.difference(label, metric) if role == "condition" and label != "none" else None
+            rows.append(row)
+        return rows
+
+    def markdown(self, metric: str = "mlp_acc") -> str:
+        """The table as Markdown (accuracies in %, R² and ranks as numbers, mean ± sd over seeds)."""
+        return comparison_markdown(self.table(metric), self.base, self.seeds)
+
+
+def comparison_markdown(rows: list[dict], base: TrainConfig | None = None, seeds=None) -> str:
+    """A Comparison.table() as Markdown: one row per condition and control."""
+    def pct(r, k):
+        return "–" if k not in r else f"{100 * r[k]:.1f} ± {100 * r[k + '_sd']:.1f}" if r["n"] > 1 \
+            else f"{100 * r[k]:.1f}"
+
+    def num(r, k, f=".2f"):
+        return "–" if k not in r else f"{r[k]:{f}} ± {r[k + '_sd']:{f}}" if r["n"] > 1 else f"{r[k]:{f}}"
+
+    def diff(r):
+        d = r.get("vs_none")
+        if not d:
+            return "–"
+        ci = f" [{100 * d['ci'][0]:+.1f}, {100 * d['ci'][1]:+.1f}]" if d["ci"] else ""
+        return f"{100 * d['mean']:+.1f}{ci}"
+
+    has = lambda k: any(k in r for r in rows)
+    cols = [("MLP (%)", lambda r: pct(r, "mlp_acc")), ("k-NN (%)", lambda r: pct(r, "knn_acc"))]
+    if has("linear10_acc"):
+        cols.append(("10-class linear (%)", lambda r: pct(r, "linear10_acc")))
+    cols += [("gap closed", lambda r: "–" if r.get("gap_closed") is None else f"{r['gap_closed']:.2f}"),
+             ("MLP − none (pts, 95% CI)", diff)]
+    if has("physics_velocity_r2"):
+        cols.append(("velocity R²", lambda r: num(r, "physics_velocity_r2")))
+    if has("physics_direction_acc"):
+        cols.append(("direction (%)", lambda r: pct(r, "physics_direction_acc")))
+    if has("diagnostics_effective_rank"):
+        cols.append(("eff. rank", lambda r: num(r, "diagnostics_effective_rank", ".1f")))
+    cols.append(("seeds", lambda r: str(r["n"])))
+    out = ["| condition | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for r in rows:
+        name = r["label"] if r["role"] == "condition" else f"*{r['label']}* (control)"
+        out.append(f"| {name} | " + " | ".join(f(r) for _, f in cols) + " |")
+    return "\n".join(out)
+
+
+def _trained_run(cfg: TrainConfig, data, results_dir: Path | None, keep_model: bool):
+    """One run with its model: (record, model or None). With results_dir the record (and, if keep_model, the
+    checkpoint <hash>.pt) is stored there and read back on rerun."""
+    from .train import load_checkpoint, make_record, pretrain, save_checkpoint
+    path = record_path(results_dir, cfg) if results_dir is not None else None
+    rec = read_record(path, set_aside=True) if path is not None else None
+    ckpt = path.with_suffix(".pt") if path is not None else None
+    if rec is not None and (not keep_model or ckpt.exists()):
+        model = None
+        if keep_model:
+            try:
+                model = load_checkpoint(ckpt)[0]
+            except (ValueError, KeyError, RuntimeError):
+                rec = None                       # a corrupt checkpoint: train again
+        if rec is not None:
+            return rec, model
+    t0 = time.perf_counter()
+    result = pretrain(cfg, data)
+    rec = make_record(cfg, result, data, t0)
+    rec["hash"], rec["data_version"] = config_hash(cfg), data_version(cfg.dataset)
+    if path is not None:
+        if keep_model:
+            save_checkpoint(ckpt, result, cfg)
+        write_json(path, rec)
+    return rec, result.model.cpu().eval() if keep_model else None
+
+
+def _control_key(name: str, cfg: TrainConfig, **extra) -> str:
+    blob = json.dumps({"control": name, **config_key(cfg), **extra}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def control_path(results_dir, name: str, cfg: TrainConfig, supervised_epochs: int = SUPERVISED_EPOCHS) -> Path:
+    """Where the trivial/supervised control of a config is stored: control_<name>_<hash>.json (hash over the
+    config less paths and device, the data version and, for both, the supervised epochs)."""
+    return Path(results_dir) / f"control_{name}_{_control_key(name, cfg, sup_epochs=supervised_epochs)}.json"
+
+
+def read_control_record(path) -> dict | None:
+    """A finished trivial/supervised control record, or None if missing or not one (it will be rerun)."""
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    ok = (isinstance(rec, dict) and rec.get("control") in ("trivial", "supervised")
+          and isinstance(rec.get("config"), dict) and isinstance(rec.get("metrics"), dict)
+          and _is_num(rec["metrics"].get("acc")) and 0 <= rec["metrics"]["acc"] <= 1)
+    return rec if ok else None
+
+
+def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, supervised_epochs: int) -> dict:
+    """trivial or supervised control for one seed, as a record {"control", "config", "metrics": {acc, ci, n_test}}.
+    Stored in results_dir (control_path) and read back on rerun."""
+    from . import baselines
+    path = None
+    if results_dir is not None:
+        path = control_path(results_dir, name, cfg, supervised_epochs)
+        rec = read_control_record(path)
+        if rec is not None:
+            return rec
+    t0 = time.perf_counter()
+    if name == "trivial":
+        res = baselines.trivial_baseline(data, seed=cfg.seed)
+    else:
+        res = baselines.supervised_ceiling(cfg, data, epochs=supervised_epochs)
+    import platform
+
+    import torch
+
+    from .train import resolve_device
+    dev = str(resolve_device(cfg.device))
+    rec = {"control": name, "config": cfg.to_dict(), "metrics": {"acc": res["acc"], "ci": list(res["ci"]),
+                                                                  "n_test": res.get("n_test")},
+           "wall_s": time.perf_counter() - t0, "data_version": data_version(cfg.dataset), "device": dev,
+           "device_name": torch.cuda.get_device_name() if dev.startswith("cuda") else platform.processor()
+           or platform.machine(), "versions": {"idslab": __version__, "torch": torch.__version__},
+           "supervised_epochs": supervised_epochs if name == "supervised" else None,
+           "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if path is not None:
+        write_json(path, rec)
+    return rec
+
+
+def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, data=None,
+            progress: RunProgress | None = None, embed_n: int = 1000, results_dir: str | os.PathLike | None = None,
+            supervised_epochs: int = SUPERVISED_EPOCHS) -> Comparison:
+    """Compare views conditions on one encoder and one data set, with the controls, over paired seeds.
+
+    base: the protocol (encoder, data, epochs, ...); every condition and control differs from it only in views/
+        sites (and epochs = 0 for the floor). conditions: views strings or dicts (see parse_condition), e.g.
+        ["flip", "fft", {"views": "ids", "sl": 0.02}]. seeds: training seeds; every condition and control runs
+        each of them on the same data, so differences are paired. controls: any of CONTROLS ("floor", "none",
+        "trivial", "supervised"; trivial/supervised come from idslab.baselines and are skipped with a warning
+        where that module is missing). progress(runs done, runs total, last record or None) after each run.
+        embed_n: probe-test samples whose h is returned in `embeddings`. results_dir: store every record (and the
+        first seed's models) there and reuse them on rerun.
+    Raises ValueError for an unknown condition/control or no seeds, before any work.
+    """
+    from .train import load_data
+    parsed = [parse_condition(c) for c in conditions]
+    labels = [lab for lab, _ in parsed]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"conditions need distinct labels, got {labels}: give dicts with 'label'")
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
+    bad = [c for c in controls if c not in CONTROLS]
+    if bad:
+        raise ValueError(f"unknown controls {bad}: choose from {', '.join(CONTROLS)}")
+    if "floor" in labels or ("none" in labels and parsed[labels.index("none")][1] != {"views": "none"}):
+        raise ValueError("'floor' and 'none' are control names: label your condition differently")
+    trained = [(lab, over) for lab, over in parsed]
+    if "none" in controls and "none" not in labels:
+        trained.append(("none", {"views": "none"}))
+    if "floor" in controls:
+        trained.append(("floor", {"views": "none", "epochs": 0}))
+    cfgs = {lab: dataclasses.replace(base, **over) for lab, over in trained}   # validates every one now
+    baselines_wanted = [c for c in ("trivial", "supervised") if c in controls]
+    if baselines_wanted:
+        try:
+            from . import baselines  # noqa: F401
+        except ImportError:
+            warnings.warn("idslab.baselines is not available: the trivial and supervised controls are skipped")
+            baselines_wanted = []
+    data = data if data is not None else load_data(base)
+    results_dir = Path(results_dir) if results_dir is not None else None
+    total = len(trained) * len(seeds) + len(baselines_wanted) * len(seeds)
+    done = 0
+    if progress is not None:
+        progress(0, total, None)
+    records, models, embeddings = [], {}, {}
+    n_emb = min(embed_n, len(data.probe_test.y))
+    for lab, _ in trained:
+        for k, seed in enumerate(seeds):
+            cfg = dataclasses.replace(cfgs[lab], seed=seed)
+            rec, model = _trained_run(cfg, data, results_dir, keep_model=k == 0)
+            rec = {**rec, "label": lab, "role": "condition" if lab in labels else "control"}
+            records.append(rec)
+            if model is not None:
+                from .probes import embed
+                models[lab] = model
+                embeddings[lab] = (embed(model.encoder, data.probe_test.x[:n_emb], "cpu").numpy(),
+                                   data.probe_test.y[:n_emb].numpy())
+            done += 1
+            if progress is not None:
+                progress(done, total, rec)
+    for name in baselines_wanted:
+        for seed in seeds:
+            rec = _baseline_run(name, dataclasses.replace(base, seed=seed), data, results_dir, supervised_epochs)
+            records.append({**rec, "label": name, "role": "control"})
+            done += 1
+            if progress is not None:
+                progress(done, total, records[-1])
+    comp = Comparison(base, labels, seeds, records, models, embeddings, {})
+    for name in CONTROLS:
+        if name in controls and comp.runs(name):
+            accs = [v for v in comp.values(name, "mlp_acc") if v is not None]
+            summary = {"acc": float(np.mean(accs)), "sd": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+                       "n": len(accs), "acc_per_seed": accs}
+            for m in TABLE_METRICS[1:]:
+                vals = [v for v in comp.values(name, m) if isinstance(v, (int, float))]
+                if vals:
+                    summary[m.replace(".", "_")] = float(np.mean(vals))
+            comp.controls[name] = summary
+    return comp

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 
+from .checks import check_folder
 from .encoders import ENCODERS
 from .experiments import GRID_NAMES, get_grid, grid_dir, load_records, run_grid
 from .report import write_report
@@ -38,6 +39,11 @@ def add_parser(subparsers) -> None:
 def cmd_reproduce(args) -> int:
     names = GRID_NAMES if args.grid == "all" else (args.grid,)
     stack = {"auto": "auto", "on": True, "off": False}[args.stack]
+    # every folder checked before the first run, so a bad path never costs a finished grid
+    check_folder(args.results, "--results", write=not (args.report_only and args.report_dir))
+    if args.report_dir is not None:
+        check_folder(args.report_dir, "--report-dir")
+    check_folder(args.data_dir, "--data-dir", write=False)
     for name in names:
         grid = _select(get_grid(name, quick=args.quick), args.encoders)
         t0 = time.perf_counter()
@@ -49,7 +55,7 @@ def cmd_reproduce(args) -> int:
         wall = time.perf_counter() - t0
         paths = write_report(records, name, args.report_dir or grid_dir(args.results, grid), quick=args.quick,
                              title=grid.title)
-        print(f"{grid.title}: {len(records)}/{len(grid.configs())} runs, {wall:.1f} s wall; report: "
+        print(f"{grid.title}: {len(records)}/{len(grid.configs()) + len(grid.baseline_configs())} runs, {wall:.1f} s wall; report: "
               + ", ".join(map(str, paths)), flush=True)
     return 0
 
@@ -80,8 +86,12 @@ def _bar(desc: str):
         bar.n = done
         if rec is not None:
             c, m = rec["config"], rec["metrics"]
-            bar.set_postfix_str(f"{c['encoder']} {c['views']} seed {c['seed']}: mlp {m['mlp_acc']:.3f} "
-                                f"knn {m['knn_acc']:.3f}")
+            if "control" in rec:   # trivial / supervised: one accuracy of their own classifier
+                bar.set_postfix_str(f"{c['encoder']} {rec['control']} seed {c['seed']}: acc {m['acc']:.3f}")
+            else:
+                what = "floor" if c.get("epochs") == 0 else c["views"]
+                bar.set_postfix_str(f"{c['encoder']} {what} seed {c['seed']}: mlp {m['mlp_acc']:.3f} "
+                                    f"knn {m['knn_acc']:.3f}")
         bar.refresh()
         if done == total:
             bar.close()

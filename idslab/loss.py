@@ -19,11 +19,14 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, gather
     """Mean NT-Xent loss over the 2B anchors. z1, z2: (B, D) projections of the two views, row i a positive pair."""
     if z1.shape != z2.shape or z1.dim() != 2:
         raise ValueError(f"z1 and z2 must both be (B, D), got {tuple(z1.shape)} and {tuple(z2.shape)}")
-    if not temperature > 1e-4:
-        raise ValueError(f"temperature must be > 1e-4, got {temperature}")
+    if not 1e-4 < temperature < float("inf"):
+        raise ValueError(f"temperature must be a finite number > 1e-4, got {temperature}")
     b = z1.shape[0]
-    anchors = F.normalize(torch.cat([z1, z2]).float(), dim=1)         # (2B, D), this process's anchors
     rank, world = (dist.get_rank(), dist.get_world_size()) if gather and dist.is_initialized() else (0, 1)
+    if b < 1 or b * world < 2:  # B = 1 leaves an anchor no negative (loss 0.0), B = 0 a mean over nothing (NaN)
+        raise ValueError(f"NT-Xent needs a batch of at least 2 pairs (each anchor needs a negative), got B = {b}"
+                         + (f" on each of {world} processes" if world > 1 else ""))
+    anchors = F.normalize(torch.cat([z1, z2]).float(), dim=1)         # (2B, D), this process's anchors
     if world > 1:
         keys = torch.cat([_GatherWithGrad.apply(anchors[:b]), _GatherWithGrad.apply(anchors[b:])])  # (2GB, D)
     else:

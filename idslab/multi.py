@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
 from .perturb import perturbed_layers
-from .train import Pretrained, TrainConfig, build_model, probe_config, resolve_device, seed_everything
+from .train import Pretrained, TrainConfig, build_model, resolve_device, seed_everything
 from .views import parse_views
 
 # Fields that must agree for runs to share one stacked step (everything else, e.g. seed, views, s_l, may differ).
@@ -39,9 +39,11 @@ MAX_TILE = 64    # CNN-128/256 steps already fill a GPU, and 9 of them stacked w
 
 
 def can_stack(cfg: TrainConfig) -> bool:
-    """Small CNN encoders (tile <= MAX_TILE) whose only perturbation sites are fc1/fc2. ResNets (BatchNorm, and
-    big enough alone) and CNN-128/256 run one at a time."""
-    return cfg.encoder.startswith("cnn") and cfg.tile <= MAX_TILE and set(cfg.sites) <= {"fc1", "fc2"}
+    """Small CNN encoders (tile <= MAX_TILE) whose only perturbation sites are fc1/fc2, with the paper's noise (one
+    absolute λ per view). ResNets (BatchNorm, and big enough alone), CNN-128/256 and the other variants of
+    idslab.perturb run one at a time."""
+    return (cfg.encoder.startswith("cnn") and cfg.tile <= MAX_TILE and set(cfg.sites) <= {"fc1", "fc2"}
+            and cfg.noise == "view" and cfg.scale_mode == "absolute")
 
 
 def group_compatible(cfgs: list[TrainConfig], ids: list | None = None, max_stack: int = MAX_STACK) -> list[list]:
@@ -200,23 +202,14 @@ def pretrain_many(cfgs: list[TrainConfig], data) -> list[Pretrained]:
 def run_many(cfgs: list[TrainConfig], data) -> list[dict]:
     """idslab.train.run for K compatible configs: stacked pre-training, then each run's probes. Records as run()'s,
     plus "stacked": K and "stacked_pretrain_s" (the wall time of the whole stack; pretrain_s is its K-th part)."""
-    import platform
-
-    from . import __version__
-    from .probes import evaluate
+    from .train import make_record
     t0 = time.perf_counter()
     results = pretrain_many(cfgs, data)
     recs = []
-    for cfg, res in zip(cfgs, results):
-        dev = torch.device(res.device)
-        recs.append({
-            "config": cfg.to_dict(), "loss_history": res.loss_history,
-            "metrics": evaluate(res.model.encoder, data, probe_config(cfg)),
-            "pretrain_s": res.wall_s, "stacked": len(cfgs), "stacked_pretrain_s": res.wall_s * len(cfgs),
-            "device": res.device,
-            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.machine(),
-            "versions": {"idslab": __version__, "torch": torch.__version__},
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    for cfg, res in zip(cfgs, results):     # the same record as run() (probes, diagnostics), plus the stacking
+        rec = make_record(cfg, res, data, t0)
+        rec.update(stacked=len(cfgs), stacked_pretrain_s=res.wall_s * len(cfgs))
+        recs.append(rec)
     wall = time.perf_counter() - t0
     for r in recs:
         r["wall_s"] = wall / len(recs)

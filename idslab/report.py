@@ -85,23 +85,62 @@ PAPER_FIG3 = {"mlp_acc": (0.78, 0.82), "knn_acc": (0.77, 0.80), "sl_range": (0.0
 
 
 # ------------------------------------------------------------------------------------------ aggregation
+# Controls (issue 9), in display order: no augmentation (views "none", trained like the others), the random-init
+# floor (epochs = 0), logistic regression on tile statistics, and the same encoder trained with labels.
+CONTROL_NAMES = {"none": "No aug.", "floor": "Random init", "trivial": "Trivial", "supervised": "Supervised"}
+# Beyond the paper's two probes: physics probes (meteor), diagnostics, CIFAR's 10-class probe, the final loss.
+EXTRA = {"physics.velocity_r2": "velocity R²", "physics.slope_r2": "slope R²", "physics.snr_r2": "peak-SNR R²",
+         "physics.altitude_r2": "altitude R²", "physics.direction_acc": "direction (%)",
+         "linear10_acc": "10-class linear (%)", "diagnostics.effective_rank": "eff. rank",
+         "diagnostics.alignment": "alignment", "diagnostics.uniformity": "uniformity", "final_loss": "final loss"}
+_PERCENT = {"mlp_acc", "knn_acc", "linear10_acc", "physics.direction_acc"}
+
+
 def _sl(rec: dict) -> float:
     return float(rec["config"].get("sites", {}).get("fc1", 0.0))
 
 
-def aggregate(records: list[dict], by: tuple[str, ...] = ("encoder", "views")) -> dict:
-    """{(values of `by`): {metric: (mean %, sd %, n)}} over seeds; `by` names config fields or 'sl' (s_l at fc1)."""
+def condition_of(rec: dict) -> str:
+    """The column a record belongs to: its views string, or a control name (none, floor, trivial, supervised)."""
+    if rec.get("control"):
+        return rec["control"]
+    if rec["config"].get("epochs") == 0:
+        return "floor"
+    return rec["config"]["views"]
+
+
+def metric_value(rec: dict, metric: str):
+    """A metric of a record (dotted paths into metrics, e.g. 'physics.velocity_r2'; 'final_loss' from the record),
+    in the report's units (accuracies in %), or None. The trivial and supervised controls have one accuracy of
+    their own classifier ('acc'); it stands for both mlp_acc and knn_acc."""
+    if metric == "final_loss":
+        v = rec.get("final_loss")
+    else:
+        v = rec.get("metrics") or {}
+        for part in metric.split("."):
+            v = v.get(part) if isinstance(v, dict) else None
+        if v is None and metric in METRICS and rec.get("control") in ("trivial", "supervised"):
+            v = (rec.get("metrics") or {}).get("acc")
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v:
+        return None
+    return 100.0 * v if metric in _PERCENT else float(v)
+
+
+def aggregate(records: list[dict], by: tuple[str, ...] = ("encoder", "views"), metrics=tuple(METRICS)) -> dict:
+    """{(values of `by`): {metric: (mean, sd, n)}} over seeds; `by` names config fields, 'sl' (s_l at fc1) or
+    'views' (read as condition_of: a views string or a control name). Accuracies in %, population sd."""
     groups = defaultdict(lambda: defaultdict(list))
     for rec in records:
-        key = tuple(_sl(rec) if b == "sl" else rec["config"][b] for b in by)
-        for m in METRICS:
-            if m in rec["metrics"]:
-                groups[key][m].append(100.0 * rec["metrics"][m])
+        key = tuple(_sl(rec) if b == "sl" else condition_of(rec) if b == "views" else rec["config"][b] for b in by)
+        for m in metrics:
+            v = metric_value(rec, m)
+            if v is not None:
+                groups[key][m].append(v)
     return {k: {m: (float(np.mean(v)), float(np.std(v)), len(v)) for m, v in ms.items()} for k, ms in groups.items()}
 
 
-def _fmt(mean: float, sd: float, bold: bool = False) -> str:
-    s = f"{mean:.2f} ± {sd:.2f}"
+def _fmt(mean: float, sd: float, bold: bool = False, digits: int = 2) -> str:
+    s = f"{mean:.{digits}f} ± {sd:.{digits}f}"
     return f"**{s}**" if bold else s
 
 
@@ -113,26 +152,67 @@ def _best(values: dict) -> set:
     return {k for k, v in values.items() if round(v[0], 2) == top}
 
 
+def _per_seed(records: list[dict], metric: str) -> dict:
+    """{(encoder, condition): {seed: value}} for paired comparisons."""
+    out = defaultdict(dict)
+    for rec in records:
+        v = metric_value(rec, metric)
+        if v is not None:
+            out[(rec["config"]["encoder"], condition_of(rec))][rec["config"]["seed"]] = v
+    return out
+
+
+def paired_vs(records: list[dict], encoder: str, condition: str, metric: str = "mlp_acc",
+              against: str = "none") -> dict | None:
+    """Paired-seed difference condition - against on one encoder (same seeds, same data), in the metric's report
+    units, with a 95% t-interval (idslab.experiments.paired_difference); None without common seeds."""
+    from .experiments import paired_difference
+    per = _per_seed(records, metric)
+    a, b = per.get((encoder, condition), {}), per.get((encoder, against), {})
+    seeds = sorted(set(a) & set(b))
+    return paired_difference([a[s] for s in seeds], [b[s] for s in seeds]) if seeds else None
+
+
+def _fmt_diff(d: dict | None) -> str:
+    if not d:
+        return "–"
+    ci = f" [{d['ci'][0]:+.1f}, {d['ci'][1]:+.1f}]" if d.get("ci") else ""
+    return f"{d['mean']:+.1f}{ci}"
+
+
+def _gap(agg: dict, enc: str, cond: str, metric: str) -> str:
+    from .experiments import gap_closed
+    get = lambda c: agg.get((enc, c), {}).get(metric, (None,))[0]
+    g = gap_closed(get(cond), get("floor"), get("supervised"))
+    return "–" if g is None else f"{g:.2f}"
+
+
 # ------------------------------------------------------------------------------------------ tables
 def table_markdown(records: list[dict], table: str, conditions: tuple[str, ...] | None = None,
                    with_paper: bool = True) -> str:
     """The paper's layout for 'table1' or 'table2' from our records: per metric a block with one row per encoder,
-    our mean ± sd (best of the row bold) and, beside it, the paper's (its best bold)."""
-    agg = aggregate(records)
+    our mean ± sd (best of the row bold, controls excluded), the controls present (no augmentation, random init,
+    trivial, supervised) and, beside them, the paper's (its best bold). Then, where controls exist, the gap each
+    condition closes between floor and supervised ceiling and its paired-seed difference against no augmentation,
+    and a block of physics probes and diagnostics per encoder and condition where the records hold them."""
+    agg = aggregate(records, metrics=tuple(METRICS) + tuple(EXTRA))
     encoders = [e for e in ENCODERS if any(k[0] == e for k in agg)]
     conditions = conditions or tuple(c for c in ("flip", "fft", "ids") if any(k[1] == c for k in agg))
+    controls = tuple(c for c in CONTROL_NAMES if any(k[1] == c for k in agg))
     paper = PAPER.get(table, {}) if with_paper else {}
     out = []
     for m, title in METRICS.items():
-        head = [f"{PAPER_COLUMNS.get(c, c)} (ours)" for c in conditions]
+        head = [f"{PAPER_COLUMNS.get(c, c)} (ours)" for c in conditions] + [CONTROL_NAMES[c] for c in controls]
         if paper:
             head += [f"{PAPER_COLUMNS.get(c, c)} (paper)" for c in conditions]
         out += [f"**{title}**", "", "| Model | " + " | ".join(head) + " | seeds |",
                 "|---" * (len(head) + 2) + "|"]
         for enc in encoders:
             ours = {c: agg[(enc, c)][m] for c in conditions if (enc, c) in agg and m in agg[(enc, c)]}
+            ctrl = {c: agg[(enc, c)][m] for c in controls if (enc, c) in agg and m in agg[(enc, c)]}
             best = _best(ours)
             cells = [_fmt(*ours[c][:2], c in best) if c in ours else "–" for c in conditions]
+            cells += [_fmt(*ctrl[c][:2]) if c in ctrl else "–" for c in controls]
             if paper:
                 theirs = {c: paper[m][enc][c] for c in conditions if c in paper[m].get(enc, {})}
                 pbest = _best(theirs)
@@ -140,33 +220,86 @@ def table_markdown(records: list[dict], table: str, conditions: tuple[str, ...] 
             seeds = sorted({v[2] for v in ours.values()})
             out.append(f"| {ENCODER_NAMES.get(enc, enc)} | " + " | ".join(cells) + f" | {'/'.join(map(str, seeds))} |")
         out.append("")
+    if "none" in controls or ("floor" in controls and "supervised" in controls):
+        out += ["**Gap closed (MLP; 0 = random-init floor, 1 = supervised ceiling) and MLP difference against no "
+                "augmentation (points, paired seeds, 95% t-interval)**", ""]
+        head = []
+        for c in conditions:
+            head += [f"{PAPER_COLUMNS.get(c, c)}: gap", f"{PAPER_COLUMNS.get(c, c)} − no aug."]
+        head += ["No aug.: gap"]
+        out += ["| Model | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+        for enc in encoders:
+            cells = []
+            for c in conditions:
+                cells += [_gap(agg, enc, c, "mlp_acc"), _fmt_diff(paired_vs(records, enc, c))]
+            cells.append(_gap(agg, enc, "none", "mlp_acc"))
+            out.append(f"| {ENCODER_NAMES.get(enc, enc)} | " + " | ".join(cells) + " |")
+        out.append("")
+    extras = [m for m in EXTRA if any(m in ms for ms in agg.values())]
+    if extras:
+        out += ["**Physics probes and representation diagnostics** (mean ± sd over seeds; R² on probe-test "
+                "positives; direction: real vs altitude-flipped tiles, chance 50%)", "",
+                "| Model | condition | " + " | ".join(EXTRA[m] for m in extras) + " |",
+                "|---" * (len(extras) + 2) + "|"]
+        for enc in encoders:
+            for c in conditions + tuple(x for x in ("none", "floor") if x in controls):
+                ms = agg.get((enc, c), {})
+                if not ms:
+                    continue
+                cells = [_fmt(*ms[m][:2], digits=1 if m in _PERCENT or m.endswith("rank") else 2) if m in ms
+                         else "–" for m in extras]
+                out.append(f"| {ENCODER_NAMES.get(enc, enc)} | {PAPER_COLUMNS.get(c, CONTROL_NAMES.get(c, c))} | "
+                           + " | ".join(cells) + " |")
+        out.append("")
     return "\n".join(out)
 
 
 def sweep_markdown(records: list[dict]) -> str:
-    """Figure 3 as a table: one row per s_l, mean ± sd over seeds of both probes, and the paper's stated ranges."""
-    agg = aggregate(records, by=("sl",))
+    """Figure 3 as a table: one row per s_l (s_l = 0: IDS without noise, i.e. no augmentation) with mean ± sd over
+    seeds of both probes, the physics probes, effective rank and final loss where recorded; then the controls
+    (random-init floor, trivial, supervised) and the paper's stated ranges."""
+    ids = [r for r in records if condition_of(r) not in CONTROL_NAMES and "ids" in r["config"]["views"].split("+")]
+    extras = ("physics.velocity_r2", "physics.direction_acc", "diagnostics.effective_rank", "final_loss")
+    agg = aggregate(ids, by=("sl",), metrics=tuple(METRICS) + extras)
+    extras = [m for m in extras if any(m in ms for ms in agg.values())]
     lo_m, hi_m = (100 * v for v in PAPER_FIG3["mlp_acc"])
     lo_k, hi_k = (100 * v for v in PAPER_FIG3["knn_acc"])
-    out = ["| s_l | MLP (%) ours | k-NN (%) ours | seeds |", "|---|---|---|---|"]
+    out = ["| s_l | MLP (%) ours | k-NN (%) ours | " + "".join(f"{EXTRA[m]} | " for m in extras) + "seeds |",
+           "|---" * (4 + len(extras)) + "|"]
     for (sl,), ms in sorted(agg.items()):
         mlp, knn = ms.get("mlp_acc", (math.nan,) * 3), ms.get("knn_acc", (math.nan,) * 3)
-        out.append(f"| {sl:g} | {_fmt(*mlp[:2])} | {_fmt(*knn[:2])} | {mlp[2]} |")
+        name = f"{sl:g}" + (" (no aug.)" if sl == 0 else "")
+        cells = [_fmt(*ms[m][:2], digits=1 if m in _PERCENT or m.endswith("rank") else 2) if m in ms else "–"
+                 for m in extras]
+        out.append(f"| {name} | {_fmt(*mlp[:2])} | {_fmt(*knn[:2])} | " + "".join(f"{c} | " for c in cells)
+                   + f"{mlp[2]} |")
+    ctrl = aggregate([r for r in records if condition_of(r) in CONTROL_NAMES], by=("views",),
+                     metrics=tuple(METRICS) + tuple(extras))
+    for c in CONTROL_NAMES:
+        if (c,) in ctrl:
+            ms = ctrl[(c,)]
+            mlp, knn = ms.get("mlp_acc", (math.nan,) * 3), ms.get("knn_acc", (math.nan,) * 3)
+            cells = [_fmt(*ms[m][:2], digits=1 if m in _PERCENT or m.endswith("rank") else 2) if m in ms else "–"
+                     for m in extras]
+            knn_cell = "(same classifier)" if c in ("trivial", "supervised") else _fmt(*knn[:2])
+            out.append(f"| *{CONTROL_NAMES[c]}* (control) | {_fmt(*mlp[:2])} | {knn_cell} | "
+                       + "".join(f"{x} | " for x in cells) + f"{mlp[2]} |")
     out += ["", f"Paper (text of Sec. 5, no values published): MLP {lo_m:.0f}-{hi_m:.0f}%, k-NN {lo_k:.0f}-{hi_k:.0f}% "
                 "over s_l = 0.01-0.20.", ""]
     return "\n".join(out)
 
 
 def table_csv(records: list[dict], table: str) -> str:
-    """Long-format CSV: table, metric, encoder, condition, s_l, n_seeds, mean, sd (ours, %) and the paper's."""
+    """Long-format CSV: table, metric, encoder, condition (views string or control name), s_l, n_seeds, mean, sd
+    (ours; accuracies in %) and the paper's. Metrics: the two probes and every EXTRA metric the records hold."""
     by = ("encoder", "views", "sl")
-    agg = aggregate(records, by=by)
+    agg = aggregate(records, by=by, metrics=tuple(METRICS) + tuple(EXTRA))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["table", "metric", "encoder", "condition", "sl", "n_seeds", "mean", "sd", "paper_mean", "paper_sd"])
     order = {e: i for i, e in enumerate(ENCODERS)}
     for (enc, views, sl), ms in sorted(agg.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1], kv[0][2])):
-        for m in METRICS:
+        for m in tuple(METRICS) + tuple(EXTRA):
             if m not in ms:
                 continue
             mean, sd, n = ms[m]
@@ -180,8 +313,9 @@ def header(records: list[dict], title: str) -> str:
     """Provenance of a report: protocol, devices, versions, run time, from the records themselves."""
     if not records:
         return f"## {title}\n\nNo finished runs yet.\n"
-    c = records[0]["config"]
-    devices = sorted({f"{r['device']} ({r.get('device_name') or '?'})" for r in records})
+    trained = [r for r in records if condition_of(r) not in ("floor", "trivial", "supervised")] or records
+    c = trained[0]["config"]
+    devices = sorted({f"{r.get('device', '?')} ({r.get('device_name') or '?'})" for r in records})
     wall = sum(r.get("wall_s", 0.0) for r in records)
     versions = sorted({f"idslab {r['versions']['idslab']}, torch {r['versions']['torch']}" for r in records
                        if "versions" in r})
@@ -189,9 +323,23 @@ def header(records: list[dict], title: str) -> str:
     return (f"## {title}\n\n{len(records)} runs; dataset {c['dataset']}, {c['epochs']} epochs, batch {c['batch_size']},"
             f" Adam lr {c['lr']:g} (wd {c['weight_decay']:g}), τ = {c['temperature']:g}, pretrain/probe-train/"
             f"probe-test = {c['n_pretrain']}/{c['n_probe_train']}/{c['n_probe_test']}, k-NN k = {c['knn_k']} "
-            f"({c['knn_metric']}). Mean ± population sd over seeds, in %.\n\n"
+            f"({c['knn_metric']}). Mean ± population sd over seeds, in %.{_controls_note(records)}\n\n"
             f"Device: {', '.join(devices)}; {'; '.join(versions)}; {wall / 60:.1f} min of run time in total; "
             f"runs from {dates[0][:10]} to {dates[-1][:10]}.\n")
+
+
+def _controls_note(records: list[dict]) -> str:
+    present = [c for c in CONTROL_NAMES if any(condition_of(r) == c for r in records)]
+    if not present:
+        return ""
+    sup = {r.get("supervised_epochs") for r in records if r.get("control") == "supervised"}
+    what = {"none": "no augmentation (views 'none': both views the same input, trained like the others)",
+            "floor": "random init (the untrained encoder, probed the same way)",
+            "trivial": "trivial (logistic regression on global tile statistics; its one accuracy fills both "
+                       "probe blocks)",
+            "supervised": f"supervised (the same encoder + linear head trained with labels on probe-train, "
+                          f"{'/'.join(str(e) for e in sup if e)} epochs; one accuracy, both blocks)"}
+    return " Controls: " + "; ".join(what[c] for c in present) + "."
 
 
 def report_markdown(records: list[dict], table: str, title: str | None = None) -> str:

@@ -7,23 +7,30 @@ The whole pre-training split lives on the device; batches are index gathers, vie
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
+import math
 import os
 import platform
 import random
+import re
 import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 from . import __version__
+from . import checks as C
 from .datasets.cache import atomic_write
+from .diagnostics import representation_diagnostics
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_tile
 from .loss import nt_xent
-from .perturb import set_sites, set_views
+from .perturb import check_modes, expand_sites, set_sites, set_views
 from .probes import ProbeConfig, evaluate
 from .views import parse_views
 
@@ -38,6 +45,8 @@ class TrainConfig:
     tile: int | None = None            # N; None -> the encoder's own tile size
     views: str = "ids"                 # '+'-joined names from idslab.views.VIEWS
     sites: dict = field(default_factory=lambda: {"fc1": 0.02})  # s_l (std of λ) per perturbation site, IDS only
+    noise: str = "view"                # λ per "view" (Eq. 1 as in the paper) or per "sample" (idslab.perturb)
+    scale_mode: str = "absolute"       # σ = s_l ("absolute") or s_l · RMS(W) ("relative", recomputed each step)
     epochs: int = 20                   # 0: no pre-training, probe the random initialisation (a reference)
     batch_size: int = 256              # B: samples per step, so 2B views
     lr: float = 1e-3                   # Adam
@@ -55,30 +64,129 @@ class TrainConfig:
     data_dir: str | None = None       # dataset cache; None -> $IDSLAB_DATA or ./data
     cifar_dir: str | None = None
     download: bool = False             # torchvision CIFAR-10 download if no local copy
+    data_path: str | None = None       # a user's .npy/.npz/HDF5 file or image folder (datasets.arrays); -> "file"
+    data_key: str | None = None        # its array / HDF5 dataset of images (default "x" or the only one)
+    label_key: str | None = None       # its labels: (n,) per image or an (n, H, W) mask (default "y" if present)
 
     def __post_init__(self):
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"unknown encoder {self.encoder!r}: choose one of {', '.join(ENCODERS)}")
-        if self.tile is None:
-            self.tile = encoder_tile(self.encoder)
-        if self.encoder.startswith("cnn") and self.tile != encoder_tile(self.encoder):
-            raise ValueError(f"encoder {self.encoder} takes {encoder_tile(self.encoder)}x{encoder_tile(self.encoder)}"
-                             f" tiles, got tile={self.tile}: use --encoder cnn{self.tile} or --tile "
-                             f"{encoder_tile(self.encoder)}")
-        parse_views(self.views)
-        for site, s in self.sites.items():
-            if not float(s) >= 0:
-                raise ValueError(f"s_l for site {site!r} must be >= 0 (a standard deviation), got {s}")
-        if self.epochs < 0:
-            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
-        for name in ("batch_size", "n_pretrain", "n_probe_train", "n_probe_test", "knn_k"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.batch_size < 2:
-            raise ValueError("batch_size must be >= 2: NT-Xent needs negatives")
+        # Every field is checked here, at construction, so a bad value fails before any data is loaded or any step
+        # is trained, with a message that names the field, its CLI flag and the fix (docs/DESIGN.md "Bad input").
+        _validate(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+DATASETS = ("meteor", "cifar", "file")
+KNN_METRICS = ("cosine", "euclidean")
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
+
+
+def _validate(cfg: TrainConfig) -> None:
+    """TrainConfig.__post_init__: check every field (type, range, consistency), normalise numbers; see the table in
+    docs/RELIABILITY.md. Fields added later get at least the check their annotation implies (_check_by_type)."""
+    _check_file(cfg)
+    C.check_choice("dataset", cfg.dataset, DATASETS)
+    C.check_choice("encoder", cfg.encoder, ENCODERS)
+    _check_tile(cfg)
+    if not isinstance(cfg.views, str):
+        raise ValueError(f"{C.flag('views')} must be a string such as 'ids' or 'ids+flip', got {cfg.views!r}")
+    spec = parse_views(cfg.views)
+    _check_sites(cfg, spec.ids)
+    check_modes(cfg.noise, cfg.scale_mode)  # --noise, --scale-mode
+    cfg.epochs = C.check_int("epochs", cfg.epochs, lo=0, fix="0 probes the random initialisation")
+    cfg.batch_size = C.check_int("batch_size", cfg.batch_size, lo=2, fix="NT-Xent needs at least one negative")
+    cfg.lr = C.check_float("lr", cfg.lr, lo=0.0, above=True, fix="Adam's learning rate, e.g. 1e-3 (0 trains nothing)")
+    cfg.weight_decay = C.check_float("weight_decay", cfg.weight_decay, lo=0.0, fix="e.g. 1e-6, or 0 for none")
+    cfg.temperature = C.check_float("temperature", cfg.temperature, lo=1e-4, above=True,
+                                    fix="NT-Xent's temperature, e.g. 0.5 (the protocol's)")
+    for name in ("seed", "data_seed"):
+        setattr(cfg, name, C.check_int(name, getattr(cfg, name), lo=0, hi=2 ** 32 - 1, fix="numpy seeds are 32-bit"))
+    for name in ("n_pretrain", "n_probe_train", "n_probe_test"):
+        setattr(cfg, name, C.check_int(name, getattr(cfg, name), lo=2, fix="each split needs a sample of each class"))
+    if cfg.epochs > 0 and cfg.n_pretrain < cfg.batch_size:
+        raise ValueError(f"{C.flag('batch_size')} {cfg.batch_size} exceeds the {cfg.n_pretrain} pre-training samples "
+                         f"({C.flag('n_pretrain')}): lower --batch-size or raise --n-pretrain")
+    cfg.knn_k = C.check_int("knn_k", cfg.knn_k, lo=1, hi=cfg.n_probe_train,
+                            fix=f"k-NN votes among the {cfg.n_probe_train} probe-train samples (--n-probe-train)")
+    C.check_choice("knn_metric", cfg.knn_metric, KNN_METRICS)
+    if not isinstance(cfg.device, str) or not _DEVICE.fullmatch(cfg.device):
+        raise ValueError(f"unknown {C.flag('device')} {cfg.device!r}: use auto, cpu, cuda, cuda:N or mps")
+    for name in ("data_dir", "cifar_dir", "data_path"):
+        C.check_path_arg(name, getattr(cfg, name))
+    if cfg.data_dir is not None:  # structure only (no file is written at construction): not a file, not under one
+        C.check_folder(cfg.data_dir, C.flag("data_dir"), write=False)
+    for f in dataclasses.fields(cfg):  # whatever the rules above do not cover, by its annotation
+        _check_by_type(cfg, f)
+
+
+def _check_file(cfg: TrainConfig) -> None:
+    """A user's file (--data PATH) sets dataset "file"; its existence is checked when it is loaded."""
+    if isinstance(cfg.data_path, os.PathLike):
+        cfg.data_path = os.fspath(cfg.data_path)   # records and checkpoints stay JSON
+    if cfg.data_path is not None and cfg.dataset in ("meteor", "file"):
+        cfg.dataset = "file"          # a path names the data; "meteor" is only the default
+    elif cfg.data_path is not None:
+        raise ValueError(f"dataset={cfg.dataset!r} and data_path={cfg.data_path!r}: give one of them")
+    if cfg.dataset == "file" and cfg.data_path is None:
+        raise ValueError("dataset 'file' needs data_path (--data PATH): a .npy, .npz, .h5 file or image folder")
+
+
+def _check_tile(cfg: TrainConfig) -> None:
+    own = encoder_tile(cfg.encoder)
+    if cfg.tile is None:
+        cfg.tile = own
+    if not C.is_int(cfg.tile):
+        raise ValueError(f"{C.flag('tile')} must be a whole number, got {cfg.tile!r}: e.g. --tile {own}")
+    cfg.tile = int(cfg.tile)
+    cnn_tiles = {encoder_tile(e): e for e in ENCODERS if e.startswith("cnn")}
+    if cfg.encoder.startswith("cnn") and cfg.tile != own:
+        other = f"--encoder {cnn_tiles[cfg.tile]} or " if cfg.tile in cnn_tiles else ""
+        raise ValueError(f"encoder {cfg.encoder} takes {own}x{own} tiles, got tile={cfg.tile}: use {other}--tile "
+                         f"{own} (the CNNs exist for tiles {', '.join(map(str, cnn_tiles))})")
+    if cfg.tile not in cnn_tiles or cfg.tile < 32 and not cfg.encoder.startswith("cnn"):
+        raise ValueError(f"{C.flag('tile')}={cfg.tile}: {cfg.encoder} runs on tiles of "
+                         f"{', '.join(str(t) for t in cnn_tiles if t >= 32 or cfg.encoder.startswith('cnn'))}")
+
+
+@functools.lru_cache(maxsize=None)
+def _weightless_encoder(encoder: str) -> torch.nn.Module:
+    """The encoder built on the meta device (no memory, no init time), to check site names against; never run."""
+    with torch.device("meta"):
+        return build_encoder(encoder, 1)
+
+
+def _check_sites(cfg: TrainConfig, ids: bool) -> None:
+    if not isinstance(cfg.sites, dict):
+        raise ValueError(f"sites must be a dict {{layer name: s_l}}, e.g. {{'fc1': 0.02}}, got {cfg.sites!r}")
+    for name, s in cfg.sites.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"perturbation site names (--sites) must be layer names such as 'fc1', got {name!r}")
+        if not C.is_real(s) or not math.isfinite(float(s)) or float(s) < 0:
+            raise ValueError(f"s_l for site {name!r} (--sl / --sites) must be a finite number >= 0 (a standard "
+                             f"deviation), got {s!r}: e.g. 0.02")
+    if ids and not cfg.sites:
+        raise ValueError("views include 'ids' but no perturbation site is given (--sites is empty): name one, e.g. "
+                         "--sites fc1, or drop 'ids' from --views")
+    cfg.sites = {name: float(s) for name, s in cfg.sites.items()}
+    if set(cfg.sites) - {"fc1", "fc2"}:  # other names (conv layers, "all") checked on a weightless encoder
+        try:
+            expand_sites(_weightless_encoder(cfg.encoder), cfg.sites)
+        except ValueError as e:
+            raise ValueError(f"{e} (--sites)") from None
+
+
+def _check_by_type(cfg: TrainConfig, f: dataclasses.Field) -> None:
+    v, kinds = getattr(cfg, f.name), {k.strip() for k in str(f.type).split("|")}
+    if v is None and "None" in kinds:
+        return
+    ok = {"int": C.is_int, "float": C.is_real, "bool": lambda x: isinstance(x, bool),
+          "str": lambda x: isinstance(x, str), "dict": lambda x: isinstance(x, dict)}
+    known = [k for k in kinds if k in ok]
+    if known and not any(ok[k](v) for k in known):
+        raise ValueError(f"{C.flag(f.name)} must be {' or '.join(sorted(kinds))}, got {v!r} ({type(v).__name__})")
+    if "float" in known and C.is_real(v) and not math.isfinite(float(v)):
+        raise ValueError(f"{C.flag(f.name)} must be a finite number, got {v!r}")
 
 
 @dataclass
@@ -97,6 +205,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    if not isinstance(name, (str, torch.device)) or isinstance(name, str) and not _DEVICE.fullmatch(name):
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' asked for but torch sees no CUDA GPU: use --device cpu or auto")
@@ -115,13 +225,14 @@ def load_data(cfg: TrainConfig):
     """The SSLData for a config (generated or read from the data/ cache)."""
     from .datasets import Sizes, load
     return load(cfg.dataset, cfg.tile, seed=cfg.data_seed, data_dir=cfg.data_dir, cifar_dir=cfg.cifar_dir,
-                download=cfg.download, sizes=Sizes(cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test))
+                download=cfg.download, sizes=Sizes(cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test),
+                path=cfg.data_path, data_key=cfg.data_key, label_key=cfg.label_key)
 
 
 def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
     """Encoder + projector with the config's perturbation sites armed (s_l = 0 unless 'ids' is in the views)."""
     model = SimCLRModel(build_encoder(cfg.encoder, channels))
-    set_sites(model.encoder, dict(cfg.sites) if parse_views(cfg.views).ids else {})
+    set_sites(model.encoder, dict(cfg.sites) if parse_views(cfg.views).ids else {}, cfg.noise, cfg.scale_mode)
     set_views(model, 2)  # the two views always run as one stacked batch
     return model
 
@@ -135,6 +246,9 @@ def pretrain(cfg: TrainConfig, data=None, progress: Progress | None = None) -> P
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     x = data.pretrain.x.to(device, torch.float32)                       # (n, C, N, N), resident on the device
+    if not torch.isfinite(x).all():  # else it surfaces an epoch later as a "diverged" loss with the wrong advice
+        raise ValueError(f"the pre-training data holds {int((~torch.isfinite(x)).sum())} NaN/inf values: clean or "
+                         "regenerate the data")
     n = x.shape[0]
     if n < cfg.batch_size:
         raise ValueError(f"batch_size {cfg.batch_size} exceeds the {n} pre-training samples: lower --batch-size")
@@ -170,21 +284,50 @@ def pretrain(cfg: TrainConfig, data=None, progress: Progress | None = None) -> P
                                      f"(--lr, now {cfg.lr}) or s_l (--sl, now {cfg.sites}), or raise --temperature")
         history.append(mean_loss)
     wall = time.perf_counter() - t0
+    check_finite_model(model, cfg)  # the loss guard above sees the loss *before* the last update, not after it
     model.eval()
     return Pretrained(model, history, wall, str(device))
+
+
+def check_finite_model(model: torch.nn.Module, cfg: TrainConfig) -> None:
+    """FloatingPointError if any parameter or buffer is NaN/inf (e.g. the final optimiser step diverged)."""
+    bad = [n for n, t in [*model.named_parameters(), *model.named_buffers()]
+           if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise FloatingPointError(f"training diverged: {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} hold "
+                                 f"NaN/inf after the last step: lower the learning rate (--lr, now {cfg.lr}) or s_l "
+                                 f"(--sl, now {cfg.sites}), or raise --temperature")
 
 
 def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoint: str | None = None) -> dict:
     """Pre-train, then probe. Returns the JSON-able record of the run; `checkpoint`: also save the model there."""
     t0 = time.perf_counter()
-    data = data if data is not None else load_data(cfg)
-    result = pretrain(cfg, data, progress)
+    resolve_device(cfg.device)  # an absent accelerator fails before the data is loaded, not after
     if checkpoint:
-        save_checkpoint(checkpoint, result, cfg)
-    metrics = evaluate(result.model.encoder, data, probe_config(cfg))
+        C.check_writable(checkpoint, "checkpoint (--save-model)")
+    data = data if data is not None else load_data(cfg)
+    check_data(cfg, data)
+    result = pretrain(cfg, data, progress)
+    saved = save_checkpoint_or_fallback(checkpoint, result, cfg, data) if checkpoint else None
+    rec = make_record(cfg, result, data, t0)
+    if saved is not None:
+        rec["checkpoint"] = str(saved)  # where the model is (the temp folder if its own path failed)
+    return rec
+
+
+def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float) -> dict:
+    """Probe a pre-trained model and build its JSON-able run record (t0: perf_counter at the start of the run).
+    Unlabelled data (a user's file without labels): pre-training only, metrics None."""
+    metrics = None
+    if len(data.probe_test.y):
+        metrics = evaluate(result.model.encoder, data, probe_config(cfg))
+        # alignment/uniformity/effective rank (issue 9): positives from the run's own views and armed perturbation
+        metrics["diagnostics"] = representation_diagnostics(result.model, data.probe_test.x, cfg.views, None,
+                                                            seed=cfg.seed)
     return {
         "config": cfg.to_dict(),
         "loss_history": result.loss_history,
+        "final_loss": result.loss_history[-1] if result.loss_history else None,
         "metrics": metrics,
         "pretrain_s": result.wall_s,
         "wall_s": time.perf_counter() - t0,
@@ -196,33 +339,107 @@ def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoin
     }
 
 
+def check_data(cfg: TrainConfig, data) -> None:
+    """Before any training: the probe splits are non-empty with labels in {0, 1}, k-NN has k neighbours to vote,
+    and no split holds NaN/inf (which would surface an epoch later as a 'diverged' loss, or as a 50% probe)."""
+    unlabelled = len(data.probe_train.y) == 0 and len(data.probe_test.y) == 0  # a user's file: pre-training only
+    for name in ("pretrain", "probe_train", "probe_test"):
+        split = getattr(data, name)
+        if name != "pretrain" and unlabelled:
+            continue
+        if len(split.y) < 1 or len(split.x) != len(split.y):
+            raise ValueError(f"the {name} split has {len(split.x)} samples and {len(split.y)} labels: it needs at "
+                             "least one sample and one label per sample")
+        if not torch.isfinite(split.x).all():
+            bad = int((~torch.isfinite(split.x)).sum())
+            raise ValueError(f"the {name} split holds {bad} NaN/inf values: clean or regenerate the data")
+        if name != "pretrain" and not ((split.y == 0) | (split.y == 1)).all():
+            raise ValueError(f"the {name} labels must be 0 or 1 (the probes are binary), got values "
+                             f"{sorted(set(split.y.unique().tolist()))[:10]}")
+    n_probe = len(data.probe_train.y)
+    if cfg.knn_k > n_probe and not unlabelled:
+        raise ValueError(f"{C.flag('knn_k')}={cfg.knn_k} but the data has {n_probe} probe-train samples: lower "
+                         "--knn-k (k-NN would otherwise vote among fewer neighbours than the record says)")
+
+
 def probe_config(cfg: TrainConfig) -> ProbeConfig:
     return ProbeConfig(knn_k=cfg.knn_k, knn_metric=cfg.knn_metric, seed=cfg.seed)
 
 
-def save_checkpoint(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig) -> None:
-    """Model weights, config and loss history in one file, written atomically."""
+def save_checkpoint(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig, data=None) -> None:
+    """Model weights (with the input standardisation, encoder.in_mean / in_std), config, loss history and what it
+    was trained on (`data_info`: the data set's name, tile, classes and, for a user's file, its fingerprint), in one
+    file, written atomically."""
     buf = io.BytesIO()
     torch.save({"state_dict": result.model.state_dict(), "config": cfg.to_dict(),
-                "loss_history": result.loss_history, "version": __version__}, buf)
+                "loss_history": result.loss_history, "version": __version__,
+                "data_info": data_info(data) if data is not None else None}, buf)
     atomic_write(path, buf.getbuffer())
 
 
-def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[SimCLRModel, TrainConfig, list]:
-    """Inverse of save_checkpoint: (model in eval mode, config, loss history)."""
+def data_info(data) -> dict:
+    """JSON-able record of an SSLData for a checkpoint: name, tile, channels, classes, input standardisation units,
+    and for a user's file the path, sha256, keys and tiling rule."""
+    m = data.meta
+    keep = ("source", "format", "data_key", "label_key", "stride", "edge", "units", "seed", "params", "label_kind")
+    return dict(name=data.name, tile=data.tile, channels=data.channels, classes=list(data.classes),
+                **{k: m[k] for k in keep if k in m})
+
+
+def save_checkpoint_or_fallback(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig, data=None) -> Path:
+    """save_checkpoint, but a write that fails after training (disk full, folder gone) does not lose the model: it
+    goes to the temp folder instead, with a warning saying where. Returns the path written."""
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:
-        raise ValueError(f"checkpoint {path} is unreadable or corrupt ({e}): retrain or restore it") from e
-    cfg = TrainConfig(**ckpt["config"])
-    channels = ckpt["state_dict"]["encoder.in_mean"].numel()
-    model = build_model(cfg, channels)
-    model.load_state_dict(ckpt["state_dict"])
+        save_checkpoint(path, result, cfg, data)
+        return Path(path)
+    except OSError as e:
+        alt = C.fallback_path(path)
+        save_checkpoint(alt, result, cfg, data)
+        warnings.warn(f"could not write the checkpoint to {path} ({e}); saved it to {alt} instead", stacklevel=2)
+        return alt
+
+
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[SimCLRModel, TrainConfig, list]:
+    """Inverse of save_checkpoint: (model in eval mode, config, loss history).
+
+    Raises FileNotFoundError for a missing file, ValueError for anything that is not an idslab checkpoint."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ValueError(f"checkpoint path must be a non-empty path, got {path!r}")
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"checkpoint {p} does not exist: give the file `idslab train --save-model` wrote")
+    if p.is_dir():
+        raise ValueError(f"checkpoint {p} is a folder: give the .pt file `idslab train --save-model` wrote")
+    device = resolve_device(device)
+    try:
+        ckpt = torch.load(p, map_location=device, weights_only=True)
+    except Exception as e:  # torch's own text advises weights_only=False, i.e. running untrusted code: not ours
+        raise ValueError(f"checkpoint {p} is not a readable idslab checkpoint ({type(e).__name__}; the file is "
+                         "truncated, corrupt or of another format): retrain with --save-model or restore it") from e
+    keys = ("state_dict", "config", "loss_history")
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in keys) or not isinstance(ckpt["config"], dict):
+        raise ValueError(f"checkpoint {p} is not an idslab checkpoint (needs {', '.join(keys)}): give the file "
+                         "`idslab train --save-model` wrote")
+    try:
+        cfg = TrainConfig(**ckpt["config"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"checkpoint {p} holds a config this idslab version cannot use ({e}): retrain it") from e
+    try:
+        channels = ckpt["state_dict"]["encoder.in_mean"].numel()
+        model = build_model(cfg, channels)
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, RuntimeError, AttributeError) as e:
+        raise ValueError(f"checkpoint {p}: its weights do not fit a {cfg.encoder} ({type(e).__name__}): the file is "
+                         "damaged or from another idslab version; retrain it") from e
     return model.to(device).eval(), cfg, ckpt["loss_history"]
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
-    """Write JSON atomically: a crash never leaves half a record."""
-    atomic_write(path, json.dumps(obj, indent=2).encode())
+    """Write JSON atomically: a crash never leaves half a record. NaN/inf are refused (bare NaN/Infinity is not
+    JSON; most readers reject it): ValueError naming the path."""
+    try:
+        text = json.dumps(obj, indent=2, allow_nan=False)
+    except ValueError as e:
+        raise ValueError(f"refusing to write {path}: the record holds NaN or infinity ({e}), which is not valid JSON"
+                         ) from e
+    atomic_write(path, text.encode())

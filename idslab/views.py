@@ -124,11 +124,13 @@ class ViewSpec:
 
 def parse_views(views: str) -> ViewSpec:
     """'ids+flip' -> ViewSpec(data=('flip',), ids=True). Raises ValueError naming the valid views."""
-    names = [v.strip() for v in views.split("+") if v.strip()]
+    if not isinstance(views, str):
+        raise ValueError(f"views must be a string such as 'ids' or 'ids+flip', got {views!r}")
+    names = [v.strip() for v in views.split("+")]
     bad = [v for v in names if v not in VIEWS]
-    if bad or not names:
-        raise ValueError(f"unknown views {bad or views!r}: use '+'-joined names from {', '.join(VIEWS)} "
-                         f"(e.g. 'ids', 'flip', 'ids+flip')")
+    if bad:  # an empty part ('ids+', '+flip', '') is an error, not silently dropped: 'ids+' may be a typo of more
+        what = f"empty part in views {views!r}" if "" in bad else f"unknown views {bad}"
+        raise ValueError(f"{what}: use '+'-joined names from {', '.join(VIEWS)} (e.g. 'ids', 'flip', 'ids+flip')")
     return ViewSpec(tuple(v for v in names if v in _DATA_VIEWS), "ids" in names)
 
 

@@ -32,9 +32,10 @@ def test_train_writes_record(fake_data, tmp_path, capsys):
 
 def test_compare_prints_a_table(fake_data, capsys):
     rc = cli.main(["compare", "--epochs", "1", "--batch-size", "64", "--device", "cpu", "--quiet",
-                   "--conditions", "flip,ids"])
+                   "--conditions", "flip,ids", "--controls", "floor,none"])
     out = capsys.readouterr().out
     assert rc == 0 and "| flip |" in out and "| ids |" in out
+    assert "| *floor* (control) |" in out and "| *none* (control) |" in out and "gap closed" in out
 
 
 @pytest.mark.parametrize("argv,msg", [
@@ -54,3 +55,15 @@ def test_help_lists_subcommands(capsys):
     out = capsys.readouterr().out
     for sub in ("train", "compare", "data", "reproduce"):
         assert sub in out
+
+
+def test_variant_flags_reach_the_config():
+    args = cli.build_parser().parse_args(["train", "--noise", "sample", "--scale-mode", "relative",
+                                          "--sites", "all=0.3"])
+    cfg = cli.config_from_args(args)
+    assert (cfg.noise, cfg.scale_mode, cfg.sites) == ("sample", "relative", {"all": 0.3})
+
+
+def test_bad_variant_flag_exits_2(capsys):
+    assert cli.main(["train", "--sites", "features.7=0.1"]) == 2
+    assert "unknown perturbation site 'features.7'" in capsys.readouterr().err

@@ -1,10 +1,11 @@
-"""idslab.diagnostics: perturbed-representation clouds and positive/negative pair similarities."""
+"""idslab.diagnostics: perturbed-representation clouds, positive/negative pair similarities, alignment,
+uniformity and effective rank."""
 import pytest
 import torch
 import torch.nn as nn
 
-from idslab.diagnostics import (cloud_stats, pair_similarities, perturbation_active, perturbed_cloud,
-                                similarity_stats)
+from idslab.diagnostics import (alignment, cloud_stats, effective_rank, pair_similarities, perturbation_active,
+                                perturbed_cloud, representation_diagnostics, similarity_stats, uniformity)
 from idslab.encoders import SimCLRModel, build_encoder
 from idslab.perturb import PerturbedLinear
 
@@ -101,3 +102,61 @@ def test_pair_similarities_errors(model):
         pair_similarities(model.encoder, x, "ids")
     with pytest.raises(ValueError, match="unknown perturbation site"):
         perturbed_cloud(model.encoder, x, 0.1, 2, sites=("fc9",))
+
+
+# ------------------------------------------------------------------------------------ alignment, uniformity, rank
+def test_effective_rank_of_collapsed_and_isotropic_representations():
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(32, generator=g)
+    collapsed = torch.randn(1000, 1, generator=g) * v           # rank 1: every h on one line
+    assert effective_rank(collapsed) == pytest.approx(1.0, abs=0.01)
+    iso = torch.randn(5000, 32, generator=g)
+    assert effective_rank(iso) > 30                              # about D = 32
+    low = torch.randn(5000, 4, generator=g) @ torch.randn(4, 32, generator=g)
+    assert 2.5 < effective_rank(low) < 4.5                       # a 4-d subspace
+    assert effective_rank(torch.zeros(10, 32)) == 0.0
+
+
+def test_alignment_and_uniformity_limits():
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(500, 32, generator=g)
+    assert alignment(h, h) == pytest.approx(0.0, abs=1e-6)
+    assert alignment(h, -h) == pytest.approx(4.0, abs=1e-5)     # antipodal: ||2 ĥ||² = 4
+    assert alignment(h, h + 0.1 * torch.randn(500, 32, generator=g)) < alignment(h, torch.randn(500, 32,
+                                                                                             generator=g))
+    same = torch.ones(50, 32)
+    assert uniformity(same) == pytest.approx(0.0, abs=1e-6)     # collapse: no uniformity at all
+    assert -4.2 < uniformity(h) < -3.5                           # spread over the sphere: about -2t = -4
+    with pytest.raises(ValueError, match="positive pairs"):
+        alignment(h, h[:10])
+    with pytest.raises(ValueError, match="n >= 2"):
+        uniformity(h[:1])
+
+
+def test_representation_diagnostics_follow_views_and_restore_the_model(model):
+    x = torch.randn(64, 1, 16, 16)
+    none = representation_diagnostics(model, x, "none")
+    assert none["alignment"] == pytest.approx(0.0, abs=1e-10) and none["alignment_z"] == pytest.approx(0.0, abs=1e-10)
+    small = representation_diagnostics(model, x, "ids", {"fc1": 0.01})
+    big = representation_diagnostics(model, x, "ids", {"fc1": 0.5})
+    assert 0 < small["alignment"] < big["alignment"]
+    assert small["effective_rank"] == pytest.approx(none["effective_rank"])   # clean h: s_l = 0
+    assert representation_diagnostics(model, x, "ids", {"fc1": 0.5}) == big  # seeded
+    flip = representation_diagnostics(model, x, "flip")
+    assert flip["alignment"] > 0 and set(flip) == {"alignment", "uniformity", "effective_rank", "alignment_z",
+                                                   "uniformity_z", "n"}
+    assert model.training and model.encoder.fc1.scale == 0.0  # state restored
+    assert representation_diagnostics(model.encoder, x, "ids", {"fc1": 0.1})["alignment"] > 0  # a bare encoder
+
+
+def test_representation_diagnostics_use_the_sites_armed_for_training():
+    from idslab.train import TrainConfig, build_model
+    torch.manual_seed(0)
+    x = torch.randn(32, 1, 16, 16)
+    armed = build_model(TrainConfig(views="ids", sites={"fc1": 0.3}, device="cpu"), 1)
+    assert representation_diagnostics(armed, x, "ids", None)["alignment"] > 1e-4
+    for sites in ({"all": 0.05}, {"fc1": 0.05, "fc2": 0.1}):
+        assert representation_diagnostics(armed, x, "ids", sites)["alignment"] > 0
+    assert armed.encoder.fc1.scale == 0.3 and armed.encoder.fc1.n_views == 2 and armed.training
+    plain = build_model(TrainConfig(views="none", device="cpu"), 1)
+    assert representation_diagnostics(plain, x, "none", None)["alignment"] == pytest.approx(0.0, abs=1e-10)

@@ -26,16 +26,31 @@ def fake_run(monkeypatch):
 
 
 def test_grids_have_the_papers_shape():
-    assert len(ex.get_grid("table1").configs()) == 8 * 3 * 3
-    assert len(ex.get_grid("table2").configs()) == 8 * 2 * 3
+    assert len(ex.get_grid("table1").configs(controls=False)) == 8 * 3 * 3
+    assert len(ex.get_grid("table2").configs(controls=False)) == 8 * 2 * 3
     fig3 = ex.get_grid("fig3")
-    sls = {c.sites["fc1"] for c in fig3.configs()}
-    assert min(sls) == 0.01 and max(sls) == 0.20 and len(fig3.seeds) == 5
+    sls = {c.sites["fc1"] for c in fig3.configs(controls=False)}
+    assert min(sls - {0.0}) == 0.01 and max(sls) == 0.20 and len(fig3.seeds) == 5
+    assert 0.0 in sls                                            # s_l = 0: IDS without noise, no augmentation
+
+
+def test_grids_carry_the_controls():
+    t1 = ex.get_grid("table1")
+    extra = [c for c in t1.configs() if c.views == "none"]
+    assert len(extra) == 8 * 2 * 3                               # none and floor, per encoder and seed
+    assert sum(c.epochs == 0 for c in extra) == 8 * 3 and all(c.epochs == 20 for c in extra if c.epochs)
+    assert [n for n, _ in t1.baseline_configs()].count("supervised") == 8 * 3
+    fig3 = ex.get_grid("fig3", quick=True)
+    assert {c.views for c in fig3.configs()} == {"ids", "none"} and not any(c.views == "none" and c.epochs
+                                                                              for c in fig3.configs())
+    # the paper's cells keep their record names (hash) when the controls are added
+    assert [ex.config_hash(c) for c in t1.configs(controls=False)] == [ex.config_hash(c) for c in t1.configs()
+                                                                       if c.views != "none"]
     for name in ex.GRID_NAMES:
         full, quick = ex.get_grid(name), ex.get_grid(name, quick=True)
         assert len(quick.configs()) < len(full.configs())
         # one protocol per grid: every cell differs only in encoder, views, s_l and seed
-        protos = {json.dumps(ex.protocol(c), sort_keys=True) for c in quick.configs()}
+        protos = {json.dumps(ex.protocol(c), sort_keys=True) for c in quick.configs() if c.epochs}  # floor: 0
         assert len(protos) == 1
     with pytest.raises(ValueError, match="unknown grid"):
         ex.get_grid("table3")
@@ -51,16 +66,20 @@ def test_hash_ignores_paths_and_device_but_not_the_protocol():
 def test_sweep_sl_trains_for_real():
     base = TrainConfig(**TINY)
     a = ex.sweep_sl(base, [0.05], [0], data=streak_data())
-    assert a[0]["config"]["sites"] == {"fc1": 0.05} and a[0]["loss_history"]
-    assert 0.0 <= a[0]["metrics"]["mlp_acc"] <= 1.0
+    assert [r["config"]["sites"] for r in a] == [{"fc1": 0.0}, {"fc1": 0.05}, {"fc1": 0.0}]   # s_l = 0, 0.05, floor
+    assert a[1]["loss_history"] and a[1]["final_loss"] == a[1]["loss_history"][-1]
+    assert a[2]["control"] == "floor" and a[2]["config"]["epochs"] == 0 and a[2]["final_loss"] is None
+    assert 0.0 <= a[1]["metrics"]["mlp_acc"] <= 1.0 and "diagnostics" in a[1]["metrics"]
+    only = ex.sweep_sl(base, [0.05], [0], data=streak_data(), include_zero=False, floor=False)
+    assert [r["config"]["sites"] for r in only] == [{"fc1": 0.05}]
 
 
 def test_sweep_sl_stores_and_resumes(tmp_path, fake_run):
     data = streak_data()
     base = TrainConfig(**TINY)
     calls = []
-    recs = ex.sweep_sl(base, [0.01, 0.1], [0], data=data, results_dir=tmp_path,
-                       progress=lambda d, t, r: calls.append((d, t, r is None)))
+    kw = dict(data=data, results_dir=tmp_path, include_zero=False, floor=False)
+    recs = ex.sweep_sl(base, [0.01, 0.1], [0], progress=lambda d, t, r: calls.append((d, t, r is None)), **kw)
     assert [r["config"]["sites"]["fc1"] for r in recs] == [0.01, 0.1]
     assert calls[0] == (0, 2, True) and calls[-1] == (2, 2, False)
     files = sorted(tmp_path.glob("*.json"))
@@ -68,8 +87,7 @@ def test_sweep_sl_stores_and_resumes(tmp_path, fake_run):
     # a half-written record is rerun, finished ones are read back, not retrained
     files[0].write_text("{\"config\": ")
     calls.clear()
-    again = ex.sweep_sl(base, [0.01, 0.1], [0], data=data, results_dir=tmp_path,
-                        progress=lambda d, t, r: calls.append((d, t, r is None)))
+    again = ex.sweep_sl(base, [0.01, 0.1], [0], progress=lambda d, t, r: calls.append((d, t, r is None)), **kw)
     assert calls[1] == (1, 2, True) and calls[-1] == (2, 2, False)   # one skipped, one rerun
     assert [r["metrics"] for r in again] == [r["metrics"] for r in recs]
     assert len(fake_run) == 3
@@ -90,6 +108,29 @@ def test_run_grid_resumes_and_reports(tmp_path, monkeypatch, fake_run):
     assert ex.load_records(folder, grid) == recs
     monkeypatch.setattr(ex, "run", lambda *a, **k: pytest.fail("a finished run was retrained"))
     assert ex.run_grid(grid, tmp_path, data=data, stack=False, device="cpu") == recs
+
+
+def test_run_grid_runs_and_resumes_the_controls(tmp_path, monkeypatch, fake_run):
+    _fake_baselines(monkeypatch)
+    grid = ex.Grid("table1", "tiny table", "meteor", ("cnn16",), ("ids", "flip"), (0, 1),
+                   overrides={k: v for k, v in TINY.items() if k != "device"}, quick=True, controls=ex.CONTROLS)
+    data = streak_data()
+    seen = []
+    recs = ex.run_grid(grid, tmp_path, data=data, stack=False, device="cpu",
+                       progress=lambda d, t, r: seen.append((d, t)))
+    assert len(recs) == 2 * 2 + 2 * 2 + 2 * 2 and seen[-1] == (12, 12)   # conditions, none+floor, trivial+sup.
+    from idslab.report import condition_of
+    assert sorted({condition_of(r) for r in recs}) == ["flip", "floor", "ids", "none", "supervised", "trivial"]
+    folder = ex.grid_dir(tmp_path, grid)
+    assert len(ex.load_records(folder, grid)) == 12 and len(ex.load_records(folder)) == 12
+    import idslab.baselines as b
+    monkeypatch.setattr(b, "supervised_ceiling", lambda *a, **k: pytest.fail("a finished control was rerun"))
+    monkeypatch.setattr(ex, "run", lambda *a, **k: pytest.fail("a finished run was retrained"))
+    assert ex.run_grid(grid, tmp_path, data=data, stack=False, device="cpu") == recs
+    from idslab.report import table_markdown
+    md = table_markdown(recs, "table1")
+    assert "IDS (ours) | No aug. | Random init | Trivial | Supervised | Baseline (paper)" in md
+    assert "Gap closed" in md and "IDS − no aug." in md
 
 
 def test_reproduce_command_quick(tmp_path, monkeypatch, capsys, fake_run):
@@ -154,3 +195,91 @@ def test_reproduce_encoders_selects_rows():
         _select(ex.get_grid("table1"), "vgg")
     with pytest.raises(ValueError, match="none of"):
         _select(ex.get_grid("fig3"), "cnn8")
+
+
+# --------------------------------------------------------------------------------------------------- compare
+def _fake_baselines(monkeypatch):
+    import types
+    import sys
+    mod = types.ModuleType("idslab.baselines")
+    mod.trivial_baseline = lambda data, seed=0: {"acc": 0.6 + 0.01 * seed, "ci": [0.55, 0.65], "n_test": 128}
+    mod.supervised_ceiling = lambda cfg, data, epochs=30, progress=None: {"acc": 0.95, "ci": [0.9, 0.98],
+                                                                          "n_test": 128, "wall_s": 0.0}
+    monkeypatch.setitem(sys.modules, "idslab.baselines", mod)
+    import idslab
+    monkeypatch.setattr(idslab, "baselines", mod, raising=False)
+
+
+def test_paired_difference_is_a_t_interval():
+    d = ex.paired_difference([0.80, 0.82, 0.81], [0.78, 0.79, 0.80])
+    assert d["mean"] == pytest.approx(0.02) and d["n"] == 3
+    assert d["ci"][0] == pytest.approx(0.02 - 4.302653 * 0.01 / 3 ** 0.5, abs=1e-6)   # t(0.975, 2) = 4.3027
+    assert ex.paired_difference([0.8], [0.7])["ci"] is None
+    assert ex.gap_closed(0.8, 0.7, 0.9) == pytest.approx(0.5) and ex.gap_closed(0.8, 0.9, 0.9) is None
+
+
+def test_parse_condition():
+    assert ex.parse_condition("flip") == ("flip", {"views": "flip"})
+    assert ex.parse_condition({"views": "ids", "sl": 0.05}) == ("ids s_l=0.05", {"views": "ids",
+                                                                               "sites": {"fc1": 0.05}})
+    assert ex.parse_condition({"views": "ids", "sl": 0, "label": "IDS-0"})[0] == "IDS-0"
+    with pytest.raises(ValueError, match="views"):
+        ex.parse_condition({"sl": 0.1})
+
+
+def test_compare_trains_conditions_and_controls(tmp_path, monkeypatch):
+    _fake_baselines(monkeypatch)
+    base = TrainConfig(**TINY)
+    data = streak_data()
+    seen = []
+    comp = ex.compare(base, ["flip", {"views": "ids", "sl": 0.05}], seeds=(0, 1), data=data, embed_n=50,
+                      results_dir=tmp_path, progress=lambda d, t, r: seen.append((d, t)))
+    assert seen[0] == (0, 12) and seen[-1] == (12, 12)         # (2 conditions + none + floor + 2 baselines) x 2
+    assert set(comp.models) == {"flip", "ids s_l=0.05", "none", "floor"}
+    h, y = comp.embeddings["flip"]
+    assert h.shape == (50, 32) and y.shape == (50,)
+    floor = [r for r in comp.records if r["label"] == "floor"]
+    assert len(floor) == 2 and all(r["config"]["epochs"] == 0 and r["loss_history"] == [] for r in floor)
+    none = comp.runs("none")[0]
+    assert none["config"]["views"] == "none" and none["config"]["epochs"] == TINY["epochs"]
+    assert none["metrics"]["diagnostics"]["alignment"] == pytest.approx(0.0, abs=1e-9)  # identical views
+    assert set(comp.controls) == {"floor", "none", "trivial", "supervised"}
+    assert comp.controls["supervised"]["acc"] == 0.95
+    rows = {r["label"]: r for r in comp.table()}
+    assert rows["flip"]["vs_none"]["n"] == 2 and rows["flip"]["vs_none"]["ci"] is not None
+    assert rows["floor"]["role"] == "control" and rows["floor"]["gap_closed"] == pytest.approx(0.0, abs=1e-9)
+    assert rows["supervised"]["gap_closed"] == pytest.approx(1.0)
+    assert "diagnostics_effective_rank" in rows["flip"]
+    md = comp.markdown()
+    assert "*supervised* (control)" in md and "gap closed" in md
+    # rerun: everything read back from the store, models from the checkpoints, no training
+    monkeypatch.setattr("idslab.train.pretrain", lambda *a, **k: pytest.fail("retrained"))
+    again = ex.compare(base, ["flip", {"views": "ids", "sl": 0.05}], seeds=(0, 1), data=data, embed_n=50,
+                       results_dir=tmp_path)
+    assert [r["metrics"] for r in again.records] == [r["metrics"] for r in comp.records]
+    assert set(again.models) == set(comp.models)
+
+
+def test_compare_rejects_bad_input_before_work():
+    base = TrainConfig(**TINY)
+    with pytest.raises(ValueError, match="unknown controls"):
+        ex.compare(base, ["flip"], controls=("floor", "oracle"))
+    with pytest.raises(ValueError, match="views"):
+        ex.compare(base, ["flop"])
+    with pytest.raises(ValueError, match="seeds"):
+        ex.compare(base, ["flip"], seeds=())
+    with pytest.raises(ValueError, match="distinct labels"):
+        ex.compare(base, ["flip", "flip"])
+
+
+def test_variant_fields_hash_only_when_not_default():
+    # noise / scale_mode came after records existed: at their defaults they leave the key (old records keep their
+    # names), any other value makes a different record
+    a = TrainConfig(**TINY)
+    key = ex.config_key(a)
+    assert "noise" not in key and "scale_mode" not in key
+    old = {k: v for k, v in a.to_dict().items() if k not in ex._NOT_HASHED and k not in ex._HASHED_IF_NOT_DEFAULT}
+    assert key == old | {"data_version": ex.data_version(a.dataset)}
+    hashes = {ex.config_hash(TrainConfig(**TINY, **kw)) for kw in
+              ({}, {"noise": "sample"}, {"scale_mode": "relative"}, {"noise": "sample", "scale_mode": "relative"})}
+    assert len(hashes) == 4

@@ -72,3 +72,50 @@ def test_sweep_figure_error_bars_are_population_sd():
     from idslab.plots.sweep import sweep_figure
     recs = [rec("cnn16", "ids", s, a, a, sl=0.02) for s, a in enumerate((0.80, 0.80, 0.81))]
     assert abs(sweep_figure(recs).data[0].error_y.array[0] - 0.004714) < 1e-5
+
+
+def _controls(enc="cnn16"):
+    floor = [dict(rec(enc, "none", s, 0.70, 0.69), config={**rec(enc, "none", s, 0, 0)["config"], "epochs": 0})
+             for s in range(3)]
+    none = [rec(enc, "none", s, 0.80 + 0.01 * s, 0.79) for s in range(3)]
+    sup = [{"control": "supervised", "config": rec(enc, "none", s, 0, 0)["config"], "metrics": {"acc": 0.90},
+            "supervised_epochs": 30} for s in range(3)]
+    triv = [{"control": "trivial", "config": rec(enc, "none", s, 0, 0)["config"], "metrics": {"acc": 0.75}}
+            for s in range(3)]
+    return floor + none + sup + triv
+
+
+def test_tables_show_controls_gap_and_paired_differences():
+    recs = [rec("cnn16", "ids", s, 0.82 + 0.01 * s, 0.8) for s in range(3)] + _controls()
+    for r in recs[:3]:
+        r["metrics"]["physics"] = {"velocity_r2": 0.5, "direction_acc": 0.9}
+        r["metrics"]["diagnostics"] = {"effective_rank": 7.0}
+    assert report.condition_of(recs[3]) == "floor" and report.condition_of(recs[-1]) == "trivial"
+    md = report.table_markdown(recs, "table1")
+    row = next(l for l in md.split("**k-NN (%)**")[0].splitlines() if l.startswith("| CNN-16"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[1].startswith("**83.00") and cells[2].startswith("81.00") and cells[3].startswith("70.00")
+    assert cells[4].startswith("75.00") and cells[5].startswith("90.00")   # trivial, supervised
+    # gap closed = (83 - 70) / (90 - 70) = 0.65; IDS - none = +2.0 points every seed: interval of width 0
+    gap_row = next(l for l in md.split("Gap closed")[1].splitlines() if l.startswith("| CNN-16"))
+    assert "| 0.65 | +2.0 [+2.0, +2.0] | 0.55 |" in gap_row
+    assert "velocity R²" in md and "| CNN-16×16 | IDS | 0.50 ± 0.00 | 90.0 ± 0.0 | 7.0 ± 0.0 |" in md
+    d = report.paired_vs(recs, "cnn16", "ids")
+    assert d["mean"] == 2.0 and d["n"] == 3
+    csv_rows = list(csv.DictReader(io.StringIO(report.table_csv(recs, "table1"))))
+    assert {r["condition"] for r in csv_rows} == {"ids", "none", "floor", "trivial", "supervised"}
+    assert any(r["metric"] == "physics.velocity_r2" for r in csv_rows)
+    assert "Controls: no augmentation" in report.report_markdown(recs, "table1")
+
+
+def test_sweep_report_and_figure_show_zero_floor_and_loss():
+    from idslab.plots.sweep import sweep_figure
+    recs = [dict(rec("cnn16", "ids", s, 0.8, 0.78, sl=sl), final_loss=5.0 + sl) for sl in (0.0, 0.1)
+            for s in range(2)] + [r for r in _controls() if report.condition_of(r) != "none"]
+    md = report.sweep_markdown(recs)
+    assert "| 0 (no aug.) |" in md and "*Random init* (control) | 70.00" in md and "final loss" in md
+    assert "*Supervised* (control) | 90.00 ± 0.00 | (same classifier)" in md
+    fig = sweep_figure(recs)
+    names = [t.name for t in fig.data]
+    assert "final NT-Xent loss" in names and list(fig.data[0].x) == ["0", "0.1"]  # categorical; floor no point
+    assert len(fig.layout.shapes) == 2 + 3                                     # paper bands + 3 reference lines

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from idslab import train as T
+from idslab.perturb import perturbed_layers
 from idslab.train import TrainConfig, load_checkpoint, pretrain, run, save_checkpoint
 
 
@@ -89,3 +90,19 @@ def test_zero_epochs_probes_the_random_init(streaks):
     assert rec["loss_history"] == [] and 0 <= rec["metrics"]["knn_acc"] <= 1
     with pytest.raises(ValueError, match="epochs"):
         cfg(epochs=-1)
+
+
+def test_variant_fields_validated_and_reach_the_layers(streaks):
+    with pytest.raises(ValueError, match="noise must be one of"):
+        cfg(noise="batch")
+    with pytest.raises(ValueError, match="scale_mode must be one of"):
+        cfg(scale_mode="rms")
+    with pytest.raises(ValueError, match=r"unknown perturbation site 'features\.9'.*features\.0"):
+        cfg(sites={"features.9": 0.1})
+    c = cfg(sites={"all": 0.3}, noise="sample", scale_mode="relative", views="ids+flip", epochs=1)
+    enc = T.build_model(c, 1).encoder
+    assert {n: (m.scale, m.noise, m.scale_mode) for n, m in perturbed_layers(enc).items()} == {
+        n: (0.3, "sample", "relative") for n in ("features.0", "features.3", "fc1", "fc2")}
+    rec = run(c, streaks)
+    assert rec["config"]["noise"] == "sample" and rec["config"]["scale_mode"] == "relative"
+    assert rec == rec | {"loss_history": run(c, streaks)["loss_history"]}  # same seed, same numbers

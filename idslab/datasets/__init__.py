@@ -7,12 +7,14 @@
 """
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
 
 import torch
 
+from ..checks import check_folder
 from . import cache
 from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, MeteorParams, check_tile, rotated_streak,
                      simulate_echo, simulate_scenes, tile_labels, tile_scenes, trajectory)
@@ -25,7 +27,8 @@ __all__ = ["Split", "SSLData", "Sizes", "load", "summary", "MeteorParams", "simu
 @dataclass(frozen=True)
 class Split:
     """x (n, C, N, N) float32 CPU (meteor: calibrated SNR dB, C = 1; cifar: RGB in [0, 1], C = 3);
-    y (n,) int64 in {0, 1} (meteor: 1 = head echo in tile; cifar: 1 = animal, 0 = vehicle)."""
+    y (n,) int64 in {0, 1} (meteor: 1 = head echo in tile; cifar: 1 = animal, 0 = vehicle); a user's file
+    (datasets.arrays): 0..K-1, or -1 where unlabelled."""
     x: torch.Tensor
     y: torch.Tensor
 
@@ -52,7 +55,7 @@ class SSLData:
     """Three disjoint splits of one data set at one tile size N; meta is JSON-able."""
     name: str
     tile: int
-    classes: tuple[str, str]
+    classes: tuple[str, ...]   # names of labels 0..K-1 (K = 2 for meteor and cifar)
     pretrain: Split
     probe_train: Split
     probe_test: Split
@@ -67,14 +70,24 @@ SPLIT_NAMES = ("pretrain", "probe_train", "probe_test")
 
 
 def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_dir=None, cifar_dir=None,
-         download: bool = False, params: MeteorParams | None = None) -> SSLData:
+         download: bool = False, params: MeteorParams | None = None, path=None, data_key=None,
+         label_key=None) -> SSLData:
     """The data set `name` ("meteor" | "cifar") at tile size N (8..256, dividing 512), from the cache or built.
 
     data_dir: cache folder (default $IDSLAB_DATA or ./data). cifar_dir: a folder of class sub-folders (see
     idslab.datasets.cifar); download: fetch CIFAR-10 through torchvision. params: meteor simulator parameters.
+    name "file": a user's .npy / .npz / HDF5 file or image folder at `path` (idslab.datasets.arrays.load_file).
     Raises ValueError / FileNotFoundError naming the problem and the fix.
     """
+    if name == "file":
+        from .arrays import load_file
+        if path is None:
+            raise ValueError("load('file', ...) needs path=: a .npy, .npz or .h5 file or a folder of images")
+        return load_file(path, tile, data_key=data_key, label_key=label_key, seed=seed, sizes=sizes)
     check_tile(tile)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2 ** 32:
+        raise ValueError(f"data seed={seed!r}: need a whole number in 0..2**32-1")
+    check_folder(cache.data_dir(data_dir), "data_dir (--data-dir)", write=False)  # not a file, not under one
     if not isinstance(sizes, Sizes):
         raise ValueError(f"sizes={sizes!r}: pass an idslab.datasets.Sizes")
     if name == "meteor":
@@ -83,7 +96,7 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
         from .cifar import load_cifar
         return load_cifar(tile, seed=seed, sizes=sizes, data_dir=cache.data_dir(data_dir), cifar_dir=cifar_dir,
                           download=download)
-    raise ValueError(f"unknown data set {name!r}: use 'meteor' or 'cifar'")
+    raise ValueError(f"unknown data set {name!r}: use 'meteor', 'cifar' or 'file' (with path=)")
 
 
 def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams) -> SSLData:
@@ -105,7 +118,7 @@ def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams)
         out = generate(tile, sizes, params, seed)
         obj = dict(key=key_obj, info=out["info"],
                    **{f"{s}_{k}": t for s in SPLIT_NAMES for k, t in zip("xy", out[s])})
-        cache.save(path, obj)
+        cache.save_or_warn(path, obj)
     splits = {s: Split(obj[f"{s}_x"].float(), obj[f"{s}_y"]) for s in SPLIT_NAMES}
     meta = dict(dataset="meteor", seed=seed, tile=tile, sizes=vars(sizes), params=params.to_json(),
                 simulator_version=SIMULATOR_VERSION, cache_path=str(path), cached=cached,
@@ -125,9 +138,10 @@ def per_class(y: torch.Tensor, k: int) -> torch.Tensor:
 def summary(data: SSLData) -> dict:
     """JSON-able: per-split sizes, class counts and value ranges, plus the data set's meta."""
     def split(s: Split) -> dict:
-        counts = torch.bincount(s.y, minlength=2).tolist()
+        labelled = s.y[s.y >= 0]  # -1: unlabelled (a user's file without labels)
+        counts = torch.bincount(labelled, minlength=len(data.classes)).tolist() if labelled.numel() else []
         x = s.x
-        return dict(n=len(s.y), shape=list(x.shape), class_counts=dict(zip(data.classes, counts)),
+        return dict(n=len(s.y), shape=list(x.shape), class_counts=dict(zip(data.classes, counts)) if counts else None,
                     x_min=round(float(x.min()), 4) if x.numel() else None,
                     x_max=round(float(x.max()), 4) if x.numel() else None,
                     x_mean=round(float(x.mean()), 4) if x.numel() else None,

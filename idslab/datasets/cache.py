@@ -13,6 +13,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -39,9 +40,13 @@ def atomic_write(path: str | os.PathLike, *chunks: bytes) -> Path:
     """Write bytes to path atomically: a temporary file in the same folder, fsync'ed, then os.replace'd over path,
     so a reader (or a crash) never sees half a file. Used for caches, run records and checkpoints."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # os.replace would swap a folder or a device (/dev/null!) for a file
+        raise ValueError(f"{path} exists and is not a regular file: give a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600 and the rename keeps that: give it the mode a plain open() would (0666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
@@ -54,6 +59,13 @@ def atomic_write(path: str | os.PathLike, *chunks: bytes) -> Path:
     return path
 
 
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it: the only portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def save(path: str | os.PathLike, obj: dict) -> Path:
     """Atomically write obj (tensors, numbers, strings, lists, dicts) to path with a checksum header."""
     buf = io.BytesIO()
@@ -63,6 +75,17 @@ def save(path: str | os.PathLike, obj: dict) -> Path:
     return atomic_write(path, header, payload)
 
 
+def save_or_warn(path: str | os.PathLike, obj: dict) -> Path | None:
+    """save(), but a cache that cannot be written (read-only or full disk, a file where the folder should be) costs
+    only a warning: the data just generated is still returned to the caller instead of being lost."""
+    try:
+        return save(path, obj)
+    except (OSError, ValueError) as e:
+        warnings.warn(f"could not write the data cache {path} ({e}); using the data uncached (it will be built again "
+                      "next time): point --data-dir / $IDSLAB_DATA at a writable folder", stacklevel=2)
+        return None
+
+
 def load(path: str | os.PathLike) -> dict:
     """Read and verify a cache file; raises CacheError when it is missing or does not check out."""
     path = Path(path)
@@ -70,6 +93,8 @@ def load(path: str | os.PathLike) -> dict:
         raw = path.read_bytes()
     except FileNotFoundError as e:
         raise CacheError(f"{path}: no cache file") from e
+    except OSError as e:  # a folder in its place, no read permission
+        raise CacheError(f"{path}: unreadable ({e.strerror or e})") from e
     nl = raw.find(b"\n", 0, 200)
     head, payload = raw[:max(nl, 0)], memoryview(raw)[nl + 1:]        # a view: no copy of a 1 GB payload
     parts = head.split(b" ")

@@ -125,7 +125,7 @@ def decode_folder(folder: Path, data_dir: Path) -> tuple[torch.Tensor, torch.Ten
             warnings.warn(f"CIFAR cache unusable, decoding again: {e}", stacklevel=3)
     x = _decode_all(files)
     y = torch.from_numpy(labels)
-    cache.save(path, dict(x=x, y=y, folder=str(folder)))
+    cache.save_or_warn(path, dict(x=x, y=y, folder=str(folder)))
     return x, y
 
 

@@ -12,9 +12,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                           "the data folder, and print per-split sizes and class counts.",
                               epilog="examples: idslab data meteor --tile 16 --json;  "
                                      "idslab data cifar --cifar-dir ../shared/datasets/cifar10-train-jpg --tile 32")
-    p.add_argument("dataset", choices=("meteor", "cifar"), help="meteor (simulated JRO radar) or cifar (CIFAR-10 "
-                                                                "vehicle vs animal)")
-    p.add_argument("--tile", type=int, default=16, help="tile size N (NxN): 8, 16, 32, 64, 128 or 256 (default 16)")
+    p.add_argument("dataset", metavar="DATASET|PATH",
+                   help="meteor (simulated JRO radar), cifar (CIFAR-10 vehicle vs animal), or the path of your own "
+                        ".npy / .npz / .h5 file or image folder")
+    p.add_argument("--tile", type=int, default=None, help="tile size N (NxN): 8, 16, 32, 64, 128 or 256 (default "
+                                                          "16; for a PATH any N, default the images' own size)")
     p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     p.add_argument("--pretrain", type=int, default=4000, help="pre-training tiles (default 4000)")
     p.add_argument("--probe-train", type=int, default=2000, help="probe-train tiles (default 2000)")
@@ -24,6 +26,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                                      "(train/ and optionally test/)")
     p.add_argument("--download", action="store_true", help="cifar: download CIFAR-10 through torchvision")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--data-key", default=None, help="PATH: array / HDF5 dataset of images (default 'x' or the only)")
+    p.add_argument("--label-key", default=None, help="PATH: labels (n,) or mask (n, H, W) (default 'y' if present)")
+    p.add_argument("--stride", type=int, default=None, help="PATH: pixels between tile corners (default the tile)")
+    p.add_argument("--edge", choices=("drop", "shift"), default="drop", help="PATH: tiles crossing the edge")
     p.set_defaults(func=run)
     return p
 
@@ -32,7 +38,9 @@ def run(args) -> int:
     """Load (generating/caching as needed) and print the summary; returns the exit status."""
     from . import Sizes, load, summary
     sizes = Sizes(args.pretrain, args.probe_train, args.probe_test)
-    data = load(args.dataset, args.tile, seed=args.seed, sizes=sizes, data_dir=args.data_dir,
+    if args.dataset not in ("meteor", "cifar"):
+        return run_file(args, sizes)
+    data = load(args.dataset, args.tile or 16, seed=args.seed, sizes=sizes, data_dir=args.data_dir,
                 cifar_dir=args.cifar_dir, download=args.download)
     s = summary(data)
     if args.json:
@@ -51,4 +59,33 @@ def run(args) -> int:
     for name, sp in s["splits"].items():
         counts = "  ".join(f"{sp['class_counts'][c]:>10}" for c in s["classes"])
         print(f"{name:<12} {sp['n']:>6}  {counts}  {sp['x_min']:>7.2f}  {sp['x_max']:>7.2f}  {sp['x_mean']:>7.2f}")
+    return 0
+
+
+def run_file(args, sizes) -> int:
+    """`idslab data PATH`: a user's file (datasets.arrays): format, shapes, value ranges, label counts, tiles."""
+    from pathlib import Path
+
+    from . import summary
+    from .arrays import load_file
+    if not Path(args.dataset).expanduser().exists():
+        raise FileNotFoundError(f"{args.dataset!r} is neither a data set (meteor, cifar) nor an existing file or "
+                                "folder: give the path of a .npy, .npz or .h5 file or a folder of images")
+    data = load_file(args.dataset, args.tile, data_key=args.data_key, label_key=args.label_key, stride=args.stride,
+                     edge=args.edge, seed=args.seed, sizes=sizes)
+    s = summary(data)
+    if args.json:
+        print(json.dumps(s, indent=1))
+        return 0
+    m = s["meta"]
+    print(f"{m['source']['path']}: {m['format']}, {m['file_dtype']} {tuple(m['file_shape'])} (n, C, H, W), "
+          f"{'labels: ' + m['label_kind'] if m['labelled'] else 'unlabelled'}")
+    print(f"tiles {data.tile}x{data.tile}, stride {m['stride']}, edge {m['edge']}: {m['tiles_per_scene']} per image, "
+          f"unused edge pixels {m['unused_edge_pixels']}")
+    for name, sp in s["splits"].items():
+        counts = ", ".join(f"{k} {v}" for k, v in (sp["class_counts"] or {}).items()) or "no labels"
+        rng = f"{sp['x_min']:.3g} .. {sp['x_max']:.3g}, mean {sp['x_mean']:.3g}" if sp["n"] else "-"
+        print(f"{name:<12} {sp['n']:>6} tiles from {m['splits'][name]['scenes']} images  ({counts})  values {rng}")
+    if m["majority_baseline"] is not None:
+        print(f"majority-class share of probe-test: {100 * m['majority_baseline']:.1f}% (the trivial baseline)")
     return 0

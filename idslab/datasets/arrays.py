@@ -1,0 +1,564 @@
+"""A scientist's own data: arrays in .npy / .npz / HDF5 files or folders of images, cut into N x N tiles.
+
+    src = open_data("scenes.h5", data_key="x", label_key="mask")   # lazy: reads shapes, not pixels
+    data = load_file("scenes.h5", 16, label_key="mask")             # an SSLData, like load("meteor", 16)
+    for x, y, index in iter_tiles(src, TileSpec(16)): ...           # every tile, streamed scene chunk by chunk
+
+Inputs ("scenes" below: one image of the stack, whatever its size)
+- `.npy`: x only (memory-mapped, so only the scenes used are read). `.npz`: x and optional labels (keys `x`, `y`
+  by default, or the only array in the file). HDF5 (`.h5`, `.hdf5`, `.hdf`): dataset paths (default `x`, `y`), read
+  lazily with h5py, scene chunk by scene chunk: a file larger than memory can be tiled and subsampled. A folder of
+  PNG / JPEG / TIFF images: one sub-folder per class (labelled, classes in sorted name order) or the images directly
+  in the folder (unlabelled); all images must share one size and channel count.
+- Shapes (n, H, W) (one channel) or (n, C, H, W). Any float, integer or bool dtype.
+- Labels (optional): per scene, shape (n,), integers 0..K-1, every tile inherits its scene's label; or a per-pixel
+  mask, shape (n, H, W), 0/1 or bool, labelled per tile with the meteor data's rule (`mask_labels`).
+
+Units and normalisation: values are converted to float32 and otherwise pass through unchanged (dB stay dB, counts
+stay counts, 8-bit images stay 0..255). The only normalisation is the model's own input standardisation, per
+channel with the pre-training split's mean and standard deviation (Encoder.in_mean / in_std, stored in the saved
+model, so embedding new data later uses the same numbers).
+
+Tiles: corners on a grid of `stride` (default N: non-overlapping, as for the meteor data) starting at pixel 0;
+edge="drop" (default) drops the tiles that would cross the right or bottom edge (the last H mod N rows are unused,
+as a 512-row meteor scene has none for N dividing 512); edge="shift" adds one last row/column of tiles ending
+exactly on the edge (it overlaps its neighbour), so every pixel is in some tile.
+
+Splits: labelled data -> pretrain / probe_train / probe_test from disjoint scenes (a seeded permutation of the
+scenes, fractions 0.6 / 0.2 / 0.2), ambiguous tiles (label -1) dropped, each split at most its size (Sizes), and
+with balance=True the same number of tiles of every class (as the meteor splits are 50/50). Unlabelled data ->
+every scene goes to pretrain (probes need labels; their splits are empty) and y is -1.
+
+Every bad input raises ValueError / FileNotFoundError naming the file and the fix before any training starts.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ARRAY_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5", ".hdf")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+MASK_MIN_PIXELS = 4         # the meteor rule's pos_min_pixels: a tile with >= 4 mask pixels is positive
+SPLIT_FRACTIONS = (0.6, 0.2, 0.2)   # of the scenes: pretrain, probe_train, probe_test
+CHUNK_BYTES = 64 * 2 ** 20  # scenes are read in chunks of about this many float32 bytes (bounded memory)
+HASH_LIMIT = 2 * 2 ** 30    # files up to 2 GiB get a full sha256; larger ones a fingerprint of size + ends
+
+
+# ------------------------------------------------------------------------------------------------------ reading
+@dataclass
+class DataSource:
+    """A lazily opened data file. Shape (n, C, H, W) after the (n, H, W) -> C = 1 expansion.
+
+    labels: (n,) int64 per-scene labels or None; mask: the per-pixel mask array-like (n, H, W) or None (read lazily);
+    classes: names of labels 0..K-1 (empty when unlabelled).
+    """
+    path: Path
+    kind: str                   # "npy" | "npz" | "hdf5" | "images"
+    shape: tuple                # (n, C, H, W)
+    dtype: str
+    data_key: str | None = None
+    label_key: str | None = None
+    labels: np.ndarray | None = None
+    mask: object = None
+    classes: tuple = ()
+    _x: object = field(default=None, repr=False)       # array-like with numpy indexing over axis 0
+    _files: list = field(default_factory=list, repr=False)
+    _close: object = field(default=None, repr=False)
+
+    @property
+    def n(self) -> int:
+        return int(self.shape[0])
+
+    @property
+    def labelled(self) -> bool:
+        return self.labels is not None or self.mask is not None
+
+    def read(self, idx) -> np.ndarray:
+        """Scenes idx (sorted, unique ints) -> (k, C, H, W) float32, values unchanged. NaN/inf -> ValueError."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.kind == "images":
+            x = np.stack([_read_image(self._files[i], self.shape) for i in idx]) if idx.size else \
+                np.zeros((0,) + tuple(self.shape[1:]), np.float32)
+        else:
+            x = np.asarray(self._x[idx], dtype=np.float32)   # h5py and memmaps read only these scenes
+        x = x.reshape((len(idx),) + tuple(self.shape[1:]))
+        _check_finite(x, idx, self)
+        return x
+
+    def read_mask(self, idx) -> np.ndarray:
+        """Per-pixel mask of scenes idx -> (k, H, W) bool."""
+        m = np.asarray(self.mask[np.asarray(idx, dtype=np.int64)])
+        if m.dtype != bool:
+            bad = ~np.isin(m, (0, 1))
+            if bad.any():
+                i = np.argwhere(bad)[0]
+                raise ValueError(f"{self.path}: mask '{self.label_key}' has values other than 0/1 (e.g. "
+                                 f"{m[tuple(i)]!r} in scene {int(idx[i[0]])}): save a bool or 0/1 mask, or "
+                                 "per-scene labels of shape (n,)")
+        return m.astype(bool)
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+            self._close = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_data(path, data_key: str | None = None, label_key: str | None = None) -> DataSource:
+    """Open a .npy / .npz / HDF5 file or an image folder lazily and validate shapes and labels (not pixel values:
+    those are checked as they are read). See the module docstring for formats and defaults."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"data file {p} does not exist: give the path to a .npy, .npz or .h5 file or a "
+                                "folder of images")
+    if p.is_dir():
+        if data_key or label_key:
+            raise ValueError(f"{p} is a folder of images: --data-key/--label-key apply only to .npz and HDF5 files")
+        return _open_images(p)
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        if label_key:
+            raise ValueError(f"{p}: a .npy file holds one array (x): save x and labels together in a .npz "
+                             "(np.savez(path, x=x, y=y)) to use --label-key")
+        try:
+            x = np.load(p, mmap_mode="r", allow_pickle=False)
+        except Exception as e:
+            raise ValueError(f"{p} is not a readable .npy file ({e}): save it with np.save") from e
+        return _make(p, "npy", x, None, data_key, None)
+    if suffix == ".npz":
+        try:
+            z = np.load(p, allow_pickle=False)
+        except Exception as e:
+            raise ValueError(f"{p} is not a readable .npz file ({e}): save it with np.savez") from e
+        names = list(z.files)
+        xk = _pick_key(p, names, data_key, "x", "--data-key", "array")
+        yk = _pick_label_key(p, names, label_key, xk, "array")
+        classes = tuple(str(c) for c in z["classes"]) if "classes" in names and yk else None
+        return _make(p, "npz", z[xk], z[yk] if yk else None, xk, yk, classes, close=z.close)
+    if suffix in (".h5", ".hdf5", ".hdf"):
+        import h5py
+        try:
+            f = h5py.File(p, "r")
+        except Exception as e:
+            raise ValueError(f"{p} is not a readable HDF5 file ({e}): check the file, or save with h5py") from e
+        try:
+            names = []
+            f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+            xk = _pick_key(p, names, data_key, "x", "--data-key", "dataset")
+            yk = _pick_label_key(p, names, label_key, xk, "dataset")
+            y = f[yk] if yk else None
+            classes = None
+            if y is not None and "classes" in y.attrs:
+                classes = tuple(c.decode() if isinstance(c, bytes) else str(c) for c in y.attrs["classes"])
+            return _make(p, "hdf5", f[xk], y, xk, yk, classes, close=f.close)
+        except Exception:
+            f.close()
+            raise
+    raise ValueError(f"{p}: unknown file type {suffix!r}: use .npy, .npz, .h5/.hdf5 or a folder of "
+                     "PNG/JPEG/TIFF images")
+
+
+def _pick_key(p, names, key, default, flag, what) -> str:
+    if key is not None:
+        if key not in names:
+            raise ValueError(f"{p} has no {what} {key!r}; its {what}s are: {', '.join(names) or '(none)'}: "
+                             f"pass {flag} NAME")
+        return key
+    if default in names:
+        return default
+    arrays = [n for n in names if n not in ("y", "classes", "mask", "labels")]
+    if len(arrays) == 1:
+        return arrays[0]
+    raise ValueError(f"{p} has no {what} named {default!r} and {len(names)} {what}s ({', '.join(names) or 'none'}):"
+                     f" say which holds the images with {flag} NAME")
+
+
+def _pick_label_key(p, names, key, xk, what) -> str | None:
+    if key is not None:
+        return _pick_key(p, names, key, "y", "--label-key", what)
+    return "y" if "y" in names and xk != "y" else None   # no labels: unlabelled data (pre-training only)
+
+
+def _make(p, kind, x, y, xk, yk, classes=None, close=None) -> DataSource:
+    shape = tuple(int(s) for s in x.shape)
+    what = f"{p}" + (f" ({'array' if kind == 'npz' else 'dataset'} {xk!r})" if kind in ("npz", "hdf5") else "")
+    dt = np.dtype(x.dtype)
+    if not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer) or dt == bool):
+        raise ValueError(f"{what} has dtype {dt}: need float, integer or bool values")
+    if len(shape) == 3:
+        shape = (shape[0], 1, shape[1], shape[2])
+    elif len(shape) == 4:
+        if shape[1] > 16 and shape[3] <= 4:
+            raise ValueError(f"{what} has shape {tuple(x.shape)}, which looks channels-last (n, H, W, C): save "
+                             f"x.transpose(0, 3, 1, 2) to get (n, C, H, W)")
+    else:
+        raise ValueError(f"{what} has shape {tuple(x.shape)}: need (n, H, W) or (n, C, H, W) images (a 1-D signal "
+                         "of length L can be saved as (n, 1, 1, L) only if the encoder accepts it; reshape first)")
+    if shape[0] == 0:
+        raise ValueError(f"{what} holds no images (shape {tuple(x.shape)}): nothing to train on")
+    src = DataSource(p, kind, shape, str(dt), xk, yk, _x=x, _close=close)
+    if y is not None:
+        ys = tuple(int(s) for s in y.shape)
+        if ys[:1] != shape[:1]:
+            raise ValueError(f"{p}: x has {shape[0]} images but labels {yk!r} have shape {ys}: need one label per "
+                             f"image ({shape[0]},) or a per-pixel mask ({shape[0]}, {shape[2]}, {shape[3]})")
+        if ys == (shape[0],):
+            src.labels = check_labels(np.asarray(y), f"{p} labels {yk!r}")
+            k = int(src.labels.max()) + 1
+            src.classes = tuple(classes) if classes and len(classes) == k else tuple(f"class_{i}" for i in range(k))
+        elif ys == (shape[0], shape[2], shape[3]):
+            src.mask = y
+            src.classes = ("negative", "positive")
+        else:
+            raise ValueError(f"{p}: labels {yk!r} have shape {ys}: need ({shape[0]},) per image or a per-pixel mask "
+                             f"({shape[0]}, {shape[2]}, {shape[3]}) matching x {shape}")
+    return src
+
+
+def check_labels(y: np.ndarray, what: str) -> np.ndarray:
+    """Labels must be integers 0..K-1 with every class present; returns them as int64."""
+    y = np.asarray(y)
+    if y.dtype == bool:
+        y = y.astype(np.int64)
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            bad = y[~np.isfinite(y) | (y != np.round(y))][:5]
+            raise ValueError(f"{what}: labels must be integers 0..K-1, found {bad.tolist()}: save integer class "
+                             "indices (np.unique(y, return_inverse=True)[1])")
+        y = y.astype(np.int64)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{what}: labels have dtype {y.dtype}: need integers 0..K-1 (np.unique(y, "
+                         "return_inverse=True)[1] turns names into indices)")
+    y = y.astype(np.int64)
+    values = np.unique(y)
+    if values.size and (values[0] < 0 or values[-1] != values.size - 1):
+        raise ValueError(f"{what}: labels must be 0..K-1 with every class present, found values "
+                         f"{values[:10].tolist()}{' ...' if values.size > 10 else ''}: remap them with "
+                         "np.unique(y, return_inverse=True)[1]")
+    return y
+
+
+def _check_finite(x: np.ndarray, idx: np.ndarray, src: DataSource) -> None:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        n_nan, n_inf = int(np.isnan(x).sum()), int(np.isinf(x).sum())
+        pos = np.argwhere(bad)
+        scenes = np.unique(idx[pos[:, 0]])
+        first = ", ".join(str((int(idx[i[0]]),) + tuple(int(v) for v in i[1:])) for i in pos[:3])
+        key = f" ({src.data_key!r})" if src.data_key else ""
+        raise ValueError(f"{src.path}{key}: {n_nan} NaN and {n_inf} inf values in {scenes.size} image(s) "
+                         f"{scenes[:10].tolist()}{' ...' if scenes.size > 10 else ''}, first at [image, channel, "
+                         f"row, col] = {first}: replace them (e.g. np.nan_to_num(x, nan=floor, posinf=..., "
+                         "neginf=...)) or drop those images")
+
+
+def _open_images(root: Path) -> DataSource:
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    direct = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    if subdirs and direct:
+        raise ValueError(f"{root} holds both images and sub-folders: put every image in a class sub-folder "
+                         "(labelled) or all directly in the folder (unlabelled)")
+    files, labels, classes = direct, None, ()
+    if subdirs:
+        files, lab = [], []
+        for k, d in enumerate(subdirs):
+            fs = sorted(f for f in d.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not fs:
+                raise ValueError(f"class folder {d} holds no PNG/JPEG/TIFF images: add images or remove it")
+            files += fs
+            lab += [k] * len(fs)
+        labels, classes = np.asarray(lab, np.int64), tuple(d.name for d in subdirs)
+    if not files:
+        raise ValueError(f"{root} holds no PNG/JPEG/TIFF images (and no class sub-folders): put images "
+                         f"({', '.join(IMAGE_SUFFIXES)}) in it, one sub-folder per class if labelled")
+    first = _image_array(files[0])
+    shape = (len(files),) + first.shape
+    src = DataSource(root, "images", shape, str(first.dtype), labels=labels, classes=classes, _files=files)
+    return src
+
+
+def _image_array(f: Path) -> np.ndarray:
+    """One image file -> (C, H, W), raw values (8-bit: 0..255, 16-bit: 0..65535, float TIFF unchanged)."""
+    from PIL import Image
+    try:
+        with Image.open(f) as im:
+            a = np.asarray(im.convert("RGB") if im.mode in ("P", "CMYK", "YCbCr", "LA", "PA") else im)
+    except Exception as e:
+        raise ValueError(f"image {f} cannot be read ({e}): re-save it as PNG or TIFF") from e
+    return a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)
+
+
+def _read_image(f: Path, shape) -> np.ndarray:
+    a = _image_array(f)
+    if a.shape != tuple(shape[1:]):
+        raise ValueError(f"image {f} is {a.shape[0]} channel(s) of {a.shape[1]}x{a.shape[2]}, the first image "
+                         f"was {shape[1]} of {shape[2]}x{shape[3]}: every image must share one size and mode")
+    return a.astype(np.float32)
+
+
+def fingerprint(path) -> dict:
+    """What a model was trained on: path, size and sha256 (full up to HASH_LIMIT; otherwise of the size and the
+    first and last 16 MiB, marked partial); for an image folder, of the sorted file names and sizes."""
+    p = Path(path).expanduser().resolve()
+    h = hashlib.sha256()
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        for f in files:
+            h.update(f"{f.relative_to(p)}:{f.stat().st_size}\n".encode())
+        return dict(path=str(p), files=len(files), sha256=h.hexdigest(), hash_of="names and sizes")
+    size = p.stat().st_size
+    with open(p, "rb") as fh:
+        if size <= HASH_LIMIT:
+            for block in iter(lambda: fh.read(2 ** 22), b""):
+                h.update(block)
+            how = "content"
+        else:
+            h.update(str(size).encode())
+            h.update(fh.read(2 ** 24))
+            fh.seek(size - 2 ** 24)
+            h.update(fh.read(2 ** 24))
+            how = "size and first/last 16 MiB"
+    return dict(path=str(p), bytes=size, sha256=h.hexdigest(), hash_of=how)
+
+
+# ------------------------------------------------------------------------------------------------------- tiling
+@dataclass(frozen=True)
+class TileSpec:
+    """N x N tiles with corners every `stride` pixels (None: N, non-overlapping); edge "drop" | "shift"."""
+    tile: int
+    stride: int | None = None
+    edge: str = "drop"
+    mask_min_pixels: int = MASK_MIN_PIXELS
+
+    def __post_init__(self):
+        for name in ("tile", "stride", "mask_min_pixels"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
+                raise ValueError(f"{name}={v!r}: need a positive integer")
+        if self.edge not in ("drop", "shift"):
+            raise ValueError(f"edge={self.edge!r}: use 'drop' (tiles crossing the edge are left out) or 'shift' "
+                             "(one last tile ends on the edge)")
+
+    @property
+    def step(self) -> int:
+        return self.stride or self.tile
+
+
+def tile_grid(height: int, width: int, spec: TileSpec, what: str = "the images") -> tuple[np.ndarray, np.ndarray]:
+    """Top-left corners (rows (R,), cols (K,)) of the tiles of one H x W scene; tiles are row-major over them."""
+    n = spec.tile
+    if n > height or n > width:
+        raise ValueError(f"tile {n}x{n} is larger than {what} ({height}x{width}): choose --tile <= "
+                         f"{min(height, width)} (and a matching --encoder cnnN)")
+
+    def starts(size):
+        s = np.arange(0, size - n + 1, spec.step)
+        if spec.edge == "shift" and s[-1] + n < size:
+            s = np.append(s, size - n)
+        return s
+    return starts(height), starts(width)
+
+
+def cut_tiles(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, tile: int) -> np.ndarray:
+    """(k, C, H, W) -> (k, R*K, C, N, N) tiles at the given corners, row-major (one gather, no Python loop)."""
+    k, c = x.shape[:2]
+    win = np.lib.stride_tricks.sliding_window_view(x, (tile, tile), axis=(2, 3))   # (k, C, H-N+1, W-N+1, N, N)
+    t = win[:, :, rows[:, None], cols[None, :]]                                     # (k, C, R, K, N, N)
+    return np.ascontiguousarray(t.transpose(0, 2, 3, 1, 4, 5).reshape(k, rows.size * cols.size, c, tile, tile))
+
+
+def mask_labels(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray, tile: int,
+                min_pixels: int = MASK_MIN_PIXELS) -> np.ndarray:
+    """The meteor data's tile rule on a per-pixel mask (k, H, W) -> (k, T) int8: 1 (positive) with >= min_pixels
+    mask pixels in the tile, 0 (negative) with none, -1 (ambiguous: a sliver, excluded from every split) between.
+    (The simulator also asks a positive tile's noise-free peak to be >= 10 dB; a measured mask carries no
+    noise-free SNR, so here the pixel count alone decides.)"""
+    counts = cut_tiles(mask[:, None].astype(np.int32), rows, cols, tile).sum((2, 3, 4))
+    return np.where(counts >= min_pixels, 1, np.where(counts == 0, 0, -1)).astype(np.int8)
+
+
+def _chunk_scenes(src: DataSource) -> int:
+    per = 4 * int(np.prod(src.shape[1:]))
+    return max(1, CHUNK_BYTES // per)
+
+
+def tile_labels(src: DataSource, spec: TileSpec, scenes: np.ndarray | None = None) -> np.ndarray:
+    """(n_scenes, T) int8 labels of every tile (-1: unlabelled or ambiguous); reads the mask only."""
+    rows, cols = tile_grid(src.shape[2], src.shape[3], spec, str(src.path))
+    scenes = np.arange(src.n) if scenes is None else np.asarray(scenes)
+    t = rows.size * cols.size
+    if src.labels is not None:
+        return np.repeat(src.labels[scenes][:, None], t, 1).astype(np.int64)
+    if src.mask is None:
+        return np.full((scenes.size, t), -1, np.int64)
+    step = max(1, CHUNK_BYTES // (4 * src.shape[2] * src.shape[3]))
+    out = [mask_labels(src.read_mask(scenes[i:i + step]), rows, cols, spec.tile, spec.mask_min_pixels)
+           for i in range(0, scenes.size, step)]
+    return np.concatenate(out).astype(np.int64) if out else np.zeros((0, t), np.int64)
+
+
+def read_tiles(src: DataSource, spec: TileSpec, scene: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Tiles (scene[i], pos[i]) -> (m, C, N, N) float32, reading each needed scene once, chunk by chunk, in the
+    order given."""
+    rows, cols = tile_grid(src.shape[2], src.shape[3], spec, str(src.path))
+    scene, pos = np.asarray(scene, np.int64), np.asarray(pos, np.int64)
+    out = np.empty((scene.size, src.shape[1], spec.tile, spec.tile), np.float32)
+    uniq = np.unique(scene)
+    step = _chunk_scenes(src)
+    for i in range(0, uniq.size, step):
+        block = uniq[i:i + step]
+        tiles = cut_tiles(src.read(block), rows, cols, spec.tile)           # (b, T, C, N, N)
+        sel = np.nonzero(np.isin(scene, block))[0]
+        out[sel] = tiles[np.searchsorted(block, scene[sel]), pos[sel]]
+    return out
+
+
+def iter_tiles(src: DataSource, spec: TileSpec):
+    """Every tile of every scene in order, chunk by chunk: yields (x (m, C, N, N) float32, y (m,) int64 with -1 for
+    unlabelled/ambiguous, index (m, 3) int64 = scene, top row, left column in pixels)."""
+    rows, cols = tile_grid(src.shape[2], src.shape[3], spec, str(src.path))
+    r, c = np.meshgrid(rows, cols, indexing="ij")
+    corners = np.stack([r.ravel(), c.ravel()], 1)                          # (T, 2)
+    step = _chunk_scenes(src)
+    for i in range(0, src.n, step):
+        block = np.arange(i, min(src.n, i + step))
+        x = cut_tiles(src.read(block), rows, cols, spec.tile)
+        y = tile_labels(src, spec, block)
+        t = corners.shape[0]
+        index = np.concatenate([np.repeat(block, t)[:, None], np.tile(corners, (block.size, 1))], 1)
+        yield x.reshape((-1,) + x.shape[2:]), y.reshape(-1), index
+
+
+# ------------------------------------------------------------------------------------------------------- splits
+def scene_splits(n: int, labelled: bool, seed: int = 0, fractions=SPLIT_FRACTIONS, what: str = "the data",
+                 strata: np.ndarray | None = None) -> list[np.ndarray]:
+    """Scene indices of pretrain, probe_train, probe_test (disjoint; a seeded permutation cut by fractions).
+    strata (n,): per-image labels, cut class by class so every split holds every class (>= 1 image each when a
+    class has >= 3). Unlabelled: every scene is a pre-training scene."""
+    if not labelled:
+        return [np.arange(n), np.zeros(0, np.int64), np.zeros(0, np.int64)]
+    if n < 3:
+        raise ValueError(f"{what} has {n} image(s): labelled data needs >= 3 so that pre-training, probe-train and "
+                         "probe-test come from different images (or drop the labels to pre-train only)")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
+    f = np.cumsum(np.asarray(fractions, float) / sum(fractions))[:2]
+    groups = [np.arange(n)] if strata is None else [np.nonzero(strata == k)[0] for k in np.unique(strata)]
+    parts = [[], [], []]
+    for g in groups:
+        perm = g[rng.permutation(g.size)]
+        cuts = np.round(f * g.size).astype(int)
+        if g.size >= 3:                                   # every split gets at least one image of this group
+            cuts = np.clip(cuts, [1, 2], [g.size - 2, g.size - 1])
+            cuts[1] = max(cuts[1], cuts[0] + 1)
+        for k, part in enumerate(np.split(perm, cuts)):
+            parts[k].append(part)
+    return [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
+
+
+def _choose(lab: np.ndarray, cap: int, balance: bool, labelled: bool, rng, n_classes: int = 2) -> np.ndarray:
+    """Flat tile indices into lab (S, T): at most cap, uniformly; with balance, the same number of every class
+    0..n_classes-1 (none at all when a class is missing: the caller reports it)."""
+    flat = lab.ravel()
+    if not labelled:
+        pool = np.arange(flat.size)
+        return np.sort(rng.choice(pool, min(cap, pool.size), replace=False))
+    pools = [np.nonzero(flat == k)[0] for k in range(n_classes)]
+    if not balance:
+        pool = np.nonzero(flat >= 0)[0]
+        return np.sort(rng.choice(pool, min(cap, pool.size), replace=False))
+    per = min([p.size for p in pools] + [cap // max(1, len(pools))]) if pools else 0
+    return np.sort(np.concatenate([rng.choice(p, per, replace=False) for p in pools])) if pools else \
+        np.zeros(0, np.int64)
+
+
+def load_file(path, tile: int | None = None, *, data_key: str | None = None, label_key: str | None = None,
+              stride: int | None = None, edge: str = "drop", seed: int = 0, sizes=None, balance: bool = True,
+              fractions=SPLIT_FRACTIONS, mask_min_pixels: int = MASK_MIN_PIXELS):
+    """An SSLData from a user's file (see the module docstring). tile None: the images' own size (square only).
+    sizes: an idslab.datasets.Sizes of at most this many tiles per split (default Sizes(): 4000 / 2000 / 600).
+    meta has the file's fingerprint, tile rule, scenes per split, and the majority-class share of probe-test
+    (the trivial baseline an accuracy must beat)."""
+    from . import Split, SSLData, Sizes, SPLIT_NAMES
+    sizes = sizes or Sizes()
+    src = open_data(path, data_key, label_key)
+    try:
+        n, c, h, w = src.shape
+        if tile is None:
+            if h != w:
+                raise ValueError(f"{src.path}: images are {h}x{w}: pass --tile N to cut N x N tiles")
+            tile = h
+        spec = TileSpec(tile, stride, edge, mask_min_pixels)
+        rows, cols = tile_grid(h, w, spec, f"the images of {src.path}")
+        labelled = src.labelled
+        scenes = scene_splits(n, labelled, seed, fractions, str(src.path), strata=src.labels)
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 13, 1]))
+        splits, info = {}, {}
+        for name, sc in zip(SPLIT_NAMES, scenes):
+            lab = tile_labels(src, spec, sc)                                  # (S, T)
+            take = _choose(lab, getattr(sizes, name), balance, labelled, rng, len(src.classes))
+            t = lab.shape[1]
+            scene, pos = sc[take // t], take % t
+            x = read_tiles(src, spec, scene, pos)
+            y = lab.ravel()[take] if take.size else np.zeros(0, np.int64)
+            perm = rng.permutation(take.size)                                 # no scene order within a split
+            splits[name] = Split(torch.from_numpy(x[perm]), torch.from_numpy(np.asarray(y, np.int64)[perm]))
+            info[name] = dict(scenes=int(sc.size), candidates=int((lab >= 0).sum()) if labelled else int(lab.size),
+                              ambiguous=int((lab < 0).sum()) if src.mask is not None else 0)
+        if labelled:
+            for name in SPLIT_NAMES:
+                if len(splits[name]) == 0:
+                    raise ValueError(f"{src.path}: the {name} split ({info[name]['scenes']} images) got no "
+                                     f"labelled tiles{' of some class' if balance else ''}: every class must occur "
+                                     "in the images of every split: give more images"
+                                     + (", or load with balance=False" if balance else ""))
+        y_te = splits["probe_test"].y
+        majority = float(torch.bincount(y_te).max()) / len(y_te) if len(y_te) else None
+        unused = dict(rows=int(h - (rows[-1] + tile)), cols=int(w - (cols[-1] + tile)))
+        meta = dict(dataset="file", source=fingerprint(src.path), format=src.kind, data_key=src.data_key,
+                    label_key=src.label_key, file_shape=list(src.shape), file_dtype=src.dtype, labelled=labelled,
+                    label_kind="mask" if src.mask is not None else ("per image" if labelled else None), seed=seed,
+                    tile=tile, stride=spec.step, edge=edge, tiles_per_scene=int(rows.size * cols.size),
+                    unused_edge_pixels=unused, mask_min_pixels=mask_min_pixels if src.mask is not None else None,
+                    balance=balance, sizes=vars(sizes), splits=info, majority_baseline=majority,
+                    units="as stored in the file (float32; no rescaling)")
+        return SSLData(f"file:{src.path.name}", tile, tuple(src.classes) or ("unlabelled",), meta=meta, **splits)
+    finally:
+        src.close()
+
+
+def describe(path, tile: int | None = None, **kw) -> dict:
+    """`idslab data PATH --json`: the file (format, shape, dtype), the tile rule, and summary() of the splits."""
+    from . import summary
+    return summary(load_file(path, tile, **kw))
+
+
+def write_hdf5(path, x: np.ndarray, y: np.ndarray | None = None, data_key: str = "x", label_key: str = "y",
+               classes=None, chunk_scenes: int = 1) -> None:
+    """Save arrays as an HDF5 file that load_file reads lazily (chunked one scene per chunk, gzip-free so a read
+    is a copy). Atomic: written to a temporary name, then renamed."""
+    import h5py
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset(data_key, data=x, chunks=(chunk_scenes,) + tuple(x.shape[1:]))
+            if y is not None:
+                d = f.create_dataset(label_key, data=y, chunks=(chunk_scenes,) + tuple(y.shape[1:]) if y.ndim > 1
+                                     else None)
+                if classes:
+                    d.attrs["classes"] = [str(c) for c in classes]
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

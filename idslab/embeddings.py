@@ -1,0 +1,127 @@
+"""Embeddings out: the frozen 32-d representation h of every tile of a file, for use outside idslab.
+
+    emb = idslab.embed("m.pt", "scenes.h5", data_key="x", label_key="mask")   # or a model, or an array
+    emb.h        # (n_tiles, 32) float32: encoder output h, eval mode (s_l = 0, paper Sec. 4.1), projector dropped
+    emb.y        # (n_tiles,) int64 labels, -1 where unlabelled or ambiguous
+    emb.index    # (n_tiles, 3) int64: scene (image) index, top row, left column of the tile in pixels
+    save_embeddings("h.npz", emb)   # .npy: h only; .npz: h, y, index, classes, meta (JSON)
+
+The input standardisation is the model's own (Encoder.in_mean / in_std, fitted on its pre-training split and saved
+in the checkpoint): new data is embedded with the same numbers, never re-standardised. Tiles are read scene chunk by
+scene chunk (datasets.arrays.iter_tiles) and embedded in batches on the device, so a file larger than memory works.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .datasets.arrays import DataSource, TileSpec, fingerprint, iter_tiles, open_data
+from .datasets.cache import atomic_write
+from .encoders import Encoder, SimCLRModel
+from .train import load_checkpoint, resolve_device
+
+SUFFIXES = (".npy", ".npz")
+
+
+@dataclass
+class Embeddings:
+    h: np.ndarray          # (n, 32) float32
+    y: np.ndarray          # (n,) int64; -1: no label (unlabelled file, or an ambiguous tile of a mask)
+    index: np.ndarray      # (n, 3) int64: scene, top row, left column (pixels)
+    classes: tuple = ()
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.h.shape[0])
+
+
+def _encoder(model, device) -> tuple[Encoder, dict]:
+    info = {}
+    if isinstance(model, (str, os.PathLike)):
+        info = dict(model=str(model))
+        model, cfg, _ = load_checkpoint(model, device="cpu")
+        info["trained_config"] = cfg.to_dict()
+    if isinstance(model, SimCLRModel):
+        model = model.encoder
+    if not isinstance(model, Encoder):
+        raise ValueError(f"model must be a checkpoint path, a SimCLRModel or an Encoder, got {type(model).__name__}")
+    return model.to(device).eval(), info
+
+
+def _source(data, data_key, label_key) -> DataSource:
+    if isinstance(data, (str, os.PathLike)):
+        return open_data(data, data_key, label_key)
+    from .datasets.arrays import _make
+    x = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+    return _make(Path("<array>"), "array", x, None, None, None)
+
+
+@torch.no_grad()
+def embed(model, data, *, tile: int | None = None, data_key: str | None = None, label_key: str | None = None,
+          stride: int | None = None, edge: str = "drop", batch_size: int = 1024, device: str = "auto",
+          out: str | os.PathLike | None = None) -> Embeddings:
+    """h of every tile of `data` under a frozen encoder (s_l = 0).
+
+    model: a checkpoint path (train --save-model), a SimCLRModel or an Encoder. data: a path (.npy, .npz, HDF5,
+    image folder) or an array (n, H, W) / (n, C, H, W). tile: default the encoder's own input size; stride/edge: the
+    tiling rule of datasets.arrays.TileSpec. out: also write .npy / .npz (save_embeddings).
+    Raises ValueError before any work when the data's channels or tile size do not fit the model.
+    """
+    if out is not None and Path(out).suffix.lower() not in SUFFIXES:
+        raise ValueError(f"--out {out}: write .npy (h only) or .npz (h, labels, tile indices)")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = resolve_device(device)
+    enc, info = _encoder(model, dev)
+    tile = tile or info.get("trained_config", {}).get("tile") or enc.tile
+    src = _source(data, data_key, label_key)
+    try:
+        what = str(src.path)
+        if src.shape[1] != enc.in_mean.numel():
+            raise ValueError(f"{what} has {src.shape[1]} channel(s) but the model was trained on "
+                             f"{enc.in_mean.numel()}: embed data of the kind it was trained on")
+        if enc.name.startswith("cnn") and tile != enc.tile:
+            raise ValueError(f"the model ({enc.name}) takes {enc.tile}x{enc.tile} tiles, asked for tile={tile}: "
+                             f"use --tile {enc.tile}")
+        spec = TileSpec(tile, stride, edge)
+        t0 = time.perf_counter()
+        hs, ys, idx = [], [], []
+        for x, y, index in iter_tiles(src, spec):
+            for xb in torch.from_numpy(x).split(batch_size):
+                hs.append(enc(xb.to(dev, non_blocking=True)).float().cpu())
+            ys.append(y)
+            idx.append(index)
+        h = torch.cat(hs).numpy() if hs else np.zeros((0, 32), np.float32)
+        meta = dict(info, data=fingerprint(src.path) if src.kind != "array" else dict(path="<array>"),
+                    data_key=src.data_key, label_key=src.label_key, tile=tile, stride=spec.step, edge=edge,
+                    file_shape=list(src.shape), encoder=enc.name, device=str(dev),
+                    in_mean=enc.in_mean.cpu().tolist(), in_std=enc.in_std.cpu().tolist(),
+                    seconds=round(time.perf_counter() - t0, 3))
+        emb = Embeddings(h, np.concatenate(ys).astype(np.int64), np.concatenate(idx).astype(np.int64),
+                         tuple(src.classes), meta)
+    finally:
+        src.close()
+    if out is not None:
+        save_embeddings(out, emb)
+    return emb
+
+
+def save_embeddings(path: str | os.PathLike, emb: Embeddings) -> None:
+    """.npy: h (n, 32) only. .npz: h, y, index (scene, row, col), classes, meta (a JSON string). Atomic."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"{path}: write .npy (h only) or .npz (h, labels, tile indices)")
+    buf = io.BytesIO()
+    if suffix == ".npy":
+        np.save(buf, emb.h)
+    else:
+        np.savez(buf, h=emb.h, y=emb.y, index=emb.index, classes=np.asarray(emb.classes, dtype=str),
+                 meta=np.asarray(json.dumps(emb.meta)))
+    atomic_write(path, buf.getbuffer())
