@@ -11,13 +11,17 @@ Pipelines (samples per second = pre-training samples consumed per second, each s
   idslab ids  the same with views="ids" (no data transform; weight noise at fc1).
   stacked xK  idslab.multi.pretrain_many: K runs (seeds) of views="ids" trained at once with torch.func/vmap;
               samples/s counts all K runs' samples.
-Timed regions exclude set-up and one warm-up epoch; CUDA is synchronised before the clock stops.
+Timed regions exclude one warm-up step/epoch; CUDA is synchronised before the clock stops. --repeat R measures
+all pipelines R times in turn (so load changes hit them alike) and prints each round's ratios with the load average.
+Besides wall-clock samples/s, on the CPU (DataLoader workers 0) it prints samples per CPU-second of this process
+(time.process_time): on a machine shared with other jobs that ratio is far steadier than the wall-clock one.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import math
+import os
 import platform
 import sys
 import time
@@ -71,12 +75,12 @@ def reference(x, cfg: TrainConfig, steps: int, workers: int, device) -> float:
     loader = torch.utils.data.DataLoader(TwoViews(x), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                                          num_workers=workers, pin_memory=device.type == "cuda",
                                          persistent_workers=workers > 0)
-    done, t0 = -1, None
+    done, t0, c0 = -1, None, None
     while done < steps:
         for v1, v2 in loader:
             if done == 0:                                    # first step is warm-up
                 _sync(device)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
             v1, v2 = v1.to(device, non_blocking=True), v2.to(device, non_blocking=True)
             loss = nt_xent(model(v1), model(v2), cfg.temperature)
             opt.zero_grad()
@@ -86,7 +90,7 @@ def reference(x, cfg: TrainConfig, steps: int, workers: int, device) -> float:
             if done >= steps:
                 break
     _sync(device)
-    return steps * cfg.batch_size / (time.perf_counter() - t0)
+    return steps * cfg.batch_size, time.perf_counter() - t0, time.process_time() - c0
 
 
 # ------------------------------------------------------------------------------------------------- idslab
@@ -94,8 +98,9 @@ def idslab_path(data, cfg: TrainConfig, steps: int) -> float:
     per_epoch = data.pretrain.x.shape[0] // cfg.batch_size
     epochs = max(1, math.ceil(steps / per_epoch))
     pretrain(TrainConfig(**{**cfg.to_dict(), "epochs": 1}), data)           # warm-up (kernels, allocator)
+    c0 = time.process_time()
     res = pretrain(TrainConfig(**{**cfg.to_dict(), "epochs": epochs}), data)
-    return epochs * per_epoch * cfg.batch_size / res.wall_s
+    return epochs * per_epoch * cfg.batch_size, res.wall_s, time.process_time() - c0   # CPU time: set-up included
 
 
 def stacked_path(data, cfg: TrainConfig, steps: int, k: int) -> float:
@@ -104,8 +109,9 @@ def stacked_path(data, cfg: TrainConfig, steps: int, k: int) -> float:
     epochs = max(1, math.ceil(steps / per_epoch))
     mk = lambda e: [TrainConfig(**{**cfg.to_dict(), "epochs": e, "seed": s}) for s in range(k)]
     pretrain_many(mk(1), data)                                             # warm-up
+    c0 = time.process_time()
     res = pretrain_many(mk(epochs), data)
-    return k * epochs * per_epoch * cfg.batch_size / (res[0].wall_s * k)
+    return k * epochs * per_epoch * cfg.batch_size, res[0].wall_s * k, time.process_time() - c0
 
 
 def main(argv=None) -> int:
@@ -119,6 +125,7 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers of the reference")
     p.add_argument("--stack", type=int, default=8, help="K runs for the stacked pipeline (0: skip)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--repeat", type=int, default=1, help="measure every pipeline this many times, in turn")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -126,22 +133,32 @@ def main(argv=None) -> int:
     tile = encoder_tile(args.encoder)
     data = synthetic(args.n, args.channels, tile)
     base = dict(encoder=args.encoder, batch_size=args.batch_size, device=str(device), n_pretrain=args.n)
-    rows = [("reference (torchvision + DataLoader, 1 model)",
-             reference(data.pretrain.x, TrainConfig(**base, views="flip"), args.steps, args.workers, device))]
-    rows.append(("idslab flip (device-resident, batched views)",
-                 idslab_path(data, TrainConfig(**base, views="flip"), args.steps)))
-    rows.append(("idslab ids", idslab_path(data, TrainConfig(**base, views="ids"), args.steps)))
+    pipelines = [
+        ("reference (torchvision + DataLoader, 1 model)",
+         lambda: reference(data.pretrain.x, TrainConfig(**base, views="flip"), args.steps, args.workers, device)),
+        ("idslab flip (device-resident, batched views)",
+         lambda: idslab_path(data, TrainConfig(**base, views="flip"), args.steps)),
+        ("idslab ids", lambda: idslab_path(data, TrainConfig(**base, views="ids"), args.steps))]
     if args.stack > 1 and args.encoder.startswith("cnn"):
-        rows.append((f"idslab ids, stacked x{args.stack} (torch.func)",
-                     stacked_path(data, TrainConfig(**base, views="ids"), args.steps, args.stack)))
+        pipelines.append((f"idslab ids, stacked x{args.stack} (torch.func)",
+                          lambda: stacked_path(data, TrainConfig(**base, views="ids"), args.steps, args.stack)))
+    cpu_ratio = device.type == "cpu" and args.workers == 0      # worker processes' CPU time is not ours to count
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
     print(f"\n{args.encoder}, tile {tile}, batch {args.batch_size}, {args.steps} timed steps, "
-          f"device {device} ({name}), torch {torch.__version__}, {datetime.datetime.now():%Y-%m-%d %H:%M}")
-    print("| pipeline | samples/s | x reference |\n|---|---:|---:|")
-    ref = rows[0][1]
-    for label, sps in rows:
-        print(f"| {label} | {sps:,.0f} | {sps / ref:.2f} |")
+          f"device {device} ({name}), torch {torch.__version__}, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    head = "| round | load avg (1 min) | pipeline | samples/s | x reference |" + \
+        (" samples/CPU-s | x reference (CPU) |" if cpu_ratio else "")
+    print(head + "\n|" + "---|" * (head.count("|") - 1))
+    for r in range(args.repeat):
+        load = os.getloadavg()[0]
+        rows = [(label, *fn()) for label, fn in pipelines]
+        ref_wall, ref_cpu = rows[0][1] / rows[0][2], rows[0][1] / max(rows[0][3], 1e-9)
+        for label, n, wall, cpu in rows:
+            line = f"| {r + 1} | {load:.1f} | {label} | {n / wall:,.0f} | {n / wall / ref_wall:.2f} |"
+            if cpu_ratio:
+                line += f" {n / cpu:,.0f} | {n / cpu / ref_cpu:.2f} |"
+            print(line, flush=True)
     return 0
 
 

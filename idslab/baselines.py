@@ -79,12 +79,13 @@ def trivial_baseline(data, seed: int = 0) -> dict:
 
 
 def supervised_ceiling(cfg: TrainConfig, data, epochs: int = 30,
-                       progress: Callable[[int, int, float], None] | None = None) -> dict:
+                       progress: Callable[[int, int, float], None] | None = None, predictions: bool = False) -> dict:
     """The config's encoder architecture + a linear head, trained with cross-entropy on data.probe_train (Adam,
     cfg.lr, cfg.batch_size, no augmentation, no weight perturbation), scored on data.probe_test.
 
     Input standardisation buffers come from the training tiles, as in train.pretrain. Deterministic for a seed on
-    the CPU. progress(step, total, loss) after every step. Returns {"acc", "ci", "n_test", "wall_s", "epochs"}.
+    the CPU. progress(step, total, loss) after every step. Returns {"acc", "ci", "n_test", "wall_s", "epochs"}
+    (and "predictions", the (n_test,) predicted labels as a CPU tensor, with predictions=True: for error analyses).
     """
     if epochs < 1:
         raise ValueError(f"supervised_ceiling: epochs must be >= 1, got {epochs}")
@@ -118,6 +119,8 @@ def supervised_ceiling(cfg: TrainConfig, data, epochs: int = 30,
         pred = torch.cat([model(xb.to(device, torch.float32)).argmax(1) for xb in data.probe_test.x.split(1024)])
     out = _score(pred, data.probe_test.y)
     out.update(wall_s=round(wall, 3), epochs=epochs)
+    if predictions:
+        out["predictions"] = pred.cpu()
     return out
 
 

@@ -145,7 +145,8 @@ def cmd_train(args) -> int:
     cfg = config_from_args(args)
     check_outputs(**{"--out": args.out, "--save-model": args.save_model})
     rec = run(cfg, progress=None if args.quiet else _tqdm_progress(cfg.views), checkpoint=args.save_model)
-    print(f"{cfg.dataset} tile {cfg.tile} {cfg.encoder} views={cfg.views}: {_fmt(rec)}")
+    name = cfg.data_path if cfg.dataset == "file" else cfg.dataset
+    print(f"{name} tile {cfg.tile} {cfg.encoder} views={cfg.views}: {_fmt(rec)}")
     if args.save_model and os.path.abspath(rec["checkpoint"]) != os.path.abspath(args.save_model):
         print(f"idslab: warning: the model went to {rec.get('checkpoint')} (could not write {args.save_model})",
               file=sys.stderr)
@@ -172,6 +173,8 @@ def cmd_compare(args) -> int:
     check_outputs(**{"--out": args.out})
     if args.results is not None:
         check_folder(args.results, "--results")
+    if base.dataset == "file":
+        check_file_has_labels(base)
     done_records = []
 
     def progress(done: int, total: int, rec) -> None:
@@ -187,7 +190,7 @@ def cmd_compare(args) -> int:
                   f"{'mlp' if 'mlp_acc' in m else 'acc'} {acc * 100:5.1f}%", file=sys.stderr, flush=True)
 
     comp = compare(base, conditions, seeds=seeds, controls=controls, progress=progress, results_dir=args.results,
-                   supervised_epochs=args.supervised_epochs)
+                   supervised_epochs=args.supervised_epochs, keep_models=False)
     print(f"\n{base.dataset}, tile {base.tile}, {base.encoder}, {base.epochs} epochs, seeds "
           f"{','.join(map(str, seeds))}, {base.n_probe_test} test samples; mean ± sd over seeds; 'MLP − none': "
           f"paired-seed difference against no augmentation with its 95% t-interval; gap closed = (acc − floor) / "
@@ -202,6 +205,15 @@ def add_file_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", dest="data_path", default=argparse.SUPPRESS,
                    help="train on your own .npy / .npz / .h5 file or image folder (docs/DATA.md 'Your own data'); "
                         "with --data-key/--label-key for the arrays, --tile N and a matching --encoder cnnN")
+
+
+def check_file_has_labels(cfg) -> None:
+    """compare ranks conditions by probe accuracy: a user's file without labels cannot be compared (before work)."""
+    from .datasets.arrays import open_data
+    with open_data(cfg.data_path, cfg.data_key, cfg.label_key) as src:
+        if not src.labelled:
+            raise ValueError(f"{src.path} has no labels, and compare ranks conditions by probe accuracy: add labels "
+                             "(--label-key), or pre-train each condition with `idslab train --data ...`")
 
 
 def add_embed_parser(sub) -> argparse.ArgumentParser:

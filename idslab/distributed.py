@@ -1,7 +1,10 @@
 """One large pre-training run over several processes: DistributedDataParallel + NT-Xent with negatives gathered
 across processes (idslab.loss.nt_xent(..., gather=True)).
 
-    torchrun --nproc-per-node 2 -m idslab.distributed --encoder resnet50 --views ids --batch-size 512 --out r.json
+    torchrun --nproc-per-node 2 -m idslab.distributed_cli --encoder resnet50 --views ids --batch-size 512 --out r.json
+
+It is idslab.train's engine (setup, loop, step, record) with the views sharded, the model wrapped in DDP, the loss
+gathering negatives and the epoch loss averaged over ranks; the command line lives in idslab.distributed_cli.
 
 `--batch-size` is the *global* batch B (each of the W processes takes B/W samples). Every process draws the same
 permutation, the same data views of the global batch and the same λ (all from the same seed), then keeps its own
@@ -16,19 +19,15 @@ path), which differs slightly from one process. Rank 0 runs the probes and write
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .loss import nt_xent
-from .train import Pretrained, TrainConfig, build_model, load_data, probe_config, seed_everything
-from .views import parse_views
+from .train import (Engine, Pretrained, Progress, TrainConfig, check_data, check_finite_input, check_tiles,
+                    contrastive_loss, load_data, make_record, save_checkpoint)
 
 
 def init(backend: str | None = None) -> tuple[int, int, torch.device]:
@@ -50,105 +49,61 @@ def shard(t: torch.Tensor, rank: int, world: int) -> torch.Tensor:
     return t[rank * b:(rank + 1) * b]
 
 
-def pretrain_ddp(cfg: TrainConfig, data=None, device: torch.device | None = None) -> Pretrained:
+class DDPEngine(Engine):
+    """idslab.train's engine on one rank of a process group: the same set-up on every rank (same seed, so the same
+    initial weights, permutation, data views and λ), each rank keeps its slice of the global batch's views, the
+    model runs wrapped in DDP, NT-Xent gathers the negatives, and the epoch loss is averaged over ranks."""
+
+    def build(self) -> None:
+        super().build()
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self.module = self.model
+        if self.device.type == "cuda":
+            self.module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.module)
+        self.model = DDP(self.module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+
+    def views(self, step: int) -> torch.Tensor:                             # -> (2B/W, C, N, N)
+        both = super().views(step)                                          # the global batch's views, same draws
+        return torch.cat([shard(half, self.rank, self.world) for half in both.chunk(2)])
+
+    def loss(self, z: torch.Tensor) -> torch.Tensor:
+        return contrastive_loss(z, self.cfg.temperature, gather=True)
+
+    def reduce(self, epoch_loss: torch.Tensor) -> torch.Tensor:
+        dist.all_reduce(epoch_loss)                                         # mean over ranks = the global loss
+        return epoch_loss / (self.steps_per_epoch * self.world)
+
+    def finish(self, history: list, wall: float) -> list[Pretrained]:
+        self.module.eval()
+        return [Pretrained(self.module, history, wall, f"{self.device} x{self.world} ({dist.get_backend()})")]
+
+
+def pretrain_ddp(cfg: TrainConfig, data=None, device: torch.device | None = None,
+                 progress: Progress | None = None) -> Pretrained:
     """idslab.train.pretrain across the process group: same RNG stream on every rank, global-batch views, each rank
     trains on its slice through DDP, NT-Xent gathers the negatives. Returns the (unwrapped) model on every rank."""
-    rank, world = dist.get_rank(), dist.get_world_size()
+    world = dist.get_world_size()
     device = device or torch.device("cpu")
     if cfg.batch_size % world:
         raise ValueError(f"global batch_size {cfg.batch_size} must divide evenly over {world} processes")
     data = data if data is not None else load_data(cfg)
-    seed_everything(cfg.seed)                                            # identical on every rank, on purpose
+    check_tiles(cfg, data)
     x = data.pretrain.x.to(device, torch.float32)                       # (n, C, N, N)
-    n, b = x.shape[0], cfg.batch_size
-    if n < b:
-        raise ValueError(f"batch_size {b} exceeds the {n} pre-training samples: lower --batch-size")
-    model = build_model(cfg, x.shape[1])
-    model.encoder.in_mean.copy_(x.mean(dim=(0, 2, 3)))
-    model.encoder.in_std.copy_(x.std(dim=(0, 2, 3)).clamp_min(1e-6))
-    model.to(device).train()
-    if device.type == "cuda":
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    spec = parse_views(cfg.views)
-    opt = torch.optim.Adam(ddp.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    amp = cfg.amp and device.type == "cuda"
-    steps, history = n // b, []
+    check_finite_input(x)
+    return DDPEngine(cfg, x, device).fit(progress)[0]
+
+
+def run_ddp(cfg: TrainConfig, data=None, device: torch.device | None = None,
+            checkpoint: str | None = None) -> dict | None:
+    """idslab.train.run across the process group. Call on every rank: distributed pre-training, then rank 0 saves
+    the checkpoint, runs the probes and returns the record (run()'s, plus "world_size"); other ranks return None."""
     t0 = time.perf_counter()
-    for epoch in range(cfg.epochs):
-        perm = torch.randperm(n, device=device)
-        epoch_loss = torch.zeros((), device=device)
-        for step in range(steps):
-            xb = x[perm[step * b:(step + 1) * b]]                        # the global batch (B, C, N, N)
-            v1, v2 = spec(xb), spec(xb)                                  # same draws as one process would make
-            local = torch.cat([shard(v1, rank, world), shard(v2, rank, world)])  # (2B/W, ...)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                z = ddp(local)                                           # λ1, λ2 drawn inside, same on all ranks
-            half = z.shape[0] // 2
-            loss = nt_xent(z[:half], z[half:], cfg.temperature, gather=True)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()                                              # DDP averages the gradients over ranks
-            opt.step()
-            epoch_loss += loss.detach()
-        dist.all_reduce(epoch_loss)                                      # mean over ranks = the global-batch loss
-        mean_loss = float(epoch_loss) / (steps * world)
-        if not np.isfinite(mean_loss):
-            raise FloatingPointError(f"NT-Xent became {mean_loss} in epoch {epoch + 1}: lower --lr or --sl")
-        history.append(mean_loss)
-        if rank == 0:
-            print(f"epoch {epoch + 1}/{cfg.epochs}: loss {mean_loss:.4f}", flush=True)
-    wall = time.perf_counter() - t0
-    model.eval()
-    return Pretrained(model, history, wall, f"{device} x{world} ({dist.get_backend()})")
-
-
-def _record(cfg: TrainConfig, data, result: Pretrained, t0: float) -> dict:
-    """The same record as idslab.train.run, for a distributed pre-training (probes on this process)."""
-    import platform
-
-    from . import __version__
-    from .probes import evaluate
-    metrics = evaluate(result.model.encoder, data, probe_config(cfg))
-    dev = next(result.model.parameters()).device
-    return {"config": cfg.to_dict(), "loss_history": result.loss_history, "metrics": metrics,
-            "pretrain_s": result.wall_s, "wall_s": time.perf_counter() - t0, "device": result.device,
-            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.machine(),
-            "versions": {"idslab": __version__, "torch": torch.__version__},
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-
-
-def main(argv: list[str] | None = None) -> int:
-    from .cli import add_config_args, config_from_args
-
-    p = argparse.ArgumentParser(prog="torchrun --nproc-per-node W -m idslab.distributed",
-                                description="One pre-training over W processes (DDP, negatives gathered), then the "
-                                            "probes on rank 0. --batch-size is the global batch.")
-    add_config_args(p, skip=("device",))
-    p.add_argument("--out", help="rank 0 writes the JSON record here")
-    p.add_argument("--checkpoint", help="rank 0 saves the model here")
-    args = p.parse_args(argv)
-    rank, world, device = init()
-    try:
-        cfg = config_from_args(args, device=str(device.type))
-        data = load_data(cfg)
-        t0 = time.perf_counter()
-        result = pretrain_ddp(cfg, data, device)
-        if rank == 0:
-            from .train import save_checkpoint, write_json
-            rec = _record(cfg, data, result, t0)
-            rec["world_size"] = world
-            m = rec["metrics"]
-            print(f"mlp {m['mlp_acc']:.4f}  knn {m['knn_acc']:.4f}  pretrain {result.wall_s:.1f} s on "
-                  f"{result.device}", flush=True)
-            if args.out:
-                write_json(args.out, rec)
-            if args.checkpoint:
-                save_checkpoint(args.checkpoint, result, cfg)
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    data = data if data is not None else load_data(cfg)
+    check_data(cfg, data)
+    result = pretrain_ddp(cfg, data, device)
+    if dist.get_rank() != 0:
+        return None
+    if checkpoint:
+        save_checkpoint(checkpoint, result, cfg, data)
+    return make_record(cfg, result, data, t0, world_size=dist.get_world_size())

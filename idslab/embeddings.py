@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .datasets.arrays import DataSource, TileSpec, fingerprint, iter_tiles, open_data
-from .datasets.cache import atomic_write
+from .atomic import atomic_write
 from .encoders import Encoder, SimCLRModel
 from .train import load_checkpoint, resolve_device
 
@@ -125,3 +125,58 @@ def save_embeddings(path: str | os.PathLike, emb: Embeddings) -> None:
         np.savez(buf, h=emb.h, y=emb.y, index=emb.index, classes=np.asarray(emb.classes, dtype=str),
                  meta=np.asarray(json.dumps(emb.meta)))
     atomic_write(path, buf.getbuffer())
+
+
+# ------------------------------------------------------------------------------- notebook 03: train, look, export
+@dataclass
+class Trained:
+    """One pre-trained condition on a user's data: the model, its run record, and h of one split for plots
+    (probe-test when the data is labelled, else pre-training)."""
+    cfg: object            # TrainConfig
+    result: object         # train.Pretrained
+    metrics: dict | None   # probes.evaluate() or None (no labels)
+    h: np.ndarray          # (n, 32)
+    y: np.ndarray          # (n,) int64, -1 = unlabelled
+
+
+def pretrain_and_embed(cfgs, data, progress=None) -> dict[str, Trained]:
+    """Pre-train each config on the same data (train.pretrain), probe it when the data has labels, and embed one
+    split. progress(done_steps, total_steps, text) over all configs. Returns {cfg.views: Trained}."""
+    from .probes import embed as embed_tensor, evaluate
+    from .train import pretrain, probe_config
+    cfgs = list(cfgs)
+    n = len(data.pretrain.y)
+    total = sum(c.epochs * (n // c.batch_size) for c in cfgs)
+    done, out = 0, {}
+    labelled = len(data.probe_test.y) > 0
+    split = data.probe_test if labelled else data.pretrain
+    for cfg in cfgs:
+        def step(d, t, loss, cfg=cfg, base=done):
+            if progress is not None:
+                progress(base + d, total, f"{cfg.views}: step {d}/{t}, NT-Xent {loss:.3f}")
+        res = pretrain(cfg, data, step)
+        done += cfg.epochs * (n // cfg.batch_size)
+        metrics = evaluate(res.model.encoder, data, probe_config(cfg)) if labelled else None
+        h = embed_tensor(res.model.encoder, split.x).cpu().numpy()
+        out[cfg.views] = Trained(cfg, res, metrics, h, split.y.numpy().astype(np.int64))
+    return out
+
+
+def export(trained: dict, data, out_dir) -> dict[str, dict[str, Path]]:
+    """For each condition: its model (train.save_checkpoint, with the data fingerprint and input standardisation)
+    and the embeddings of every tile of the data's file (.npz with labels and tile indices), in out_dir.
+    Returns {views: {"model": path, "embeddings": path}}."""
+    from .train import save_checkpoint
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    m = data.meta
+    paths = {}
+    for views, t in trained.items():
+        stem = views.replace("+", "_")
+        model_path, emb_path = out_dir / f"model_{stem}.pt", out_dir / f"embeddings_{stem}.npz"
+        save_checkpoint(model_path, t.result, t.cfg, data)
+        embed(t.result.model, m["source"]["path"], tile=data.tile, data_key=m.get("data_key"),
+              label_key=m.get("label_key"), stride=m.get("stride"), edge=m.get("edge", "drop"), out=emb_path,
+              device=str(next(t.result.model.parameters()).device))
+        paths[views] = dict(model=model_path, embeddings=emb_path)
+    return paths

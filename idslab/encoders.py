@@ -4,7 +4,8 @@ Every encoder is  features (conv stack or ResNet trunk) -> flatten -> fc1 -> ReL
 fc1 is a PerturbedLinear and the default IDS site (Eq. 1 with σ = ReLU); fc2 is a PerturbedLinear at s_l = 0, so
 it can be made a second site ("fc1,fc2") without surgery.
 
-CNN-N (N = 8 ... 256): conv-ReLU-maxpool blocks whose kernels and pooling strides are chosen per tile size so the
+CNN-N (N = 8 ... 256): conv-ReLU-maxpool blocks (computed as conv -> maxpool -> ReLU: max commutes with the
+monotone ReLU, so the output is the same, and the ReLU and its backward touch 1/4-1/16 of the values) whose kernels and pooling strides are chosen per tile size so the
 feature map is exactly 3x3 before flattening (two blocks up to N = 64, three for 128 and 256; channels 16-32 for the
 smallest up to 32-64-128 for the largest), as the paper describes; the exact kernels are ours (the paper gives none).
 
@@ -78,7 +79,9 @@ def build_encoder(name: str, in_channels: int = 1, hidden: int | None = None) ->
         tile, blocks = _CNN[name]
         layers, c = [], in_channels
         for out, k, pad, pk, ps in blocks:
-            layers += [nn.Conv2d(c, out, k, padding=pad), nn.ReLU(), nn.MaxPool2d(pk, ps)]
+            # pool before ReLU: same values (max(relu(x)) = relu(max(x))), a quarter or less of the ReLU work;
+            # in place, since neither pool's nor ReLU's backward needs the pooled values before the ReLU
+            layers += [nn.Conv2d(c, out, k, padding=pad), nn.MaxPool2d(pk, ps), nn.ReLU(inplace=True)]
             c = out
         return Encoder(nn.Sequential(*layers), c * 3 * 3, hidden or 64, name, tile, in_channels)
     make, n_features = _RESNET[name]

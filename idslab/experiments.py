@@ -161,6 +161,9 @@ def config_key(cfg: TrainConfig) -> dict:
     for k, default in _HASHED_IF_NOT_DEFAULT.items():
         if key.get(k) == default:
             del key[k]
+    if cfg.dataset == "file":  # a user's file: its content, so an edited file never reuses records of the old one
+        from .datasets.arrays import fingerprint
+        key["data_sha256"] = fingerprint(cfg.data_path)["sha256"]
     return key | {"data_version": data_version(cfg.dataset)}
 
 
@@ -664,7 +667,7 @@ def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, s
 
 def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, data=None,
             progress: RunProgress | None = None, embed_n: int = 1000, results_dir: str | os.PathLike | None = None,
-            supervised_epochs: int = SUPERVISED_EPOCHS) -> Comparison:
+            supervised_epochs: int = SUPERVISED_EPOCHS, keep_models: bool = True) -> Comparison:
     """Compare views conditions on one encoder and one data set, with the controls, over paired seeds.
 
     base: the protocol (encoder, data, epochs, ...); every condition and control differs from it only in views/
@@ -674,7 +677,8 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
         "trivial", "supervised"; trivial/supervised come from idslab.baselines and are skipped with a warning
         where that module is missing). progress(runs done, runs total, last record or None) after each run.
         embed_n: probe-test samples whose h is returned in `embeddings`. results_dir: store every record (and the
-        first seed's models) there and reuse them on rerun.
+        first seed's models) there and reuse them on rerun. keep_models=False: no models or embeddings (a stored
+        record without its checkpoint is then reused instead of retrained, e.g. the CLI on a grid's folder).
     Raises ValueError for an unknown condition/control or no seeds, before any work.
     """
     from .train import load_data
@@ -703,6 +707,10 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
         except ImportError:
             warnings.warn("idslab.baselines is not available: the trivial and supervised controls are skipped")
             baselines_wanted = []
+    if "supervised" in baselines_wanted and (isinstance(supervised_epochs, bool) or not isinstance(
+            supervised_epochs, int) or supervised_epochs < 1):  # checked now, not after every condition has trained
+        raise ValueError(f"supervised_epochs (--supervised-epochs) must be a whole number >= 1, got "
+                         f"{supervised_epochs!r}")
     data = data if data is not None else load_data(base)
     results_dir = Path(results_dir) if results_dir is not None else None
     total = len(trained) * len(seeds) + len(baselines_wanted) * len(seeds)
@@ -714,7 +722,7 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
     for lab, _ in trained:
         for k, seed in enumerate(seeds):
             cfg = dataclasses.replace(cfgs[lab], seed=seed)
-            rec, model = _trained_run(cfg, data, results_dir, keep_model=k == 0)
+            rec, model = _trained_run(cfg, data, results_dir, keep_model=keep_models and k == 0)
             rec = {**rec, "label": lab, "role": "condition" if lab in labels else "control"}
             records.append(rec)
             if model is not None:
@@ -727,7 +735,9 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
                 progress(done, total, rec)
     for name in baselines_wanted:
         for seed in seeds:
-            rec = _baseline_run(name, dataclasses.replace(base, seed=seed), data, results_dir, supervised_epochs)
+            # views "none": the baselines ignore views; the same config (and stored record) as a grid's control
+            cfg = dataclasses.replace(base, seed=seed, views="none")
+            rec = _baseline_run(name, cfg, data, results_dir, supervised_epochs)
             records.append({**rec, "label": name, "role": "control"})
             done += 1
             if progress is not None:

@@ -49,6 +49,10 @@ def cmd_reproduce(args) -> int:
         t0 = time.perf_counter()
         if args.report_only:
             records = load_records(grid_dir(args.results, grid), grid)
+            if not records:  # an empty report would look like a result; most likely --results points elsewhere
+                raise FileNotFoundError(f"--report-only: no finished runs of {grid.name} under "
+                                        f"{grid_dir(args.results, grid)}: check --results, or run without "
+                                        "--report-only first")
         else:
             records = run_grid(grid, args.results, progress=None if args.quiet else _bar(grid.title), stack=stack,
                                device=args.device, data_dir=args.data_dir, cifar_dir=args.cifar_dir)

@@ -21,10 +21,14 @@ Variants beyond the paper (issue 10), each a per-layer attribute set by `set_sit
 - sites: any nn.Linear or nn.Conv2d of the model by qualified name ("fc1", "features.0"), or "all" (every conv and
   linear weight, the same s_l each, as SimGRACE does), or "all_depth" (every weight, s_l/√L each for L sites: the
   noises of L layers add in quadrature, so the total relative perturbation of h stays ≈ s_l however many layers are
-  perturbed; with scale_mode="relative" that is exact to first order). A name given explicitly overrides "all".
+  perturbed; with scale_mode="relative" that is exact to first order). For one encoder "all_depth" is only "all" at
+  s_l/√L (every CNN here has L = 4 sites); it matters when one s_l is compared across encoders of different depth
+  (a ResNet-18 has 22). A name given explicitly overrides "all".
 
 The functional forms `perturbed_linear` and `perturbed_conv2d` are what the modules' forward calls, for code that
-holds the weights itself (e.g. torch.func stacked training).
+holds the weights itself. Their `eps` argument (and the layers' `eps` buffer) takes a given standard-normal draw of
+the shape `draw_shape` names instead of drawing one: idslab.multi draws each stacked run's eps on that run's RNG
+stream, in the order the layers would, and runs this same forward under torch.func.vmap.
 """
 from __future__ import annotations
 
@@ -65,36 +69,42 @@ def _split_views(n: int, n_views: int) -> None:
 
 
 def perturbed_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: float,
-                     n_views: int = 1, noise: str = "view", scale_mode: str = "absolute") -> torch.Tensor:
+                     n_views: int = 1, noise: str = "view", scale_mode: str = "absolute",
+                     eps: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 1 for a linear layer, one training forward pass. x (V·B, in), weight (out, in), bias (out,) -> (V·B, out).
 
     noise="view": rows are V stacked views of B rows each; view v is multiplied by W + λ_v, λ_v ~ N(0, σ²) (out, in).
     noise="sample": every row gets its own λ, sampled exactly as xWᵀ + σ‖x‖ε (local reparameterisation).
-    The bias is never perturbed. scale == 0 is exactly F.linear.
+    The bias is never perturbed. scale == 0 is exactly F.linear. eps: the standard-normal draw to use (shape
+    `draw_shape`), None to draw it here.
     """
     if scale == 0.0:
         return F.linear(x, weight, bias)
     sigma = noise_std(weight, scale, scale_mode)
     if noise == "sample":
         out = F.linear(x, weight, bias)
-        eps = torch.randn(out.shape, device=out.device, dtype=out.dtype)          # (N, out), one per sample and unit
+        if eps is None:
+            eps = torch.randn(out.shape, device=out.device, dtype=out.dtype)      # (N, out), one per sample and unit
         return out + eps * (sigma * x.norm(dim=-1, keepdim=True).to(out.dtype))
     check_modes(noise, scale_mode)
     _split_views(x.shape[0], n_views)
     # One λ per view: (V, out, in). W + λ broadcasts, so the gradient w.r.t. W is the sum over views.
-    lam = torch.randn((n_views, *weight.shape), device=x.device, dtype=weight.dtype) * sigma
+    if eps is None:
+        eps = torch.randn((n_views, *weight.shape), device=x.device, dtype=weight.dtype)
+    lam = eps * sigma
     out = torch.bmm(x.reshape(n_views, -1, x.shape[-1]), (weight + lam).transpose(1, 2)).reshape(x.shape[0], -1)
     return out if bias is None else out + bias
 
 
 def perturbed_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: float,
                      n_views: int = 1, noise: str = "view", scale_mode: str = "absolute", stride=1, padding=0,
-                     dilation=1, groups: int = 1) -> torch.Tensor:
+                     dilation=1, groups: int = 1, eps: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 1 for a convolution. x (V·B, C, H, W), weight (out, C/groups, kh, kw) -> (V·B, out, H', W').
 
     noise="view": view v is convolved with W + λ_v (λ_v ~ N(0, σ²), weight-shaped); noise="sample": sample n with
     W + λ_n. Both run as one grouped convolution (the batch of distinct kernels becomes the group axis). The bias is
     never perturbed; scale == 0 is exactly F.conv2d. `padding` is numeric (pad first for other padding modes).
+    eps: the standard-normal draw to use (shape `draw_shape`), None to draw it here.
     """
     if scale == 0.0:
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
@@ -103,7 +113,9 @@ def perturbed_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     n = x.shape[0]
     k = n if noise == "sample" else n_views                  # number of distinct kernels W + λ
     _split_views(n, k)
-    lam = torch.randn((k, *weight.shape), device=x.device, dtype=weight.dtype) * sigma
+    if eps is None:
+        eps = torch.randn((k, *weight.shape), device=x.device, dtype=weight.dtype)
+    lam = eps * sigma
     w = (weight + lam).flatten(0, 1)                         # (k·out, C/groups, kh, kw)
     per = n // k                                             # samples per kernel
     # (k·per, C, H, W) -> (per, k·C, H, W): kernel j sees only its own samples' channels through groups = k·groups
@@ -133,6 +145,9 @@ class _Perturbed:
     def _init_perturbation(self, scale: float, noise: str, scale_mode: str) -> None:
         check_modes(noise, scale_mode)
         self.scale, self.n_views, self.noise, self.scale_mode = scale, 1, noise, scale_mode
+        # a given draw instead of torch.randn (see module doc); a non-persistent buffer, so functional_call can
+        # substitute one per stacked run, and checkpoints never see it
+        self.register_buffer("eps", None, persistent=False)
 
     def _active(self) -> bool:
         return self.training and self._scale > 0.0
@@ -164,7 +179,8 @@ class PerturbedLinear(_Perturbed, nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (V·B, in) -> (V·B, out)
         if not self._active():
             return F.linear(x, self.weight, self.bias)
-        return perturbed_linear(x, self.weight, self.bias, self._scale, self.n_views, self.noise, self.scale_mode)
+        return perturbed_linear(x, self.weight, self.bias, self._scale, self.n_views, self.noise, self.scale_mode,
+                                self.eps)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + self._perturb_repr()
@@ -191,13 +207,21 @@ class PerturbedConv2d(_Perturbed, nn.Conv2d):
             mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
             x, padding = F.pad(x, self._reversed_padding_repeated_twice, mode=mode), 0
         return perturbed_conv2d(x, self.weight, self.bias, self._scale, self.n_views, self.noise, self.scale_mode,
-                                self.stride, padding, self.dilation, self.groups)
+                                self.stride, padding, self.dilation, self.groups, self.eps)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + self._perturb_repr()
 
 
 PERTURBED = (PerturbedLinear, PerturbedConv2d)
+
+
+def draw_shape(layer: PerturbedLinear | PerturbedConv2d, rows: int) -> tuple[int, ...]:
+    """Shape of the standard-normal draw one training forward of `layer` makes for a batch of `rows` samples:
+    (n_views, *W.shape) per view; per sample (rows, out) for a linear layer, (rows, *W.shape) for a convolution."""
+    if layer.noise == "sample":
+        return (rows, layer.out_features) if isinstance(layer, nn.Linear) else (rows, *layer.weight.shape)
+    return (layer.n_views, *layer.weight.shape)
 
 
 def perturbed_layers(model: nn.Module) -> dict[str, PerturbedLinear | PerturbedConv2d]:

@@ -45,14 +45,14 @@ def embed(encoder: nn.Module, x: torch.Tensor, device: torch.device | str | None
     return torch.cat(out)
 
 
-def wilson_ci(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval for an accuracy of correct/n (better than the normal one near 0 or 1)."""
+def wilson_ci(correct: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval for an accuracy of correct/n (better than the normal one near 0 or 1), by
+    scipy.stats.binomtest(...).proportion_ci(method="wilson"). n = 0: the uninformative (0, 1)."""
     if n == 0:
         return (0.0, 1.0)
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    from scipy.stats import binomtest  # imported here: scipy.stats takes ~1 s to import and only probes need it
+    ci = binomtest(int(correct), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def n_classes(*ys: torch.Tensor) -> int:
@@ -195,12 +195,12 @@ def physics_probes(encoder: nn.Module, data, seed: int = 0, device=None, n_boot:
     For each of PHYSICS_TARGETS present in data.probe_train.targets: ridge R² on probe_test with a bootstrap 95%
     interval ("<name>" and "<name>_ci"). Then the direction probe ("direction_acc", "direction_ci") on the real
     descending positives (velocity_kms < 0; all positives if velocity is absent) against the same tiles flipped
-    along the altitude axis. Returns {} if the data has no targets; a target with fewer than `min_samples` finite
+    along the altitude axis. Returns {} if the data has none of the physics targets; a target with fewer than `min_samples` finite
     positive values in either split, or constant on probe_test, gives None (JSON null).
     """
     tr_t, te_t = targets_of(data.probe_train), targets_of(data.probe_test)
-    if not tr_t or not te_t:
-        return {}
+    if not any(k in tr_t and k in te_t for k in PHYSICS_TARGETS.values()):
+        return {}                                   # no physics targets (e.g. CIFAR's class10 only)
     pos_tr = (torch.as_tensor(data.probe_train.y) == 1)
     pos_te = (torch.as_tensor(data.probe_test.y) == 1)
     x_tr, x_te = data.probe_train.x[pos_tr], data.probe_test.x[pos_te]

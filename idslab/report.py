@@ -1,8 +1,10 @@
 """Reports from run records: the paper's table layout (mean ± sd over seeds, best per row in bold) in Markdown and
 CSV, the s_l sweep as a table, and the paper's published numbers beside ours.
 
-Standard deviations are population sd (numpy's default, ddof = 0): that is what the paper reports. Its Table 1 and 2
-entries fit only that reading, e.g. 0.24 = sd of {x, x, x + 0.5} and 0.47 = sd of {x, x, x + 1} (in %). The same
+Our standard deviations are sample sd (ddof = 1), the project's one error-bar convention (docs/PROTOCOL.md). The
+paper's are population sd (ddof = 0): its Table 1 and 2 entries fit only that reading, e.g. 0.24 = sd of
+{x, x, x + 0.5} and 0.47 = sd of {x, x, x + 1} (in %); for 3 seeds ours are sqrt(3/2) = 1.22x theirs for the same
+spread. The same
 check shows every single-run accuracy in the paper sits on a 0.5% grid, i.e. its test split had 200 samples (or its
 accuracies were rounded to 0.5%), so a paper difference below ~5 points is inside one run's 95% interval.
 
@@ -20,69 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from .encoders import ENCODERS
+from .paper import PAPER, PAPER_FIG3  # noqa: F401 (PAPER_FIG3: re-exported for the notebooks)
+from .records import _PERCENT, METRICS, condition_of, metric_value  # noqa: F401 (re-exported)
 
-METRICS = {"mlp_acc": "MLP (%)", "knn_acc": "k-NN (%)"}
 PAPER_COLUMNS = {"flip": "Baseline", "fft": "In-domain", "ids": "IDS"}
 ENCODER_NAMES = {"cnn8": "CNN-8×8", "cnn16": "CNN-16×16", "cnn32": "CNN-32×32", "cnn64": "CNN-64×64",
                  "cnn128": "CNN-128×128", "cnn256": "CNN-256×256", "resnet18": "ResNet-18", "resnet50": "ResNet-50"}
-
-# ------------------------------------------------------------------------------------------ the paper's numbers
-# Transcribed from the paper's Tables 1 and 2: metric -> encoder -> condition -> (mean %, sd %), 3 seeds, s_l = 0.02.
-_E = ENCODERS  # cnn8 cnn16 cnn32 cnn64 cnn128 cnn256 resnet18 resnet50, the paper's row order
-
-
-def _rows(*rows):
-    return {enc: row for enc, row in zip(_E, rows)}
-
-
-PAPER = {
-    "table1": {
-        "mlp_acc": _rows(
-            {"flip": (83.50, 1.41), "fft": (80.67, 1.18), "ids": (84.50, 0.41)},
-            {"flip": (80.83, 1.65), "fft": (71.67, 1.31), "ids": (85.17, 1.43)},
-            {"flip": (77.33, 0.85), "fft": (74.67, 1.65), "ids": (78.00, 0.00)},
-            {"flip": (75.83, 0.24), "fft": (74.33, 1.03), "ids": (76.67, 0.47)},
-            {"flip": (75.17, 0.47), "fft": (51.67, 0.94), "ids": (73.83, 1.25)},
-            {"flip": (66.50, 1.22), "fft": (52.83, 0.62), "ids": (71.17, 0.24)},
-            {"flip": (87.17, 0.62), "fft": (93.67, 1.03), "ids": (86.50, 0.41)},
-            {"flip": (92.17, 0.24), "fft": (93.67, 0.62), "ids": (94.33, 0.47)}),
-        "knn_acc": _rows(
-            {"flip": (84.50, 0.41), "fft": (80.67, 0.62), "ids": (84.00, 0.41)},
-            {"flip": (77.83, 0.47), "fft": (75.83, 1.65), "ids": (81.67, 0.24)},
-            {"flip": (76.67, 2.01), "fft": (73.83, 0.24), "ids": (77.17, 0.94)},
-            {"flip": (77.33, 0.85), "fft": (79.00, 2.12), "ids": (79.67, 2.01)},
-            {"flip": (75.83, 1.03), "fft": (54.17, 0.62), "ids": (83.33, 1.03)},
-            {"flip": (72.33, 0.85), "fft": (57.67, 6.60), "ids": (80.17, 0.94)},
-            {"flip": (82.50, 2.12), "fft": (90.17, 0.47), "ids": (80.33, 2.25)},
-            {"flip": (88.33, 0.62), "fft": (92.50, 0.82), "ids": (86.00, 1.08)}),
-    },
-    "table2": {
-        "mlp_acc": _rows(
-            {"flip": (66.50, 0.82), "ids": (74.33, 1.55)},
-            {"flip": (62.17, 0.62), "ids": (71.17, 0.85)},
-            {"flip": (62.83, 1.65), "ids": (74.33, 3.40)},
-            {"flip": (62.83, 0.62), "ids": (71.17, 0.62)},
-            {"flip": (61.67, 0.62), "ids": (68.67, 0.24)},
-            {"flip": (64.67, 2.36), "ids": (70.33, 1.18)},
-            {"flip": (86.17, 0.24), "ids": (87.17, 0.85)},
-            {"flip": (80.67, 0.62), "ids": (82.50, 0.41)}),
-        "knn_acc": _rows(
-            {"flip": (64.67, 0.24), "ids": (71.17, 0.24)},
-            {"flip": (64.17, 0.24), "ids": (71.50, 1.78)},
-            {"flip": (65.00, 1.08), "ids": (74.00, 1.08)},
-            {"flip": (65.00, 0.00), "ids": (71.17, 0.62)},
-            {"flip": (63.83, 1.25), "ids": (72.17, 0.62)},
-            {"flip": (64.50, 1.22), "ids": (77.00, 1.08)},
-            {"flip": (82.67, 0.94), "ids": (84.50, 0.41)},
-            {"flip": (76.33, 0.47), "ids": (80.83, 0.62)}),
-    },
-}
-# Figure 3 is a plot; the text gives only ranges over s_l = 0.01 ... 0.20 (CNN-16, meteor, 5 seeds), no values.
-PAPER_FIG3 = {"mlp_acc": (0.78, 0.82), "knn_acc": (0.77, 0.80), "sl_range": (0.01, 0.20),
-              "note": "The paper publishes Figure 3 only as a plot; its text says the linear (MLP) probe varies "
-                      "between 0.78 and 0.82 and the k-NN between 0.77 and 0.80 over s_l = 0.01-0.20, with no sharp "
-                      "optimum and no instability. Those ranges are all we compare against."}
-
 
 # ------------------------------------------------------------------------------------------ aggregation
 # Controls (issue 9), in display order: no augmentation (views "none", trained like the others), the random-init
@@ -93,42 +38,15 @@ EXTRA = {"physics.velocity_r2": "velocity R²", "physics.slope_r2": "slope R²",
          "physics.altitude_r2": "altitude R²", "physics.direction_acc": "direction (%)",
          "linear10_acc": "10-class linear (%)", "diagnostics.effective_rank": "eff. rank",
          "diagnostics.alignment": "alignment", "diagnostics.uniformity": "uniformity", "final_loss": "final loss"}
-_PERCENT = {"mlp_acc", "knn_acc", "linear10_acc", "physics.direction_acc"}
 
 
 def _sl(rec: dict) -> float:
     return float(rec["config"].get("sites", {}).get("fc1", 0.0))
 
 
-def condition_of(rec: dict) -> str:
-    """The column a record belongs to: its views string, or a control name (none, floor, trivial, supervised)."""
-    if rec.get("control"):
-        return rec["control"]
-    if rec["config"].get("epochs") == 0:
-        return "floor"
-    return rec["config"]["views"]
-
-
-def metric_value(rec: dict, metric: str):
-    """A metric of a record (dotted paths into metrics, e.g. 'physics.velocity_r2'; 'final_loss' from the record),
-    in the report's units (accuracies in %), or None. The trivial and supervised controls have one accuracy of
-    their own classifier ('acc'); it stands for both mlp_acc and knn_acc."""
-    if metric == "final_loss":
-        v = rec.get("final_loss")
-    else:
-        v = rec.get("metrics") or {}
-        for part in metric.split("."):
-            v = v.get(part) if isinstance(v, dict) else None
-        if v is None and metric in METRICS and rec.get("control") in ("trivial", "supervised"):
-            v = (rec.get("metrics") or {}).get("acc")
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v:
-        return None
-    return 100.0 * v if metric in _PERCENT else float(v)
-
-
 def aggregate(records: list[dict], by: tuple[str, ...] = ("encoder", "views"), metrics=tuple(METRICS)) -> dict:
     """{(values of `by`): {metric: (mean, sd, n)}} over seeds; `by` names config fields, 'sl' (s_l at fc1) or
-    'views' (read as condition_of: a views string or a control name). Accuracies in %, population sd."""
+    'views' (read as condition_of: a views string or a control name). Accuracies in %, sample sd (ddof = 1)."""
     groups = defaultdict(lambda: defaultdict(list))
     for rec in records:
         key = tuple(_sl(rec) if b == "sl" else condition_of(rec) if b == "views" else rec["config"][b] for b in by)
@@ -136,7 +54,13 @@ def aggregate(records: list[dict], by: tuple[str, ...] = ("encoder", "views"), m
             v = metric_value(rec, m)
             if v is not None:
                 groups[key][m].append(v)
-    return {k: {m: (float(np.mean(v)), float(np.std(v)), len(v)) for m, v in ms.items()} for k, ms in groups.items()}
+    return {k: {m: (float(np.mean(v)), _sd(v), len(v)) for m, v in ms.items()} for k, ms in groups.items()}
+
+
+def _sd(v) -> float:
+    """Sample sd (ddof = 1), 0 for a single value."""
+    return float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+
 
 
 def _fmt(mean: float, sd: float, bold: bool = False, digits: int = 2) -> str:
@@ -237,8 +161,13 @@ def table_markdown(records: list[dict], table: str, conditions: tuple[str, ...] 
         out.append("")
     extras = [m for m in EXTRA if any(m in ms for ms in agg.values())]
     if extras:
-        out += ["**Physics probes and representation diagnostics** (mean ± sd over seeds; R² on probe-test "
-                "positives; direction: real vs altitude-flipped tiles, chance 50%)", "",
+        physics = any(m.startswith("physics.") for m in extras)
+        title = ("**Physics probes and representation diagnostics** (mean ± sd over seeds; R² on probe-test "
+                 "positives; direction: real vs altitude-flipped tiles, chance 50%)" if physics else
+                 "**Representation diagnostics**" + (" and the 10-class linear probe (chance 10%)"
+                                                     if "linear10_acc" in extras else "") + " (mean ± sd over seeds)")
+        out += [title + "; effective rank of h out of 32; alignment 0 by construction without data views or noise",
+                "",
                 "| Model | condition | " + " | ".join(EXTRA[m] for m in extras) + " |",
                 "|---" * (len(extras) + 2) + "|"]
         for enc in encoders:

@@ -1,15 +1,23 @@
-"""SimCLR pre-training with data-space views, weight-space views (IDS), or both, then the probes.
+"""SimCLR pre-training with data-space views, weight-space views (IDS), or both, then the probes: the one engine.
 
 One step: x (B, C, N, N) on the device -> two data views (identity for pure IDS) stacked as (2B, ...) -> one forward
-pass through encoder + projector in which every perturbation site draws one λ per view (Eq. 1) -> NT-Xent(z1, z2).
-The whole pre-training split lives on the device; batches are index gathers, views are batched tensor ops.
+pass through encoder + projector in which every perturbation site draws one λ per view (Eq. 1) -> NT-Xent(z1, z2)
+-> one Adam update. The whole pre-training split lives on the device; batches are index gathers, views are batched
+tensor ops.
+
+The engine has three parts, shared by every way of training (like nanoGPT's one loop with a DDP flag):
+  setup()       seed, model, input standardisation                       -> SimCLRModel
+  Engine        the loop (epochs, permutations, NaN check, progress) and the step (views -> forward -> loss ->
+                update); idslab.multi.StackedEngine (K runs at once, torch.func) and idslab.distributed.DDPEngine
+                (one run over W processes) override only how views are drawn, how the forward runs and how the
+                epoch loss is reduced, and call the same encoder forward and the same nt_xent.
+  make_record() the JSON-able record of a run (config, losses, metrics, timings, device), for every path.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import io
-import json
 import math
 import os
 import platform
@@ -26,7 +34,7 @@ import torch
 
 from . import __version__
 from . import checks as C
-from .datasets.cache import atomic_write
+from .atomic import atomic_write, write_json  # noqa: F401 (write_json: re-exported, callers import it from here)
 from .diagnostics import representation_diagnostics
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_tile
 from .loss import nt_xent
@@ -237,56 +245,146 @@ def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
     return model
 
 
-def pretrain(cfg: TrainConfig, data=None, progress: Progress | None = None) -> Pretrained:
-    """Pre-train encoder + projector with NT-Xent on data.pretrain (labels unused). Deterministic on the CPU."""
-    data = data if data is not None else load_data(cfg)
-    if data.pretrain.x.shape[-1] != cfg.tile:
-        raise ValueError(f"data tiles are {data.pretrain.x.shape[-1]}x{data.pretrain.x.shape[-1]} "
-                         f"but the config says tile={cfg.tile}")
-    device = resolve_device(cfg.device)
+def setup(cfg: TrainConfig, x: torch.Tensor, device: torch.device) -> SimCLRModel:
+    """The start of every run: seed, model, input standardisation. x: the pre-training split (n, C, N, N) on the
+    device; the encoder's in_mean/in_std (per channel) come from it. -> model on the device, in training mode.
+    Seeding first makes the model initialisation (and every later draw) a function of cfg.seed."""
     seed_everything(cfg.seed)
-    x = data.pretrain.x.to(device, torch.float32)                       # (n, C, N, N), resident on the device
-    if not torch.isfinite(x).all():  # else it surfaces an epoch later as a "diverged" loss with the wrong advice
-        raise ValueError(f"the pre-training data holds {int((~torch.isfinite(x)).sum())} NaN/inf values: clean or "
-                         "regenerate the data")
-    n = x.shape[0]
-    if n < cfg.batch_size:
-        raise ValueError(f"batch_size {cfg.batch_size} exceeds the {n} pre-training samples: lower --batch-size")
     model = build_model(cfg, x.shape[1])
     model.encoder.in_mean.copy_(x.mean(dim=(0, 2, 3)))
     model.encoder.in_std.copy_(x.std(dim=(0, 2, 3)).clamp_min(1e-6))
-    model.to(device).train()
-    spec = parse_views(cfg.views)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    amp = cfg.amp and device.type == "cuda"
-    steps_per_epoch = n // cfg.batch_size                                # drop the ragged last batch
-    total, done, history = cfg.epochs * steps_per_epoch, 0, []
-    t0 = time.perf_counter()
-    for epoch in range(cfg.epochs):
-        perm = torch.randperm(n, device=device)
-        epoch_loss = torch.zeros((), device=device)
-        for step in range(steps_per_epoch):
-            xb = x[perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]]
-            views = torch.cat([spec(xb), spec(xb)])                      # (2B, C, N, N); λ1, λ2 drawn inside
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                z = model(views)
-            loss = nt_xent(z[: cfg.batch_size], z[cfg.batch_size:], cfg.temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            epoch_loss += loss.detach()
-            done += 1
-            if progress is not None:
-                progress(done, total, loss.item())
-        mean_loss = float(epoch_loss) / steps_per_epoch                  # one device sync per epoch
-        if not np.isfinite(mean_loss):
-            raise FloatingPointError(f"NT-Xent became {mean_loss} in epoch {epoch + 1}: lower the learning rate "
-                                     f"(--lr, now {cfg.lr}) or s_l (--sl, now {cfg.sites}), or raise --temperature")
-        history.append(mean_loss)
-    wall = time.perf_counter() - t0
-    check_finite_model(model, cfg)  # the loss guard above sees the loss *before* the last update, not after it
-    model.eval()
-    return Pretrained(model, history, wall, str(device))
+    return model.to(device).train()
+
+
+def two_views(spec, xb: torch.Tensor) -> torch.Tensor:
+    """(B, C, N, N) -> (2B, C, N, N): view 1 then view 2, each an independent draw of the data views (identity for
+    pure IDS, whose two views come from the two λ drawn inside the forward pass)."""
+    return torch.cat([spec(xb), spec(xb)])
+
+
+def contrastive_loss(z: torch.Tensor, temperature: float, gather: bool = False) -> torch.Tensor:
+    """NT-Xent of a stacked pair batch z (2B, D_p): rows [:B] are view 1, [B:] view 2. -> scalar."""
+    half = z.shape[0] // 2
+    return nt_xent(z[:half], z[half:], temperature, gather=gather)
+
+
+class Engine:
+    """One pre-training run on one process: the loop and the step that every path shares.
+
+    Subclasses change only the hooks: `new_epoch` (the permutation), `views` (a step's input), `forward`, `loss`
+    (may return one loss per stacked run, shape (K,)), `reduce` (the summed epoch loss -> its mean) and `finish`.
+    """
+
+    def __init__(self, cfg: TrainConfig, x: torch.Tensor, device: torch.device):
+        n = x.shape[0]
+        if n < cfg.batch_size:
+            raise ValueError(f"batch_size {cfg.batch_size} exceeds the {n} pre-training samples: lower --batch-size")
+        self.cfg, self.x, self.device = cfg, x, device
+        self.n, self.b = n, cfg.batch_size
+        self.steps_per_epoch = n // cfg.batch_size                           # drop the ragged last batch
+        self.amp = cfg.amp and device.type == "cuda"                         # bf16 autocast on CUDA only
+        self.build()
+
+    # ---- hooks (the single-process path)
+    def build(self) -> None:
+        # channels_last: oneDNN (CPU) and cuDNN (CUDA) convolutions run without layout reorders in this format;
+        # measured 1.2-1.3x per CNN-16 step on the CPU (docs/BENCHMARKS.md). Same values up to float rounding.
+        self.model = setup(self.cfg, self.x, self.device).to(memory_format=torch.channels_last)
+        self.spec = parse_views(self.cfg.views)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+
+    def new_epoch(self) -> None:
+        self.perm = torch.randperm(self.n, device=self.device)
+
+    def views(self, step: int) -> torch.Tensor:                             # -> (2B, C, N, N)
+        return two_views(self.spec, self.x[self.perm[step * self.b:(step + 1) * self.b]])
+
+    def forward(self, views: torch.Tensor) -> torch.Tensor:                 # -> z (2B, D_p); λ drawn inside
+        return self.model(views.contiguous(memory_format=torch.channels_last))
+
+    def loss(self, z: torch.Tensor) -> torch.Tensor:
+        return contrastive_loss(z, self.cfg.temperature)
+
+    def reduce(self, epoch_loss: torch.Tensor) -> torch.Tensor:
+        return epoch_loss / self.steps_per_epoch
+
+    def finish(self, history: list, wall: float) -> list[Pretrained]:
+        self.model.eval()
+        return [Pretrained(self.model, history, wall, str(self.device))]
+
+    # ---- the step and the loop, shared by every path
+    def step(self, step: int) -> torch.Tensor:
+        """views -> forward (bf16 autocast on CUDA) -> NT-Xent -> Adam update. -> the detached loss (or (K,))."""
+        views = self.views(step)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            z = self.forward(views)
+        loss = self.loss(z)
+        self.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()                              # stacked runs: run k's gradients are d loss_k only
+        self.opt.step()
+        return loss.detach()
+
+    def fit(self, progress: Progress | None = None) -> list[Pretrained]:
+        """cfg.epochs epochs of steps; loss history = mean NT-Xent per epoch (one device sync per epoch)."""
+        cfg = self.cfg
+        total, done, history = cfg.epochs * self.steps_per_epoch, 0, []
+        t0 = time.perf_counter()
+        for epoch in range(cfg.epochs):
+            self.new_epoch()
+            epoch_loss = None
+            for step in range(self.steps_per_epoch):
+                loss = self.step(step)
+                epoch_loss = loss if epoch_loss is None else epoch_loss + loss
+                done += 1
+                if progress is not None:
+                    progress(done, total, float(loss.float().mean()))
+            mean = self.reduce(epoch_loss).tolist()                         # float, or one per stacked run
+            bad = [k for k, v in enumerate(np.atleast_1d(mean)) if not np.isfinite(v)]
+            if bad:
+                runs = f" (stacked runs {bad})" if isinstance(mean, list) else ""
+                raise FloatingPointError(f"NT-Xent became non-finite in epoch {epoch + 1}{runs}: lower the learning "
+                                         f"rate (--lr, now {cfg.lr}) or s_l (--sl, now {cfg.sites}), or raise "
+                                         "--temperature")
+            history.append(mean)
+        results = self.finish(history, time.perf_counter() - t0)
+        for r in results:          # the loss guard above sees the loss *before* the last update, not after it
+            check_finite_model(r.model, cfg)
+            # back to the default layout: probes and a reloaded checkpoint then compute exactly the same h
+            r.model.to(memory_format=torch.contiguous_format)
+        return results
+
+
+def check_tiles(cfg: TrainConfig, data) -> None:
+    """ValueError unless the data's tiles are the config's tile size."""
+    if data.pretrain.x.shape[-1] != cfg.tile:
+        raise ValueError(f"data tiles are {data.pretrain.x.shape[-1]}x{data.pretrain.x.shape[-1]} "
+                         f"but the config says tile={cfg.tile}")
+
+
+def pretrain(cfg: TrainConfig, data=None, progress: Progress | None = None) -> Pretrained:
+    """Pre-train encoder + projector with NT-Xent on data.pretrain (labels unused). Deterministic on the CPU."""
+    data = data if data is not None else load_data(cfg)
+    check_tiles(cfg, data)
+    device = resolve_device(cfg.device)
+    x = data.pretrain.x.to(device, torch.float32)                       # (n, C, N, N), resident on the device
+    check_finite_input(x)
+    return Engine(cfg, x, device).fit(progress)[0]
+
+
+def check_finite_input(x: torch.Tensor) -> None:
+    """ValueError if the pre-training split holds NaN/inf: else it surfaces an epoch later as a "diverged" loss with
+    the wrong advice."""
+    if not torch.isfinite(x).all():
+        raise ValueError(f"the pre-training data holds {int((~torch.isfinite(x)).sum())} NaN/inf values: clean or "
+                         "regenerate the data")
+
+
+def device_name(device: str | torch.device) -> str:
+    """The hardware behind a torch device, for records: the GPU's name, else the CPU's."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
 
 
 def check_finite_model(model: torch.nn.Module, cfg: TrainConfig) -> None:
@@ -315,9 +413,11 @@ def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoin
     return rec
 
 
-def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float) -> dict:
-    """Probe a pre-trained model and build its JSON-able run record (t0: perf_counter at the start of the run).
-    Unlabelled data (a user's file without labels): pre-training only, metrics None."""
+def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float, **extra) -> dict:
+    """Probe a pre-trained model and build its JSON-able run record (t0: perf_counter at the start of the run): the
+    one record builder of every path (run, multi.run_many, distributed.run_ddp); `extra` adds path-specific keys
+    (stacked, stacked_pretrain_s, world_size). Unlabelled data (a user's file without labels): pre-training only,
+    metrics None."""
     metrics = None
     if len(data.probe_test.y):
         metrics = evaluate(result.model.encoder, data, probe_config(cfg))
@@ -332,15 +432,15 @@ def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float) -> dict:
         "pretrain_s": result.wall_s,
         "wall_s": time.perf_counter() - t0,
         "device": result.device,
-        "device_name": torch.cuda.get_device_name() if result.device.startswith("cuda") else platform.processor()
-        or platform.machine(),
+        "device_name": device_name(next(result.model.parameters()).device),
         "versions": {"idslab": __version__, "torch": torch.__version__},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
     }
 
 
 def check_data(cfg: TrainConfig, data) -> None:
-    """Before any training: the probe splits are non-empty with labels in {0, 1}, k-NN has k neighbours to vote,
+    """Before any training: the probe splits are non-empty with labels in 0..K-1, k-NN has k neighbours to vote,
     and no split holds NaN/inf (which would surface an epoch later as a 'diverged' loss, or as a 50% probe)."""
     unlabelled = len(data.probe_train.y) == 0 and len(data.probe_test.y) == 0  # a user's file: pre-training only
     for name in ("pretrain", "probe_train", "probe_test"):
@@ -353,8 +453,8 @@ def check_data(cfg: TrainConfig, data) -> None:
         if not torch.isfinite(split.x).all():
             bad = int((~torch.isfinite(split.x)).sum())
             raise ValueError(f"the {name} split holds {bad} NaN/inf values: clean or regenerate the data")
-        if name != "pretrain" and not ((split.y == 0) | (split.y == 1)).all():
-            raise ValueError(f"the {name} labels must be 0 or 1 (the probes are binary), got values "
+        if name != "pretrain" and not (split.y >= 0).all():   # the probes take any K classes 0..K-1
+            raise ValueError(f"the {name} labels must be class indices 0..K-1, got values "
                              f"{sorted(set(split.y.unique().tolist()))[:10]}")
     n_probe = len(data.probe_train.y)
     if cfg.knn_k > n_probe and not unlabelled:
@@ -432,14 +532,3 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[SimCL
         raise ValueError(f"checkpoint {p}: its weights do not fit a {cfg.encoder} ({type(e).__name__}): the file is "
                          "damaged or from another idslab version; retrain it") from e
     return model.to(device).eval(), cfg, ckpt["loss_history"]
-
-
-def write_json(path: str | os.PathLike, obj) -> None:
-    """Write JSON atomically: a crash never leaves half a record. NaN/inf are refused (bare NaN/Infinity is not
-    JSON; most readers reject it): ValueError naming the path."""
-    try:
-        text = json.dumps(obj, indent=2, allow_nan=False)
-    except ValueError as e:
-        raise ValueError(f"refusing to write {path}: the record holds NaN or infinity ({e}), which is not valid JSON"
-                         ) from e
-    atomic_write(path, text.encode())

@@ -14,6 +14,10 @@ def fake_data(monkeypatch):
 def test_sites_parsing():
     assert cli.parse_sites("fc1", 0.02) == {"fc1": 0.02}
     assert cli.parse_sites("fc1=0.1, fc2", 0.03) == {"fc1": 0.1, "fc2": 0.03}
+    assert cli.parse_sites("", 0.02) == {}            # TrainConfig then says whether the views need a site
+    for bad in ("fc1=abc", "fc1=", "=0.1", "fc1,fc1", "fc1,,fc2", ",fc1"):
+        with pytest.raises(ValueError, match="--sites"):
+            cli.parse_sites(bad, 0.02)
 
 
 def test_train_writes_record(fake_data, tmp_path, capsys):
@@ -43,10 +47,23 @@ def test_compare_prints_a_table(fake_data, capsys):
     (["train", "--sl", "-0.1"], ">= 0"),
     (["train", "--views", "rotate"], "unknown views"),
     (["train", "--encoder", "vgg11"], "unknown encoder"),
+    (["train", "--lr", "nan"], "--lr"),
+    (["train", "--lr", "0"], "--lr"),
+    (["train", "--temperature", "inf"], "--temperature"),
+    (["train", "--views", "ids+"], "empty part"),
+    (["train", "--views", "ids", "--sites", ""], "--sites"),
+    (["train", "--sites", "fc1=abc"], "--sites"),
+    (["train", "--sl", "inf"], "--sl"),
+    (["train", "--knn-k", "1000", "--n-probe-train", "32"], "--knn-k"),
+    (["train", "--encoder", "cnn16", "--tile", "100"], "--tile 16"),
+    (["train", "--out", ""], "--out"),
+    (["compare", "--conditions", ""], "--conditions"),
 ])
-def test_bad_input_exits_2_with_a_message(argv, msg, capsys):
+def test_bad_input_exits_2_with_a_message(argv, msg, capsys, monkeypatch):
+    monkeypatch.setattr(train, "load_data", lambda cfg: pytest.fail("work started before the input was checked"))
     assert cli.main(argv) == 2
-    assert msg in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err and "cnn100" not in err
 
 
 def test_help_lists_subcommands(capsys):

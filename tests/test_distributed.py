@@ -59,9 +59,11 @@ def _worker(rank, port, out):
         dist.all_reduce(mean)
         # one short end-to-end pre-training through the module's own loop
         res = idist.pretrain_ddp(TrainConfig(**CFG), streak_data(n=(64, 16, 16)))
+        rec = idist.run_ddp(TrainConfig(**{**CFG, "epochs": 0, "knn_k": 5}), streak_data(n=(64, 16, 16)))
+        assert (rec is None) == (rank != 0)
         if rank == 0:
             torch.save({"loss": mean / WORLD, "grads": {n: p.grad.clone() for n, p in model.named_parameters()},
-                        "history": res.loss_history, "state": res.model.state_dict()}, out)
+                        "history": res.loss_history, "state": res.model.state_dict(), "record": rec}, out)
     finally:
         dist.destroy_process_group()
 
@@ -76,6 +78,11 @@ def test_ddp_loss_and_gradients_equal_one_process(tmp_path):
     assert grads.keys() == got["grads"].keys()
     for name, g in grads.items():
         torch.testing.assert_close(got["grads"][name], g, rtol=1e-4, atol=1e-6, msg=f"gradient of {name}")
+    # one record builder: the DDP record is run()'s plus world_size
+    from idslab.train import run
+    single = run(TrainConfig(**{**CFG, "epochs": 0, "knn_k": 5}), streak_data(n=(64, 16, 16)))
+    assert set(got["record"]) - set(single) == {"world_size"} and got["record"]["world_size"] == WORLD
+    assert got["record"]["device_name"] == single["device_name"]
     # the distributed training loop follows the single-process one (same permutation, views, λ) step for step
     ref = pretrain(TrainConfig(**CFG), streak_data(n=(64, 16, 16)))
     assert got["history"] == pytest.approx(ref.loss_history, rel=1e-4)

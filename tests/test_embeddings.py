@@ -123,3 +123,57 @@ def test_cli_embed_and_unlabelled_training(trained, tmp_path, capsys):
     assert main(["embed", "--model", str(tmp_path / "u.pt"), "--data", str(tmp_path / "nope.h5"), "--out",
                  str(tmp_path / "u.npz")]) == 2
     assert "nope.h5 does not exist" in capsys.readouterr().err
+
+
+def test_pretrain_and_embed_then_export(trained, tmp_path):
+    from idslab.datasets import Sizes
+    from idslab.embeddings import export, pretrain_and_embed
+    d, x, *_ = trained
+    data = A.load_file(d / "scenes.h5", 16, label_key="mask", sizes=Sizes(64, 32, 32))
+    common = dict(encoder="cnn16", epochs=1, batch_size=16, n_pretrain=len(data.pretrain.y), knn_k=5,
+                  device="cpu")
+    seen = []
+    out = pretrain_and_embed([TrainConfig(views="ids", **common), TrainConfig(views="fft", **common)], data,
+                             lambda done, total, text: seen.append((done, total)))
+    assert list(out) == ["ids", "fft"] and seen[-1][0] == seen[-1][1] == 2 * (len(data.pretrain.y) // 16)
+    for t in out.values():
+        assert t.h.shape == (len(data.probe_test.y), 32) and 0 <= t.metrics["mlp_acc"] <= 1
+    paths = export(out, data, tmp_path / "exp")
+    z = np.load(paths["ids"]["embeddings"])
+    assert z["h"].shape == (24 * 9, 32) and z["index"].shape == (24 * 9, 3)
+    model, cfg, _ = load_checkpoint(paths["fft"]["model"])
+    assert cfg.views == "fft" and torch.load(paths["fft"]["model"], weights_only=True)["data_info"]["tile"] == 16
+
+
+def test_three_class_file_through_run_and_probes(tmp_path):
+    # per-image labels 0..2 whose images differ in level: both probes must separate 3 classes (chance = 1/3);
+    # probe-test: 2 of the 12 images per class (scene split 0.6/0.2/0.2 per class), 4 tiles each
+    rng = np.random.default_rng(0)
+    y = np.arange(36) % 3
+    x = (rng.standard_normal((36, 32, 32)) + 4.0 * y[:, None, None]).astype(np.float32)
+    np.savez(tmp_path / "three.npz", x=x, y=y)
+    cfg = TrainConfig(data_path=str(tmp_path / "three.npz"), encoder="cnn16", epochs=1, batch_size=16,
+                      n_pretrain=64, n_probe_train=30, n_probe_test=30, knn_k=5, device="cpu")
+    rec = run(cfg)
+    m = rec["metrics"]
+    assert m["n_test"] == 24 and m["mlp_acc"] > 0.8 and m["knn_acc"] > 0.8
+
+
+def test_compare_on_an_unlabelled_file_fails_before_work(tmp_path, capsys):
+    np.save(tmp_path / "u.npy", np.zeros((4, 16, 16), np.float32))
+    assert main(["compare", "--data", str(tmp_path / "u.npy"), "--tile", "16", "--encoder", "cnn16",
+                 "--batch-size", "2"]) == 2
+    assert "u.npy has no labels" in capsys.readouterr().err
+
+
+def test_results_store_hash_follows_the_file_content(tmp_path):
+    import os
+    from idslab import experiments as ex
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 16, 16), np.float32), y=np.array([0, 1, 0, 1]))
+    cfg = TrainConfig(data_path=str(tmp_path / "d.npz"), encoder="cnn16", batch_size=2, knn_k=1)
+    before = ex.config_hash(cfg)
+    assert ex.config_hash(cfg) == before
+    assert ex.config_key(cfg)["data_sha256"] == A.fingerprint(cfg.data_path)["sha256"]
+    np.savez(tmp_path / "d.npz", x=np.ones((4, 16, 16), np.float32), y=np.array([0, 1, 0, 1]))
+    os.utime(tmp_path / "d.npz", ns=(1, 1))     # even an unchanged size needs a changed mtime, which edits bring
+    assert ex.config_hash(cfg) != before

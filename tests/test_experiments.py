@@ -283,3 +283,17 @@ def test_variant_fields_hash_only_when_not_default():
     hashes = {ex.config_hash(TrainConfig(**TINY, **kw)) for kw in
               ({}, {"noise": "sample"}, {"scale_mode": "relative"}, {"noise": "sample", "scale_mode": "relative"})}
     assert len(hashes) == 4
+
+
+def test_compare_reuses_a_grids_records_without_checkpoints(tmp_path, monkeypatch):
+    _fake_baselines(monkeypatch)
+    grid = ex.Grid("table1", "tiny table", "meteor", ("cnn16",), ("ids",), (0,),
+                   overrides={k: v for k, v in TINY.items() if k != "device"}, quick=True, controls=ex.CONTROLS)
+    data = streak_data()
+    recs = ex.run_grid(grid, tmp_path, data=data, stack=False, device="cpu")
+    monkeypatch.setattr("idslab.train.pretrain", lambda *a, **k: pytest.fail("retrained"))
+    base = TrainConfig(**{**grid.overrides, "device": "cpu"})
+    comp = ex.compare(base, ["ids"], seeds=(0,), data=data, results_dir=ex.grid_dir(tmp_path, grid),
+                      keep_models=False)
+    assert not comp.models and sorted(r["metrics"].get("mlp_acc", r["metrics"].get("acc")) for r in comp.records) \
+        == sorted(r["metrics"].get("mlp_acc", r["metrics"].get("acc")) for r in recs)

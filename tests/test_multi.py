@@ -22,6 +22,20 @@ def test_stacked_runs_equal_sequential_runs():
         assert got.model.encoder.fc1.scale == ref.model.encoder.fc1.scale
 
 
+@pytest.mark.parametrize("variant", [dict(sites={"all": 0.05}), dict(noise="sample", scale_mode="relative"),
+                                     dict(sites={"features.0": 0.05, "fc1": 0.02}, noise="sample")])
+def test_stacked_variants_equal_sequential_runs(variant):
+    """Conv sites, per-sample λ and relative σ run stacked through the layers' own forward, run for run as alone."""
+    data = streak_data()
+    cfgs = [TrainConfig(**BASE, seed=0, **variant), TrainConfig(**BASE, seed=5, views="ids+flip", **variant),
+            TrainConfig(**BASE, seed=1, views="flip", **{k: v for k, v in variant.items() if k != "sites"})]
+    for cfg, got in zip(cfgs, pretrain_many(cfgs, data)):
+        ref = pretrain(cfg, data)
+        assert got.loss_history == pytest.approx(ref.loss_history, rel=1e-4)
+        for name, t in ref.model.state_dict().items():
+            torch.testing.assert_close(got.model.state_dict()[name], t, rtol=1e-3, atol=1e-4, msg=name)
+
+
 def test_grouping_and_records(monkeypatch):
     import idslab.probes
     monkeypatch.setattr(idslab.probes, "evaluate", lambda enc, data, cfg: {"mlp_acc": 0.5, "knn_acc": 0.5})
@@ -35,3 +49,29 @@ def test_grouping_and_records(monkeypatch):
     assert [r["config"]["seed"] for r in recs] == [0, 1] and all(r["stacked"] == 2 for r in recs)
     with pytest.raises(ValueError, match="cannot be stacked"):
         run_many([a, c], streak_data())
+
+
+def test_stacked_path_runs_the_encoders_own_forward(monkeypatch):
+    """A change to the encoder reaches the stacked path: with Encoder.forward altered, stacked still equals
+    sequential (it calls the same forward), and a random op in the forward is an error, not silent divergence."""
+    from idslab.encoders import Encoder
+    data = streak_data()
+    orig = Encoder.forward
+    monkeypatch.setattr(Encoder, "forward", lambda self, x: 3.0 * orig(self, x) + 1.0)
+    cfgs = [TrainConfig(**BASE, seed=0), TrainConfig(**BASE, seed=1, sites={"fc1": 0.1})]
+    stacked = pretrain_many(cfgs, data)
+    for cfg, got in zip(cfgs, stacked):
+        assert got.loss_history == pytest.approx(pretrain(cfg, data).loss_history, rel=1e-4)
+    monkeypatch.setattr(Encoder, "forward", lambda self, x: torch.nn.functional.dropout(orig(self, x), 0.1))
+    with pytest.raises(RuntimeError, match="random"):
+        pretrain_many(cfgs, data)
+
+
+def test_stacked_and_single_records_have_the_same_keys(monkeypatch):
+    from idslab.train import run
+    monkeypatch.setattr("idslab.train.evaluate", lambda enc, data, cfg: {"mlp_acc": 0.5, "knn_acc": 0.5})
+    data = streak_data()
+    single = run(TrainConfig(**BASE), data)
+    stacked = run_many([TrainConfig(**BASE), TrainConfig(**BASE, seed=1)], data)[0]
+    assert set(stacked) - set(single) == {"stacked", "stacked_pretrain_s"} and set(single) <= set(stacked)
+    assert stacked["device_name"] == single["device_name"]

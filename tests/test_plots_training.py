@@ -43,7 +43,7 @@ def test_sl_sweep_error_bars_references_and_final_loss():
     mlp = [t for t in fig.data if t.name == "MLP probe"][0]
     assert list(mlp.x) == ["0", "0.01", "0.1"] and fig.layout.xaxis.type == "category"   # s_l = 0 is shown
     assert np.allclose(mlp.y, [0.6, 0.85, 0.7])
-    assert np.allclose(mlp.error_y.array, [0.0, np.std([0.8, 0.9]), 0.0])                   # population sd
+    assert np.allclose(mlp.error_y.array, [0.0, np.std([0.8, 0.9], ddof=1), 0.0])            # sample sd
     loss = [t for t in fig.data if t.name == "final NT-Xent loss"][0]
     assert np.allclose(loss.y, [3.0, 4.1, 5.5]) and loss.yaxis == "y2"
     assert sorted(round(s.y0, 2) for s in fig.layout.shapes) == [0.55, 0.95]                 # reference lines
@@ -123,4 +123,4 @@ def test_by_label_groups_seeds_and_skips_baselines():
     g = P.by_label(recs)
     assert set(g) == {"ids", "flip"} and g["flip"]["metrics"]["mlp_ci"] == [0.7, 0.8] and g["ids"]["n"] == 2
     assert np.isclose(g["ids"]["metrics"]["mlp_acc"], 0.85) and np.isclose(g["ids"]["metrics"]["physics"]["velocity_r2"], 0.3)
-    assert np.allclose(g["ids"]["metrics"]["mlp_ci"], [0.8, 0.9])
+    assert np.allclose(g["ids"]["metrics"]["mlp_ci"], [0.85 - 0.0707107, 0.85 + 0.0707107])

@@ -142,3 +142,17 @@ def test_physics_probes_fail_without_signal_and_skip_without_targets(streaks):
     res = physics_probes(_Flatten(), _physics_data(False))
     assert res["velocity_r2"] < 0.1 and res["direction_acc"] < 0.65
     assert physics_probes(_Flatten(), streaks) == {}           # no targets: nothing to probe
+
+
+def test_evaluate_reports_the_ten_class_probe_when_the_data_has_it():
+    from idslab.probes import evaluate
+    g = torch.Generator().manual_seed(0)
+
+    def split(n):
+        c10 = torch.arange(n) % 10
+        x = torch.randn(n, 1, 8, 8, generator=g)
+        x[torch.arange(n), 0, c10 % 8, c10 // 8] += 5.0                 # class = position of a bright pixel
+        return SimpleNamespace(x=x, y=(c10 >= 4).long(), targets={"class10": c10})
+    data = SimpleNamespace(probe_train=split(400), probe_test=split(200))
+    out = evaluate(_Flatten(), data, ProbeConfig(knn_k=5))
+    assert out["linear10_acc"] > 0.9 and len(out["linear10_ci"]) == 2 and "physics" not in out

@@ -168,14 +168,15 @@ def test_output_that_is_a_folder_fails_before_training(tmp_path, no_work, capsys
 
 
 def test_a_failed_write_after_training_saves_the_record_elsewhere(tmp_path, fake_data, monkeypatch, capsys):
+    from idslab import atomic
     target = tmp_path / "r.json"
-    real = train.atomic_write
+    real = atomic.atomic_write
 
     def flaky(path, *chunks):
         if os.fspath(path) == os.fspath(target):
             raise OSError(28, "No space left on device")
         return real(path, *chunks)
-    monkeypatch.setattr(train, "atomic_write", flaky)
+    monkeypatch.setattr(atomic, "atomic_write", flaky)              # write_json's writer
     monkeypatch.setattr(cli, "fallback_path", lambda p: tmp_path / "fallback.json")
     assert cli.main(["train", *FAST, "--out", str(target)]) == 1
     err = capsys.readouterr().err
@@ -301,3 +302,157 @@ def test_compare_keeps_finished_conditions_when_interrupted(tmp_path, monkeypatc
     assert cli.main(["compare", *FAST, "--conditions", "flip,ids", "--controls", "", "--out", str(out)]) == 130
     assert [r["config"]["views"] for r in json.loads(out.read_text())] == ["flip"]
     assert math.isfinite(json.loads(out.read_text())[0]["metrics"]["mlp_acc"])
+
+
+# ----------------------------------------------------------------- further cases found beyond the list
+def test_a_device_or_pipe_is_never_replaced(tmp_path, no_work, capsys):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert "not a regular file" in cli_error(["train", *FAST, "--out", str(fifo)], capsys)
+    with pytest.raises(ValueError, match="not a regular file"):
+        cache.atomic_write(fifo, b"x")   # the writer itself refuses too (as root it replaced /dev/null)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["train", *FAST, "--out", ""], "empty path"),
+    (["train", *FAST, "--out", "SAME", "--save-model", "SAME"], "same file"),
+    (["compare", *FAST, "--conditions", ""], "empty condition"),
+    (["compare", *FAST, "--conditions", "flip,,ids"], "empty condition"),
+    (["train", *FAST, "--device", "cuda:abc"], "--device"),
+    (["train", *FAST, "--weight-decay", "inf"], "--weight-decay"),
+    (["train", *FAST, "--seed", "99999999999"], "--seed"),
+    (["train", *FAST, "--encoder", "cnn16", "--tile", "0"], "--tile 16"),
+])
+def test_further_cli_cases(argv, msg, tmp_path, no_work, capsys):
+    argv = [str(tmp_path / "x") if a == "SAME" else a for a in argv]
+    err = cli_error(argv, capsys)
+    assert msg in err and "cnn0" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["reproduce", "fig3", "--quick", "--results", "FILE", "--quiet"],
+    ["reproduce", "fig3", "--quick", "--results", "DIR", "--report-dir", "FILE", "--quiet"],
+    ["data", "meteor", "--data-dir", "FILE"],
+    ["train", *FAST, "--data-dir", "FILE/sub"],
+])
+def test_folder_arguments_that_are_files_fail_before_work(argv, tmp_path, monkeypatch, capsys):
+    (tmp_path / "FILE").write_text("x")
+    monkeypatch.setattr(ex, "run", lambda *a, **k: pytest.fail("trained"))
+    argv = [str(tmp_path / a) if a.startswith(("FILE", "DIR")) else a for a in argv]
+    assert "is a file, not a folder" in cli_error(argv, capsys)
+
+
+def test_a_cache_that_cannot_be_written_keeps_the_data(tmp_path):
+    (tmp_path / "FILE").write_text("x")
+    with pytest.warns(UserWarning, match="using the data uncached"):
+        assert cache.save_or_warn(tmp_path / "FILE" / "c.pt", {"x": torch.zeros(1)}) is None
+    (tmp_path / "c.pt").mkdir()   # a folder where the cache file should be: unusable, not a crash
+    with pytest.raises(cache.CacheError):
+        cache.load(tmp_path / "c.pt")
+
+
+@pytest.mark.parametrize("damage,msg", [
+    (lambda d: d.pretrain.x.__setitem__((0, 0, 0, 0), float("nan")), "NaN/inf"),
+    (lambda d: d.probe_test.x.__setitem__((1, 0, 0, 0), float("inf")), "NaN/inf"),
+    (lambda d: d.probe_train.y.__setitem__(0, -1), "class indices"),
+])
+def test_bad_data_fails_before_training(damage, msg, monkeypatch):
+    data = streak_data()
+    damage(data)
+    monkeypatch.setattr(train, "pretrain", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match=msg):
+        run(TrainConfig(**TINY), data)
+
+
+def test_nan_pretraining_data_is_named_not_called_a_divergence():
+    data = streak_data()
+    data.pretrain.x[0] = float("nan")
+    with pytest.raises(ValueError, match="pre-training data holds"):
+        pretrain(TrainConfig(**TINY), data)
+
+
+@pytest.mark.parametrize("content,msg", [
+    (b"", "not a readable idslab checkpoint"),
+    (b'{"config": {}}', "not a readable idslab checkpoint"),
+    ("list", "not an idslab checkpoint"),
+    ("no-weights", "do not fit"),
+])
+def test_checkpoint_faults_are_clear(content, msg, tmp_path):
+    path = tmp_path / "m.pt"
+    if content == "list":
+        torch.save([1, 2], path)
+    elif content == "no-weights":
+        torch.save({"state_dict": {}, "config": {"encoder": "cnn16"}, "loss_history": []}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=msg) as e:
+        load_checkpoint(path)
+    assert "weights_only" not in str(e.value)
+    with pytest.raises(ValueError, match="is a folder"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(ValueError, match="unknown device"):
+        load_checkpoint(path, device="gpu")
+
+
+@pytest.mark.parametrize("field,value", [
+    ("sites", {"fc1": True}), ("sites", None), ("sites", {"": 0.1}), ("knn_k", 5.0), ("cifar_dir", 123),
+    ("lr", "1e-3"), ("tile", "16"), ("views", None), ("n_pretrain", 1),
+])
+def test_train_config_rejects_wrong_types(field, value):
+    with pytest.raises(ValueError, match=field.rstrip("s") if field != "sites" else "site"):
+        TrainConfig(**{**TINY, field: value})
+
+
+def test_numpy_numbers_are_stored_as_plain_python():
+    import numpy as np
+    cfg = TrainConfig(**{**TINY, "epochs": np.int64(2), "lr": np.float32(1e-3), "sites": {"fc1": np.float64(0.1)}})
+    assert type(cfg.epochs) is int and type(cfg.lr) is float and type(cfg.sites["fc1"]) is float
+    json.dumps(cfg.to_dict(), allow_nan=False)
+
+
+def test_seeds_and_devices_are_named():
+    from idslab.datasets import Sizes, load
+    with pytest.raises(ValueError, match="unknown device"):
+        train.resolve_device("gpu")
+    with pytest.raises(ValueError, match="seeds must be whole numbers"):
+        ex.sweep_sl(TrainConfig(**TINY), [0.1], ["a"])
+    for seed in (-1, 1.5):
+        with pytest.raises(ValueError, match="data seed"):
+            load("meteor", 8, seed=seed, sizes=Sizes(8, 8, 8))
+
+
+def test_a_record_with_nan_accuracy_is_set_aside(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ex, "run", _fake_run(calls))
+    cfg = TrainConfig(**TINY)
+    rec = _fake_run([])(cfg)
+    rec["metrics"]["mlp_acc"] = float("nan")
+    ex.record_path(tmp_path, cfg).write_text(json.dumps(rec))   # json.dumps writes a bare NaN
+    with pytest.warns(UserWarning, match="mlp_acc"):
+        ex.run_configs([cfg], data=streak_data(), results_dir=tmp_path)
+    assert len(calls) == 1
+
+
+def test_sizes_beyond_the_machines_memory_fail_before_generation(no_work):
+    from idslab.datasets import Sizes, load
+    with pytest.raises(ValueError, match="GiB"):
+        load("meteor", 16, sizes=Sizes(10 ** 9, 32, 32))
+
+
+def test_report_only_without_records_is_an_error(tmp_path, capsys):
+    err = cli_error(["reproduce", "fig3", "--quick", "--report-only", "--results", str(tmp_path)], capsys)
+    assert "no finished runs" in err
+
+
+def test_a_bad_supervised_epochs_fails_before_the_conditions_train(monkeypatch):
+    monkeypatch.setattr(ex, "_trained_run", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match="supervised_epochs"):
+        ex.compare(TrainConfig(**TINY), ["ids"], controls=("supervised",), data=streak_data(), supervised_epochs=0)
+
+
+def test_a_cifar_dir_that_is_a_file_is_called_a_file(tmp_path):
+    from idslab.datasets.cifar import find_folders
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(FileNotFoundError, match="is a file"):
+        find_folders(tmp_path / "f")

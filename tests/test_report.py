@@ -26,10 +26,12 @@ def test_paper_tables_are_complete_and_match_the_text():
     assert report.PAPER["table2"]["knn_acc"]["resnet50"]["flip"] == (76.33, 0.47)
 
 
-def test_aggregate_uses_population_sd_like_the_paper():
+def test_aggregate_uses_sample_sd():
     recs = [rec("cnn8", "ids", s, a, a) for s, a in enumerate((0.80, 0.80, 0.81))]
     mean, sd, n = report.aggregate(recs)[("cnn8", "ids")]["mlp_acc"]
-    assert n == 3 and abs(mean - 80.3333) < 1e-3 and abs(sd - 0.4714) < 1e-3   # the paper's "± 0.47" pattern
+    # ddof = 1 (docs/PROTOCOL.md): 0.577; the paper's population sd of the same values would be 0.47
+    assert n == 3 and abs(mean - 80.3333) < 1e-3 and abs(sd - 0.5774) < 1e-3
+    assert report.aggregate(recs[:1])[("cnn8", "ids")]["mlp_acc"][1] == 0.0
 
 
 def test_table_markdown_bolds_best_per_row_and_shows_the_paper():
@@ -68,10 +70,12 @@ def test_sweep_figure_has_error_bars_and_paper_bands():
     assert len(sweep_figure(recs, with_paper=False).layout.shapes) == 0
 
 
-def test_sweep_figure_error_bars_are_population_sd():
+def test_sweep_figure_error_bars_are_sample_sd_like_the_tables():
     from idslab.plots.sweep import sweep_figure
     recs = [rec("cnn16", "ids", s, a, a, sl=0.02) for s, a in enumerate((0.80, 0.80, 0.81))]
-    assert abs(sweep_figure(recs).data[0].error_y.array[0] - 0.004714) < 1e-5
+    bar = sweep_figure(recs).data[0].error_y.array[0]
+    assert abs(bar - 0.005774) < 1e-5                                   # ddof = 1
+    assert abs(100 * bar - report.aggregate(recs, by=("sl",))[(0.02,)]["mlp_acc"][1]) < 1e-9
 
 
 def _controls(enc="cnn16"):

@@ -92,6 +92,30 @@ def test_zero_epochs_probes_the_random_init(streaks):
         cfg(epochs=-1)
 
 
+def test_engine_hooks_compose_the_step(streaks):
+    """pretrain is Engine.fit: a subclass changing one hook (here the loss) changes the run, the rest is shared."""
+    c = cfg(epochs=1)
+    x = streaks.pretrain.x
+    ref = T.Engine(c, x, torch.device("cpu")).fit()[0]
+    assert ref.loss_history == pretrain(c, streaks).loss_history
+
+    class Doubled(T.Engine):
+        def loss(self, z):
+            return 2 * super().loss(z)
+
+    got = Doubled(c, x, torch.device("cpu")).fit()[0]
+    assert got.loss_history[0] == pytest.approx(2 * ref.loss_history[0], rel=0.05)
+
+
+def test_setup_seeds_and_standardises(streaks):
+    c = cfg(seed=4)
+    x = streaks.pretrain.x
+    a, b = T.setup(c, x, torch.device("cpu")), T.setup(c, x, torch.device("cpu"))
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    torch.testing.assert_close(a.encoder.in_mean, x.mean(dim=(0, 2, 3)))
+    assert a.training
+
+
 def test_variant_fields_validated_and_reach_the_layers(streaks):
     with pytest.raises(ValueError, match="noise must be one of"):
         cfg(noise="batch")

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -16,21 +17,25 @@ import torch
 
 from ..checks import check_folder
 from . import cache
-from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, MeteorParams, check_tile, rotated_streak,
-                     simulate_echo, simulate_scenes, tile_labels, tile_scenes, trajectory)
+from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, TARGETS as METEOR_TARGETS, MeteorParams,
+                     check_tile, echo_stats, rotated_streak, simulate_echo, simulate_scenes, tile_labels, tile_scenes,
+                     trajectory)
 
 __all__ = ["Split", "SSLData", "Sizes", "load", "summary", "MeteorParams", "simulate_scenes", "simulate_echo",
-           "tile_scenes", "tile_labels", "trajectory", "check_tile", "SIMULATOR_VERSION", "rotated_streak",
-           "per_class"]
+           "tile_scenes", "tile_labels", "trajectory", "check_tile", "echo_stats", "SIMULATOR_VERSION",
+           "METEOR_TARGETS", "rotated_streak", "per_class"]
 
 
 @dataclass(frozen=True)
 class Split:
     """x (n, C, N, N) float32 CPU (meteor: calibrated SNR dB, C = 1; cifar: RGB in [0, 1], C = 3);
     y (n,) int64 in {0, 1} (meteor: 1 = head echo in tile; cifar: 1 = animal, 0 = vehicle); a user's file
-    (datasets.arrays): 0..K-1, or -1 where unlabelled."""
+    (datasets.arrays): 0..K-1, or -1 where unlabelled;
+    targets: per-sample physics targets {name: (n,) float32} (meteor: METEOR_TARGETS, docs/DATA.md; NaN where
+    a tile has no echo, except mainlobe_px = 0); empty for data sets without them (cifar, user files)."""
     x: torch.Tensor
     y: torch.Tensor
+    targets: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -90,6 +95,8 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
     check_folder(cache.data_dir(data_dir), "data_dir (--data-dir)", write=False)  # not a file, not under one
     if not isinstance(sizes, Sizes):
         raise ValueError(f"sizes={sizes!r}: pass an idslab.datasets.Sizes")
+    if name in ("meteor", "cifar"):
+        check_memory(sizes, tile, 1 if name == "meteor" else 3)
     if name == "meteor":
         return _load_meteor(tile, seed, sizes, cache.data_dir(data_dir), params or MeteorParams())
     if name == "cifar":
@@ -97,6 +104,20 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
         return load_cifar(tile, seed=seed, sizes=sizes, data_dir=cache.data_dir(data_dir), cifar_dir=cifar_dir,
                           download=download)
     raise ValueError(f"unknown data set {name!r}: use 'meteor', 'cifar' or 'file' (with path=)")
+
+
+def check_memory(sizes: Sizes, tile: int, channels: int) -> None:
+    """ValueError before generating or decoding when the float32 splits alone would not fit in this machine's memory
+    (e.g. --n-pretrain 1000000000: otherwise minutes of generation, then an out-of-memory kill)."""
+    need = (sizes.pretrain + sizes.probe_train + sizes.probe_test) * channels * tile * tile * 4
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: no check
+        return
+    if need > have:
+        raise ValueError(f"sizes {sizes.pretrain} + {sizes.probe_train} + {sizes.probe_test} tiles of {tile}x{tile}x"
+                         f"{channels} need {need / 2 ** 30:.1f} GiB as float32, more than this machine's "
+                         f"{have / 2 ** 30:.1f} GiB: lower --n-pretrain / --n-probe-train / --n-probe-test")
 
 
 def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams) -> SSLData:
@@ -117,9 +138,11 @@ def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams)
     if obj is None:
         out = generate(tile, sizes, params, seed)
         obj = dict(key=key_obj, info=out["info"],
-                   **{f"{s}_{k}": t for s in SPLIT_NAMES for k, t in zip("xy", out[s])})
+                   **{f"{s}_{k}": t for s in SPLIT_NAMES for k, t in zip("xy", out[s][:2])},
+                   **{f"{s}_t_{k}": t for s in SPLIT_NAMES for k, t in out[s][2].items()})
         cache.save_or_warn(path, obj)
-    splits = {s: Split(obj[f"{s}_x"].float(), obj[f"{s}_y"]) for s in SPLIT_NAMES}
+    splits = {s: Split(obj[f"{s}_x"].float(), obj[f"{s}_y"], {k: obj[f"{s}_t_{k}"] for k in METEOR_TARGETS})
+              for s in SPLIT_NAMES}
     meta = dict(dataset="meteor", seed=seed, tile=tile, sizes=vars(sizes), params=params.to_json(),
                 simulator_version=SIMULATOR_VERSION, cache_path=str(path), cached=cached,
                 generation_seconds=obj["info"]["seconds"], load_seconds=round(time.perf_counter() - t0, 3),
@@ -145,6 +168,6 @@ def summary(data: SSLData) -> dict:
                     x_min=round(float(x.min()), 4) if x.numel() else None,
                     x_max=round(float(x.max()), 4) if x.numel() else None,
                     x_mean=round(float(x.mean()), 4) if x.numel() else None,
-                    x_std=round(float(x.std()), 4) if x.numel() > 1 else None)
+                    x_std=round(float(x.std()), 4) if x.numel() > 1 else None, targets=sorted(s.targets))
     return dict(name=data.name, tile=data.tile, channels=data.channels, classes=list(data.classes),
                 splits={s: split(getattr(data, s)) for s in SPLIT_NAMES}, meta=data.meta)

@@ -33,6 +33,7 @@ Every bad input raises ValueError / FileNotFoundError naming the file and the fi
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -308,14 +309,27 @@ def _read_image(f: Path, shape) -> np.ndarray:
 
 def fingerprint(path) -> dict:
     """What a model was trained on: path, size and sha256 (full up to HASH_LIMIT; otherwise of the size and the
-    first and last 16 MiB, marked partial); for an image folder, of the sorted file names and sizes."""
+    first and last 16 MiB, marked partial); for an image folder, of the sorted file names and sizes. Cached per
+    (path, size, modification time): a results store asks once per config."""
     p = Path(path).expanduser().resolve()
+    if not p.exists():
+        raise FileNotFoundError(f"data file {p} does not exist: give the path to a .npy, .npz or .h5 file or a "
+                                "folder of images")
+    st = p.stat()
+    if p.is_dir():  # a folder's own mtime misses edits inside its class sub-folders: never cached (names are cheap)
+        return dict(_fingerprint.__wrapped__(str(p), 0, 0))
+    return dict(_fingerprint(str(p), st.st_size, st.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _fingerprint(path: str, size: int, mtime_ns: int) -> tuple:
+    p = Path(path)
     h = hashlib.sha256()
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
         for f in files:
             h.update(f"{f.relative_to(p)}:{f.stat().st_size}\n".encode())
-        return dict(path=str(p), files=len(files), sha256=h.hexdigest(), hash_of="names and sizes")
+        return tuple(dict(path=str(p), files=len(files), sha256=h.hexdigest(), hash_of="names and sizes").items())
     size = p.stat().st_size
     with open(p, "rb") as fh:
         if size <= HASH_LIMIT:
@@ -328,7 +342,7 @@ def fingerprint(path) -> dict:
             fh.seek(size - 2 ** 24)
             h.update(fh.read(2 ** 24))
             how = "size and first/last 16 MiB"
-    return dict(path=str(p), bytes=size, sha256=h.hexdigest(), hash_of=how)
+    return tuple(dict(path=str(p), bytes=size, sha256=h.hexdigest(), hash_of=how).items())
 
 
 # ------------------------------------------------------------------------------------------------------- tiling
@@ -562,3 +576,13 @@ def write_hdf5(path, x: np.ndarray, y: np.ndarray | None = None, data_key: str =
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_meteor_example(path, n_scenes: int = 16, seed: int = 0) -> Path:
+    """The worked example of docs/DATA.md "Your own data": n simulated 512 x 512 meteor scenes (calibrated SNR dB,
+    datasets.meteor.simulate_scenes) with their per-pixel head-echo masks, as the HDF5 datasets 'x' (n, 512, 512)
+    float32 and 'mask' (n, 512, 512) bool: a file like one a radar group could have. Returns the path."""
+    from .meteor import simulate_scenes
+    x, mask, _ = simulate_scenes(n_scenes, seed=seed)
+    write_hdf5(path, x, mask, label_key="mask")
+    return Path(path)

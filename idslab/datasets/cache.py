@@ -1,8 +1,8 @@
 """A small verified, atomic file cache for generated or decoded data sets under data/.
 
 File layout: an ASCII header line ``IDSLAB-CACHE v1 <sha256 of payload> <payload bytes>\\n`` followed by the payload
-(``torch.save`` of a dict of tensors and JSON-able values). Writes go to a temporary file in the same directory,
-fsync'ed, then ``os.replace``'d over the target (atomic on POSIX), so a crash never leaves a half-written cache.
+(``torch.save`` of a dict of tensors and JSON-able values). Writes go through idslab.atomic.atomic_write (a temporary
+file in the same directory, fsync'ed, then os.replace'd over the target), so a crash never leaves half a cache.
 Reads check the header, the length and the checksum: a truncated or garbled file raises CacheError, which the
 callers turn into "regenerate with a warning".
 """
@@ -12,11 +12,12 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
+
+from ..atomic import atomic_write
 
 MAGIC = b"IDSLAB-CACHE v1"
 
@@ -34,36 +35,6 @@ def cache_key(obj) -> str:
     """sha256 of the canonical JSON of obj (parameters, sizes, seed, tile, simulator version): 16 hex chars."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def atomic_write(path: str | os.PathLike, *chunks: bytes) -> Path:
-    """Write bytes to path atomically: a temporary file in the same folder, fsync'ed, then os.replace'd over path,
-    so a reader (or a crash) never sees half a file. Used for caches, run records and checkpoints."""
-    path = Path(path)
-    if path.exists() and not path.is_file():  # os.replace would swap a folder or a device (/dev/null!) for a file
-        raise ValueError(f"{path} exists and is not a regular file: give a file path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        # mkstemp makes the file 0600 and the rename keeps that: give it the mode a plain open() would (0666 & ~umask)
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    """The process's umask (read by setting and restoring it: the only portable way)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def save(path: str | os.PathLike, obj: dict) -> Path:

@@ -42,6 +42,8 @@ def binary_labels(cls10: torch.Tensor) -> torch.Tensor:
 def find_folders(cifar_dir) -> tuple[Path, Path | None]:
     """(train folder, test folder or None) of a cifar_dir; errors name the path and the fix."""
     root = Path(cifar_dir).expanduser()
+    if root.exists() and not root.is_dir():
+        raise FileNotFoundError(f"CIFAR folder {root} is a file, not a folder: {_FIX}")
     if not root.is_dir():
         raise FileNotFoundError(f"CIFAR folder {root} does not exist: {_FIX}")
     train = root / "train" if (root / "train").is_dir() else root
@@ -201,7 +203,8 @@ def load_cifar(tile: int, *, seed: int = 0, sizes=None, data_dir: Path, cifar_di
     else:
         idx = _balanced(ytr, n[:2], gen, "train") + _balanced(binary_labels(test[1]), n[2:], gen, "test")
         parts = [(train, idx[0]), (train, idx[1]), (test, idx[2])]
-    splits = {name: Split(resize(src[0][i], tile), binary_labels(src[1][i]))
+    # targets["class10"]: the CIFAR-10 class index (torchvision order), for the 10-class linear probe (issue 9)
+    splits = {name: Split(resize(src[0][i], tile), binary_labels(src[1][i]), targets={"class10": src[1][i].long()})
               for name, (src, i) in zip(SPLIT_NAMES, parts)}
     meta = dict(dataset="cifar", seed=seed, tile=tile, sizes=vars(sizes), source=source,
                 held_out_test=test is None, n_train_images=int(len(train[1])),

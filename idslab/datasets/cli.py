@@ -7,11 +7,14 @@ import json
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the `data` subcommand on an argparse subparsers object; returns its parser."""
-    p = subparsers.add_parser("data", help="generate/load a data set into the data/ cache and summarise it",
+    p = subparsers.add_parser("data", help="generate/load a data set into the data/ cache, or read your own "
+                                              "file, and summarise it",
                               description="Generate (meteor) or decode (cifar) a data set once, cache it under "
                                           "the data folder, and print per-split sizes and class counts.",
                               epilog="examples: idslab data meteor --tile 16 --json;  "
-                                     "idslab data cifar --cifar-dir ../shared/datasets/cifar10-train-jpg --tile 32")
+                                     "idslab data cifar --cifar-dir ../shared/datasets/cifar10-train-jpg --tile 32;  "
+                                     "idslab data scenes.h5 --label-key mask --tile 16 (docs/DATA.md 'Your own "
+                                     "data')")
     p.add_argument("dataset", metavar="DATASET|PATH",
                    help="meteor (simulated JRO radar), cifar (CIFAR-10 vehicle vs animal), or the path of your own "
                         ".npy / .npz / .h5 file or image folder")
@@ -25,7 +28,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--cifar-dir", default=None, help="folder of CIFAR-10 images in class sub-folders "
                                                      "(train/ and optionally test/)")
     p.add_argument("--download", action="store_true", help="cifar: download CIFAR-10 through torchvision")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--negatives", choices=("matched", "natural", "pairs"), default="matched",
+                   help="meteor negatives: matched (global statistics matched to the positives; the benchmark's "
+                        "default), natural (random negative tiles) or pairs (each positive's own background)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON (meteor: with echo_stats, the "
+                                                      "SPEC's reference measurement of the generated echoes)")
     p.add_argument("--data-key", default=None, help="PATH: array / HDF5 dataset of images (default 'x' or the only)")
     p.add_argument("--label-key", default=None, help="PATH: labels (n,) or mask (n, H, W) (default 'y' if present)")
     p.add_argument("--stride", type=int, default=None, help="PATH: pixels between tile corners (default the tile)")
@@ -36,13 +43,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     """Load (generating/caching as needed) and print the summary; returns the exit status."""
-    from . import Sizes, load, summary
+    from . import MeteorParams, Sizes, echo_stats, load, summary
     sizes = Sizes(args.pretrain, args.probe_train, args.probe_test)
     if args.dataset not in ("meteor", "cifar"):
         return run_file(args, sizes)
+    params = MeteorParams(negatives=args.negatives) if args.dataset == "meteor" else None
     data = load(args.dataset, args.tile or 16, seed=args.seed, sizes=sizes, data_dir=args.data_dir,
-                cifar_dir=args.cifar_dir, download=args.download)
+                cifar_dir=args.cifar_dir, download=args.download, params=params)
     s = summary(data)
+    if args.dataset == "meteor":
+        s["echo_stats"] = echo_stats(params=params, seed=args.seed)
     if args.json:
         print(json.dumps(s, indent=1))
         return 0
@@ -59,6 +69,12 @@ def run(args) -> int:
     for name, sp in s["splits"].items():
         counts = "  ".join(f"{sp['class_counts'][c]:>10}" for c in s["classes"])
         print(f"{name:<12} {sp['n']:>6}  {counts}  {sp['x_min']:>7.2f}  {sp['x_max']:>7.2f}  {sp['x_mean']:>7.2f}")
+    if "echo_stats" in s:
+        e = s["echo_stats"]
+        print(f"echoes (p10/p50/p90 of {e['n']}, SPEC reference in brackets): peak SNR "
+              f"{'/'.join(f'{v:.1f}' for v in e['peak_snr_db'])} dB [16.3/23.5/31.5], duration "
+              f"{'/'.join(f'{v:.0f}' for v in e['duration_pulses'])} pulses [17/35/54], extent "
+              f"{'/'.join(f'{v:.2f}' for v in e['extent_per_pulse'])} gates/pulse [0.19/0.42/0.60]")
     return 0
 
 

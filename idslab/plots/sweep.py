@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from ..paper import PAPER_FIG3
+from ..records import condition_of, metric_value
 from .training import sl_sweep, sweep_points
 
 _BANDS = {"mlp_acc": ("#E45756", "paper MLP range"), "knn_acc": ("#4C78A8", "paper k-NN range")}
@@ -21,12 +23,10 @@ _CONTROLS = ("floor", "none", "trivial", "supervised")
 def sweep_figure(records: Sequence[Mapping], with_paper: bool = True,
                  title: str = "Probe accuracy versus perturbation scale s_l (CNN-16, meteor)",
                  references: Mapping[str, float] | None = None) -> go.Figure:
-    """Mean ± population sd over seeds per s_l for both probes (a categorical s_l axis, s_l = 0 included), the mean
+    """Mean ± sample sd (ddof = 1) over seeds per s_l for both probes (a categorical s_l axis, s_l = 0 included), the mean
     final loss on a right-hand axis, and the controls as horizontal lines: control records among `records`
-    (idslab.report.condition_of: floor, none, trivial, supervised) at their mean MLP accuracy, plus any
+    (idslab.records.condition_of: floor, none, trivial, supervised) at their mean MLP accuracy, plus any
     `references` ({control: fraction}); with_paper shades the paper's stated ranges."""
-    from ..report import PAPER_FIG3, condition_of, metric_value
-
     sweep = [r for r in records if condition_of(r) not in _CONTROLS]
     refs = {}
     for name in _CONTROLS:

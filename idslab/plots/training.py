@@ -20,6 +20,7 @@ __all__ = ["loss_curves", "umap_2d", "pca_2d", "umap_side_by_side", "similarity_
 
 # Colour per class label (0, 1) and per condition, reused across figures so a notebook reads consistently.
 LABEL_COLOURS = ("#4C78A8", "#F58518")
+_MORE_COLOURS = ("#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")  # K > 2
 CONDITION_COLOURS = {"flip": "#4C78A8", "flip90": "#72B7B2", "fft": "#54A24B", "simclr": "#B279A2", "ids": "#E45756",
                      "none": "#9D9D9D", "floor": "#7F7F7F", "trivial": "#8C564B", "supervised": "#2CA02C"}
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), font=dict(size=13))
@@ -140,8 +141,8 @@ def pca_2d(emb) -> np.ndarray:
 def umap_side_by_side(embeddings: Mapping[str, object], labels, class_names: Sequence[str] = ("0", "1"),
                       seed: int = 0, title: str | None = None, method: str = "umap") -> go.Figure:
     """One 2-D embedding panel per condition, points coloured by label. embeddings: {views: (n, 32)}; labels (n,)
-    in {0, 1}. method: "umap" (umap-learn, seeded; its first call in a process compiles for ~20 s on 2 CPU cores)
-    or "pca" (instant; notebooks use it in quick mode)."""
+    in 0..K-1 (K = len(class_names)), -1 for no label (grey). method: "umap" (umap-learn, seeded; its first call
+    in a process compiles for ~20 s on 2 CPU cores) or "pca" (instant; notebooks use it in quick mode)."""
     if method not in ("umap", "pca"):
         raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
     reduce = (lambda e: umap_2d(e, seed=seed)) if method == "umap" else pca_2d
@@ -153,11 +154,14 @@ def umap_side_by_side(embeddings: Mapping[str, object], labels, class_names: Seq
                         horizontal_spacing=0.06)
     for col, name in enumerate(names, start=1):
         xy = reduce(embeddings[name])
-        for cls in (0, 1):
+        # K classes (a user's file may have more than 2); -1 = no label, drawn grey (unlabelled data: all points)
+        for cls in [c for c in range(-1, len(class_names)) if (y == c).any() or c in (0, 1)]:
             sel = y == cls
-            fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=class_names[cls],
+            colour = "#9D9D9D" if cls < 0 else (LABEL_COLOURS + _MORE_COLOURS)[cls % 10]
+            label = "no label" if cls < 0 else class_names[cls]
+            fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=label,
                                        legendgroup=str(cls), showlegend=col == 1,
-                                       marker=dict(size=5, color=LABEL_COLOURS[cls], opacity=0.75)),
+                                       marker=dict(size=5, color=colour, opacity=0.75)),
                           row=1, col=col)
         fig.update_xaxes(title_text=f"{axis} 1", showticklabels=False, row=1, col=col)
         fig.update_yaxes(title_text=f"{axis} 2" if col == 1 else None, showticklabels=False, row=1, col=col,
@@ -270,16 +274,17 @@ def sweep_points(records: Sequence[Mapping], site: str = "fc1") -> list[dict]:
 
 
 def _mean_sd(values) -> tuple[float, float, int]:
-    """Mean and population standard deviation (ddof = 0, the reports' convention) of the finite values."""
+    """Mean and sample standard deviation (ddof = 1, the project's one convention; 0 for one value) of the finite
+    values."""
     v = np.asarray([x for x in values if x is not None], dtype=float)
     v = v[np.isfinite(v)]
-    return (float(v.mean()) if v.size else np.nan, float(v.std()) if v.size else 0.0, int(v.size))
+    return (float(v.mean()) if v.size else np.nan, float(v.std(ddof=1)) if v.size > 1 else 0.0, int(v.size))
 
 
 def sl_sweep(records: Sequence[Mapping], metrics: Sequence[str] = ("mlp_acc", "knn_acc"),
              title: str = "Probe accuracy versus perturbation scale s_l", references: Mapping[str, float] | None = None,
              show_loss: bool = True) -> go.Figure:
-    """Mean ± sd over seeds (population sd, ddof = 0) of each metric at each s_l, as in the paper's Fig. 3.
+    """Mean ± sd over seeds (sample sd, ddof = 1) of each metric at each s_l, as in the paper's Fig. 3.
 
     The s_l axis is categorical (one evenly spaced tick per value, s_l = 0 included, which a log axis cannot
     show). references: {"floor"|"none"|"trivial"|"supervised": accuracy} drawn as horizontal lines
@@ -360,7 +365,7 @@ def by_label(records: Sequence[Mapping], roles: Sequence[str] = ("condition", "c
     """Group comparison records (idslab.experiments.compare: each with "label" and "role") by label, for the
     comparison figures: {label: {"metrics": ...}}. One seed: that run's metrics (Wilson intervals). Several seeds:
     the mean of every numeric metric (nested physics/diagnostics too), and mlp_ci/knn_ci = mean ± sd over seeds
-    (ddof = 0). Records of the trivial and supervised baselines (metrics "acc", not probes) are left out."""
+    (ddof = 1). Records of the trivial and supervised baselines (metrics "acc", not probes) are left out."""
     groups: dict[str, list] = {}
     for r in records:
         if r.get("role", "condition") in roles and "mlp_acc" in r.get("metrics", {}):
@@ -384,7 +389,7 @@ def by_label(records: Sequence[Mapping], roles: Sequence[str] = ("condition", "c
         m = mean(ms)
         for p in ("mlp", "knn"):
             if f"{p}_acc" in m:
-                sd = float(np.std([d[f"{p}_acc"] for d in ms]))
+                sd = float(np.std([d[f"{p}_acc"] for d in ms], ddof=1))
                 m[f"{p}_ci"] = [m[f"{p}_acc"] - sd, m[f"{p}_acc"] + sd]
         out[label] = {"metrics": m, "n": len(ms)}
     return out

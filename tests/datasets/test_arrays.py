@@ -307,3 +307,23 @@ def test_cli_train_on_a_file_exits_2_on_bad_input(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "x.npy"), "--tile", "16", "--encoder", "cnn16", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "tile 16x16 is larger" in err and "Traceback" not in err
+
+
+def test_jpeg_folder_reads_rgb(tmp_path):
+    rgb = np.full((2, 16, 16, 3), (200, 40, 90), np.uint8)             # flat colours survive JPEG within a few levels
+    _save_images(tmp_path / "j" / "a", rgb, "RGB", ".jpg")
+    _save_images(tmp_path / "j" / "b", rgb, "RGB", ".jpeg")
+    src = A.open_data(tmp_path / "j")
+    assert src.shape == (4, 3, 16, 16) and src.classes == ("a", "b")
+    np.testing.assert_allclose(src.read([3])[0, :, 5, 5], [200, 40, 90], atol=4)
+
+
+def test_only_the_scenes_used_are_read(tmp_path, monkeypatch):
+    # a big file subsampled: pre-training 8 tiles of 16 from 50 scenes touches at most 8 scenes, not all 50
+    np.save(tmp_path / "x.npy", scenes(50, 64, 64))
+    read = []
+    orig = A.DataSource.read
+    monkeypatch.setattr(A.DataSource, "read", lambda self, idx: (read.extend(np.asarray(idx).tolist()),
+                                                                 orig(self, idx))[1])
+    d = A.load_file(tmp_path / "x.npy", 16, sizes=Sizes(8, 2, 2))
+    assert len(d.pretrain) == 8 and 1 <= len(set(read)) <= 8

@@ -97,7 +97,7 @@ def test_simulator_version_in_key(tmp_path, monkeypatch):
 
 
 def test_atomic_write_keeps_the_old_file_when_a_write_fails(tmp_path):
-    from idslab.datasets.cache import atomic_write
+    from idslab.atomic import atomic_write
 
     target = atomic_write(tmp_path / "r.json", b"old")
     with pytest.raises(TypeError):

@@ -49,6 +49,10 @@ def test_flat_folder_held_out(flat, tmp_path):
     # labels agree with the class folder (red channel = 20 * class index, JPEG-rounded)
     cls = (at32.pretrain.x[:, 0].mean((1, 2)) * 255 / 20).round().long()
     assert torch.equal(binary_labels(cls), at32.pretrain.y)
+    # the 10-class labels ride along for the 10-class linear probe
+    for sp in (at32.pretrain, at32.probe_train, at32.probe_test):
+        assert torch.equal(binary_labels(sp.targets["class10"]), sp.y)
+    assert (at32.pretrain.targets["class10"] - cls).abs().max() <= 1     # red channel, JPEG-rounded
     s = summary(d)
     assert s["splits"]["probe_train"]["class_counts"] == {"vehicle": 4, "animal": 4}
 

@@ -1,0 +1,308 @@
+"""Beyond the paper (issue 10): do weight-space view variants beat training with no augmentation at all?
+
+Every variant of idslab.perturb (λ per view or per sample, absolute or relative σ, fc1 or every conv and linear
+weight, a few s_l) is trained next to the controls (random-init floor, no augmentation, flip+rotation, FFT mask)
+with the same seeds and data, and compared to no augmentation by paired differences over seeds (Student-t 95%
+intervals). Parts:
+
+    variants  the headline comparison (CNN-16, quick protocol, 5 seeds)
+    upper     s_l upper bound of the per-sample relative variants: loss against ln(2B-1) and probes against the floor
+    seeds     the controls and two weight-space views only (run it with more seeds, e.g. --seeds 5-9)
+    collapse  (CIFAR) why some seeds end below the untrained floor: per-seed trained-minus-floor (same seed = same
+              initial weights, so the pairing is exact), effective rank and uniformity of h, and whether
+              temperature, learning rate or batch size remove it
+
+Records live in the idslab.experiments store (<results>/<dataset>_<encoder>_quick/<hash>.json) with the pre-trained
+model beside each (<hash>.pt), so an interrupted run resumes, and --reprobe re-scores every saved encoder with the
+probes the current idslab.probes offers (no retraining).
+
+    OMP_NUM_THREADS=1 python scripts/beyond_paper.py --cifar-dir ../shared/datasets/cifar10-train-jpg \
+        [--datasets cifar,meteor] [--parts variants,upper,collapse] [--seeds 0-4] [--results results/beyond]
+    python scripts/beyond_paper.py --report-only ...        # tables from the finished records, no training
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from idslab.experiments import QUICK, config_hash, data_version, read_record, record_path
+from idslab.probes import PHYSICS_TARGETS, evaluate, targets_of
+from idslab.train import TrainConfig, load_checkpoint, load_data, probe_config, run, write_json
+
+REL = dict(scale_mode="relative")
+SAMPLE_REL = dict(noise="sample", scale_mode="relative")
+
+# label -> TrainConfig overrides. The paper's view is "IDS fc1 0.02 (paper)"; "none" is the reference.
+CONTROLS = {
+    "floor (random init)": dict(views="none", epochs=0),
+    "none": dict(views="none"),
+    "flip+rot": dict(views="flip"),
+    "fft": dict(views="fft"),
+}
+VARIANTS = {
+    "IDS fc1 0.02 (paper)": dict(views="ids", sites={"fc1": 0.02}),
+    "IDS fc1 0.02 per-sample": dict(views="ids", sites={"fc1": 0.02}, noise="sample"),
+    "IDS fc1 0.5 relative": dict(views="ids", sites={"fc1": 0.5}, **REL),
+    "IDS fc1 0.5 per-sample relative": dict(views="ids", sites={"fc1": 0.5}, **SAMPLE_REL),
+    "IDS all 0.3 relative": dict(views="ids", sites={"all": 0.3}, **REL),
+    "IDS all 0.3 per-sample relative": dict(views="ids", sites={"all": 0.3}, **SAMPLE_REL),
+    "IDS all 0.02": dict(views="ids", sites={"all": 0.02}),   # the paper's noise on every weight
+    "IDS all 0.3 per-sample relative + flip": dict(views="ids+flip", sites={"all": 0.3}, **SAMPLE_REL),
+}
+UPPER = {
+    **{f"IDS fc1 {s:g} per-sample relative": dict(views="ids", sites={"fc1": s}, **SAMPLE_REL)
+       for s in (0.25, 0.5, 1.0, 2.0, 4.0)},
+    **{f"IDS all {s:g} per-sample relative": dict(views="ids", sites={"all": s}, **SAMPLE_REL)
+       for s in (0.1, 0.3, 1.0, 3.0)},
+}
+COLLAPSE = {
+    "none τ=0.2": dict(views="none", temperature=0.2),
+    "none τ=1.0": dict(views="none", temperature=1.0),
+    "none lr=3e-4": dict(views="none", lr=3e-4),
+    "none lr=3e-3": dict(views="none", lr=3e-3),
+    "none batch 128": dict(views="none", batch_size=128),
+}
+# more seeds of the controls and two weight-space views, to count how often a seed ends below its own floor
+SEEDS = {**CONTROLS, **{k: VARIANTS[k] for k in ("IDS fc1 0.02 (paper)", "IDS all 0.3 per-sample relative")}}
+PARTS = {"variants": {**CONTROLS, **VARIANTS}, "upper": {**CONTROLS, **UPPER}, "collapse": {**CONTROLS, **COLLAPSE},
+         "seeds": SEEDS}
+
+
+def conditions(parts: list[str], dataset: str) -> dict:
+    out = {}
+    for p in parts:
+        if p == "collapse" and dataset != "cifar":
+            continue
+        out.update(PARTS[p])
+    return out
+
+
+def make_cfg(dataset: str, encoder: str, over: dict, seed: int, cifar_dir: str | None) -> TrainConfig:
+    return TrainConfig(dataset=dataset, encoder=encoder, seed=seed, device="cpu", cifar_dir=cifar_dir,
+                       **{**QUICK, **over})
+
+
+# ------------------------------------------------------------------------------------------------ diagnostics
+@torch.no_grad()
+def representation_stats(encoder: torch.nn.Module, x: torch.Tensor) -> dict:
+    """Simple diagnostics of h = encoder(x) (eval mode), x (n, C, N, N):
+    effective_rank: exp of the entropy of the normalised singular values of centred h (Roy & Vetterli 2007),
+        1 (collapsed to a line) ... 32 (every direction used equally);
+    uniformity: log E exp(-2 |u - v|²) over pairs of L2-normalised h (Wang & Isola 2020), -4 (spread over the
+        sphere) ... 0 (all h equal);
+    mean_abs_cos: mean |cos| between different samples' h (near 1: every tile maps to one direction)."""
+    h = torch.cat([encoder(c) for c in x.split(512)]).double()
+    s = torch.linalg.svdvals(h - h.mean(0))
+    p = s / s.sum()
+    u = torch.nn.functional.normalize(h, dim=1)
+    d2 = torch.cdist(u, u).pow(2)
+    off = ~torch.eye(len(u), dtype=torch.bool)
+    cos = (u @ u.T)[off]
+    return {"effective_rank": float(torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum())),
+            "uniformity": float(torch.log(torch.exp(-2 * d2[off]).mean())),
+            "mean_abs_cos": float(cos.abs().mean())}
+
+
+# ------------------------------------------------------------------------------------------------ runner
+def expected_metrics(data) -> list[str]:
+    """Metric keys idslab.probes.evaluate gives for this data beyond MLP and k-NN (a record without them predates
+    those probes and is re-scored from its saved model)."""
+    t = targets_of(data.probe_train)
+    return (["linear10_acc"] if "class10" in t else []) + (["physics"] if set(PHYSICS_TARGETS.values()) & set(t)
+                                                           else [])
+
+
+def ensure(cfg: TrainConfig, data, folder: Path, reprobe: bool) -> dict:
+    """The finished record of cfg (with its representation diagnostics): read, re-scored from the saved model,
+    or trained now. Written atomically to the idslab.experiments store."""
+    path = record_path(folder, cfg)
+    ckpt = path.with_suffix(".pt")
+    rec = read_record(path)
+    stale = rec is not None and not set(expected_metrics(data)) <= set(rec["metrics"])  # probes added since
+    if rec is not None and "beyond" in rec and not ((reprobe or stale) and ckpt.exists()):
+        return rec
+    if rec is None or not ckpt.exists():
+        rec = run(cfg, data, checkpoint=str(ckpt))
+    model, _, _ = load_checkpoint(ckpt)
+    if reprobe or stale:
+        rec["metrics"] = evaluate(model.encoder, data, probe_config(cfg))
+    rec["beyond"] = representation_stats(model.encoder, data.probe_test.x.float())
+    rec["hash"], rec["data_version"] = config_hash(cfg), data_version(cfg.dataset)
+    write_json(path, rec)
+    return rec
+
+
+def run_all(args) -> None:
+    for dataset in args.datasets:
+        folder = Path(args.results) / f"{dataset}_{args.encoder}_quick"
+        # part by part (the headline first), seed-major within a part: every condition gets seeds early
+        cfgs, seen = [], set()
+        for part in args.parts:
+            for s in args.seeds:
+                for label, over in conditions([part], dataset).items():
+                    if (label, s) not in seen:
+                        seen.add((label, s))
+                        cfgs.append((label, make_cfg(dataset, args.encoder, over, s, args.cifar_dir)))
+        if not cfgs:
+            continue
+        data = load_data(cfgs[0][1])
+        t0 = time.perf_counter()
+        for i, (label, cfg) in enumerate(cfgs):
+            rec = ensure(cfg, data, folder, args.reprobe)
+            m = rec["metrics"]
+            print(f"[{dataset} {i + 1}/{len(cfgs)} {time.perf_counter() - t0:6.0f}s] seed {cfg.seed} {label}: "
+                  f"mlp {100 * m['mlp_acc']:.1f} knn {100 * m['knn_acc']:.1f} "
+                  f"loss {rec['loss_history'][-1] if rec['loss_history'] else float('nan'):.3f} "
+                  f"rank {rec['beyond']['effective_rank']:.1f}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ report
+def t_interval(d: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lo, hi) of paired differences d with a Student-t interval (needs >= 2 pairs)."""
+    from scipy import stats
+    m = float(d.mean())
+    if d.size < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, d.size - 1)) * float(d.std(ddof=1)) / math.sqrt(d.size)
+    return m, m - half, m + half
+
+
+def _metric(rec: dict, key: str):
+    v = rec.get("metrics", {})
+    for part in key.split("."):
+        if not isinstance(v, dict) or part not in v:
+            return None
+        v = v[part]
+    return v if isinstance(v, (int, float)) else None
+
+
+def collect(args, dataset: str, conds: dict) -> dict:
+    """label -> {seed: record} of the finished records."""
+    folder = Path(args.results) / f"{dataset}_{args.encoder}_quick"
+    out = {}
+    for label, over in conds.items():
+        recs = {s: read_record(record_path(folder, make_cfg(dataset, args.encoder, over, s, args.cifar_dir)))
+                for s in args.seeds}
+        out[label] = {s: r for s, r in recs.items() if r is not None}
+    return out
+
+
+def _pm(vals, scale=100.0, f=".1f"):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "–"
+    a = np.asarray(vals) * scale
+    return f"{a.mean():{f}} ± {a.std(ddof=1):{f}}" if a.size > 1 else f"{a.mean():{f}}"
+
+
+def _diff(recs: dict, ref: dict, key: str) -> str:
+    seeds = sorted(set(recs) & set(ref))
+    pairs = [(_metric(recs[s], key), _metric(ref[s], key)) for s in seeds]
+    pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
+    if len(pairs) < 2:
+        return "–"
+    m, lo, hi = t_interval(100 * np.array([a - b for a, b in pairs]))
+    star = " **" if lo > 0 or hi < 0 else ""
+    return f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]{star}"
+
+
+EXTRA_METRICS = (("linear10_acc", "10-class linear (%)", 100.0, ".1f"),
+                 ("physics.velocity_r2", "velocity R²", 1.0, ".2f"),
+                 ("physics.direction_acc", "direction (%)", 100.0, ".1f"))
+
+
+def table(got: dict, ref_label: str = "none") -> str:
+    ref = got.get(ref_label, {})
+    extra = [m for m in EXTRA_METRICS if any(_metric(r, m[0]) is not None for g in got.values() for r in g.values())]
+    head = ["condition", "MLP (%)", "MLP − none (pts, 95% CI)", "k-NN (%)", "k-NN − none (pts, 95% CI)"]
+    head += [m[1] for m in extra] + ["final loss", "eff. rank of h", "seeds"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for label, recs in got.items():
+        if not recs:
+            continue
+        rs = list(recs.values())
+        loss = [r["loss_history"][-1] for r in rs if r["loss_history"]]
+        row = [label, _pm([_metric(r, "mlp_acc") for r in rs]),
+               "–" if label == ref_label else _diff(recs, ref, "mlp_acc"),
+               _pm([_metric(r, "knn_acc") for r in rs]), "–" if label == ref_label else _diff(recs, ref, "knn_acc")]
+        row += [_pm([_metric(r, k) for r in rs], sc, f) for k, _, sc, f in extra]
+        row += [_pm(loss, 1.0, ".3f") if loss else "–", _pm([r.get("beyond", {}).get("effective_rank")
+                                                             for r in rs], 1.0, ".1f"), str(len(rs))]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def collapse_table(got: dict) -> str:
+    """Per seed: trained minus floor (same seed = same initial weights), MLP points, and effective rank."""
+    floor = got.get("floor (random init)", {})
+    labels = [k for k in got if k != "floor (random init)" and got[k]]
+    seeds = sorted(floor)
+    head = ["condition"] + [f"seed {s}" for s in seeds] + ["seeds below floor"]
+    lines = ["MLP accuracy minus the same seed's random-init floor (points); effective rank of h in brackets "
+             f"(floor: {', '.join(format(floor[s]['beyond']['effective_rank'], '.1f') for s in seeds)})", "",
+             "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for label in labels:
+        cells, below = [], 0
+        for s in seeds:
+            r = got[label].get(s)
+            if r is None:
+                cells.append("–")
+                continue
+            d = 100 * (r["metrics"]["mlp_acc"] - floor[s]["metrics"]["mlp_acc"])
+            below += d < 0
+            cells.append(f"{d:+.1f} ({r['beyond']['effective_rank']:.1f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {below}/{sum(s in got[label] for s in seeds)} |")
+    return "\n".join(lines)
+
+
+def report(args) -> str:
+    out = []
+    for dataset in args.datasets:
+        for part in args.parts:
+            conds = conditions([part], dataset)
+            if part == "collapse" and dataset != "cifar":
+                continue
+            got = collect(args, dataset, conds)
+            n = sum(len(v) for v in got.values())
+            out.append(f"### {dataset}, {args.encoder}, part '{part}' ({n} runs)\n")
+            out.append(table(got))
+            if part == "collapse":  # every trained condition of the run, per seed against its own initialisation
+                everything = collect(args, dataset, conditions(args.parts, dataset))
+                out.append("\n" + collapse_table(everything))
+            out.append("")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--datasets", default="cifar,meteor")
+    p.add_argument("--encoder", default="cnn16")
+    p.add_argument("--parts", default="variants,upper,collapse")
+    p.add_argument("--seeds", default="0-4", help="'0-4' or '0,1,2'")
+    p.add_argument("--results", default="results/beyond")
+    p.add_argument("--cifar-dir", default=None)
+    p.add_argument("--reprobe", action="store_true", help="re-score every saved encoder with the current probes")
+    p.add_argument("--report-only", action="store_true", help="print the tables from finished records, no training")
+    args = p.parse_args(argv)
+    args.datasets = [d for d in args.datasets.split(",") if d]
+    args.parts = [x for x in args.parts.split(",") if x]
+    bad = [x for x in args.parts if x not in PARTS]
+    if bad:
+        print(f"beyond_paper: unknown part(s) {bad}: choose from {', '.join(PARTS)}", file=sys.stderr)
+        return 2
+    lo, _, hi = args.seeds.partition("-")
+    args.seeds = list(range(int(lo), int(hi) + 1)) if hi else [int(s) for s in args.seeds.split(",")]
+    if not args.report_only:
+        run_all(args)
+    print(report(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
