@@ -452,13 +452,20 @@ def _(mo):
 
 @app.cell(hide_code=True)
 def _(RESULTS_DIR, mo, results, save_results, write_json):
-    mo.stop(not save_results.value)
-    mo.stop(results is None, mo.md("_Nothing to save yet._"))
-    _name, _tile, _enc = results["key"]
-    _path = RESULTS_DIR / f"compare_{_name}_t{_tile}_{_enc}_sl{results['sl']:g}.json"
-    _c = results["comparison"]
-    write_json(_path, {"records": _c.records, "controls": _c.controls, "table": _c.table(), "seeds": list(_c.seeds)})
-    mo.md(f"<span id='saved-results'>Saved `{_path}` ({len(_c.records)} records; written atomically).</span>")
+    # an if, not mo.stop: outside a marimo kernel (script, Jupyter) the button is never pressed and nothing is saved
+    if not save_results.value:
+        _view = None
+    elif results is None:
+        _view = mo.md("_Nothing to save yet._")
+    else:
+        _name, _tile, _enc = results["key"]
+        _path = RESULTS_DIR / f"compare_{_name}_t{_tile}_{_enc}_sl{results['sl']:g}.json"
+        _c = results["comparison"]
+        write_json(_path, {"records": _c.records, "controls": _c.controls, "table": _c.table(),
+                           "seeds": list(_c.seeds)})
+        _view = mo.md(f"<span id='saved-results'>Saved `{_path}` ({len(_c.records)} records; written "
+                      "atomically).</span>")
+    _view
     return
 
 
@@ -541,13 +548,18 @@ def _(mo):
 
 @app.cell(hide_code=True)
 def _(RESULTS_DIR, get_sweep, mo, save_sweep, write_json):
-    mo.stop(not save_sweep.value)
     _sw = get_sweep()
-    mo.stop(_sw is None, mo.md("_Nothing to save yet._"))
-    _name, _tile, _enc = _sw["key"]
-    _path = RESULTS_DIR / f"sweep_{_name}_t{_tile}_{_enc}.json"
-    write_json(_path, {"records": _sw["records"], "wall_s": _sw["total_s"]})
-    mo.md(f"<span id='saved-sweep'>Saved `{_path}` ({len(_sw['records'])} records; written atomically).</span>")
+    if not save_sweep.value:
+        _view = None
+    elif _sw is None:
+        _view = mo.md("_Nothing to save yet._")
+    else:
+        _name, _tile, _enc = _sw["key"]
+        _path = RESULTS_DIR / f"sweep_{_name}_t{_tile}_{_enc}.json"
+        write_json(_path, {"records": _sw["records"], "wall_s": _sw["total_s"]})
+        _view = mo.md(f"<span id='saved-sweep'>Saved `{_path}` ({len(_sw['records'])} records; written "
+                      "atomically).</span>")
+    _view
     return
 
 
