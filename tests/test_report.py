@@ -1,4 +1,4 @@
-"""Reports: mean ± population sd over seeds, best per row bold, the paper's numbers transcribed beside ours."""
+"""Reports: mean ± sample sd over seeds (the paper: population sd), best per row bold, the paper's numbers transcribed beside ours."""
 import csv
 import io
 
