@@ -9,7 +9,7 @@ import sys
 import torch.distributed as dist
 
 from .atomic import write_json
-from .cli import add_config_args, config_from_args
+from .cli import add_config_args, check_outputs, config_from_args
 from .distributed import init, run_ddp
 
 
@@ -21,6 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="rank 0 writes the JSON record here")
     p.add_argument("--checkpoint", help="rank 0 saves the model here")
     args = p.parse_args(argv)
+    try:  # bad input: the message without a traceback, exit 2, before any process group or data (docs/DESIGN.md)
+        config_from_args(args)
+        check_outputs(**{"--out": args.out, "--checkpoint": args.checkpoint})
+    except (ValueError, FileNotFoundError) as e:
+        print(f"idslab: error: {e}", file=sys.stderr)
+        return 2
     rank, world, device = init()
     try:
         cfg = config_from_args(args, device=str(device.type))

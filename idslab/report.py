@@ -76,6 +76,11 @@ def _best(values: dict) -> set:
     return {k for k, v in values.items() if round(v[0], 2) == top}
 
 
+def _digits(metric: str) -> int:
+    """Printed decimals: accuracies (%) and ranks 1, alignment 3 (it is small), others 2."""
+    return 1 if metric in _PERCENT or metric.endswith("rank") else 3 if metric.endswith("alignment") else 2
+
+
 def _per_seed(records: list[dict], metric: str) -> dict:
     """{(encoder, condition): {seed: value}} for paired comparisons."""
     out = defaultdict(dict)
@@ -175,7 +180,7 @@ def table_markdown(records: list[dict], table: str, conditions: tuple[str, ...] 
                 ms = agg.get((enc, c), {})
                 if not ms:
                     continue
-                cells = [_fmt(*ms[m][:2], digits=1 if m in _PERCENT or m.endswith("rank") else 2) if m in ms
+                cells = [_fmt(*ms[m][:2], digits=_digits(m)) if m in ms
                          else "–" for m in extras]
                 out.append(f"| {ENCODER_NAMES.get(enc, enc)} | {PAPER_COLUMNS.get(c, CONTROL_NAMES.get(c, c))} | "
                            + " | ".join(cells) + " |")
@@ -198,7 +203,7 @@ def sweep_markdown(records: list[dict]) -> str:
     for (sl,), ms in sorted(agg.items()):
         mlp, knn = ms.get("mlp_acc", (math.nan,) * 3), ms.get("knn_acc", (math.nan,) * 3)
         name = f"{sl:g}" + (" (no aug.)" if sl == 0 else "")
-        cells = [_fmt(*ms[m][:2], digits=1 if m in _PERCENT or m.endswith("rank") else 2) if m in ms else "–"
+        cells = [_fmt(*ms[m][:2], digits=_digits(m)) if m in ms else "–"
                  for m in extras]
         out.append(f"| {name} | {_fmt(*mlp[:2])} | {_fmt(*knn[:2])} | " + "".join(f"{c} | " for c in cells)
                    + f"{mlp[2]} |")
@@ -208,7 +213,7 @@ def sweep_markdown(records: list[dict]) -> str:
         if (c,) in ctrl:
             ms = ctrl[(c,)]
             mlp, knn = ms.get("mlp_acc", (math.nan,) * 3), ms.get("knn_acc", (math.nan,) * 3)
-            cells = [_fmt(*ms[m][:2], digits=1 if m in _PERCENT or m.endswith("rank") else 2) if m in ms else "–"
+            cells = [_fmt(*ms[m][:2], digits=_digits(m)) if m in ms else "–"
                      for m in extras]
             knn_cell = "(same classifier)" if c in ("trivial", "supervised") else _fmt(*knn[:2])
             out.append(f"| *{CONTROL_NAMES[c]}* (control) | {_fmt(*mlp[:2])} | {knn_cell} | "
@@ -252,7 +257,7 @@ def header(records: list[dict], title: str) -> str:
     return (f"## {title}\n\n{len(records)} runs; dataset {c['dataset']}, {c['epochs']} epochs, batch {c['batch_size']},"
             f" Adam lr {c['lr']:g} (wd {c['weight_decay']:g}), τ = {c['temperature']:g}, pretrain/probe-train/"
             f"probe-test = {c['n_pretrain']}/{c['n_probe_train']}/{c['n_probe_test']}, k-NN k = {c['knn_k']} "
-            f"({c['knn_metric']}). Mean ± population sd over seeds, in %.{_controls_note(records)}\n\n"
+            f"({c['knn_metric']}). Mean ± sample sd (ddof = 1) over seeds, in %.{_controls_note(records)}\n\n"
             f"Device: {', '.join(devices)}; {'; '.join(versions)}; {wall / 60:.1f} min of run time in total; "
             f"runs from {dates[0][:10]} to {dates[-1][:10]}.\n")
 

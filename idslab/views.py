@@ -41,14 +41,27 @@ def flip_rotate(x: torch.Tensor, angles: str = "any") -> torch.Tensor:
             out[k == q] = torch.rot90(x[k == q], q, dims=(-2, -1))
         return out
     if angles == "any":
-        theta = torch.rand(b, device=x.device) * (2 * math.pi)
-        cos, sin, zero = theta.cos(), theta.sin(), torch.zeros_like(theta)
-        affine = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)  # (B, 2, 3)
-        grid = F.affine_grid(affine.to(x.dtype), list(x.shape), align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        # A random angle turns clockwise or counter-clockwise alike, so the sign convention is immaterial here.
+        return _turn(x, -torch.rand(b, device=x.device) * (2 * math.pi))
     if angles != "none":
         raise ValueError(f"angles must be 'any', 'right' or 'none', got {angles!r}")
     return x
+
+
+def _turn(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Rotate each image counter-clockwise as displayed with row 0 at the bottom (radar: altitude up, time right)
+    by theta (B,) radians: bilinear resampling, zero fill. Output pixel p samples the input at R(-theta) p."""
+    cos, sin, zero = theta.cos(), theta.sin(), torch.zeros_like(theta)
+    affine = torch.stack([torch.stack([cos, sin, zero], 1), torch.stack([-sin, cos, zero], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(affine.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
+    """x (B, C, N, N) turned counter-clockwise by a fixed angle in degrees, as displayed with altitude up and time
+    to the right (the resampling flip_rotate uses for its random angles; notebook 00's rotation slider)."""
+    theta = torch.full((x.shape[0],), math.radians(float(degrees)), device=x.device)
+    return _turn(x, theta)
 
 
 def fft_band_mask(x: torch.Tensor, frac: float = 0.15) -> torch.Tensor:

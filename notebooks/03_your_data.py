@@ -1,17 +1,20 @@
 import marimo
 
 __generated_with = "0.25.2"
-app = marimo.App(width="medium", app_title="Your own data: pre-train IDS on your arrays, export embeddings")
+app = marimo.App(
+    width="medium",
+    app_title="Your own data: pre-train IDS on your arrays, export embeddings",
+)
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _():
     import marimo as mo
 
     return (mo,)
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _():
     import os
     import tempfile
@@ -27,11 +30,25 @@ def _():
     from idslab.plots import training as P
     from idslab.train import TrainConfig
 
-    return (P, Path, Sizes, TrainConfig, export, idslab, load_file, np, os, pretrain_and_embed, summary, tempfile,
-            torch, write_meteor_example)
+    return (
+        P,
+        Path,
+        Sizes,
+        TrainConfig,
+        export,
+        idslab,
+        load_file,
+        np,
+        os,
+        pretrain_and_embed,
+        summary,
+        tempfile,
+        torch,
+        write_meteor_example,
+    )
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(Path, idslab, mo, os, tempfile, torch):
     # QUICK (IDSLAB_QUICK=1): tiny sizes so CI runs this notebook in seconds. AUTO: outside a marimo kernel (plain
     # script, exported .ipynb under nbval) no button is ever pressed, so the button cells run once by themselves.
@@ -50,7 +67,7 @@ def _(Path, idslab, mo, os, tempfile, torch):
     return AUTO, BUDGET, DATA_DIR, EXAMPLE, OUT_DIR, QUICK
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     # Your own data
@@ -69,7 +86,7 @@ def _(mo):
     return
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(BUDGET, DATA_DIR, EXAMPLE, mo):
     make_button = mo.ui.run_button(label="Make an example file (simulated meteor scenes, HDF5)")
     n_scenes = mo.ui.slider(4, 200, value=BUDGET["scenes"], step=4, label="scenes (512 x 512 each)")
@@ -84,7 +101,7 @@ def _(BUDGET, DATA_DIR, EXAMPLE, mo):
     return browser, make_button, n_scenes, typed
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(AUTO, EXAMPLE, make_button, mo, n_scenes, write_meteor_example):
     made = None
     if make_button.value or (AUTO and not EXAMPLE.exists()):
@@ -94,7 +111,7 @@ def _(AUTO, EXAMPLE, make_button, mo, n_scenes, write_meteor_example):
     return (made,)
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(EXAMPLE, browser, made, mo, typed):
     # the path: typed > picked > the example file (when it exists, e.g. after the button)
     if typed.value.strip():
@@ -116,8 +133,19 @@ def _(EXAMPLE, browser, made, mo, typed):
     return data_key, edge, label_key, path, tile
 
 
-@app.cell
-def _(BUDGET, Sizes, data_key, edge, label_key, load_file, mo, path, summary, tile):
+@app.cell(hide_code=True)
+def _(
+    BUDGET,
+    Sizes,
+    data_key,
+    edge,
+    label_key,
+    load_file,
+    mo,
+    path,
+    summary,
+    tile,
+):
     mo.stop(path is None, mo.md(""))
     try:
         data = load_file(path, int(tile.value), data_key=data_key.value.strip() or None,
@@ -136,18 +164,18 @@ def _(BUDGET, Sizes, data_key, edge, label_key, load_file, mo, path, summary, ti
         for name, sp in _s["splits"].items())
     mo.vstack([
         mo.md(f"""<span id="data-summary">**{_m['format']}**, {_m['file_dtype']}, shape (n, C, H, W) =
-{tuple(_m['file_shape'])}; labels: {_m['label_kind'] or 'none'}; tiles {data.tile}x{data.tile}, stride
-{_m['stride']}, edge {_m['edge']} ({_m['tiles_per_scene']} per image).</span>
+    {tuple(_m['file_shape'])}; labels: {_m['label_kind'] or 'none'}; tiles {data.tile}x{data.tile}, stride
+    {_m['stride']}, edge {_m['edge']} ({_m['tiles_per_scene']} per image).</span>
 
-| split | tiles | images | classes | values |
-| --- | --- | --- | --- | --- |
-{_rows}
-""" + (f"\nMajority-class share of probe-test: **{100 * _m['majority_baseline']:.1f}%** (what an accuracy must "
+    | split | tiles | images | classes | values |
+    | --- | --- | --- | --- | --- |
+    {_rows}
+    """ + (f"\nMajority-class share of probe-test: **{100 * _m['majority_baseline']:.1f}%** (what an accuracy must "
        "beat)." if _m["majority_baseline"] is not None else ""))])
     return (data,)
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(P, data, np):
     # a few tiles per class (or of the unlabelled pre-training split)
     _y = data.pretrain.y.numpy()
@@ -161,7 +189,7 @@ def _(P, data, np):
     return
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(BUDGET, mo):
     baseline = mo.ui.dropdown(options=["flip", "flip90", "fft", "simclr", "none"], value="fft",
                               label="baseline (data-space views)")
@@ -175,7 +203,18 @@ def _(BUDGET, mo):
 
 
 @app.cell
-def _(AUTO, BUDGET, TrainConfig, baseline, data, epochs, mo, pretrain_and_embed, sl, train_button):
+def _(
+    AUTO,
+    BUDGET,
+    TrainConfig,
+    baseline,
+    data,
+    epochs,
+    mo,
+    pretrain_and_embed,
+    sl,
+    train_button,
+):
     mo.stop(not (train_button.value or AUTO), mo.md("_Press the button to pre-train._"))
     _common = dict(encoder=f"cnn{data.tile}", tile=data.tile, epochs=int(epochs.value), seed=0, device="auto",
                    batch_size=min(BUDGET["batch_size"], len(data.pretrain.y)), n_pretrain=len(data.pretrain.y),
@@ -195,7 +234,7 @@ def _(AUTO, BUDGET, TrainConfig, baseline, data, epochs, mo, pretrain_and_embed,
     return (trained,)
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(P, QUICK, data, mo, trained):
     _lab = len(data.probe_test.y) > 0
     if _lab:
@@ -204,11 +243,11 @@ def _(P, QUICK, data, mo, trained):
         _rows = "\n".join(f"| `{v}` | {_acc(t.metrics, 'mlp')} | {_acc(t.metrics, 'knn')} | "
                            f"{t.result.loss_history[-1]:.3f} | {t.result.wall_s:.1f} s |" for v, t in trained.items())
         _table = mo.md(f"""<span id="run-results">Probe-test accuracy on {len(data.probe_test.y)} tiles (95% Wilson
-intervals):</span>
+    intervals):</span>
 
-| views | MLP probe | k-NN | final NT-Xent | pre-training |
-| --- | --- | --- | --- | --- |
-{_rows}""")
+    | views | MLP probe | k-NN | final NT-Xent | pre-training |
+    | --- | --- | --- | --- | --- |
+    {_rows}""")
     else:
         _table = mo.md('<span id="run-results">No labels: pre-training only. Final NT-Xent: '
                        + ", ".join(f"`{v}` {t.result.loss_history[-1]:.3f}" for v, t in trained.items()) + "</span>")
@@ -220,7 +259,7 @@ intervals):</span>
     return
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(OUT_DIR, mo):
     save_button = mo.ui.run_button(label="Save the models and the embeddings of every tile")
     mo.vstack([mo.md(f"## 3. Take it out\nWrites `model_<views>.pt` (loads with `idslab.train.load_checkpoint`; "
@@ -236,7 +275,7 @@ def _(AUTO, OUT_DIR, data, export, mo, save_button, trained):
         saved = export(trained, data, OUT_DIR)
     mo.md('<span id="saved">Saved:</span>\n\n' + "\n".join(
         f"- `{v}`: `{p['model']}`, `{p['embeddings']}`" for v, p in saved.items()))
-    return (saved,)
+    return
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ DEVICE=$("$PYTHON" -c "import torch; print(torch.cuda.get_device_name())")
 SMI=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1 || true)
 TORCH=$("$PYTHON" -c "import torch; print(torch.__version__, 'CUDA', torch.version.cuda)")
 START=$(date -u +"%Y-%m-%d %H:%M UTC")
+T_START=$(date +%s)
 echo "gpu_check: $DEVICE ($SMI), torch $TORCH; logs in $WORK"
 
 FAILED=0
@@ -64,7 +65,7 @@ step cuda-tests 120 "$PYTHON" -m pytest -m cuda tests/test_cuda.py -q -p no:cach
 
 # 2. throughput, tutorial pipeline vs idslab (the reference runs per-sample transforms in 8 DataLoader workers)
 for enc in cnn16 cnn64 resnet18; do
-  steps=30; stack=8
+  steps=20; stack=8
   [[ $enc == resnet18 ]] && { steps=10; stack=0; }
   step "bench-$enc" 120 "$PYTHON" benchmarks/bench_throughput.py --encoder "$enc" --device cuda --steps $steps \
        --stack $stack --workers 8
@@ -84,13 +85,15 @@ done
 step notebook-01 240 "$PYTHON" notebooks/01_ids_vs_flip.py
 
 # ------------------------------------------------------------------------------------------------ the report
-"$PYTHON" - "$WORK" "$OUT" "$DEVICE" "$SMI" "$TORCH" "$START" "${STEPS[@]}" <<'PYEOF'
+TOTAL=$(( $(date +%s) - T_START ))
+"$PYTHON" - "$WORK" "$OUT" "$DEVICE" "$SMI" "$TORCH" "$START" "$TOTAL" "${STEPS[@]}" <<'PYEOF'
 import json, re, sys
 from pathlib import Path
-work, out, device, smi, torch_v, start, *steps = sys.argv[1:]
+work, out, device, smi, torch_v, start, total, *steps = sys.argv[1:]
 work = Path(work)
 lines = [f"# GPU check: {device}", "",
-         f"`bash scripts/gpu_check.sh`, {start}; nvidia-smi: {smi or 'n/a'}; torch {torch_v}.",
+         f"`bash scripts/gpu_check.sh`, {start}; nvidia-smi: {smi or 'n/a'}; torch {torch_v}; "
+         f"the whole check took {int(total) / 60:.1f} min (budget: 8).",
          "Written by the script itself; every number below was measured in that run.", "",
          "| step | result | wall (s) |", "|---|---|---:|", *steps, ""]
 lines += ["## Throughput (benchmarks/bench_throughput.py --device cuda)", ""]

@@ -88,3 +88,12 @@ def test_ddp_loss_and_gradients_equal_one_process(tmp_path):
     assert got["history"] == pytest.approx(ref.loss_history, rel=1e-4)
     for name, t in ref.model.state_dict().items():
         torch.testing.assert_close(got["state"][name], t, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_the_torchrun_entry_point_parses_train_flags():
+    """`torchrun -m idslab.distributed_cli` is the command line (idslab.distributed itself imports no CLI)."""
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "idslab.distributed_cli", "--help"], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0 and "--batch-size" in p.stdout and "global batch" in p.stdout

@@ -75,3 +75,12 @@ def test_stacked_and_single_records_have_the_same_keys(monkeypatch):
     stacked = run_many([TrainConfig(**BASE), TrainConfig(**BASE, seed=1)], data)[0]
     assert set(stacked) - set(single) == {"stacked", "stacked_pretrain_s"} and set(single) <= set(stacked)
     assert stacked["device_name"] == single["device_name"]
+
+
+def test_stacked_path_same_seed_same_numbers_on_cpu():
+    data = streak_data()
+    cfgs = [TrainConfig(**BASE, seed=0, views="ids+flip"), TrainConfig(**BASE, seed=1, sites={"all": 0.05})]
+    a, b = pretrain_many(cfgs, data), pretrain_many(cfgs, data)
+    for x, y in zip(a, b):
+        assert x.loss_history == y.loss_history
+        assert all(torch.equal(p, q) for p, q in zip(x.model.state_dict().values(), y.model.state_dict().values()))

@@ -9,7 +9,7 @@ from idslab.plots import training as P
 
 def test_loss_curves():
     fig = P.loss_curves({"flip": [4.0, 3.5, 3.2], "ids": [4.1, 3.0, 2.5]})
-    assert isinstance(fig, go.Figure) and [t.name for t in fig.data] == ["flip", "ids"]
+    assert isinstance(fig, go.Figure) and [t.name for t in fig.data] == ["flip + rotation", "IDS"]
     assert list(fig.data[1].x) == [1, 2, 3] and fig.layout.xaxis.title.text == "epoch"
     assert "loss" in fig.layout.yaxis.title.text
 
@@ -29,18 +29,65 @@ def test_cloud_scatter():
     assert len(fig.data[0].x) == 20 and "echo" in fig.data[0].name
     # zero perturbation (s_l = 0) still draws
     assert len(P.cloud_scatter(clean, clean[:, None].repeat(1, 5, 1)).data) == 10
+    # equal aspect, and no sample drawn in a class colour
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis2.scaleanchor == "x2"
+    assert not {t.marker.color for t in fig.data} & set(P.LABEL_COLOURS)
 
 
-def test_sl_sweep_error_bars_from_run_records():
-    recs = [{"config": {"sites": {"fc1": s}, "seed": seed}, "metrics": {"mlp_acc": a, "knn_acc": a - 0.1}}
-            for s, seed, a in [(0.01, 0, 0.8), (0.01, 1, 0.9), (0.1, 0, 0.7), (0.1, 1, 0.7)]]
-    fig = P.sl_sweep(recs)
-    mlp = fig.data[0]
-    assert list(mlp.x) == [0.01, 0.1] and np.allclose(mlp.y, [0.85, 0.7])
-    assert np.allclose(mlp.error_y.array, [np.std([0.8, 0.9], ddof=1), 0.0])
+def test_sl_sweep_error_bars_references_and_final_loss():
+    recs = [{"config": {"sites": {"fc1": s}, "seed": seed}, "metrics": {"mlp_acc": a, "knn_acc": a - 0.1},
+             "loss_history": [5.0, loss]}
+            for s, seed, a, loss in [(0.0, 0, 0.6, 3.0), (0.01, 0, 0.8, 4.0), (0.01, 1, 0.9, 4.2), (0.1, 0, 0.7, 5.5),
+                                     (0.1, 1, 0.7, 5.5)]]
+    fig = P.sl_sweep(recs, references={"floor": 0.55, "supervised": 0.95})
+    mlp = [t for t in fig.data if t.name == "MLP probe"][0]
+    assert list(mlp.x) == ["0", "0.01", "0.1"] and fig.layout.xaxis.type == "category"   # s_l = 0 is shown
+    assert np.allclose(mlp.y, [0.6, 0.85, 0.7])
+    assert np.allclose(mlp.error_y.array, [0.0, np.std([0.8, 0.9], ddof=1), 0.0])            # sample sd
+    loss = [t for t in fig.data if t.name == "final NT-Xent loss"][0]
+    assert np.allclose(loss.y, [3.0, 4.1, 5.5]) and loss.yaxis == "y2"
+    assert sorted(round(s.y0, 2) for s in fig.layout.shapes) == [0.55, 0.95]                 # reference lines
     assert "s_l" in fig.layout.xaxis.title.text and fig.data[1].name == "k-NN"
     flat = P.sl_sweep([{"sl": 0.02, "mlp_acc": 0.8, "knn_acc": 0.7}])
-    assert list(flat.data[0].y) == [0.8]
+    assert list(flat.data[0].y) == [0.8] and len(flat.data) == 2                             # no loss: no axis
+    # the floor from random-init records in the list itself (as idslab.experiments.sweep_sl returns them)
+    floor = {"config": {"sites": {"fc1": 0.0}, "seed": 0, "epochs": 0}, "control": "floor", "metrics": {"mlp_acc": 0.5}}
+    assert [round(s.y0, 2) for s in P.sl_sweep(recs + [floor]).layout.shapes] == [0.5]
+    assert "0" in list(P.sl_sweep(recs + [floor]).data[0].x)
+
+
+def test_sl_sweep_from_report_csv():
+    text = ("table,metric,encoder,condition,sl,n_seeds,mean,sd,paper_mean,paper_sd\n"
+            "fig3,mlp_acc,cnn16,ids,0.01,5,82.0,2.0,,\nfig3,knn_acc,cnn16,ids,0.01,5,76.0,1.0,,\n"
+            "fig3,mlp_acc,cnn16,ids,0.1,5,80.0,1.0,,\nfig3,mlp_acc,cnn16,floor,0,5,70.0,0.5,,\n")
+    fig = P.sl_sweep_from_csv(text)
+    mlp = [t for t in fig.data if t.name == "MLP probe"][0]
+    assert list(mlp.x) == ["0.01", "0.1"] and np.allclose(mlp.y, [0.82, 0.80]) and np.allclose(mlp.error_y.array, [0.02, 0.01])
+    assert [round(s.y0, 2) for s in fig.layout.shapes] == [0.7]
+
+
+def test_condition_names_and_reference_levels():
+    assert P.condition_name("flip") == "flip + rotation" and P.condition_name("ids+flip") == "IDS + flip"
+    assert P.condition_name("weird") == "weird"
+    controls = {"floor": {"metrics": {"mlp_acc": 0.7}}, "none": {"metrics": {"mlp_acc": 0.8}},
+                "trivial": {"acc": 0.65}, "supervised": {"acc": 0.97}, "odd": {"x": 1}}
+    assert P.reference_levels(controls) == {"floor": 0.7, "none": 0.8, "trivial": 0.65, "supervised": 0.97}
+    assert P.reference_levels(None) == {}
+
+
+def test_accuracy_physics_and_diagnostics_bars():
+    recs = {"flip": {"metrics": {"mlp_acc": 0.8, "mlp_ci": [0.77, 0.83], "knn_acc": 0.75, "knn_ci": [0.7, 0.8],
+                                 "physics": {"velocity_r2": 0.2, "direction_acc": 0.5},
+                                 "diagnostics": {"alignment": 0.3, "uniformity": -2.0, "effective_rank": 4.0}}},
+            "ids": {"metrics": {"mlp_acc": 0.82, "mlp_ci": [0.79, 0.85], "knn_acc": 0.78, "knn_ci": [0.74, 0.81],
+                                "physics": {"velocity_r2": {"value": 0.6, "ci": [0.5, 0.7]}, "direction_acc": 0.9}}}}
+    acc = P.accuracy_bars(recs, references={"floor": 0.7})
+    assert list(acc.data[0].x) == ["flip + rotation", "IDS"] and np.allclose(acc.data[0].y, [0.8, 0.82])
+    assert np.allclose(acc.data[0].error_y.array, [0.03, 0.03]) and len(acc.layout.shapes) == 1
+    phys = P.physics_bars(recs)
+    assert np.allclose(phys.data[0].y, [0.2, 0.6]) and np.allclose(phys.data[1].y, [0.5, 0.9])
+    diag = P.diagnostics_bars(recs)                      # the IDS record has no diagnostics: left out, no error
+    assert list(diag.data[2].x) == ["flip + rotation"] and list(diag.data[2].y) == [4.0]
 
 
 def test_view_grid_radar_and_rgb():
@@ -65,3 +112,15 @@ def test_umap_side_by_side_is_seeded():
         P.umap_side_by_side(emb, y, method="tsne")
     with pytest.raises(ValueError, match="at least 4"):
         P.umap_2d(np.zeros((3, 32)))
+
+
+def test_by_label_groups_seeds_and_skips_baselines():
+    recs = [{"label": "ids", "role": "condition", "metrics": {"mlp_acc": a, "mlp_ci": [0, 1], "knn_acc": 0.7,
+                                                             "physics": {"velocity_r2": r2}}}
+            for a, r2 in ((0.8, 0.2), (0.9, 0.4))]
+    recs += [{"label": "flip", "role": "condition", "metrics": {"mlp_acc": 0.75, "mlp_ci": [0.7, 0.8]}},
+             {"label": "trivial", "role": "control", "metrics": {"acc": 0.6, "ci": [0.55, 0.65]}}]
+    g = P.by_label(recs)
+    assert set(g) == {"ids", "flip"} and g["flip"]["metrics"]["mlp_ci"] == [0.7, 0.8] and g["ids"]["n"] == 2
+    assert np.isclose(g["ids"]["metrics"]["mlp_acc"], 0.85) and np.isclose(g["ids"]["metrics"]["physics"]["velocity_r2"], 0.3)
+    assert np.allclose(g["ids"]["metrics"]["mlp_ci"], [0.85 - 0.0707107, 0.85 + 0.0707107])

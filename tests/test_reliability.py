@@ -456,3 +456,14 @@ def test_a_cifar_dir_that_is_a_file_is_called_a_file(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(FileNotFoundError, match="is a file"):
         find_folders(tmp_path / "f")
+
+
+@pytest.mark.parametrize("argv,msg", [(["--lr", "nan"], "--lr"), (["--out", "FILE/r.json"], "is a file")])
+def test_the_ddp_entry_point_checks_before_starting(argv, msg, tmp_path, monkeypatch, capsys):
+    from idslab import distributed_cli
+    (tmp_path / "FILE").write_text("x")
+    monkeypatch.setattr(distributed_cli, "init", lambda: pytest.fail("process group started"))
+    argv = [str(tmp_path / a) if a.startswith("FILE") else a for a in argv]
+    assert distributed_cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err

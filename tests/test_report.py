@@ -1,4 +1,4 @@
-"""Reports: mean ± population sd over seeds, best per row bold, the paper's numbers transcribed beside ours."""
+"""Reports: mean ± sample sd over seeds (the paper: population sd), best per row bold, the paper's numbers transcribed beside ours."""
 import csv
 import io
 
@@ -121,5 +121,5 @@ def test_sweep_report_and_figure_show_zero_floor_and_loss():
     assert "*Supervised* (control) | 90.00 ± 0.00 | (same classifier)" in md
     fig = sweep_figure(recs)
     names = [t.name for t in fig.data]
-    assert "final NT-Xent loss" in names and list(fig.data[0].x) == [0.0, 0.1]   # floor is no s_l point
+    assert "final NT-Xent loss" in names and list(fig.data[0].x) == ["0", "0.1"]  # categorical; floor no point
     assert len(fig.layout.shapes) == 2 + 3                                     # paper bands + 3 reference lines

@@ -73,3 +73,14 @@ def test_views_are_deterministic_under_a_seed():
         torch.manual_seed(3)
         outs.append(torch.cat(make_views(x, "simclr+flip+fft")))
     assert torch.equal(*outs)
+
+
+def test_rotate_turns_counter_clockwise_as_displayed_and_matches_flip_rotate_resampling():
+    from idslab.views import rotate
+    x = torch.zeros(2, 1, 9, 9)
+    x[:, 0, 4, 6] = 1.0                      # right of the centre: a later pulse at the centre's altitude
+    y = rotate(x, 90)
+    assert y.shape == x.shape
+    assert torch.nonzero(y[0, 0] > 0.5).tolist() == [[6, 4]]   # now above the centre (higher altitude)
+    assert torch.allclose(rotate(x, 0), x)
+    assert torch.allclose(rotate(rotate(x, 90), -90), x, atol=1e-5)

@@ -18,11 +18,12 @@ import torch
 from ..checks import check_folder
 from . import cache
 from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, TARGETS as METEOR_TARGETS, MeteorParams,
-                     check_tile, echo_stats, simulate_echo, simulate_scenes, tile_labels, tile_scenes, trajectory)
+                     check_tile, echo_stats, rotated_streak, simulate_echo, simulate_scenes, tile_labels, tile_scenes,
+                     trajectory)
 
 __all__ = ["Split", "SSLData", "Sizes", "load", "summary", "MeteorParams", "simulate_scenes", "simulate_echo",
            "tile_scenes", "tile_labels", "trajectory", "check_tile", "echo_stats", "SIMULATOR_VERSION",
-           "METEOR_TARGETS"]
+           "METEOR_TARGETS", "rotated_streak", "per_class"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,13 @@ def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams)
                 scenes={s: obj["info"][s] for s in SPLIT_NAMES}, units="calibrated SNR, dB",
                 layout="x[..., i, j]: i = range gate (altitude increasing with i), j = pulse (time)")
     return SSLData("meteor", tile, METEOR_CLASSES, meta=meta, **splits)
+
+
+def per_class(y: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the first k samples of class 0, then the first k of class 1 (fewer where a class has fewer):
+    the tiles notebooks and figures show side by side. y (n,) int in {0, 1} -> (<= 2k,) int64."""
+    y = torch.as_tensor(y)
+    return torch.cat([torch.nonzero(y == c)[:k, 0] for c in (0, 1)])
 
 
 def summary(data: SSLData) -> dict:

@@ -232,6 +232,24 @@ def trajectory(r0, v0, a0, t):
     return r0 + (v0 * v0 / a0) * np.expm1(x), v0 * np.exp(x)
 
 
+def rotated_streak(v_kms: float, degrees: float, params: "MeteorParams | None" = None) -> dict:
+    """What a rotation tells the encoder about a head echo: the speed the turned streak implies.
+
+    A head echo descending at |v_kms| km/s is a streak of slope |v| * IPP / gate range gates per pulse (time to the
+    right, altitude up). Turned counter-clockwise by `degrees` (idslab.views.rotate) it is read as a meteor of
+    speed_kms (math.inf for a vertical streak), descending or not, running forwards in time or backwards.
+    Returns {"speed_kms", "descending", "backwards_in_time"}.
+    """
+    p = params or MeteorParams()
+    slope = abs(float(v_kms)) * p.ipp_s / p.gate_km                   # gates per pulse, downwards
+    angle = math.atan2(-slope, 1.0) + math.radians(float(degrees))     # the streak's direction after the turn
+    dx, dy = math.cos(angle), math.sin(angle)                          # pulses, gates (altitude up)
+    if abs(dx) < 1e-9:
+        return {"speed_kms": math.inf, "descending": dy < 0, "backwards_in_time": False}
+    v = (dy / dx) * p.gate_km / p.ipp_s                                # altitude rate in km/s, read forwards in time
+    return {"speed_kms": abs(v), "descending": v < 0, "backwards_in_time": dx < 0}
+
+
 def light_curve(u, flare_amp=0.0, flare_pos=0.0, flare_width=0.1):
     """Amplitude along the visible pulses, u in [-1, 1]: sinc(u) (SPEC) times an optional flare bump."""
     return np.sinc(u) * (1.0 + flare_amp * np.exp(-0.5 * ((u - flare_pos) / flare_width) ** 2))

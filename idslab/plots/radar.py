@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..datasets import per_class
 from ..datasets.meteor import MeteorParams
 
 DB_RANGE = (0.0, 40.0)
@@ -54,10 +55,12 @@ def tiles_figure(tiles, labels, n_per_class: int = 6, classes=("no_echo", "head_
     y = np.asarray(labels)
     fig = make_subplots(rows=2, cols=n_per_class, horizontal_spacing=0.01, vertical_spacing=0.08,
                         row_titles=list(classes))
-    for c in (0, 1):
-        for k, i in enumerate(np.nonzero(y == c)[0][:n_per_class]):
-            fig.add_trace(go.Heatmap(z=x[i], zmin=zrange[0], zmax=zrange[1], colorscale="Viridis",
-                                     showscale=(c == 0 and k == 0), colorbar=_COLORBAR), c + 1, k + 1)
+    idx = per_class(y, n_per_class).tolist()
+    for i in idx:
+        c = int(y[i])
+        k = [j for j in idx if int(y[j]) == c].index(i)
+        fig.add_trace(go.Heatmap(z=x[i], zmin=zrange[0], zmax=zrange[1], colorscale="Viridis",
+                                 showscale=(i == idx[0]), colorbar=_COLORBAR), c + 1, k + 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(title=f"{x.shape[-1]}x{x.shape[-1]} tiles by class", height=330,

@@ -15,14 +15,29 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 __all__ = ["loss_curves", "umap_2d", "pca_2d", "umap_side_by_side", "similarity_histograms", "cloud_scatter", "sweep_points",
-           "sl_sweep", "view_grid", "label_colours", "condition_colour", "warm_umap"]
+           "sl_sweep", "sl_sweep_from_csv", "view_grid", "label_colours", "condition_colour", "condition_name", "CONDITION_NAMES",
+           "reference_levels", "by_label", "accuracy_bars", "physics_bars", "diagnostics_bars", "training_panel", "warm_umap"]
 
 # Colour per class label (0, 1) and per condition, reused across figures so a notebook reads consistently.
 LABEL_COLOURS = ("#4C78A8", "#F58518")
 _MORE_COLOURS = ("#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")  # K > 2
 CONDITION_COLOURS = {"flip": "#4C78A8", "flip90": "#72B7B2", "fft": "#54A24B", "simclr": "#B279A2", "ids": "#E45756",
-                     "none": "#9D9D9D"}
+                     "none": "#9D9D9D", "floor": "#7F7F7F", "trivial": "#8C564B", "supervised": "#2CA02C"}
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), font=dict(size=13))
+# Colours for individual samples (perturbed clouds): none of them is a class colour, so a sample's colour is never
+# read as its label.
+SAMPLE_COLOURS = ("#1B9E77", "#7570B3", "#E7298A", "#66A61E", "#E6AB02", "#A6761D", "#666666", "#17BECF")
+
+# One display name per views string, used by notebook controls, figure legends and tables alike.
+CONDITION_NAMES = {"flip": "flip + rotation", "flip90": "flip + right angles", "fft": "FFT band mask",
+                   "simclr": "SimCLR suite", "ids": "IDS", "none": "no augmentation", "ids+flip": "IDS + flip",
+                   "ids+fft": "IDS + FFT", "floor": "random init (floor)", "trivial": "trivial (tile statistics)",
+                   "supervised": "supervised (ceiling)"}
+# Reference levels (controls) drawn as horizontal lines: display name and line style.
+REFERENCE_STYLE = {"floor": (CONDITION_NAMES["floor"], "#7F7F7F", "dot"),
+                   "none": (CONDITION_NAMES["none"], "#9D9D9D", "dash"),
+                   "trivial": (CONDITION_NAMES["trivial"], "#8C564B", "dashdot"),
+                   "supervised": (CONDITION_NAMES["supervised"], "#2CA02C", "longdash")}
 
 
 def label_colours() -> tuple[str, str]:
@@ -34,6 +49,52 @@ def condition_colour(views: str) -> str:
     if views in CONDITION_COLOURS:
         return CONDITION_COLOURS[views]
     return "#EECA3B" if views.startswith("ids+") else "#FF9DA6"
+
+
+def condition_name(views: str) -> str:
+    """The display name of a views string ('ids+flip' -> 'IDS + flip'); unknown strings are shown as they are."""
+    if views in CONDITION_NAMES:
+        return CONDITION_NAMES[views]
+    parts = views.split("+")
+    return " + ".join(CONDITION_NAMES.get(p, p) if i == 0 else p.upper() if p == "fft" else p
+                      for i, p in enumerate(parts))
+
+
+def _metric(obj, key: str, sub: str | None = None):
+    """obj["metrics"][key] (a run record) or obj[key] (a flat dict), else None; sub: a nested dict key."""
+    if not isinstance(obj, Mapping):
+        return None
+    m = obj.get("metrics", obj)
+    v = m.get(key) if isinstance(m, Mapping) else None
+    if sub is not None:
+        v = v.get(sub) if isinstance(v, Mapping) else None
+    return v
+
+
+def reference_levels(controls: Mapping | None, metric: str = "mlp_acc") -> dict[str, float]:
+    """The controls' levels of one probe metric as {control: fraction}, for reference lines.
+
+    controls: {"floor"|"none"|"trivial"|"supervised": a run record (metrics.<metric>) or a flat result dict
+    (<metric>, or "acc" as idslab.experiments.Comparison.controls gives it)}; missing or unknown entries are left out, so a
+    figure degrades to fewer lines rather than failing.
+    """
+    out = {}
+    for name, obj in (controls or {}).items():
+        v = _metric(obj, metric)
+        if v is None and metric == "mlp_acc":
+            v = _metric(obj, "acc")  # Comparison.controls: "acc" is the control's mean MLP (or own) accuracy
+        if isinstance(v, (int, float)):
+            out[name] = float(v)
+    return out
+
+
+def _add_references(fig: go.Figure, levels: Mapping[str, float], row=None, col=None) -> None:
+    """Horizontal reference lines (floor, no augmentation, trivial, supervised) labelled at the right."""
+    for name, y in levels.items():
+        label, colour, dash = REFERENCE_STYLE.get(name, (name, "#7F7F7F", "dot"))
+        kw = dict(row=row, col=col) if row is not None else {}
+        fig.add_hline(y=y, line=dict(color=colour, dash=dash, width=1.5), annotation_text=f"{label} {100 * y:.1f}%",
+                      annotation_position="top left", annotation_font=dict(size=11, color=colour), **kw)
 
 
 def _np(a) -> np.ndarray:
@@ -48,10 +109,10 @@ def loss_curves(histories: Mapping[str, Sequence[float]], title: str = "Pre-trai
     fig = go.Figure()
     for name, hist in histories.items():
         hist = list(hist)
-        fig.add_trace(go.Scatter(x=list(range(1, len(hist) + 1)), y=hist, mode="lines+markers", name=name,
-                                 line=dict(color=condition_colour(name), width=2)))
+        fig.add_trace(go.Scatter(x=list(range(1, len(hist) + 1)), y=hist, mode="lines+markers",
+                                 name=condition_name(name), line=dict(color=condition_colour(name), width=2)))
     fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="NT-Xent loss (mean over the epoch)",
-                      legend_title="views", **_LAYOUT)
+                      legend_title="views", height=380, **_LAYOUT)
     return fig
 
 
@@ -89,7 +150,8 @@ def umap_side_by_side(embeddings: Mapping[str, object], labels, class_names: Seq
     title = title or f"{'UMAP' if method == 'umap' else 'PCA'} of the frozen representations h (probe-test split)"
     names = list(embeddings)
     y = _np(labels).astype(int)
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.06)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[condition_name(n) for n in names],
+                        horizontal_spacing=0.06)
     for col, name in enumerate(names, start=1):
         xy = reduce(embeddings[name])
         # K classes (a user's file may have more than 2); -1 = no label, drawn grey (unlabelled data: all points)
@@ -102,7 +164,8 @@ def umap_side_by_side(embeddings: Mapping[str, object], labels, class_names: Seq
                                        marker=dict(size=5, color=colour, opacity=0.75)),
                           row=1, col=col)
         fig.update_xaxes(title_text=f"{axis} 1", showticklabels=False, row=1, col=col)
-        fig.update_yaxes(title_text=f"{axis} 2" if col == 1 else None, showticklabels=False, row=1, col=col)
+        fig.update_yaxes(title_text=f"{axis} 2" if col == 1 else None, showticklabels=False, row=1, col=col,
+                         scaleanchor="x" if col == 1 else f"x{col}", scaleratio=1)   # equal aspect
     fig.update_layout(title=title, legend_title="label", height=420, **_LAYOUT)
     return fig
 
@@ -117,7 +180,8 @@ def similarity_histograms(sims: Mapping[str, Mapping[str, object]], bins: int = 
     probability densities, so the few positives and the many negatives share one scale.
     """
     names = list(sims)
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, shared_yaxes=False, horizontal_spacing=0.05)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[condition_name(n) for n in names],
+                        shared_yaxes=False, horizontal_spacing=0.05)
     for col, name in enumerate(names, start=1):
         pos, neg = _np(sims[name]["pos"]), _np(sims[name]["neg"])
         lo = float(min(pos.min(), neg.min()))
@@ -162,8 +226,7 @@ def cloud_scatter(clean, cloud, labels=None, class_names: Sequence[str] = ("0", 
     else:
         oaxes = axes
     o2 = off @ oaxes.T
-    palette = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#EECA3B",
-               "#BAB0AC"]
+    palette = SAMPLE_COLOURS
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                         subplot_titles=("all samples (PCA of h)", "perturbation offsets h̃ − h (PCA, zoomed)"))
     for i in range(n):
@@ -182,14 +245,16 @@ def cloud_scatter(clean, cloud, labels=None, class_names: Sequence[str] = ("0", 
                   row=1, col=2)
     for col in (1, 2):
         fig.update_xaxes(title_text="PC 1", row=1, col=col)
-        fig.update_yaxes(title_text="PC 2", row=1, col=col)
-    fig.update_layout(title=title, height=420, **_LAYOUT)
+        # equal aspect: one unit of PC 1 is as long as one of PC 2, so a round cloud looks round
+        fig.update_yaxes(title_text="PC 2", row=1, col=col, scaleanchor="x" if col == 1 else "x2", scaleratio=1)
+    fig.update_layout(title=title, height=460, **_LAYOUT)
     return fig
 
 
 # --------------------------------------------------------------------------------------------------- s_l sweep
 def sweep_points(records: Sequence[Mapping], site: str = "fc1") -> list[dict]:
-    """Flatten run records (idslab.train.run) or already-flat dicts into {sl, seed, mlp_acc, knn_acc} rows."""
+    """Flatten run records (idslab.train.run) or already-flat dicts into {sl, seed, mlp_acc, knn_acc, final_loss}
+    rows (final_loss: the last epoch's NT-Xent, when the record has a loss history)."""
     rows = []
     for r in records:
         if r.get("control") or r.get("config", {}).get("epochs") == 0:
@@ -197,43 +262,249 @@ def sweep_points(records: Sequence[Mapping], site: str = "fc1") -> list[dict]:
         if "metrics" in r:
             cfg = r.get("config", {})
             sl = r.get("sl", cfg.get("sites", {}).get(site, 0.0))
-            rows.append({"sl": float(sl), "seed": cfg.get("seed", r.get("seed")), **{
-                m: float(r["metrics"][m]) for m in ("mlp_acc", "knn_acc") if m in r["metrics"]}})
+            row = {"sl": float(sl), "seed": cfg.get("seed", r.get("seed")), **{
+                m: float(r["metrics"][m]) for m in ("mlp_acc", "knn_acc") if m in r["metrics"]}}
+            loss = r.get("final_loss", (r.get("loss_history") or [None])[-1])
+            if loss is not None:
+                row["final_loss"] = float(loss)
+            rows.append(row)
         else:
             rows.append(dict(r))
     return rows
 
 
+def _mean_sd(values) -> tuple[float, float, int]:
+    """Mean and sample standard deviation (ddof = 1, the project's one convention; 0 for one value) of the finite
+    values."""
+    v = np.asarray([x for x in values if x is not None], dtype=float)
+    v = v[np.isfinite(v)]
+    return (float(v.mean()) if v.size else np.nan, float(v.std(ddof=1)) if v.size > 1 else 0.0, int(v.size))
+
+
 def sl_sweep(records: Sequence[Mapping], metrics: Sequence[str] = ("mlp_acc", "knn_acc"),
-             title: str = "Probe accuracy versus perturbation scale s_l") -> go.Figure:
-    """Mean ± standard deviation over seeds of each metric at each s_l (error bars), as in the paper's Fig. 3."""
+             title: str = "Probe accuracy versus perturbation scale s_l", references: Mapping[str, float] | None = None,
+             show_loss: bool = True) -> go.Figure:
+    """Mean ± sd over seeds (sample sd, ddof = 1) of each metric at each s_l, as in the paper's Fig. 3.
+
+    The s_l axis is categorical (one evenly spaced tick per value, s_l = 0 included, which a log axis cannot
+    show). references: {"floor"|"none"|"trivial"|"supervised": accuracy} drawn as horizontal lines
+    (reference_levels); random-init records among `records` (epochs = 0 or record["control"] == "floor", as
+    idslab.experiments.sweep_sl returns them) give the floor line by themselves. show_loss adds the final
+    NT-Xent loss on a right-hand axis, so a run that stopped learning (accuracy at the floor) shows as a loss stuck
+    near its start.
+    """
     rows = sweep_points(records)
+    floor = [r["metrics"]["mlp_acc"] for r in records if (r.get("control") == "floor" or r.get("config", {})
+             .get("epochs") == 0) and "mlp_acc" in r.get("metrics", {})]
+    references = {**({"floor": float(np.mean(floor))} if floor else {}), **dict(references or {})}
+    sls = sorted({r["sl"] for r in rows})
+    keys = [*metrics, *(["final_loss"] if show_loss and any("final_loss" in r for r in rows) else [])]
+    stats = {m: [(s, *_mean_sd(r.get(m) for r in rows if r["sl"] == s)) for s in sls] for m in keys}
+    return _sweep_figure(stats, title, references)
+
+
+def sl_sweep_from_csv(text: str, title: str = "Probe accuracy versus perturbation scale s_l",
+                      references: Mapping[str, float] | None = None) -> go.Figure:
+    """The same figure from a report's CSV (idslab.report.table_csv: table, metric, ..., condition, sl, n_seeds,
+    mean, sd with mean and sd in %), e.g. the committed docs/results/fig3.csv when no run records are at hand.
+    Rows of the controls (condition floor, none, trivial, supervised; metric mlp_acc) become reference lines."""
+    import csv
+    import io
+
+    stats: dict[str, list] = {}
+    refs = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        try:
+            mean, sd = float(row["mean"]) / 100, float(row.get("sd") or 0) / 100
+        except (KeyError, ValueError):
+            continue
+        cond = row.get("condition", "ids")
+        if cond in REFERENCE_STYLE:
+            if row.get("metric") == "mlp_acc":
+                refs[cond] = mean
+            continue
+        stats.setdefault(row["metric"], []).append((float(row["sl"]), mean, sd, int(float(row.get("n_seeds") or 0))))
+    stats = {m: sorted(v) for m, v in stats.items() if m in ("mlp_acc", "knn_acc")}
+    return _sweep_figure(stats, title, {**refs, **dict(references or {})})
+
+
+def _sweep_figure(stats: Mapping[str, list], title: str, references: Mapping[str, float]) -> go.Figure:
+    """stats: {metric: [(s_l, mean, sd, n), ...]} for mlp_acc / knn_acc and optionally final_loss."""
     names = {"mlp_acc": "MLP probe", "knn_acc": "k-NN"}
     colours = {"mlp_acc": "#E45756", "knn_acc": "#4C78A8"}
-    fig = go.Figure()
-    sls = sorted({r["sl"] for r in rows})
-    for m in metrics:
-        means, stds, ns = [], [], []
-        for s in sls:
-            v = np.array([r[m] for r in rows if r["sl"] == s and m in r], dtype=float)
-            means.append(v.mean() if v.size else np.nan)
-            stds.append(v.std(ddof=1) if v.size > 1 else 0.0)
-            ns.append(v.size)
-        fig.add_trace(go.Scatter(x=sls, y=means, mode="lines+markers", name=names.get(m, m),
-                                 error_y=dict(type="data", array=stds, visible=True),
-                                 line=dict(color=colours.get(m)), customdata=ns,
+    sls = sorted({p[0] for v in stats.values() for p in v})
+    tick = {s: f"{s:g}" for s in sls}
+    has_loss = "final_loss" in stats
+    fig = make_subplots(specs=[[{"secondary_y": has_loss}]])
+    for m, pts in stats.items():
+        if m == "final_loss":
+            continue
+        fig.add_trace(go.Scatter(x=[tick[p[0]] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
+                                 name=names.get(m, m), line=dict(color=colours.get(m)),
+                                 error_y=dict(type="data", array=[p[2] for p in pts], visible=True),
+                                 customdata=[p[3] for p in pts],
                                  hovertemplate="s_l=%{x}<br>accuracy=%{y:.3f} ± %{error_y.array:.3f}"
-                                               "<br>seeds=%{customdata}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="s_l (standard deviation of λ at fc1)",
-                      yaxis_title="probe-test accuracy (mean ± sd over seeds)", yaxis_tickformat=".0%",
-                      legend_title="probe", **_LAYOUT)
+                                               "<br>seeds=%{customdata}<extra></extra>"), secondary_y=False)
+    if has_loss:
+        pts = stats["final_loss"]
+        fig.add_trace(go.Scatter(x=[tick[p[0]] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
+                                 name="final NT-Xent loss", line=dict(color="#7F7F7F", dash="dot"),
+                                 error_y=dict(type="data", array=[p[2] for p in pts], visible=True),
+                                 marker=dict(symbol="square")), secondary_y=True)
+        fig.update_yaxes(title_text="final NT-Xent loss", secondary_y=True, showgrid=False)
+    _add_references(fig, dict(references or {}))
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=[tick[s] for s in sls],
+                     title_text="s_l (standard deviation of λ at fc1; evenly spaced values)")
+    fig.update_yaxes(title_text="probe-test accuracy (mean ± sd over seeds)", tickformat=".0%", secondary_y=False)
+    fig.update_layout(title=title, legend_title="", height=460, **_LAYOUT)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- comparisons
+def by_label(records: Sequence[Mapping], roles: Sequence[str] = ("condition", "control")) -> dict[str, dict]:
+    """Group comparison records (idslab.experiments.compare: each with "label" and "role") by label, for the
+    comparison figures: {label: {"metrics": ...}}. One seed: that run's metrics (Wilson intervals). Several seeds:
+    the mean of every numeric metric (nested physics/diagnostics too), and mlp_ci/knn_ci = mean ± sd over seeds
+    (ddof = 1). Records of the trivial and supervised baselines (metrics "acc", not probes) are left out."""
+    groups: dict[str, list] = {}
+    for r in records:
+        if r.get("role", "condition") in roles and "mlp_acc" in r.get("metrics", {}):
+            groups.setdefault(r.get("label", r.get("config", {}).get("views", "?")), []).append(r["metrics"])
+    out = {}
+    for label, ms in groups.items():
+        if len(ms) == 1:
+            out[label] = {"metrics": ms[0], "n": 1}
+            continue
+
+        def mean(dicts):
+            merged = {}
+            for k, v in dicts[0].items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    vals = [d.get(k) for d in dicts if isinstance(d.get(k), (int, float))]
+                    merged[k] = float(np.mean(vals))
+                elif isinstance(v, Mapping):
+                    merged[k] = mean([d[k] for d in dicts if isinstance(d.get(k), Mapping)])
+            return merged
+
+        m = mean(ms)
+        for p in ("mlp", "knn"):
+            if f"{p}_acc" in m:
+                sd = float(np.std([d[f"{p}_acc"] for d in ms], ddof=1))
+                m[f"{p}_ci"] = [m[f"{p}_acc"] - sd, m[f"{p}_acc"] + sd]
+        out[label] = {"metrics": m, "n": len(ms)}
+    return out
+
+
+def _ci_bars(values: Mapping[str, tuple[float, tuple[float, float] | None]], colour_of) -> go.Bar:
+    names = list(values)
+    ys = [values[n][0] for n in names]
+    lo = [y - ci[0] if ci else 0.0 for y, (_, ci) in zip(ys, (values[n] for n in names))]
+    hi = [ci[1] - y if ci else 0.0 for y, (_, ci) in zip(ys, (values[n] for n in names))]
+    any_ci = any(values[n][1] for n in names)
+    return go.Bar(x=[condition_name(n) for n in names], y=ys, marker_color=[colour_of(n) for n in names],
+                  error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo, visible=any_ci),
+                  showlegend=False, hovertemplate="%{x}: %{y:.3f}<extra></extra>")
+
+
+def accuracy_bars(records: Mapping[str, Mapping], references: Mapping[str, float] | None = None,
+                  title: str = "Probe-test accuracy (95% Wilson intervals) against the controls") -> go.Figure:
+    """Two panels (MLP probe, k-NN): one bar per condition with its 95% interval, and the controls' levels as
+    lines. records: {views: run record}; references: {control: accuracy} for the MLP panel (reference_levels)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("MLP probe", "k-NN"), shared_yaxes=True,
+                        horizontal_spacing=0.06)
+    for col, m in enumerate(("mlp", "knn"), start=1):
+        vals = {n: (float(_metric(r, f"{m}_acc")), _metric(r, f"{m}_ci")) for n, r in records.items()
+                if _metric(r, f"{m}_acc") is not None}
+        fig.add_trace(_ci_bars(vals, condition_colour), row=1, col=col)
+    refs = dict(references or {})
+    if refs:
+        _add_references(fig, refs, row=1, col=1)
+    lows = [v for v in refs.values()] + [_metric(r, "mlp_acc") or 1 for r in records.values()]
+    fig.update_yaxes(tickformat=".0%", range=[max(0.0, min(lows) - 0.08), 1.0])
+    fig.update_yaxes(title_text="probe-test accuracy", row=1, col=1)
+    fig.update_layout(title=title, height=400, **_LAYOUT)
+    return fig
+
+
+def physics_bars(records: Mapping[str, Mapping], title: str = "What the frozen h knows about the physics") -> go.Figure:
+    """Meteor physics probes (record metrics.physics): velocity R² (ridge regression of the signed velocity from h,
+    with its bootstrap interval when given) and direction accuracy (real descending tile versus the same tile
+    flipped in altitude; 0.5 = chance, which a flip-invariant encoder cannot beat). Conditions without a physics
+    entry are left out."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("velocity R² (ridge on h)", "direction accuracy (descending vs flipped)"))
+    for col, key in enumerate(("velocity_r2", "direction_acc"), start=1):
+        vals = {}
+        for n, r in records.items():
+            v = _metric(r, "physics", key)
+            if isinstance(v, Mapping):  # {"value"/"r2"/"acc": x, "ci": [lo, hi]} forms
+                ci = v.get("ci")
+                v = next((v[k] for k in ("value", "r2", "acc", "mean") if k in v), None)
+            else:  # idslab.probes.physics_probes: "<name>_ci", and "direction_ci" for the direction probe
+                ci = _metric(r, "physics", key + "_ci") or (_metric(r, "physics", "direction_ci")
+                                                             if key == "direction_acc" else None)
+            if isinstance(v, (int, float)):
+                vals[n] = (float(v), tuple(ci) if ci else None)
+        fig.add_trace(_ci_bars(vals, condition_colour), row=1, col=col)
+    fig.add_hline(y=0.5, line=dict(color="#7F7F7F", dash="dot"), annotation_text="chance", row=1, col=2,
+                  annotation_position="top left")
+    fig.update_yaxes(title_text="R²", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy", tickformat=".0%", range=[0, 1], row=1, col=2)
+    fig.update_layout(title=title, height=380, **_LAYOUT)
+    return fig
+
+
+DIAGNOSTICS = (("alignment", "alignment ↓ (positives close)"),
+               ("uniformity", "uniformity ↓ (spread out)"),
+               ("effective_rank", "effective rank of h"))
+
+
+def _diagnostic_values(records: Mapping[str, Mapping], key: str) -> dict:
+    vals = {}
+    for n, r in records.items():
+        v = _metric(r, "diagnostics", key)
+        if isinstance(v, Mapping):
+            v = v.get("h", next(iter(v.values()), None))
+        if isinstance(v, (int, float)):
+            vals[n] = (float(v), None)
+    return vals
+
+
+def diagnostics_bars(records: Mapping[str, Mapping], title: str = "Representation diagnostics of h") -> go.Figure:
+    """Alignment and uniformity (Wang & Isola 2020) and the effective rank of h (RankMe), one bar per condition,
+    from each record's metrics.diagnostics (values, or {"h": value, ...} dicts, of which h is shown)."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[t for _, t in DIAGNOSTICS], horizontal_spacing=0.08)
+    for col, (key, _) in enumerate(DIAGNOSTICS, start=1):
+        fig.add_trace(_ci_bars(_diagnostic_values(records, key), condition_colour), row=1, col=col)
+    fig.update_xaxes(showticklabels=True, tickangle=-30)
+    fig.update_layout(title=title, height=380, **_LAYOUT)
+    return fig
+
+
+def training_panel(histories: Mapping[str, Sequence[float]], records: Mapping[str, Mapping] | None = None,
+                   title: str = "Pre-training loss and representation diagnostics") -> go.Figure:
+    """The loss curves (NT-Xent per epoch, one line per condition) beside the diagnostics of the trained h
+    (alignment, uniformity, effective rank; records: {label: record or {"metrics": ...}}), in one row, so a
+    falling loss reads against whether h collapsed. Panels without values stay empty."""
+    fig = make_subplots(rows=1, cols=4, column_widths=[0.34, 0.22, 0.22, 0.22], horizontal_spacing=0.07,
+                        subplot_titles=["NT-Xent loss per epoch"] + [t for _, t in DIAGNOSTICS])
+    for name, hist in histories.items():
+        hist = list(hist)
+        fig.add_trace(go.Scatter(x=list(range(1, len(hist) + 1)), y=hist, mode="lines+markers",
+                                 name=condition_name(name), line=dict(color=condition_colour(name), width=2)),
+                      row=1, col=1)
+    for col, (key, _) in enumerate(DIAGNOSTICS, start=2):
+        fig.add_trace(_ci_bars(_diagnostic_values(records or {}, key), condition_colour), row=1, col=col)
+        fig.update_xaxes(showticklabels=False, row=1, col=col)   # the bars' colours are the legend's
+    fig.update_xaxes(title_text="epoch", row=1, col=1)
+    fig.update_layout(title=title, height=380, legend=dict(orientation="h", y=-0.18), **_LAYOUT)
     return fig
 
 
 # ------------------------------------------------------------------------------------------------- data views
 def view_grid(rows: Mapping[str, object], colorbar_title: str = "SNR (dB)", zmin: float | None = None,
               zmax: float | None = None, title: str = "The same tiles under data-space views",
-              by_column: bool = False) -> go.Figure:
+              by_column: bool = False, height: int | None = None) -> go.Figure:
     """Grid of images: one row per view name, one column per tile (by_column=True: one column per view name, one
     row per tile). rows: {name: (k, C, N, N)}.
 
@@ -268,7 +539,8 @@ def view_grid(rows: Mapping[str, object], colorbar_title: str = "SNR (dB)", zmin
     fig.update_xaxes(showticklabels=False, ticks="")
     fig.update_yaxes(showticklabels=False, ticks="")
     n_rows = k if by_column else len(names)
-    fig.update_layout(title=title, height=(230 if by_column else 130) * n_rows + 90, **_LAYOUT)
+    # at most ~560 px by default: marimo's edit mode scrolls any cell output taller than 610 px
+    fig.update_layout(title=title, height=height or min(560, (230 if by_column else 115) * n_rows + 90), **_LAYOUT)
     return fig
 
 

@@ -328,3 +328,24 @@ def test_impossible_params(kw):
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="meteor"):
         load("mnist", 16)
+
+
+def test_rotated_streak_speeds():
+    import math
+    from idslab.datasets import rotated_streak
+    p = MeteorParams()
+    assert rotated_streak(40, 0, p) == {"speed_kms": pytest.approx(40), "descending": True, "backwards_in_time": False}
+    r = rotated_streak(40, 180, p)                     # a half turn: same slope, read backwards in time
+    assert r["speed_kms"] == pytest.approx(40) and r["descending"] and r["backwards_in_time"]
+    r = rotated_streak(73, 90, p)                      # a quarter turn: steeper than any meteor, ascending
+    slope = 73 * p.ipp_s / p.gate_km
+    assert r["speed_kms"] == pytest.approx(p.gate_km / p.ipp_s / slope) and not r["descending"]
+    angle = math.degrees(math.atan(73 * p.ipp_s / p.gate_km))   # turned down to vertical: an "infinite" speed
+    assert rotated_streak(73, angle - 90, p)["speed_kms"] > 1e6
+
+
+def test_per_class_picks_the_first_k_of_each_class_in_order():
+    from idslab.datasets import per_class
+    y = torch.tensor([1, 0, 0, 1, 1, 0, 1])
+    assert per_class(y, 2).tolist() == [1, 2, 0, 3]
+    assert per_class(torch.tensor([0, 0, 1]), 3).tolist() == [0, 1, 2]   # fewer where a class has fewer
