@@ -5,6 +5,8 @@
   is about brightness, not about what the tile shows.
 - supervised_ceiling: the SAME encoder architecture plus a linear head, trained with labels (cross-entropy) on
   probe-train, scored on probe-test: roughly the best a frozen representation of that architecture can hope for.
+- supervised_regression: the same for the physics probes: the encoder trained to regress one per-tile target
+  (slope, velocity, SNR) on positive tiles, R² on probe-test.
 
 The random-init floor is train.run with epochs=0 (idslab.train). Accuracies are fractions with 95% Wilson intervals.
 """
@@ -78,26 +80,21 @@ def trivial_baseline(data, seed: int = 0) -> dict:
     return out
 
 
-def supervised_ceiling(cfg: TrainConfig, data, epochs: int = 30,
-                       progress: Callable[[int, int, float], None] | None = None, predictions: bool = False) -> dict:
-    """The config's encoder architecture + a linear head, trained with cross-entropy on data.probe_train (Adam,
-    cfg.lr, cfg.batch_size, no augmentation, no weight perturbation), scored on data.probe_test.
-
-    Input standardisation buffers come from the training tiles, as in train.pretrain. Deterministic for a seed on
-    the CPU. progress(step, total, loss) after every step. Returns {"acc", "ci", "n_test", "wall_s", "epochs"}
-    (and "predictions", the (n_test,) predicted labels as a CPU tensor, with predictions=True: for error analyses).
-    """
+def _fit_supervised(cfg: TrainConfig, x: torch.Tensor, target: torch.Tensor, n_out: int, loss_fn, epochs: int,
+                    progress) -> tuple[nn.Module, float]:
+    """The config's encoder + a linear head (n_out outputs) trained on (x, target) with loss_fn (Adam, cfg.lr,
+    cfg.batch_size, no augmentation, no weight perturbation), data resident on the device. Input standardisation
+    buffers come from x, as in train.pretrain. Deterministic for a seed on the CPU. Returns (model in eval mode,
+    seconds of training)."""
     if epochs < 1:
-        raise ValueError(f"supervised_ceiling: epochs must be >= 1, got {epochs}")
+        raise ValueError(f"supervised training: epochs must be >= 1, got {epochs}")
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
-    x = data.probe_train.x.to(device, torch.float32)                    # (n, C, N, N), resident on the device
-    y = data.probe_train.y.to(device)
-    n_classes = int(max(data.probe_train.y.max(), data.probe_test.y.max())) + 1
+    x, target = x.to(device, torch.float32), target.to(device)       # (n, C, N, N), (n,)
     encoder = build_encoder(cfg.encoder, x.shape[1])
     encoder.in_mean.copy_(x.mean(dim=(0, 2, 3)).cpu())
     encoder.in_std.copy_(x.std(dim=(0, 2, 3)).clamp_min(1e-6).cpu())
-    model = nn.Sequential(encoder, nn.Linear(encoder.fc2.out_features, n_classes)).to(device).train()
+    model = nn.Sequential(encoder, nn.Linear(encoder.fc2.out_features, n_out)).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     n, bs = x.shape[0], min(cfg.batch_size, x.shape[0])
@@ -107,16 +104,33 @@ def supervised_ceiling(cfg: TrainConfig, data, epochs: int = 30,
         perm = torch.randperm(n, generator=gen).to(device)
         for s in range(steps):
             idx = perm[s * bs:(s + 1) * bs]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss = loss_fn(model(x[idx]), target[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if progress is not None:
                 progress(epoch * steps + s + 1, epochs * steps, loss.item())
-    wall = time.perf_counter() - t0
-    model.eval()
-    with torch.no_grad():
-        pred = torch.cat([model(xb.to(device, torch.float32)).argmax(1) for xb in data.probe_test.x.split(1024)])
+    return model.eval(), time.perf_counter() - t0
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    device = next(model.parameters()).device
+    return torch.cat([model(xb.to(device, torch.float32)) for xb in x.split(1024)])
+
+
+def supervised_ceiling(cfg: TrainConfig, data, epochs: int = 30,
+                       progress: Callable[[int, int, float], None] | None = None, predictions: bool = False) -> dict:
+    """The config's encoder architecture + a linear head, trained with cross-entropy on data.probe_train,
+    scored on data.probe_test (see _fit_supervised).
+
+    progress(step, total, loss) after every step. Returns {"acc", "ci", "n_test", "wall_s", "epochs"}
+    (and "predictions", the (n_test,) predicted labels as a CPU tensor, with predictions=True: for error analyses).
+    """
+    n_classes = int(max(data.probe_train.y.max(), data.probe_test.y.max())) + 1
+    model, wall = _fit_supervised(cfg, data.probe_train.x, data.probe_train.y, n_classes, F.cross_entropy, epochs,
+                                  progress)
+    pred = _predict(model, data.probe_test.x).argmax(1)
     out = _score(pred, data.probe_test.y)
     out.update(wall_s=round(wall, 3), epochs=epochs)
     if predictions:
@@ -124,5 +138,30 @@ def supervised_ceiling(cfg: TrainConfig, data, epochs: int = 30,
     return out
 
 
-__all__ = ["tile_statistics", "data_thresholds", "trivial_baseline", "supervised_ceiling", "QUANTILES",
-           "METEOR_THRESHOLDS_DB"]
+def supervised_regression(cfg: TrainConfig, data, target: str, epochs: int = 60, n_boot: int = 1000,
+                          progress: Callable[[int, int, float], None] | None = None) -> dict:
+    """The physics probes' ceiling: the same encoder + a linear head trained with labels to regress one per-tile
+    target (e.g. "slope", data.probe_train.targets) on the positive tiles of probe-train (MSE on the standardised
+    target), R² on the positives of probe-test with a 95% bootstrap interval. If a representation's ridge R²
+    (idslab.probes.physics_probes) sits far below this, the tile shows the quantity and the representation lost
+    it; if this is near 0 too, the tile does not show it (e.g. absolute altitude: a tile carries no position).
+    Returns {"r2", "ci", "n_train", "n_test", "wall_s", "epochs"}."""
+    from .probes import bootstrap_r2, r2_score
+    tr_t, te_t = getattr(data.probe_train, "targets", {}) or {}, getattr(data.probe_test, "targets", {}) or {}
+    if target not in tr_t or target not in te_t:
+        raise ValueError(f"supervised_regression: the data carry no per-tile target {target!r} (have "
+                         f"{sorted(tr_t)}): use meteor data (idslab.datasets.load('meteor', ...))")
+    keep_tr = (data.probe_train.y == 1) & torch.isfinite(torch.as_tensor(tr_t[target]))
+    keep_te = (data.probe_test.y == 1) & torch.isfinite(torch.as_tensor(te_t[target]))
+    t_tr = torch.as_tensor(tr_t[target])[keep_tr].float()
+    t_te = torch.as_tensor(te_t[target])[keep_te].double().numpy()
+    mu, sd = t_tr.mean(), t_tr.std().clamp_min(1e-12)
+    mse = lambda out, t: F.mse_loss(out.squeeze(1), t)
+    model, wall = _fit_supervised(cfg, data.probe_train.x[keep_tr], (t_tr - mu) / sd, 1, mse, epochs, progress)
+    pred = (_predict(model, data.probe_test.x[keep_te]).squeeze(1).cpu() * sd + mu).double().numpy()
+    return {"r2": r2_score(t_te, pred), "ci": list(bootstrap_r2(t_te, pred, n_boot, cfg.seed)),
+            "n_train": int(keep_tr.sum()), "n_test": int(keep_te.sum()), "wall_s": round(wall, 3), "epochs": epochs}
+
+
+__all__ = ["tile_statistics", "data_thresholds", "trivial_baseline", "supervised_ceiling", "supervised_regression",
+           "QUANTILES", "METEOR_THRESHOLDS_DB"]

@@ -27,9 +27,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from . import __version__
+from . import __version__, baselines
 from .encoders import ENCODERS
-from .train import TrainConfig, load_data, run, write_json
+from .train import TrainConfig, load_data, pretrain, run, write_json
 
 RunProgress = Callable[[int, int, "dict | None"], None]  # (runs done, total runs, last record or None at the start)
 
@@ -403,6 +403,17 @@ def sweep_sl(base: TrainConfig, sls: list[float], seeds: list[int], data=None,
     return recs
 
 
+def warm_encoder(data, encoder: str, sl: float = 0.02, epochs: int = 1, batch_size: int = 256,
+                 device: str = "auto"):
+    """A briefly IDS-pre-trained model (SimCLRModel on the CPU, eval mode) for the weight-space diagnostics of
+    notebook 01 before its run button has trained one: an untrained encoder maps every tile to nearly the same h,
+    which says little about what a perturbation does. One epoch at s_l on fc1 over data.pretrain, seed 0."""
+    n = len(data.pretrain.y)
+    cfg = TrainConfig(dataset=data.name, encoder=encoder, tile=data.tile, views="ids", sites={"fc1": float(sl)},
+                      epochs=epochs, batch_size=min(batch_size, n), n_pretrain=n, device=device)
+    return pretrain(cfg, data).model.cpu().eval()
+
+
 # --------------------------------------------------------------------------------------------------- compare
 # The controls every comparison carries (issue 9): what "learned something" and "better" are measured against.
 #   floor       the random initialisation, probed exactly like a trained encoder (epochs = 0)
@@ -635,7 +646,6 @@ def read_control_record(path) -> dict | None:
 def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, supervised_epochs: int) -> dict:
     """trivial or supervised control for one seed, as a record {"control", "config", "metrics": {acc, ci, n_test}}.
     Stored in results_dir (control_path) and read back on rerun."""
-    from . import baselines
     path = None
     if results_dir is not None:
         path = control_path(results_dir, name, cfg, supervised_epochs)
@@ -674,8 +684,7 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
         sites (and epochs = 0 for the floor). conditions: views strings or dicts (see parse_condition), e.g.
         ["flip", "fft", {"views": "ids", "sl": 0.02}]. seeds: training seeds; every condition and control runs
         each of them on the same data, so differences are paired. controls: any of CONTROLS ("floor", "none",
-        "trivial", "supervised"; trivial/supervised come from idslab.baselines and are skipped with a warning
-        where that module is missing). progress(runs done, runs total, last record or None) after each run.
+        "trivial", "supervised"; trivial/supervised come from idslab.baselines). progress(runs done, runs total, last record or None) after each run.
         embed_n: probe-test samples whose h is returned in `embeddings`. results_dir: store every record (and the
         first seed's models) there and reuse them on rerun. keep_models=False: no models or embeddings (a stored
         record without its checkpoint is then reused instead of retrained, e.g. the CLI on a grid's folder).
@@ -701,12 +710,6 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
         trained.append(("floor", {"views": "none", "epochs": 0}))
     cfgs = {lab: dataclasses.replace(base, **over) for lab, over in trained}   # validates every one now
     baselines_wanted = [c for c in ("trivial", "supervised") if c in controls]
-    if baselines_wanted:
-        try:
-            from . import baselines  # noqa: F401
-        except ImportError:
-            warnings.warn("idslab.baselines is not available: the trivial and supervised controls are skipped")
-            baselines_wanted = []
     if "supervised" in baselines_wanted and (isinstance(supervised_epochs, bool) or not isinstance(
             supervised_epochs, int) or supervised_epochs < 1):  # checked now, not after every condition has trained
         raise ValueError(f"supervised_epochs (--supervised-epochs) must be a whole number >= 1, got "

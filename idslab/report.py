@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .encoders import ENCODERS
 from .paper import PAPER, PAPER_FIG3  # noqa: F401 (PAPER_FIG3: re-exported for the notebooks)
 from .records import _PERCENT, METRICS, condition_of, metric_value  # noqa: F401 (re-exported)
@@ -283,23 +284,24 @@ def report_markdown(records: list[dict], table: str, title: str | None = None) -
 
 def write_report(records: list[dict], table: str, out_dir: str | Path, quick: bool = False,
                  title: str | None = None) -> list[Path]:
-    """Write <table>[_quick].md and .csv (and for fig3 the sweep as .html if under 1 MB, else .json) to out_dir."""
+    """Write <table>[_quick].md and .csv (and for fig3 the sweep as .html if under 1 MB, else .json) to out_dir,
+    each atomically: an interrupted report never leaves half a file in docs/."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = table + ("_quick" if quick else "")
     paths = [out_dir / f"{stem}.md", out_dir / f"{stem}.csv"]
-    paths[0].write_text(report_markdown(records, table, title) + "\n")
-    paths[1].write_text(table_csv(records, table))
+    atomic_write(paths[0], (report_markdown(records, table, title) + "\n").encode())
+    atomic_write(paths[1], table_csv(records, table).encode())
     if table == "fig3" and records:
         from .plots.sweep import sweep_figure
         fig = sweep_figure(records, title=title or "Figure 3: probe accuracy versus s_l")
         html = fig.to_html(include_plotlyjs="cdn", full_html=True)
         if len(html.encode()) < 1_000_000:
             paths.append(out_dir / f"{stem}.html")
-            paths[-1].write_text(html)
+            atomic_write(paths[-1], html.encode())
         else:
             paths.append(out_dir / f"{stem}.json")
-            paths[-1].write_text(fig.to_json())
+            atomic_write(paths[-1], fig.to_json().encode())
     return paths
 
 

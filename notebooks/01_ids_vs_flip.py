@@ -198,19 +198,12 @@ def _(
 
 
 @app.cell(hide_code=True)
-def _(BUDGET, DEVICE, TrainConfig, data, encoder_name, mo, time):
+def _(BUDGET, DEVICE, E, data, encoder_name, mo):
     mo.stop(data is None)
-    # A briefly pre-trained IDS encoder for the weight-space diagnostics until the run button has trained one:
-    # an untrained encoder maps every tile to nearly the same h, which says little about the perturbation.
-    from idslab.train import pretrain as _pretrain
-
-    _cfg = TrainConfig(dataset=data.name, encoder=encoder_name, tile=data.tile, views="ids", sites={"fc1": 0.02},
-                       epochs=1, batch_size=min(BUDGET["batch_size"], len(data.pretrain.y)), device=DEVICE,
-                       n_pretrain=len(data.pretrain.y))
-    _t = time.perf_counter()
+    # A briefly pre-trained IDS encoder for the weight-space diagnostics until the run button has trained one
     with mo.status.spinner(title="Warm-up: one epoch of IDS pre-training for the diagnostics"):
-        warm_model = _pretrain(_cfg, data).model.cpu()
-    warm_s = time.perf_counter() - _t
+        warm_model = E.warm_encoder(data, encoder_name, sl=0.02, epochs=1, batch_size=BUDGET["batch_size"],
+                                    device=DEVICE)
     return (warm_model,)
 
 

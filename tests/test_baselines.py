@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from idslab.baselines import QUANTILES, supervised_ceiling, tile_statistics, trivial_baseline
+from idslab.baselines import QUANTILES, supervised_ceiling, supervised_regression, tile_statistics, trivial_baseline
 from idslab.train import TrainConfig
 from tests.conftest import streak_data
 
@@ -73,3 +73,26 @@ def test_supervised_ceiling_chance_on_noise_labels_and_multiclass():
     assert abs(r["acc"] - 1 / 3) < 0.1                                  # three classes, labels are noise
     with pytest.raises(ValueError, match="epochs"):
         supervised_ceiling(TrainConfig(encoder="cnn16"), _data(split), epochs=0)
+
+
+def _amplitude_split(n, s):
+    """Positive tiles hold a diagonal streak whose brightness is the target; the other target is pure noise."""
+    g = torch.Generator().manual_seed(s)
+    y = (torch.arange(n) % 2 == 0).long()
+    amp = 5 + 15 * torch.rand(n, generator=g)
+    x = torch.randn(n, 1, 16, 16, generator=g)
+    d = torch.arange(4, 12)
+    x[:, 0, d, d] += (amp * y).view(-1, 1)
+    nan = torch.full((n,), float("nan"))
+    return SimpleNamespace(x=x, y=y, targets={"peak_snr_db": torch.where(y == 1, amp, nan),
+                                              "noise": torch.where(y == 1, torch.randn(n, generator=g), nan)})
+
+
+def test_supervised_regression_recovers_a_planted_target_and_not_noise():
+    data = _data(_amplitude_split)
+    cfg = TrainConfig(encoder="cnn16", batch_size=64, seed=0, device="cpu")
+    r = supervised_regression(cfg, data, "peak_snr_db", epochs=15, n_boot=100)
+    assert r["r2"] > 0.8 and r["ci"][0] <= r["r2"] <= r["ci"][1] and r["n_train"] == 200 and r["n_test"] == 150
+    assert supervised_regression(cfg, data, "noise", epochs=15, n_boot=100)["r2"] < 0.2
+    with pytest.raises(ValueError, match="no per-tile target 'slope'"):
+        supervised_regression(cfg, data, "slope")

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from idslab import experiments as ex
 from idslab.train import TrainConfig
@@ -199,15 +200,10 @@ def test_reproduce_encoders_selects_rows():
 
 # --------------------------------------------------------------------------------------------------- compare
 def _fake_baselines(monkeypatch):
-    import types
-    import sys
-    mod = types.ModuleType("idslab.baselines")
-    mod.trivial_baseline = lambda data, seed=0: {"acc": 0.6 + 0.01 * seed, "ci": [0.55, 0.65], "n_test": 128}
-    mod.supervised_ceiling = lambda cfg, data, epochs=30, progress=None: {"acc": 0.95, "ci": [0.9, 0.98],
-                                                                          "n_test": 128, "wall_s": 0.0}
-    monkeypatch.setitem(sys.modules, "idslab.baselines", mod)
-    import idslab
-    monkeypatch.setattr(idslab, "baselines", mod, raising=False)
+    monkeypatch.setattr(ex.baselines, "trivial_baseline",
+                        lambda data, seed=0: {"acc": 0.6 + 0.01 * seed, "ci": [0.55, 0.65], "n_test": 128})
+    monkeypatch.setattr(ex.baselines, "supervised_ceiling", lambda cfg, data, epochs=30, progress=None: {
+        "acc": 0.95, "ci": [0.9, 0.98], "n_test": 128, "wall_s": 0.0})
 
 
 def test_paired_difference_is_a_t_interval():
@@ -297,3 +293,13 @@ def test_compare_reuses_a_grids_records_without_checkpoints(tmp_path, monkeypatc
                       keep_models=False)
     assert not comp.models and sorted(r["metrics"].get("mlp_acc", r["metrics"].get("acc")) for r in comp.records) \
         == sorted(r["metrics"].get("mlp_acc", r["metrics"].get("acc")) for r in recs)
+
+
+def test_warm_encoder_trains_one_ids_epoch_and_returns_a_cpu_eval_model():
+    data = streak_data()
+    data.name = "meteor"                                          # a dataset name TrainConfig knows
+    model = ex.warm_encoder(data, "cnn16", sl=0.05, epochs=1, batch_size=64, device="cpu")
+    assert not model.training and next(model.parameters()).device.type == "cpu"
+    assert model.encoder.fc1.scale == 0.05                       # the perturbation site is armed at s_l
+    untrained = ex.warm_encoder(data, "cnn16", epochs=0, device="cpu")
+    assert not torch.equal(model.encoder.fc1.weight, untrained.encoder.fc1.weight)   # the epoch changed W

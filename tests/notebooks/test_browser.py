@@ -61,14 +61,15 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
 
 
 @contextlib.contextmanager
-def marimo(mode: str, notebook, log_path):
-    """`marimo edit|run NOTEBOOK` on a free port (headless, no token) for the duration; yields the URL."""
+def marimo(mode: str, notebook, log_path, **env):
+    """`marimo edit|run NOTEBOOK` on a free port (headless, no token) for the duration; yields the URL.
+    env: extra environment variables (on top of quick_env)."""
     port = _free_port()
     extra = ["--skip-update-check"] if mode == "edit" else []
     with open(log_path, "w") as log:
         proc = subprocess.Popen([str(BIN / "marimo"), mode, str(notebook.relative_to(ROOT)), "--host", "127.0.0.1",
                                  "--port", str(port), "--headless", "--no-token", *extra],
-                                cwd=ROOT, env=quick_env(), stdout=log, stderr=subprocess.STDOUT,
+                                cwd=ROOT, env=quick_env(**env), stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
             url = f"http://127.0.0.1:{port}/"

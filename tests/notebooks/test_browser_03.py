@@ -5,35 +5,18 @@ summary, presses "Pre-train IDS and the baseline" (accuracies, loss curves, embe
 model and embedding files are listed). Screenshots go to screenshots/ (ignored by git).
 """
 import re
-import subprocess
 
 import pytest
 
-from .conftest import BIN, ROOT, SCREENSHOTS, quick_env
-from .test_browser import ARGS, CHROMIUM, _free_port, _wait_http, pytestmark  # noqa: F401  (same markers, skip)
+from .conftest import ROOT, SCREENSHOTS
+from .test_browser import ARGS, CHROMIUM, marimo, pytestmark  # noqa: F401  (same markers, skip)
 
 
 @pytest.fixture
 def server03(tmp_path):
-    port = _free_port()
-    log = open(tmp_path / "marimo.log", "w")
-    proc = subprocess.Popen([str(BIN / "marimo"), "run", "notebooks/03_your_data.py", "--host", "127.0.0.1",
-                             "--port", str(port), "--headless", "--no-token"],
-                            cwd=ROOT, env=quick_env(IDSLAB_DATA=str(tmp_path / "data")), stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        _wait_http(url, proc)
+    with marimo("run", ROOT / "notebooks" / "03_your_data.py", tmp_path / "marimo.log",
+                IDSLAB_DATA=str(tmp_path / "data")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-        print((tmp_path / "marimo.log").read_text()[-3000:])
 
 
 def test_notebook03_pick_train_save(server03):
