@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from idslab.experiments import QUICK, config_hash, config_key, data_version, read_record, record_path
+from idslab.experiments import (QUICK, config_hash, config_key, data_version, paired_difference, read_record,
+                                record_path)
 from idslab.probes import PHYSICS_TARGETS, evaluate, targets_of
 from idslab.train import TrainConfig, load_checkpoint, load_data, probe_config, run, write_json
 
@@ -165,16 +165,6 @@ def run_all(args) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ report
-def t_interval(d: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, lo, hi) of paired differences d with a Student-t interval (needs >= 2 pairs)."""
-    from scipy import stats
-    m = float(d.mean())
-    if d.size < 2:
-        return m, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.5 + level / 2, d.size - 1)) * float(d.std(ddof=1)) / math.sqrt(d.size)
-    return m, m - half, m + half
-
-
 def _metric(rec: dict, key: str):
     v = rec.get("metrics", {})
     for part in key.split("."):
@@ -220,7 +210,8 @@ def _diff(recs: dict, ref: dict, key: str) -> str:
     pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
     if len(pairs) < 2:
         return "–"
-    m, lo, hi = t_interval(100 * np.array([a - b for a, b in pairs]))
+    d = paired_difference([100 * a for a, _ in pairs], [100 * b for _, b in pairs])
+    m, (lo, hi) = d["mean"], d["ci"]
     star = " **" if lo > 0 or hi < 0 else ""
     return f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]{star}"
 

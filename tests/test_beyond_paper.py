@@ -2,7 +2,6 @@
 import runpy
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -23,11 +22,6 @@ def test_representation_stats_separate_collapse_from_spread(bp):
     spread = bp["representation_stats"](lambda t: torch.randn(len(t), 32), x)
     assert line["effective_rank"] == pytest.approx(1.0, abs=1e-6) and line["mean_abs_cos"] == pytest.approx(1.0)
     assert spread["effective_rank"] > 25 and spread["uniformity"] < line["uniformity"]
-
-
-def test_t_interval(bp):
-    m, lo, hi = bp["t_interval"](np.array([1.0, 2.0, 3.0]))
-    assert m == 2.0 and hi - m == pytest.approx(4.303 * 1.0 / 3 ** 0.5, rel=1e-3) and lo == pytest.approx(4 - hi)
 
 
 def test_runs_resumes_and_reports(bp, tmp_path, monkeypatch, capsys):
