@@ -9,7 +9,6 @@ Prints one line per target and seed (R², 95% bootstrap interval, positives in p
 from __future__ import annotations
 
 import argparse
-import json
 
 from idslab.atomic import write_json
 from idslab.baselines import supervised_regression

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from idslab.multi import pretrain_many
-from idslab.train import TrainConfig, load_checkpoint, pretrain, run, save_checkpoint
+from idslab.train import TrainConfig, load_checkpoint, pretrain, run
 from tests.conftest import streak_data
 
 pytestmark = [pytest.mark.cuda,
