@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,10 +39,19 @@ SCENE = 512                     # pulses x range gates per scene (paper section 
 C_KMS = 299_792.458             # speed of light, km/s
 WIN = 128                       # per-echo matched-filter window (samples): the 51-sample code + 50-gate sidelobes
 WIN_OFF = 56                    # the echo's leading edge sits at this sample of its window
-_WORKERS = -1                   # scipy.fft workers: all cores (rows are split; results do not depend on it)
+_WORKERS = -1                   # scipy.fft workers: all cores (rows are split; results do not depend on it);
+                                # a chunk worker of simulate_scenes' pool runs its FFTs on 1 (see _fft_workers)
 ML = (WIN_OFF - 1, WIN_OFF + 3)  # main lobe: window samples d0 - 1 .. d0 + 2 around the true delay d0 + fr, i.e.
                                 # the gates within 2 gates (300 m, twice the range resolution) of the trajectory
 NEGATIVES = ("matched", "natural", "pairs")
+_LOCAL = threading.local()      # per-thread state: scratch buffers (_workspace), FFT workers (_fft_workers)
+
+
+def _fft_workers() -> int:
+    """scipy.fft workers for the calling thread: _WORKERS, or 1 inside a chunk worker of simulate_scenes (the pool
+    already keeps every core busy; splitting a 512 x 512 FFT further only adds hand-offs)."""
+    return getattr(_LOCAL, "fft_workers", _WORKERS)
+
 
 # SPEC "The radar": the 51-baud MSB code, one sample per baud.
 _MSB51 = "+ + + - - - + + + - - - - - - - + + + - + + + - - + + - + + + - + + - + - + - + + - + + - + + - + - -"
@@ -305,8 +316,8 @@ def echo_windows(echoes: dict, params: MeteorParams, n_pulses: int = SCENE, n_ga
                                               * params.sample_s).astype(np.float32))
     # circular correlation out[k] = sum_m rx[k + m] conj(h[m]); rx is zero outside [WIN_OFF, WIN_OFF + 52), so the
     # WIN-point circle never wraps onto a non-zero sample
-    spec = sfft.fft(rx, axis=1, workers=_WORKERS) * np.conj(sfft.fft(h, axis=1, workers=_WORKERS))
-    out = sfft.ifft(spec, axis=1, workers=_WORKERS, overwrite_x=True)
+    spec = sfft.fft(rx, axis=1, workers=_fft_workers()) * np.conj(sfft.fft(h, axis=1, workers=_fft_workers()))
+    out = sfft.ifft(spec, axis=1, workers=_fft_workers(), overwrite_x=True)
     return eid, echoes["start"][eid] + jj, d0.astype(np.int64) - WIN_OFF, out.astype(np.complex64)
 
 
@@ -337,7 +348,8 @@ def _doppler_process(rng, tgen, n: int, n_pulses: int, width: int, f_c, f_w, ipp
     df = (f - f_c[:, None] + 0.5 / ipp_s) % (1.0 / ipp_s) - 0.5 / ipp_s      # aliased distance to the centre
     spec = np.exp(-0.5 * (df / f_w[:, None]) ** 2)
     spec *= np.sqrt(n_pulses / spec.sum(1, keepdims=True))                   # unit mean power per sample
-    return sfft.ifft(white * np.sqrt(spec)[:, :, None].astype(np.float32), axis=1, workers=_WORKERS, norm="ortho")
+    return sfft.ifft(white * np.sqrt(spec)[:, :, None].astype(np.float32), axis=1, workers=_fft_workers(),
+                     norm="ortho")
 
 
 def _clutter_mf(win: np.ndarray) -> np.ndarray:
@@ -348,8 +360,8 @@ def _clutter_mf(win: np.ndarray) -> np.ndarray:
     pad = np.zeros((n, p, L), np.complex64)
     pad[:, :, 50:50 + w] = win
     c2 = (np.abs(sfft.fft(CODE, L)) ** 2).astype(np.float32)
-    spec = sfft.fft(pad, axis=2, workers=_WORKERS, overwrite_x=True) * c2
-    out = sfft.ifft(spec, axis=2, workers=_WORKERS, overwrite_x=True)
+    spec = sfft.fft(pad, axis=2, workers=_fft_workers(), overwrite_x=True) * c2
+    out = sfft.ifft(spec, axis=2, workers=_fft_workers(), overwrite_x=True)
     return out[:, :, :w + 100]
 
 
@@ -494,9 +506,6 @@ def _noise_filter(L: int) -> np.ndarray:
     return _NOISE_FILTERS[L]
 
 
-_LOCAL = threading.local()
-
-
 def _workspace(shape, dtype=torch.complex64) -> torch.Tensor:
     """A reusable complex64 buffer per thread and shape: drawing the noise into fresh memory costs as much again in
     page faults as the drawing itself (3.2 vs 6.2 ms of CPU per scene, measured)."""
@@ -594,7 +603,7 @@ def render(echoes: dict, params: MeteorParams, rng: np.random.Generator, tgen: t
         spec *= nf
         cols = np.nonzero(gain[b] != 1.0)[0]                                # interference columns: a few pulses
         spec[cols] *= gain[b, cols, None]
-        y = sfft.ifft(spec, axis=1, workers=_WORKERS, overwrite_x=True)    # (P, L); gates >= G unused
+        y = sfft.ifft(spec, axis=1, workers=_fft_workers(), overwrite_x=True)  # (P, L); gates >= G unused
         # 2. clutter bands of this scene
         for scene, g0, win in mf:
             for i in np.nonzero(scene == b)[0]:
@@ -660,8 +669,19 @@ def _simulate_chunk(n: int, params: MeteorParams, seed_seq, rate: float, maps: b
     return render(echoes, params, rng, tgen, n, maps=maps, pairs=pairs, db_out=db_out)
 
 
+def _single_threaded(fn):
+    """fn, run in a pool thread with 1 FFT worker and 1 torch thread: the pool is the parallelism. Both settings
+    are the calling thread's own (thread-local; torch's OpenMP thread count is per thread), and results do not
+    depend on them."""
+    def run(*args):
+        _LOCAL.fft_workers = 1
+        torch.set_num_threads(1)
+        return fn(*args)
+    return run
+
+
 def simulate_scenes(n: int, params: MeteorParams = MeteorParams(), seed: int = 0, rate: float | None = None,
-                    pairs: bool = False):
+                    pairs: bool = False, threads: int | None = None):
     """n full 512 x 512 scenes (SPEC), generated in chunks of params.scenes_per_chunk.
 
     Returns (images (n, 512, 512) float32 calibrated SNR dB, masks (n, 512, 512) bool per-pixel head-echo labels
@@ -670,19 +690,28 @@ def simulate_scenes(n: int, params: MeteorParams = MeteorParams(), seed: int = 0
     after the not-drowned scaling), phi0, flare_*, scale). With pairs=True a fourth array, backgrounds (n, 512, 512)
     float32 dB: the same scenes without the head echoes (same noise and clutter; the public generator's pairs).
     Axis 1 is the range gate (altitude alt_min_km + i * 0.1499 km, increasing), axis 2 the pulse (time j * 1.25 ms).
-    Same (n, params, seed, rate) -> same bytes.
+    threads: chunks generated at once, each single-threaded (None: torch.get_num_threads(), which follows
+    OMP_NUM_THREADS); a lone chunk runs on all threads instead. Whole chunks per thread beat splitting every FFT
+    and elementwise pass over the cores (fewer hand-offs, each thread's scene stays in its core's cache).
+    Same (n, params, seed, rate) -> same bytes, whatever threads is: chunk k is seeded by k alone and writes only
+    its own scenes.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n={n!r}: need an int >= 0 scenes")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                or threads < 1):
+        raise ValueError(f"threads={threads!r}: need an int >= 1 (or None: torch.get_num_threads())")
     rate = params.rate(64) if rate is None else rate
     images = np.empty((n, SCENE, SCENE), np.float32)
     masks = np.zeros((n, SCENE, SCENE), bool)
     backgrounds = np.empty((n, SCENE, SCENE), np.float32) if pairs else None
     thr = 10.0 ** (params.label_db / 10.0)
     root = np.random.SeedSequence([seed, 99])
-    tables = []
-    for k, lo in enumerate(range(0, n, params.scenes_per_chunk)):
-        m = min(params.scenes_per_chunk, n - lo)
+    spc = params.scenes_per_chunk
+
+    def chunk(k: int) -> dict:
+        lo = k * spc
+        m = min(spc, n - lo)
         r = _simulate_chunk(m, params, np.random.SeedSequence(root.entropy, spawn_key=(k,)), rate, pairs=pairs,
                             db_out=(params.db_floor, images[lo:lo + m], backgrounds[lo:lo + m] if pairs else None))
         rows = r["rows"]
@@ -692,7 +721,15 @@ def simulate_scenes(n: int, params: MeteorParams = MeteorParams(), seed: int = 0
         masks[lo + rows["scene"][ri], g[ri, ci], rows["pulse"][ri]] = True
         e = dict(r["echoes"])
         e["scene"] = e["scene"] + lo
-        tables.append(e)
+        return e
+
+    n_chunks = -(-n // spc)
+    threads = min(n_chunks, torch.get_num_threads() if threads is None else int(threads))
+    if threads <= 1:
+        tables = [chunk(k) for k in range(n_chunks)]
+    else:
+        with ThreadPoolExecutor(threads, thread_name_prefix="meteor") as pool:
+            tables = list(pool.map(_single_threaded(chunk), range(n_chunks)))
     if tables:
         echoes = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
     else:
