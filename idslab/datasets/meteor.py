@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -360,7 +359,8 @@ def _clutter_mf(win: np.ndarray) -> np.ndarray:
     pad = np.zeros((n, p, L), np.complex64)
     pad[:, :, 50:50 + w] = win
     c2 = (np.abs(sfft.fft(CODE, L)) ** 2).astype(np.float32)
-    spec = sfft.fft(pad, axis=2, workers=_fft_workers(), overwrite_x=True) * c2
+    spec = sfft.fft(pad, axis=2, workers=_fft_workers(), overwrite_x=True)
+    spec *= c2                                                               # in place: no fresh pages
     out = sfft.ifft(spec, axis=2, workers=_fft_workers(), overwrite_x=True)
     return out[:, :, :w + 100]
 
@@ -506,15 +506,16 @@ def _noise_filter(L: int) -> np.ndarray:
     return _NOISE_FILTERS[L]
 
 
-def _workspace(shape, dtype=torch.complex64) -> torch.Tensor:
-    """A reusable complex64 buffer per thread and shape: drawing the noise into fresh memory costs as much again in
-    page faults as the drawing itself (3.2 vs 6.2 ms of CPU per scene, measured)."""
+def _workspace(shape, dtype=torch.complex64, tag: str = "") -> torch.Tensor:
+    """A reusable buffer per thread, shape, dtype and tag (buffers of one shape that are live at once): drawing the
+    noise into fresh memory costs as much again in page faults as the drawing itself (3.2 vs 6.2 ms of CPU per
+    scene, measured)."""
     bufs = getattr(_LOCAL, "bufs", None)
     if bufs is None:
         bufs = _LOCAL.bufs = {}
-    key = (tuple(shape), dtype)
+    key = (tuple(shape), dtype, tag)
     if key not in bufs:
-        if len(bufs) >= 4:
+        if len(bufs) >= 8:
             bufs.clear()
         bufs[key] = torch.empty(shape, dtype=dtype)
     return bufs[key]
@@ -543,20 +544,20 @@ def render(echoes: dict, params: MeteorParams, rng: np.random.Generator, tgen: t
              where two echoes overlap their powers add (incoherently: the label is their union)
     db_out: optional (floor_db, images (B, G, P) float32, backgrounds (B, G, P) float32 or None): also write the
              public dB images, scene by scene while each is in cache (the public path: about 3x cheaper than
-             converting and transposing the whole chunk afterwards)
+             converting and transposing the whole chunk afterwards); power and background are then None (the
+             linear maps go through per-thread scratch instead of 16 MB of fresh pages per chunk)
     """
     B, P, G = n_scenes, n_pulses, n_gates
     assert G <= SCENE
     objects, gain, info = draw_clutter(rng, tgen, B, params, echoes, P, G) if clutter else (
         [], np.ones((B, P), np.float32), {})
     # clutter, matched-filtered window by window (the filter is linear: the windows are added onto the noise
-    # output below); cl is its expected SNR map (51 |s|^2), used for the not-drowned rule (calloc: pages without
-    # clutter stay untouched)
-    cl = np.zeros((B, P, G), np.float32)
+    # output below)
     mf = []
     for scene, gate0, win in objects:
-        mf.append((scene, gate0 - 50, _clutter_mf(win) * _NORM))
-        _add_slices(cl, scene, gate0, CODE_GAIN * (win.real ** 2 + win.imag ** 2), G)
+        filtered = _clutter_mf(win)
+        filtered *= _NORM
+        mf.append((scene, gate0 - 50, filtered))
     # 3. head echoes: windows scaled so that none is drowned by clutter (SPEC: echo energy in its box >= 0.2 x the
     #    clutter energy there; the public generator did the same), then added to the filter output.
     eid, pulse, gate0, out = echo_windows(echoes, params, P, G)
@@ -570,9 +571,10 @@ def render(echoes: dict, params: MeteorParams, rng: np.random.Generator, tgen: t
     n_e = echoes["duration"].size
     scale = np.ones(n_e)
     sc = echoes["scene"][eid]
+    first = np.searchsorted(sc, np.arange(B + 1))                           # rows are sorted by scene
     if n_e and params.min_echo_to_clutter > 0:
         # clutter energy in each echo's bounding box: per row, the gates between the echo's lowest and highest
-        # leading edge (+2 for the fractional delay), gathered from the clutter map, plus interference columns
+        # leading edge (+2 for the fractional delay), read from the clutter windows, plus interference columns
         lead = gate0 + WIN_OFF
         g_lo = np.full(n_e, 1 << 30, np.int64)
         g_hi = np.full(n_e, -(1 << 30), np.int64)
@@ -582,7 +584,7 @@ def render(echoes: dict, params: MeteorParams, rng: np.random.Generator, tgen: t
         width = max(int((g_hi - g_lo).max()), 1)
         gg = g_lo[eid][:, None] + np.arange(width)[None, :]
         ok = gg < g_hi[eid][:, None]
-        c_row = (cl[sc[:, None], pulse[:, None], np.minimum(gg, G - 1)] * ok).sum(1)
+        c_row = _clutter_in_boxes(objects, first, pulse, gg, ok).sum(1)
         c_row += (gain[sc, pulse] ** 2 - 1.0) * ok.sum(1)
         c_pow = np.bincount(eid, c_row, minlength=n_e)
         e_pow = np.bincount(eid, pw.sum(1), minlength=n_e)
@@ -594,10 +596,13 @@ def render(echoes: dict, params: MeteorParams, rng: np.random.Generator, tgen: t
     # 2 MB working set of a scene stays in cache (a whole chunk at once is memory-bound, 2 to 3 times slower)
     L = noise_fft_len(G)
     nf = _noise_filter(L)
-    power = np.empty((B, P, G), np.float32)
-    background = np.empty((B, P, G), np.float32) if pairs else None
-    first = np.searchsorted(sc, np.arange(B + 1))                           # rows are sorted by scene
+    # with db_out only the dB images are kept: linear power goes through per-thread scratch (no fresh pages)
+    power = np.empty((B, P, G), np.float32) if db_out is None else None
+    background = np.empty((B, P, G), np.float32) if pairs and db_out is None else None
     for b in range(B):
+        power_b = power[b] if db_out is None else _workspace((P, G), torch.float32, "power").numpy()
+        background_b = None if not pairs else (
+            background[b] if db_out is None else _workspace((P, G), torch.float32, "background").numpy())
         # 1. receiver noise in the range-frequency domain, one inverse FFT per pulse = the matched filter
         spec = torch.randn((P, L), dtype=torch.complex64, generator=tgen, out=_workspace((P, L))).numpy()
         spec *= nf
@@ -610,8 +615,7 @@ def render(echoes: dict, params: MeteorParams, rng: np.random.Generator, tgen: t
                 _add_slices(y[None], np.zeros(1, np.int64), g0[i:i + 1], win[i:i + 1], G)
         yv = y[:, :G]
         if pairs:  # the same noise and clutter without the echoes: bit for bit the scene's background
-            np.multiply(yv.real, yv.real, out=background[b])
-            background[b] += yv.imag * yv.imag
+            _power(yv, background_b)
         # 3. echoes of this scene
         r = slice(first[b], first[b + 1])
         if r.stop > r.start:
@@ -619,12 +623,11 @@ def render(echoes: dict, params: MeteorParams, rng: np.random.Generator, tgen: t
             flat = (pulse[r, None] * L + gates[r])[ins]
             torch.from_numpy(y.reshape(-1)).index_add_(0, torch.from_numpy(flat), torch.from_numpy(out[r][ins]))
         # 4. calibrated SNR, linear: |y|^2 (noise power 1)
-        np.multiply(yv.real, yv.real, out=power[b])
-        power[b] += yv.imag * yv.imag
+        _power(yv, power_b)
         if db_out is not None:
-            _db_scene(power[b], db_out[0], db_out[1][b])
+            _db_scene(power_b, db_out[0], db_out[1][b])
             if pairs and db_out[2] is not None:
-                _db_scene(background[b], db_out[0], db_out[2][b])
+                _db_scene(background_b, db_out[0], db_out[2][b])
     ml = slice(*ML)
     rows = dict(scene=sc, pulse=pulse, eid=eid, gates=gates, snr=pw, ml_gates=gates[:, ml], ml_snr=pw[:, ml])
     res = dict(power=power, rows=rows, echoes=echoes, info=info)
@@ -634,6 +637,37 @@ def render(echoes: dict, params: MeteorParams, rng: np.random.Generator, tgen: t
         res["echo"] = _dense(rows["scene"], pulse, gates, pw, B, P, G)
         res["mainlobe"] = _dense(rows["scene"], pulse, rows["ml_gates"], rows["ml_snr"], B, P, G)
     return res
+
+
+def _power(y: np.ndarray, out: np.ndarray) -> None:
+    """|y|^2 of a complex64 (P, G) view into float32 out: re^2 + im^2, each square rounded, then the sum (the
+    rounding of the original expression, kept so the bytes do not change), without a fresh temporary."""
+    np.multiply(y.real, y.real, out=out)
+    tmp = _workspace(out.shape, torch.float32, "im2").numpy()
+    np.multiply(y.imag, y.imag, out=tmp)
+    out += tmp
+
+
+def _clutter_in_boxes(objects: list, first: np.ndarray, pulse: np.ndarray, gg: np.ndarray,
+                      ok: np.ndarray) -> np.ndarray:
+    """The clutter's expected SNR (51 |s|^2, linear) at gates gg (R, W) of the echo rows (scene-sorted: row range
+    first[b] .. first[b + 1] for scene b; pulse (R,)), 0 where not ok; ok must imply 0 <= gg < n_gates.
+
+    Equal, bit for bit, to gathering a dense (B, P, G) map that adds the objects in order: each point sums the
+    same terms in the same order, from 0; but only the few points inside echo boxes are touched, not 16 MB of
+    map per chunk."""
+    vals = np.zeros(gg.shape, np.float32)
+    for scene, gate0, win in objects:
+        w = win.shape[2]
+        for i in range(len(scene)):
+            r = slice(first[scene[i]], first[scene[i] + 1])
+            k = gg[r] - gate0[i]
+            ri, ci = np.nonzero(ok[r] & (k >= 0) & (k < w))
+            if ri.size:
+                e = win[i, pulse[r][ri], k[ri, ci]]
+                v = vals[r]
+                v[ri, ci] += CODE_GAIN * (e.real ** 2 + e.imag ** 2)
+    return vals
 
 
 def _db_scene(power: np.ndarray, floor_db: float, out: np.ndarray) -> None:
