@@ -310,14 +310,18 @@ def echo_windows(echoes: dict, params: MeteorParams, n_pulses: int = SCENE, n_ga
     frf = fr.astype(np.float32)
     rx = np.zeros((eid.size, WIN), np.complex64)
     rx[:, WIN_OFF:WIN_OFF + 52] = (amp.astype(np.float32)[:, None] * ((1 - frf) * c0 + frf * c1)) * np.exp(1j * ph)
-    h = np.zeros((eid.size, WIN), np.complex64)
-    h[:, :51] = CODE[None, :] * np.exp(1j * (2 * np.pi * f_filt[:, None] * np.arange(51)[None, :]
+    # the filter depends on the row only through its bank frequency (a few dozen distinct per chunk, not thousands
+    # of rows): built and transformed once per frequency, then gathered (the same numbers row by row)
+    f_u, which = np.unique(f_filt, return_inverse=True)
+    h = np.zeros((f_u.size, WIN), np.complex64)
+    h[:, :51] = CODE[None, :] * np.exp(1j * (2 * np.pi * f_u[:, None] * np.arange(51)[None, :]
                                               * params.sample_s).astype(np.float32))
     # circular correlation out[k] = sum_m rx[k + m] conj(h[m]); rx is zero outside [WIN_OFF, WIN_OFF + 52), so the
     # WIN-point circle never wraps onto a non-zero sample
-    spec = sfft.fft(rx, axis=1, workers=_fft_workers()) * np.conj(sfft.fft(h, axis=1, workers=_fft_workers()))
+    spec = sfft.fft(rx, axis=1, workers=_fft_workers(), overwrite_x=True)
+    spec *= np.conj(sfft.fft(h, axis=1, workers=_fft_workers()))[which.reshape(-1)]
     out = sfft.ifft(spec, axis=1, workers=_fft_workers(), overwrite_x=True)
-    return eid, echoes["start"][eid] + jj, d0.astype(np.int64) - WIN_OFF, out.astype(np.complex64)
+    return eid, echoes["start"][eid] + jj, d0.astype(np.int64) - WIN_OFF, out.astype(np.complex64, copy=False)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -347,8 +351,8 @@ def _doppler_process(rng, tgen, n: int, n_pulses: int, width: int, f_c, f_w, ipp
     df = (f - f_c[:, None] + 0.5 / ipp_s) % (1.0 / ipp_s) - 0.5 / ipp_s      # aliased distance to the centre
     spec = np.exp(-0.5 * (df / f_w[:, None]) ** 2)
     spec *= np.sqrt(n_pulses / spec.sum(1, keepdims=True))                   # unit mean power per sample
-    return sfft.ifft(white * np.sqrt(spec)[:, :, None].astype(np.float32), axis=1, workers=_fft_workers(),
-                     norm="ortho")
+    white *= np.sqrt(spec)[:, :, None].astype(np.float32)
+    return sfft.ifft(white, axis=1, workers=_fft_workers(), norm="ortho", overwrite_x=True)
 
 
 def _clutter_mf(win: np.ndarray) -> np.ndarray:
@@ -408,7 +412,8 @@ def draw_clutter(rng, tgen, n_scenes: int, params: MeteorParams, echoes: dict, n
         proc = _doppler_process(rng, tgen, n, n_pulses, w, rng.uniform(*params.eej_doppler_hz, n),
                                 rng.uniform(*params.eej_width_hz, n), params.ipp_s)
         env = (amp[:, None, None] * np.sqrt(tmod)[:, :, None] * np.sqrt(prof)[:, None, :]).astype(np.float32)
-        objects.append((eej, g0, proc * env))
+        proc *= env
+        objects.append((eej, g0, proc))
 
     # Non-specular trails: long-lived, nearly constant altitude, decaying; half of them start where a head echo
     # of the same scene ended (SPEC), which makes "echo followed by a trail" tiles that only the streak separates.
@@ -442,11 +447,14 @@ def draw_clutter(rng, tgen, n_scenes: int, params: MeteorParams, echoes: dict, n
         g0 = np.round(cg).astype(np.int64) - w // 2
         centre = cg[:, None] + drift[:, None] * np.maximum(p, 0)                 # (n, P)
         gg = g0[:, None] + np.arange(w)[None, :]                                  # (n, w)
-        prof = raised_cosine((gg[:, None, :] - centre[:, :, None]) / thick[:, None, None])
+        x = gg[:, None, :] - centre[:, :, None]                                  # (n, P, w) gates off centre
+        x /= thick[:, None, None]
+        prof = raised_cosine(x)
         proc = _doppler_process(rng, tgen, n, n_pulses, w, rng.uniform(-30, 30, n), rng.uniform(3, 20, n),
                                 params.ipp_s)
         env = (amp[:, None, None] * np.sqrt(t_env)[:, :, None] * np.sqrt(prof)).astype(np.float32)
-        objects.append((tr_scene, g0, proc * env))
+        proc *= env
+        objects.append((tr_scene, g0, proc))
 
     # Narrow-band spur: a CW tone gated at one sample, i.e. a thin horizontal line over part of the window.
     spur = np.nonzero(rng.random(B) < params.p_spur)[0]
