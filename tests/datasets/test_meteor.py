@@ -328,6 +328,27 @@ def test_matched_negatives_match_the_statistics():
     assert gap[0] > 0.8
 
 
+def test_split_does_not_depend_on_threads():
+    """make_split simulates chunks ahead in a pool: the split is the same with 1 or 3 threads."""
+    ss = np.random.SeedSequence([3, 16, 1])
+    a = M.make_split(60, 16, FAST, ss, threads=1)
+    b = M.make_split(60, 16, FAST, ss, threads=3)
+    assert a[0].tobytes() == b[0].tobytes() and (a[1] == b[1]).all() and a[3] == b[3]
+    assert all(np.array_equal(a[2][k], b[2][k], equal_nan=True) for k in a[2])
+
+
+def test_match_stats_definition():
+    """max, mean, std, 50/90/99% order statistics (as a full sort gives them), counts above 10/15/20 dB."""
+    x = (np.random.default_rng(0).normal(5, 8, (7, 16, 16))).astype(np.float16)
+    f = M.match_stats(x)
+    t = torch.from_numpy(x.astype(np.float32)).flatten(1)
+    srt = t.sort(1).values
+    want = torch.cat([srt[:, -1:], t.mean(1, keepdim=True), t.std(1, keepdim=True), srt[:, [128, 230, 252]]]
+                     + [(t > v).sum(1, keepdim=True).float() for v in (10.0, 15.0, 20.0)], 1).numpy()
+    assert f.dtype == np.float32 and f.tobytes() == want.tobytes()
+    assert M.match_stats(np.zeros((0, 16, 16), np.float16)).shape == (0, 9)
+
+
 def test_pairs_negatives_are_the_positives_backgrounds():
     x, y, t, info = M.make_split(40, 16, MeteorParams(negatives="pairs"), np.random.SeedSequence([1, 16, 0]))
     assert (y == 0).sum() == 20 and np.isnan(t["velocity_kms"][y == 0]).all()
