@@ -18,6 +18,8 @@ _HELP = {
     "device": "auto (cuda > mps > cpu), cpu, cuda or mps",
     "noise": "weight noise λ: 'view' (one draw per view, the paper) or 'sample' (one per sample)",
     "scale_mode": "σ of λ: 'absolute' (σ = s_l) or 'relative' (σ = s_l × RMS of the layer's weights)",
+    "proj_dim": "size of the projection z the loss reads (the paper's D_p = 16)",
+    "proj_bn": "BatchNorm in the projection head (SimCLR's head; the paper has none)",
     "cifar_dir": "folder of CIFAR-10 images in class sub-folders (train/ and optionally test/)",
 }
 

@@ -60,6 +60,8 @@ class TrainConfig:
     lr: float = 1e-3                   # Adam
     weight_decay: float = 1e-6
     temperature: float = 0.5           # τ of NT-Xent
+    proj_dim: int = 16                 # D_p, the projection head's output (the loss reads z)
+    proj_bn: bool = False              # BatchNorm in the projection head (SimCLR's head; not the paper's)
     seed: int = 0                      # model init, batch order, views, λ draws
     data_seed: int = 0                 # the dataset (same data across training seeds)
     n_pretrain: int = 4000
@@ -108,6 +110,8 @@ def _validate(cfg: TrainConfig) -> None:
     cfg.weight_decay = C.check_float("weight_decay", cfg.weight_decay, lo=0.0, fix="e.g. 1e-6, or 0 for none")
     cfg.temperature = C.check_float("temperature", cfg.temperature, lo=1e-4, above=True,
                                     fix="NT-Xent's temperature, e.g. 0.5 (the protocol's)")
+    cfg.proj_dim = C.check_int("proj_dim", cfg.proj_dim, lo=1, hi=4096, fix="the projection's size, e.g. 16 (the "
+                               "paper's D_p)")
     for name in ("seed", "data_seed"):
         setattr(cfg, name, C.check_int(name, getattr(cfg, name), lo=0, hi=2 ** 32 - 1, fix="numpy seeds are 32-bit"))
     for name in ("n_pretrain", "n_probe_train", "n_probe_test"):
@@ -239,7 +243,7 @@ def load_data(cfg: TrainConfig):
 
 def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
     """Encoder + projector with the config's perturbation sites armed (s_l = 0 unless 'ids' is in the views)."""
-    model = SimCLRModel(build_encoder(cfg.encoder, channels))
+    model = SimCLRModel(build_encoder(cfg.encoder, channels), cfg.proj_dim, cfg.proj_bn)
     set_sites(model.encoder, dict(cfg.sites) if parse_views(cfg.views).ids else {}, cfg.noise, cfg.scale_mode)
     set_views(model, 2)  # the two views always run as one stacked batch
     return model

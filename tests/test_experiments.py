@@ -277,8 +277,9 @@ def test_variant_fields_hash_only_when_not_default():
     old = {k: v for k, v in a.to_dict().items() if k not in ex._NOT_HASHED and k not in ex._HASHED_IF_NOT_DEFAULT}
     assert key == old | {"data_version": ex.data_version(a.dataset)}
     hashes = {ex.config_hash(TrainConfig(**TINY, **kw)) for kw in
-              ({}, {"noise": "sample"}, {"scale_mode": "relative"}, {"noise": "sample", "scale_mode": "relative"})}
-    assert len(hashes) == 4
+              ({}, {"noise": "sample"}, {"scale_mode": "relative"}, {"noise": "sample", "scale_mode": "relative"},
+               {"proj_dim": 64}, {"proj_bn": True})}
+    assert len(hashes) == 6
 
 
 def test_compare_reuses_a_grids_records_without_checkpoints(tmp_path, monkeypatch):
