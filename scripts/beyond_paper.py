@@ -37,6 +37,7 @@ from idslab.atomic import atomic_write
 from idslab.experiments import (QUICK, config_hash, config_key, data_version, paired_difference, read_record,
                                 record_path)
 from idslab.probes import PHYSICS_TARGETS, evaluate, targets_of
+from idslab.records import metric_value
 from idslab.train import TrainConfig, load_checkpoint, load_data, probe_config, run, write_json
 
 REL = dict(scale_mode="relative")
@@ -162,15 +163,6 @@ def run_all(args) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ report
-def _metric(rec: dict, key: str):
-    v = rec.get("metrics", {})
-    for part in key.split("."):
-        if not isinstance(v, dict) or part not in v:
-            return None
-        v = v[part]
-    return v if isinstance(v, (int, float)) else None
-
-
 def _key(cfg: TrainConfig) -> str:
     return json.dumps({k: v for k, v in config_key(cfg).items() if k != "data_version"}, sort_keys=True, default=str)
 
@@ -194,34 +186,34 @@ def collect(args, dataset: str, encoder: str, conds: dict) -> dict:
     return out
 
 
-def _pm(vals, scale=100.0, f=".1f"):
+def _pm(vals, f=".1f"):
     vals = [v for v in vals if v is not None]
     if not vals:
         return "–"
-    a = np.asarray(vals) * scale
+    a = np.asarray(vals, dtype=float)
     return f"{a.mean():{f}} ± {a.std(ddof=1):{f}}" if a.size > 1 else f"{a.mean():{f}}"
 
 
 def _diff(recs: dict, ref: dict, key: str) -> str:
     seeds = sorted(set(recs) & set(ref))
-    pairs = [(_metric(recs[s], key), _metric(ref[s], key)) for s in seeds]
+    pairs = [(metric_value(recs[s], key), metric_value(ref[s], key)) for s in seeds]
     pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
     if len(pairs) < 2:
         return "–"
-    d = paired_difference([100 * a for a, _ in pairs], [100 * b for _, b in pairs])
+    d = paired_difference([a for a, _ in pairs], [b for _, b in pairs])
     m, (lo, hi) = d["mean"], d["ci"]
     star = " **" if lo > 0 or hi < 0 else ""
     return f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]{star}"
 
 
-EXTRA_METRICS = (("linear10_acc", "10-class linear (%)", 100.0, ".1f"),
-                 ("physics.velocity_r2", "velocity R²", 1.0, ".2f"),
-                 ("physics.direction_acc", "direction (%)", 100.0, ".1f"))
+EXTRA_METRICS = (("linear10_acc", "10-class linear (%)", ".1f"),      # records.metric_value: accuracies in %
+                 ("physics.velocity_r2", "velocity R²", ".2f"),
+                 ("physics.direction_acc", "direction (%)", ".1f"))
 
 
 def table(got: dict, ref_label: str = "none") -> str:
     ref = got.get(ref_label, {})
-    extra = [m for m in EXTRA_METRICS if any(_metric(r, m[0]) is not None for g in got.values() for r in g.values())]
+    extra = [m for m in EXTRA_METRICS if any(metric_value(r, m[0]) is not None for g in got.values() for r in g.values())]
     head = ["condition", "MLP (%)", "MLP − none (pts, 95% CI)", "k-NN (%)", "k-NN − none (pts, 95% CI)"]
     direction = any(m[0] == "physics.direction_acc" for m in extra)
     head += [m[1] for m in extra] + (["direction − none (pts, 95% CI)"] if direction else [])
@@ -232,19 +224,19 @@ def table(got: dict, ref_label: str = "none") -> str:
             continue
         rs = list(recs.values())
         loss = [r["loss_history"][-1] for r in rs if r["loss_history"]]
-        row = [label, _pm([_metric(r, "mlp_acc") for r in rs]),
+        row = [label, _pm([metric_value(r, "mlp_acc") for r in rs]),
                "–" if label == ref_label else _diff(recs, ref, "mlp_acc"),
-               _pm([_metric(r, "knn_acc") for r in rs]), "–" if label == ref_label else _diff(recs, ref, "knn_acc")]
-        row += [_pm([_metric(r, k) for r in rs], sc, f) for k, _, sc, f in extra]
+               _pm([metric_value(r, "knn_acc") for r in rs]), "–" if label == ref_label else _diff(recs, ref, "knn_acc")]
+        row += [_pm([metric_value(r, k) for r in rs], f) for k, _, f in extra]
         if direction:  # the physics a weight-space view should keep and a flip loses (issue 10)
             row.append("–" if label == ref_label else _diff(recs, ref, "physics.direction_acc"))
         diag = [r["metrics"].get("diagnostics") or {} for r in rs]
-        row += [_pm(loss, 1.0, ".3f") if loss else "–", _pm([rank(r) for r in rs], 1.0, ".1f"),
-                _pm([d.get("uniformity") for d in diag], 1.0, ".2f"), str(len(rs))]
+        row += [_pm(loss, ".3f") if loss else "–", _pm([rank(r) for r in rs]),
+                _pm([d.get("uniformity") for d in diag], ".2f"), str(len(rs))]
         lines.append("| " + " | ".join(row) + " |")
     ids = {k: v for k, v in got.items() if k.startswith("IDS") and len(v) > 1}
     if ids:  # the best weight-space view (by mean MLP) against the data-space views
-        best = max(ids, key=lambda k: np.mean([_metric(r, "mlp_acc") for r in ids[k].values()]))
+        best = max(ids, key=lambda k: np.mean([metric_value(r, "mlp_acc") for r in ids[k].values()]))
         for other in ("flip+rot", "fft"):
             if got.get(other):
                 lines.append(f"\nbest weight-space view ({best}) − {other} (paired, points, 95% CI): MLP "
@@ -272,7 +264,7 @@ def collapse_table(got: dict) -> str:
             if r is None:
                 cells.append("–")
                 continue
-            d = 100 * (r["metrics"]["mlp_acc"] - floor[s]["metrics"]["mlp_acc"])
+            d = metric_value(r, "mlp_acc") - metric_value(floor[s], "mlp_acc")
             below += d < 0
             cells.append(f"{d:+.1f} ({rank(r):.1f})")
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {below}/{sum(s in got[label] for s in seeds)} |")
