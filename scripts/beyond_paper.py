@@ -6,6 +6,7 @@ with the same seeds and data, and compared to no augmentation by paired differen
 intervals). Parts:
 
     variants  the headline comparison (every encoder, 5 seeds)
+    core      the controls, the paper's view and the two per-sample relative views (for costlier encoders/protocols)
     upper     s_l upper bound of the per-sample relative variants: loss against ln(2B-1) and probes against the floor
     seeds     floor, none, flip+rot and the paper's IDS only (run it with more seeds, e.g. --seeds 5-9)
     collapse  (CIFAR) why some seeds end below the untrained floor: per-seed trained-minus-floor (same seed = same
@@ -78,7 +79,10 @@ COLLAPSE = {
 # more seeds of the controls and two weight-space views, to count how often a seed ends below its own floor
 SEEDS = {**{k: CONTROLS[k] for k in ("floor (random init)", "none", "flip+rot")},
          "IDS fc1 0.02 (paper)": VARIANTS["IDS fc1 0.02 (paper)"]}
-PARTS = {"variants": {**CONTROLS, **VARIANTS}, "upper": {**CONTROLS, **UPPER}, "collapse": {**CONTROLS, **COLLAPSE},
+# the paper's view and the two that kept most physics on CNN-16 (per-sample, relative σ; fc1 and every layer)
+CORE = {k: VARIANTS[k] for k in ("IDS fc1 0.02 (paper)", "IDS fc1 0.5 per-sample relative",
+                                 "IDS all 0.3 per-sample relative")}
+PARTS = {"variants": {**CONTROLS, **VARIANTS}, "core": {**CONTROLS, **CORE}, "upper": {**CONTROLS, **UPPER}, "collapse": {**CONTROLS, **COLLAPSE},
          "seeds": SEEDS}
 
 
