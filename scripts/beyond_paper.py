@@ -275,6 +275,48 @@ def collapse_table(got: dict) -> str:
     return "\n".join(lines)
 
 
+def probe_noise_table(args, dataset: str, encoder: str, got: dict, probe_seeds=range(1000, 1005),
+                      n_boot: int = 2000) -> str:
+    """Is 'below the floor' a collapse or probe noise? For each training seed, trained minus floor (MLP points) with
+    the probe re-fitted under other probe seeds (the record's own probe seed is the training seed), and a paired
+    bootstrap over probe-test samples of that difference (the same test tiles score both encoders). Needs the
+    saved encoders (<hash>.pt) and the data."""
+    from idslab.probes import ProbeConfig, embed, mlp_probe
+    floor = got.get("floor (random init)", {})
+    labels = [k for k in ("none", "IDS fc1 0.02 (paper)") if got.get(k)]
+    seeds = sorted(floor)
+    if not labels or not seeds:
+        return ""
+    folder = store_folder(args, dataset, encoder)
+    data = load_data(make_cfg(dataset, encoder, {}, seeds[0], args.cifar_dir, args.protocol))
+    y_tr, y_te = data.probe_train.y, data.probe_test.y
+    rng = np.random.default_rng(0)
+    boot = rng.integers(0, len(y_te), size=(n_boot, len(y_te)))
+
+    def correct(rec, probe_seed):   # (n_test,) 0/1 of the MLP probe on the record's saved encoder
+        model, cfg, _ = load_checkpoint(folder / f"{rec['hash']}.pt")
+        h_tr, h_te = embed(model.encoder, data.probe_train.x), embed(model.encoder, data.probe_test.x)
+        pred = mlp_probe(h_tr, y_tr, h_te, ProbeConfig(knn_k=cfg.knn_k, seed=probe_seed))
+        return (pred == y_te).double().numpy()
+
+    lines = ["Trained minus floor, MLP points, per training seed: the record's probe; the mean ± sd over 5 other "
+             "probe seeds (probe initialisation alone); a 95% paired-bootstrap interval over the probe-test tiles "
+             "(test sampling alone, record's probe).", "",
+             "| condition | seed | record | other probe seeds | test bootstrap 95% |", "|---|---|---|---|---|"]
+    for label in labels:
+        for s in seeds:
+            rec, fl = got[label].get(s), floor[s]
+            if rec is None:
+                continue
+            a, b = correct(rec, s), correct(fl, s)
+            d = 100 * (a - b)
+            others = [100 * (correct(rec, ps).mean() - correct(fl, ps).mean()) for ps in probe_seeds]
+            bd = d[boot].mean(1)
+            lines.append(f"| {label} | {s} | {d.mean():+.1f} | {np.mean(others):+.1f} ± {np.std(others, ddof=1):.1f}"
+                         f" | [{np.percentile(bd, 2.5):+.1f}, {np.percentile(bd, 97.5):+.1f}] |")
+    return "\n".join(lines)
+
+
 def report(args) -> str:
     out = []
     for dataset in args.datasets:
@@ -294,6 +336,8 @@ def report(args) -> str:
                 if part == "collapse":  # every trained condition of the run, per seed against its own initialisation
                     everything = collect(args, dataset, encoder, conditions(args.parts, dataset))
                     out.append("\n" + collapse_table(everything))
+                    if args.probe_noise:
+                        out.append("\n" + probe_noise_table(args, dataset, encoder, everything))
                 out.append("")
     return "\n".join(out)
 
@@ -310,6 +354,9 @@ def main(argv=None) -> int:
     p.add_argument("--cifar-dir", default=None)
     p.add_argument("--reprobe", action="store_true", help="re-score every saved encoder with the current probes")
     p.add_argument("--report-only", action="store_true", help="print the tables from finished records, no training")
+    p.add_argument("--probe-noise", action="store_true",
+                   help="with part collapse: re-fit the MLP probes of floor, none and IDS under other probe seeds and "
+                        "bootstrap the test tiles (needs the saved encoders)")
     p.add_argument("--out", default=None, help="also write the tables here (markdown, atomically)")
     p.add_argument("--data-version", default=None,
                    help="report records of this data version (e.g. meteor-4); default: the current one")

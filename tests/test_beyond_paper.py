@@ -34,3 +34,25 @@ def test_runs_resumes_and_reports(bp, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(bp["run_all"].__globals__, "run", lambda *a, **k: pytest.fail("retrained a finished run"))
     assert bp["main"](argv) == 0                                     # second time: read back, nothing trained
     assert capsys.readouterr().out.count("] seed") == 6
+
+
+def test_probe_noise_table_rescores_saved_encoders(bp, tmp_path, monkeypatch, capsys):
+    data = streak_data()
+    monkeypatch.setitem(bp["run_all"].__globals__, "QUICK", dict(n_pretrain=256, n_probe_train=128,
+                                                                n_probe_test=128, epochs=1, batch_size=64))
+    monkeypatch.setitem(bp["run_all"].__globals__, "load_data", lambda cfg: data)
+    monkeypatch.setitem(bp["PARTS"], "variants", {"floor (random init)": dict(views="none", epochs=0),
+                                                  "none": dict(views="none")})
+    argv = ["--datasets", "meteor", "--parts", "variants", "--seeds", "0,1", "--results", str(tmp_path)]
+    assert bp["main"](argv) == 0
+    capsys.readouterr()
+    args = bp["argparse"].Namespace(results=str(tmp_path), protocol="quick", cifar_dir=None, seeds=[0, 1],
+                                    data_version=None)
+    got = bp["collect"](args, "meteor", "cnn16", bp["PARTS"]["variants"])
+    text = bp["probe_noise_table"](args, "meteor", "cnn16", got, probe_seeds=range(3), n_boot=50)
+    rows = [line for line in text.splitlines() if line.startswith("| none |")]
+    assert len(rows) == 2
+    # the record's own probe (probe seed = training seed) reproduces the stored accuracy difference
+    for s, row in zip((0, 1), rows):
+        want = 100 * (got["none"][s]["metrics"]["mlp_acc"] - got["floor (random init)"][s]["metrics"]["mlp_acc"])
+        assert float(row.split(" | ")[2]) == pytest.approx(want, abs=0.051)
