@@ -77,6 +77,8 @@ class TrainConfig:
     data_path: str | None = None       # a user's .npy/.npz/HDF5 file or image folder (datasets.arrays); -> "file"
     data_key: str | None = None        # its array / HDF5 dataset of images (default "x" or the only one)
     label_key: str | None = None       # its labels: (n,) per image or an (n, H, W) mask (default "y" if present)
+    stride: int | None = None          # its tiles' corners every `stride` pixels (None: N, no overlap)
+    edge: str = "drop"                 # its tiles crossing the image edge: "drop", or "shift" one to end on it
 
     def __post_init__(self):
         # Every field is checked here, at construction, so a bad value fails before any data is loaded or any step
@@ -133,7 +135,8 @@ def _validate(cfg: TrainConfig) -> None:
 
 
 def _check_file(cfg: TrainConfig) -> None:
-    """A user's file (--data PATH) sets dataset "file"; its existence is checked when it is loaded."""
+    """A user's file (--data PATH) sets dataset "file"; its existence is checked when it is loaded. Tiling rules
+    (--stride, --edge) are for such files: the meteor and CIFAR splits have their own fixed tiling."""
     if isinstance(cfg.data_path, os.PathLike):
         cfg.data_path = os.fspath(cfg.data_path)   # records and checkpoints stay JSON
     if cfg.data_path is not None and cfg.dataset in ("meteor", "file"):
@@ -142,6 +145,12 @@ def _check_file(cfg: TrainConfig) -> None:
         raise ValueError(f"dataset={cfg.dataset!r} and data_path={cfg.data_path!r}: give one of them")
     if cfg.dataset == "file" and cfg.data_path is None:
         raise ValueError("dataset 'file' needs data_path (--data PATH): a .npy, .npz, .h5 file or image folder")
+    if cfg.stride is not None:
+        cfg.stride = C.check_int("stride", cfg.stride, lo=1, fix="pixels between tile corners, e.g. the tile size")
+    C.check_choice("edge", cfg.edge, ("drop", "shift"))
+    if cfg.dataset != "file" and (cfg.stride is not None or cfg.edge != "drop"):
+        raise ValueError(f"{C.flag('stride')} / {C.flag('edge')} tile your own data (--data PATH); the {cfg.dataset} "
+                         "splits have fixed tiles: leave them out")
 
 
 def _check_tile(cfg: TrainConfig) -> None:
@@ -238,7 +247,7 @@ def load_data(cfg: TrainConfig):
     from .datasets import Sizes, load
     return load(cfg.dataset, cfg.tile, seed=cfg.data_seed, data_dir=cfg.data_dir, cifar_dir=cfg.cifar_dir,
                 download=cfg.download, sizes=Sizes(cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test),
-                path=cfg.data_path, data_key=cfg.data_key, label_key=cfg.label_key)
+                path=cfg.data_path, data_key=cfg.data_key, label_key=cfg.label_key, stride=cfg.stride, edge=cfg.edge)
 
 
 def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
