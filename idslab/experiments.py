@@ -540,6 +540,11 @@ class Comparison:
             rows.append(row)
         return rows
 
+    def to_dict(self) -> dict:
+        """What a saved comparison holds (JSON-able; models and embeddings stay out): its run records, the
+        controls' summaries, the table and the seeds."""
+        return {"records": self.records, "controls": self.controls, "table": self.table(), "seeds": list(self.seeds)}
+
     def markdown(self, metric: str = "mlp_acc") -> str:
         """The table as Markdown (accuracies in %, R² and ranks as numbers, mean ± sd over seeds)."""
         return comparison_markdown(self.table(metric), self.base, self.seeds)
