@@ -317,6 +317,38 @@ def probe_noise_table(args, dataset: str, encoder: str, got: dict, probe_seeds=r
     return "\n".join(lines)
 
 
+HEADLINE = (("cnn8", "quick"), ("cnn16", "quick"), ("cnn32", "quick"), ("cnn16", "full"))
+
+
+def headline(args, metric: str = "mlp_acc") -> str:
+    """One table over data sets, encoders and protocols: each condition's paired difference to no augmentation
+    (points, 95% CI, n seeds), with no augmentation's own accuracy on top. Cells with no records stay '–'."""
+    cols, got = [], {}
+    for dataset in args.datasets:
+        for encoder, protocol in HEADLINE:
+            a = argparse.Namespace(**{**vars(args), "protocol": protocol})
+            g = collect(a, dataset, encoder, {**CONTROLS, **VARIANTS})
+            if any(g.values()):
+                cols.append((dataset, encoder, protocol))
+                got[cols[-1]] = g
+    if not cols:
+        return ""
+    head = ["condition"] + [f"{d} {e}{' full' if p == 'full' else ''}" for d, e, p in cols]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for label in {**CONTROLS, **VARIANTS}:
+        cells = []
+        for c in cols:
+            recs, ref = got[c].get(label, {}), got[c].get("none", {})
+            if label == "none":
+                cells.append(f"*{_pm([metric_value(r, metric) for r in ref.values()])} %*" if ref else "–")
+            else:
+                d = _diff(recs, ref, metric) if recs else "–"
+                cells.append(d if d == "–" else f"{d} ({len(set(recs) & set(ref))})")
+        if any(x != "–" for x in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def report(args) -> str:
     out = []
     for dataset in args.datasets:
@@ -357,6 +389,8 @@ def main(argv=None) -> int:
     p.add_argument("--probe-noise", action="store_true",
                    help="with part collapse: re-fit the MLP probes of floor, none and IDS under other probe seeds and "
                         "bootstrap the test tiles (needs the saved encoders)")
+    p.add_argument("--headline", action="store_true",
+                   help="report only: one table of MLP − none over data sets, CNN-8/16/32 quick and CNN-16 full")
     p.add_argument("--out", default=None, help="also write the tables here (markdown, atomically)")
     p.add_argument("--data-version", default=None,
                    help="report records of this data version (e.g. meteor-4); default: the current one")
@@ -372,7 +406,7 @@ def main(argv=None) -> int:
     args.seeds = list(range(int(lo), int(hi) + 1)) if hi else [int(s) for s in args.seeds.split(",")]
     if not args.report_only:
         run_all(args)
-    text = report(args)
+    text = headline(args) if args.headline else report(args)
     print(text)
     if args.out:
         atomic_write(args.out, (text + "\n").encode())
