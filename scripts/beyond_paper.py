@@ -323,11 +323,11 @@ HEADLINE = (("cnn8", "quick"), ("cnn16", "quick"), ("cnn32", "quick"), ("cnn16",
 def headline(args, metric: str = "mlp_acc") -> str:
     """One table over data sets, encoders and protocols: each condition's paired difference to no augmentation
     (points, 95% CI, n seeds), with no augmentation's own accuracy on top. Cells with no records stay '–'."""
-    cols, got = [], {}
+    cols, got, conds = [], {}, {**PARTS["variants"], **PARTS["core"]}
     for dataset in args.datasets:
         for encoder, protocol in HEADLINE:
             a = argparse.Namespace(**{**vars(args), "protocol": protocol})
-            g = collect(a, dataset, encoder, {**CONTROLS, **VARIANTS})
+            g = collect(a, dataset, encoder, conds)
             if any(g.values()):
                 cols.append((dataset, encoder, protocol))
                 got[cols[-1]] = g
@@ -335,7 +335,7 @@ def headline(args, metric: str = "mlp_acc") -> str:
         return ""
     head = ["condition"] + [f"{d} {e}{' full' if p == 'full' else ''}" for d, e, p in cols]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for label in {**CONTROLS, **VARIANTS}:
+    for label in conds:
         cells = []
         for c in cols:
             recs, ref = got[c].get(label, {}), got[c].get("none", {})
