@@ -7,6 +7,7 @@ intervals). Parts:
 
     variants  the headline comparison (every encoder, 5 seeds)
     core      the controls, the paper's view and the two per-sample relative views (for costlier encoders/protocols)
+    bn        the same with a batch-normalised projection head, read against no augmentation with that head
     upper     s_l upper bound of the per-sample relative variants: loss against ln(2B-1) and probes against the floor
     seeds     floor, none, flip+rot and the paper's IDS only (run it with more seeds, e.g. --seeds 5-9)
     collapse  (CIFAR) why some seeds end below the untrained floor: per-seed trained-minus-floor (same seed = same
@@ -65,6 +66,9 @@ UPPER = {
     **{f"IDS fc1 {s:g} per-sample relative": dict(views="ids", sites={"fc1": s}, **SAMPLE_REL) for s in (0.5, 2.0, 8.0)},
     **{f"IDS all {s:g} per-sample relative": dict(views="ids", sites={"all": s}, **SAMPLE_REL) for s in (0.3, 1.0, 3.0)},
 }
+# the paper's view and the two that kept most physics on CNN-16 (per-sample, relative σ; fc1 and every layer)
+CORE = {k: VARIANTS[k] for k in ("IDS fc1 0.02 (paper)", "IDS fc1 0.5 per-sample relative",
+                                 "IDS all 0.3 per-sample relative")}
 COLLAPSE = {
     "none τ=0.2": dict(views="none", temperature=0.2),
     "none τ=1.0": dict(views="none", temperature=1.0),
@@ -74,15 +78,18 @@ COLLAPSE = {
     "none D_p=4": dict(views="none", proj_dim=4),
     "none D_p=64": dict(views="none", proj_dim=64),
     "none BN head": dict(views="none", proj_bn=True),
-    "IDS fc1 0.02 BN head": dict(views="ids", sites={"fc1": 0.02}, proj_bn=True),
+    "IDS fc1 0.02 (paper) BN head": dict(views="ids", sites={"fc1": 0.02}, proj_bn=True),
 }
+# With a batch-normalised projection head no seed ended below its floor (part collapse): do the views separate
+# there? Every condition with that head, read against no augmentation with that head.
+BN = {"floor (random init)": CONTROLS["floor (random init)"],
+      **{f"{k} BN head": {**CONTROLS[k], "proj_bn": True} for k in ("none", "flip+rot", "fft")},
+      **{f"{k} BN head": {**CORE[k], "proj_bn": True} for k in CORE}}
 # more seeds of the controls and two weight-space views, to count how often a seed ends below its own floor
 SEEDS = {**{k: CONTROLS[k] for k in ("floor (random init)", "none", "flip+rot")},
          "IDS fc1 0.02 (paper)": VARIANTS["IDS fc1 0.02 (paper)"]}
-# the paper's view and the two that kept most physics on CNN-16 (per-sample, relative σ; fc1 and every layer)
-CORE = {k: VARIANTS[k] for k in ("IDS fc1 0.02 (paper)", "IDS fc1 0.5 per-sample relative",
-                                 "IDS all 0.3 per-sample relative")}
-PARTS = {"variants": {**CONTROLS, **VARIANTS}, "core": {**CONTROLS, **CORE}, "upper": {**CONTROLS, **UPPER}, "collapse": {**CONTROLS, **COLLAPSE},
+PARTS = {"variants": {**CONTROLS, **VARIANTS}, "core": {**CONTROLS, **CORE}, "bn": BN, "upper": {**CONTROLS, **UPPER},
+         "collapse": {**CONTROLS, **COLLAPSE},
          "seeds": SEEDS}
 
 
@@ -218,9 +225,10 @@ EXTRA_METRICS = (("linear10_acc", "10-class linear (%)", ".1f"),      # records.
 def table(got: dict, ref_label: str = "none") -> str:
     ref = got.get(ref_label, {})
     extra = [m for m in EXTRA_METRICS if any(metric_value(r, m[0]) is not None for g in got.values() for r in g.values())]
-    head = ["condition", "MLP (%)", "MLP − none (pts, 95% CI)", "k-NN (%)", "k-NN − none (pts, 95% CI)"]
+    head = ["condition", "MLP (%)", f"MLP − {ref_label} (pts, 95% CI)", "k-NN (%)",
+            f"k-NN − {ref_label} (pts, 95% CI)"]
     direction = any(m[0] == "physics.direction_acc" for m in extra)
-    head += [m[1] for m in extra] + (["direction − none (pts, 95% CI)"] if direction else [])
+    head += [m[1] for m in extra] + ([f"direction − {ref_label} (pts, 95% CI)"] if direction else [])
     head += ["final loss", "eff. rank of h", "uniformity of h", "seeds"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for label, recs in got.items():
@@ -317,6 +325,38 @@ def probe_noise_table(args, dataset: str, encoder: str, got: dict, probe_seeds=r
     return "\n".join(lines)
 
 
+HEADLINE = (("cnn8", "quick"), ("cnn16", "quick"), ("cnn32", "quick"), ("cnn16", "full"))
+
+
+def headline(args, metric: str = "mlp_acc") -> str:
+    """One table over data sets, encoders and protocols: each condition's paired difference to no augmentation
+    (points, 95% CI, n seeds), with no augmentation's own accuracy on top. Cells with no records stay '–'."""
+    cols, got, conds = [], {}, {**PARTS["variants"], **PARTS["core"]}
+    for dataset in args.datasets:
+        for encoder, protocol in HEADLINE:
+            a = argparse.Namespace(**{**vars(args), "protocol": protocol})
+            g = collect(a, dataset, encoder, conds)
+            if any(g.values()):
+                cols.append((dataset, encoder, protocol))
+                got[cols[-1]] = g
+    if not cols:
+        return ""
+    head = ["condition"] + [f"{d} {e}{' full' if p == 'full' else ''}" for d, e, p in cols]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for label in conds:
+        cells = []
+        for c in cols:
+            recs, ref = got[c].get(label, {}), got[c].get("none", {})
+            if label == "none":
+                cells.append(f"*{_pm([metric_value(r, metric) for r in ref.values()])} %*" if ref else "–")
+            else:
+                d = _diff(recs, ref, metric) if recs else "–"
+                cells.append(d if d == "–" else f"{d} ({len(set(recs) & set(ref))})")
+        if any(x != "–" for x in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def report(args) -> str:
     out = []
     for dataset in args.datasets:
@@ -332,7 +372,7 @@ def report(args) -> str:
                 version = args.data_version or data_version(dataset)
                 out.append(f"### {dataset} ({version}), {encoder}, {args.protocol} protocol, part '{part}' "
                            f"({n} runs)\n")
-                out.append(table(got))
+                out.append(table(got, "none BN head" if part == "bn" else "none"))
                 if part == "collapse":  # every trained condition of the run, per seed against its own initialisation
                     everything = collect(args, dataset, encoder, conditions(args.parts, dataset))
                     out.append("\n" + collapse_table(everything))
@@ -357,6 +397,8 @@ def main(argv=None) -> int:
     p.add_argument("--probe-noise", action="store_true",
                    help="with part collapse: re-fit the MLP probes of floor, none and IDS under other probe seeds and "
                         "bootstrap the test tiles (needs the saved encoders)")
+    p.add_argument("--headline", action="store_true",
+                   help="report only: one table of MLP − none over data sets, CNN-8/16/32 quick and CNN-16 full")
     p.add_argument("--out", default=None, help="also write the tables here (markdown, atomically)")
     p.add_argument("--data-version", default=None,
                    help="report records of this data version (e.g. meteor-4); default: the current one")
@@ -372,7 +414,7 @@ def main(argv=None) -> int:
     args.seeds = list(range(int(lo), int(hi) + 1)) if hi else [int(s) for s in args.seeds.split(",")]
     if not args.report_only:
         run_all(args)
-    text = report(args)
+    text = headline(args) if args.headline else report(args)
     print(text)
     if args.out:
         atomic_write(args.out, (text + "\n").encode())

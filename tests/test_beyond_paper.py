@@ -34,6 +34,10 @@ def test_runs_resumes_and_reports(bp, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(bp["run_all"].__globals__, "run", lambda *a, **k: pytest.fail("retrained a finished run"))
     assert bp["main"](argv) == 0                                     # second time: read back, nothing trained
     assert capsys.readouterr().out.count("] seed") == 6
+    assert bp["main"](argv[:-2] + ["--report-only", "--headline"]) == 0   # MLP − none over encoders/protocols
+    out = capsys.readouterr().out
+    assert "| condition | meteor cnn16 |" in out and "| none | *" in out
+    assert next(line for line in out.splitlines() if line.startswith("| IDS all |")).endswith("(2) |")
 
 
 def test_probe_noise_table_rescores_saved_encoders(bp, tmp_path, monkeypatch, capsys):
