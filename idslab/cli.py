@@ -18,6 +18,10 @@ _HELP = {
     "device": "auto (cuda > mps > cpu), cpu, cuda or mps",
     "noise": "weight noise λ: 'view' (one draw per view, the paper) or 'sample' (one per sample)",
     "scale_mode": "σ of λ: 'absolute' (σ = s_l) or 'relative' (σ = s_l × RMS of the layer's weights)",
+    "stride": "your data (--data): pixels between tile corners (default: the tile size N, no overlap)",
+    "edge": "your data (--data): 'drop' tiles crossing the image edge, or 'shift' a last one to end on it",
+    "proj_dim": "size of the projection z the loss reads (the paper's D_p = 16)",
+    "proj_bn": "BatchNorm in the projection head (SimCLR's head; the paper has none)",
     "cifar_dir": "folder of CIFAR-10 images in class sub-folders (train/ and optionally test/)",
 }
 
@@ -32,7 +36,7 @@ def add_config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> N
         if isinstance(default, bool):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=_HELP.get(f.name))
         else:
-            kind = type(default) if default is not None else (int if f.name == "tile" else str)
+            kind = type(default) if default is not None else (int if f.name in ("tile", "stride") else str)
             p.add_argument(flag, type=kind, default=default, help=_HELP.get(f.name, f"default: {default}"))
     p.add_argument("--sl", type=float, default=0.02, help="s_l, std of the weight noise λ at every site (IDS)")
     p.add_argument("--sites", default="fc1",

@@ -91,20 +91,24 @@ def build_encoder(name: str, in_channels: int = 1, hidden: int | None = None) ->
     return Encoder(trunk, n_features, hidden or 128, name, RESNET_TILE, in_channels)
 
 
-def build_projector(d_in: int = D_REP, d_out: int = D_PROJ) -> nn.Sequential:
-    """SimCLR projection head g: Linear -> ReLU -> Linear, (B, 32) -> (B, 16). Never perturbed."""
-    return nn.Sequential(nn.Linear(d_in, d_in), nn.ReLU(), nn.Linear(d_in, d_out))
+def build_projector(d_in: int = D_REP, d_out: int = D_PROJ, batch_norm: bool = False) -> nn.Sequential:
+    """SimCLR projection head g: Linear -> ReLU -> Linear, (B, 32) -> (B, d_out = 16). Never perturbed.
+
+    batch_norm: Linear -> BatchNorm1d -> ReLU -> Linear, SimCLR's own head (Chen et al. 2020); not in the paper,
+    a setting of the seed-collapse study (issue 10), like d_out."""
+    norm = [nn.BatchNorm1d(d_in)] if batch_norm else []
+    return nn.Sequential(nn.Linear(d_in, d_in), *norm, nn.ReLU(), nn.Linear(d_in, d_out))
 
 
 class SimCLRModel(nn.Module):
     """Encoder + projection head. forward gives z for the loss; `.encoder` alone gives h for the probes."""
 
-    def __init__(self, encoder: Encoder):
+    def __init__(self, encoder: Encoder, proj_dim: int = D_PROJ, proj_bn: bool = False):
         super().__init__()
         self.encoder = encoder
-        self.projector = build_projector()
+        self.projector = build_projector(d_out=proj_dim, batch_norm=proj_bn)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, N, N) -> (B, 16)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, N, N) -> (B, proj_dim)
         return self.projector(self.encoder(x))
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import __version__, baselines
 from .encoders import ENCODERS
+from .records import metric_value
 from .train import TrainConfig, load_data, pretrain, run, write_json
 
 RunProgress = Callable[[int, int, "dict | None"], None]  # (runs done, total runs, last record or None at the start)
@@ -38,7 +39,8 @@ RunProgress = Callable[[int, int, "dict | None"], None]  # (runs done, total run
 _NOT_HASHED = ("data_dir", "cifar_dir", "download", "device")
 # Fields added after records existed: left out of the hash while at these defaults, so old records keep their names.
 _HASHED_IF_NOT_DEFAULT = {"noise": "view", "scale_mode": "absolute", "data_path": None, "data_key": None,
-                          "label_key": None}
+                          "label_key": None, "proj_dim": 16, "proj_bn": False, "stride": None,
+                          "edge": "drop"}
 
 # The paper's conditions: column name in its tables -> our views string.
 CONDITIONS = {"flip": "Baseline", "fft": "In-domain", "ids": "IDS"}
@@ -475,16 +477,6 @@ def gap_closed(acc: float | None, floor: float | None, ceiling: float | None) ->
     return (acc - floor) / (ceiling - floor)
 
 
-def _get(rec: dict, path: str):
-    """A metric by dotted path ('mlp_acc', 'physics.velocity_r2', 'diagnostics.effective_rank'), or None."""
-    v = rec.get("metrics", {})
-    for part in path.split("."):
-        if not isinstance(v, dict) or part not in v:
-            return None
-        v = v[part]
-    return v
-
-
 TABLE_METRICS = ("mlp_acc", "knn_acc", "linear10_acc", "physics.velocity_r2", "physics.slope_r2",
                  "physics.snr_r2", "physics.altitude_r2", "physics.direction_acc", "diagnostics.effective_rank",
                  "diagnostics.alignment", "diagnostics.uniformity", "final_loss")
@@ -514,14 +506,10 @@ class Comparison:
         return [r for r in self.records if r.get("label") == label]
 
     def values(self, label: str, metric: str = "mlp_acc") -> list:
-        """Per-seed values of a metric for one label, in seed order (trivial/supervised: 'acc' for accuracies)."""
-        out = []
-        for r in sorted(self.runs(label), key=lambda r: r["config"]["seed"]):
-            v = _get(r, metric) if metric != "final_loss" else r.get("final_loss")
-            if v is None and metric in ("mlp_acc", "knn_acc") and label in ("trivial", "supervised"):
-                v = _get(r, "acc") if metric == "mlp_acc" else None
-            out.append(v)
-        return out
+        """Per-seed values of a metric for one label, in seed order, accuracies as fractions (records.metric_value;
+        trivial/supervised: their one accuracy 'acc' for both probes' columns)."""
+        return [metric_value(r, metric, percent=False)
+                for r in sorted(self.runs(label), key=lambda r: r["config"]["seed"])]
 
     def difference(self, label: str, metric: str = "mlp_acc", against: str = "none") -> dict | None:
         """Paired-seed difference label - against (same seeds, same data), or None if either is missing."""
@@ -553,6 +541,11 @@ class Comparison:
             row["vs_none"] = self.difference(label, metric) if role == "condition" and label != "none" else None
             rows.append(row)
         return rows
+
+    def to_dict(self) -> dict:
+        """What a saved comparison holds (JSON-able; models and embeddings stay out): its run records, the
+        controls' summaries, the table and the seeds."""
+        return {"records": self.records, "controls": self.controls, "table": self.table(), "seeds": list(self.seeds)}
 
     def markdown(self, metric: str = "mlp_acc") -> str:
         """The table as Markdown (accuracies in %, R² and ranks as numbers, mean ± sd over seeds)."""

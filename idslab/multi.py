@@ -40,7 +40,7 @@ from .views import parse_views
 # Fields that must agree for runs to share one stacked step (everything else, e.g. seed, views, s_l, may differ).
 SHARED = ("dataset", "encoder", "tile", "epochs", "batch_size", "lr", "weight_decay", "temperature", "n_pretrain",
           "n_probe_train", "n_probe_test", "data_seed", "amp", "device", "data_dir", "cifar_dir", "noise",
-          "scale_mode")
+          "scale_mode", "proj_dim", "proj_bn")
 MAX_STACK = 32   # runs per stack
 MAX_TILE = 64    # CNN-128/256 steps already fill a GPU, and 9 of them stacked would need tens of GB of activations
 
@@ -48,8 +48,8 @@ MAX_TILE = 64    # CNN-128/256 steps already fill a GPU, and 9 of them stacked w
 def can_stack(cfg: TrainConfig) -> bool:
     """Small CNN encoders (tile <= MAX_TILE), any sites and noise variant (the stacked forward is the encoder's own).
     ResNets (BatchNorm running statistics cannot be updated under vmap, and they are big enough alone) and
-    CNN-128/256 run one at a time."""
-    return cfg.encoder.startswith("cnn") and cfg.tile <= MAX_TILE
+    CNN-128/256 run one at a time, and so do runs with a batch-normalised projection head (proj_bn)."""
+    return cfg.encoder.startswith("cnn") and cfg.tile <= MAX_TILE and not cfg.proj_bn
 
 
 def group_compatible(cfgs: list[TrainConfig], ids: list | None = None, max_stack: int = MAX_STACK) -> list[list]:

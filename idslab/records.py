@@ -16,10 +16,10 @@ def condition_of(rec: dict) -> str:
     return rec["config"]["views"]
 
 
-def metric_value(rec: dict, metric: str):
+def metric_value(rec: dict, metric: str, percent: bool = True):
     """A metric of a record (dotted paths into metrics, e.g. 'physics.velocity_r2'; 'final_loss' from the record),
-    in the report's units (accuracies in %), or None. The trivial and supervised controls have one accuracy of
-    their own classifier ('acc'); it stands for both mlp_acc and knn_acc."""
+    in the report's units (accuracies in %; fractions with percent=False), or None. The trivial and supervised
+    controls have one accuracy of their own classifier ('acc'); it stands for both mlp_acc and knn_acc."""
     if metric == "final_loss":
         v = rec.get("final_loss")
     else:
@@ -30,4 +30,4 @@ def metric_value(rec: dict, metric: str):
             v = (rec.get("metrics") or {}).get("acc")
     if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v:
         return None
-    return 100.0 * v if metric in _PERCENT else float(v)
+    return 100.0 * v if percent and metric in _PERCENT else float(v)

@@ -60,6 +60,8 @@ class TrainConfig:
     lr: float = 1e-3                   # Adam
     weight_decay: float = 1e-6
     temperature: float = 0.5           # τ of NT-Xent
+    proj_dim: int = 16                 # D_p, the projection head's output (the loss reads z)
+    proj_bn: bool = False              # BatchNorm in the projection head (SimCLR's head; not the paper's)
     seed: int = 0                      # model init, batch order, views, λ draws
     data_seed: int = 0                 # the dataset (same data across training seeds)
     n_pretrain: int = 4000
@@ -75,6 +77,8 @@ class TrainConfig:
     data_path: str | None = None       # a user's .npy/.npz/HDF5 file or image folder (datasets.arrays); -> "file"
     data_key: str | None = None        # its array / HDF5 dataset of images (default "x" or the only one)
     label_key: str | None = None       # its labels: (n,) per image or an (n, H, W) mask (default "y" if present)
+    stride: int | None = None          # its tiles' corners every `stride` pixels (None: N, no overlap)
+    edge: str = "drop"                 # its tiles crossing the image edge: "drop", or "shift" one to end on it
 
     def __post_init__(self):
         # Every field is checked here, at construction, so a bad value fails before any data is loaded or any step
@@ -108,6 +112,8 @@ def _validate(cfg: TrainConfig) -> None:
     cfg.weight_decay = C.check_float("weight_decay", cfg.weight_decay, lo=0.0, fix="e.g. 1e-6, or 0 for none")
     cfg.temperature = C.check_float("temperature", cfg.temperature, lo=1e-4, above=True,
                                     fix="NT-Xent's temperature, e.g. 0.5 (the protocol's)")
+    cfg.proj_dim = C.check_int("proj_dim", cfg.proj_dim, lo=1, hi=4096, fix="the projection's size, e.g. 16 (the "
+                               "paper's D_p)")
     for name in ("seed", "data_seed"):
         setattr(cfg, name, C.check_int(name, getattr(cfg, name), lo=0, hi=2 ** 32 - 1, fix="numpy seeds are 32-bit"))
     for name in ("n_pretrain", "n_probe_train", "n_probe_test"):
@@ -129,7 +135,8 @@ def _validate(cfg: TrainConfig) -> None:
 
 
 def _check_file(cfg: TrainConfig) -> None:
-    """A user's file (--data PATH) sets dataset "file"; its existence is checked when it is loaded."""
+    """A user's file (--data PATH) sets dataset "file"; its existence is checked when it is loaded. Tiling rules
+    (--stride, --edge) are for such files: the meteor and CIFAR splits have their own fixed tiling."""
     if isinstance(cfg.data_path, os.PathLike):
         cfg.data_path = os.fspath(cfg.data_path)   # records and checkpoints stay JSON
     if cfg.data_path is not None and cfg.dataset in ("meteor", "file"):
@@ -138,6 +145,12 @@ def _check_file(cfg: TrainConfig) -> None:
         raise ValueError(f"dataset={cfg.dataset!r} and data_path={cfg.data_path!r}: give one of them")
     if cfg.dataset == "file" and cfg.data_path is None:
         raise ValueError("dataset 'file' needs data_path (--data PATH): a .npy, .npz, .h5 file or image folder")
+    if cfg.stride is not None:
+        cfg.stride = C.check_int("stride", cfg.stride, lo=1, fix="pixels between tile corners, e.g. the tile size")
+    C.check_choice("edge", cfg.edge, ("drop", "shift"))
+    if cfg.dataset != "file" and (cfg.stride is not None or cfg.edge != "drop"):
+        raise ValueError(f"{C.flag('stride')} / {C.flag('edge')} tile your own data (--data PATH); the {cfg.dataset} "
+                         "splits have fixed tiles: leave them out")
 
 
 def _check_tile(cfg: TrainConfig) -> None:
@@ -234,12 +247,12 @@ def load_data(cfg: TrainConfig):
     from .datasets import Sizes, load
     return load(cfg.dataset, cfg.tile, seed=cfg.data_seed, data_dir=cfg.data_dir, cifar_dir=cfg.cifar_dir,
                 download=cfg.download, sizes=Sizes(cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test),
-                path=cfg.data_path, data_key=cfg.data_key, label_key=cfg.label_key)
+                path=cfg.data_path, data_key=cfg.data_key, label_key=cfg.label_key, stride=cfg.stride, edge=cfg.edge)
 
 
 def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
     """Encoder + projector with the config's perturbation sites armed (s_l = 0 unless 'ids' is in the views)."""
-    model = SimCLRModel(build_encoder(cfg.encoder, channels))
+    model = SimCLRModel(build_encoder(cfg.encoder, channels), cfg.proj_dim, cfg.proj_bn)
     set_sites(model.encoder, dict(cfg.sites) if parse_views(cfg.views).ids else {}, cfg.noise, cfg.scale_mode)
     set_views(model, 2)  # the two views always run as one stacked batch
     return model

@@ -453,11 +453,9 @@ def _(RESULTS_DIR, mo, results, save_results, write_json):
     else:
         _name, _tile, _enc = results["key"]
         _path = RESULTS_DIR / f"compare_{_name}_t{_tile}_{_enc}_sl{results['sl']:g}.json"
-        _c = results["comparison"]
-        write_json(_path, {"records": _c.records, "controls": _c.controls, "table": _c.table(),
-                           "seeds": list(_c.seeds)})
-        _view = mo.md(f"<span id='saved-results'>Saved `{_path}` ({len(_c.records)} records; written "
-                      "atomically).</span>")
+        write_json(_path, results["comparison"].to_dict())
+        _view = mo.md(f"<span id='saved-results'>Saved `{_path}` ({len(results['comparison'].records)} records; "
+                      "written atomically).</span>")
     _view
     return
 

@@ -114,9 +114,10 @@ def test_cli_embed_and_unlabelled_training(trained, tmp_path, capsys):
     np.save(tmp_path / "u.npy", x)
     assert main(["train", "--data", str(tmp_path / "u.npy"), "--tile", "16", "--encoder", "cnn16", "--epochs", "1",
                  "--batch-size", "16", "--device", "cpu", "--quiet", "--save-model", str(tmp_path / "u.pt"),
-                 "--out", str(tmp_path / "r.json")]) == 0
+                 "--stride", "8", "--edge", "shift", "--out", str(tmp_path / "r.json")]) == 0
     assert "no labels, probes skipped" in capsys.readouterr().out
-    assert json.loads((tmp_path / "r.json").read_text())["metrics"] is None
+    rec = json.loads((tmp_path / "r.json").read_text())
+    assert rec["metrics"] is None and (rec["config"]["stride"], rec["config"]["edge"]) == (8, "shift")
     assert main(["embed", "--model", str(tmp_path / "u.pt"), "--data", str(tmp_path / "u.npy"), "--out",
                  str(tmp_path / "u.npz")]) == 0
     assert (np.load(tmp_path / "u.npz")["y"] == -1).all()

@@ -18,6 +18,15 @@ def test_cnn_shapes_and_3x3_feature_map(name, channels):
     assert SimCLRModel(enc)(x).shape == (2, 16)
 
 
+def test_projection_head_size_and_batch_norm():
+    enc = build_encoder("cnn8")
+    x = torch.randn(4, 1, 8, 8)
+    model = SimCLRModel(enc, proj_dim=64, proj_bn=True)
+    assert model(x).shape == (4, 64)
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in model.projector.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in SimCLRModel(enc).projector.modules())
+
+
 def test_cnn_depth_follows_the_paper():
     convs = lambda n: sum(isinstance(m, torch.nn.Conv2d) for m in build_encoder(n).modules())
     assert [convs(n) for n in ("cnn8", "cnn16", "cnn32", "cnn64", "cnn128", "cnn256")] == [2, 2, 2, 2, 3, 3]

@@ -248,6 +248,9 @@ def test_compare_trains_conditions_and_controls(tmp_path, monkeypatch):
     assert "diagnostics_effective_rank" in rows["flip"]
     md = comp.markdown()
     assert "*supervised* (control)" in md and "gap closed" in md
+    ex.write_json(tmp_path / "saved.json", comp.to_dict())            # what notebook 01's save button writes
+    saved = json.loads((tmp_path / "saved.json").read_text())
+    assert len(saved["records"]) == 12 and saved["seeds"] == [0, 1] and saved["controls"]["supervised"]["acc"] == 0.95
     # rerun: everything read back from the store, models from the checkpoints, no training
     monkeypatch.setattr("idslab.train.pretrain", lambda *a, **k: pytest.fail("retrained"))
     again = ex.compare(base, ["flip", {"views": "ids", "sl": 0.05}], seeds=(0, 1), data=data, embed_n=50,
@@ -277,8 +280,9 @@ def test_variant_fields_hash_only_when_not_default():
     old = {k: v for k, v in a.to_dict().items() if k not in ex._NOT_HASHED and k not in ex._HASHED_IF_NOT_DEFAULT}
     assert key == old | {"data_version": ex.data_version(a.dataset)}
     hashes = {ex.config_hash(TrainConfig(**TINY, **kw)) for kw in
-              ({}, {"noise": "sample"}, {"scale_mode": "relative"}, {"noise": "sample", "scale_mode": "relative"})}
-    assert len(hashes) == 4
+              ({}, {"noise": "sample"}, {"scale_mode": "relative"}, {"noise": "sample", "scale_mode": "relative"},
+               {"proj_dim": 64}, {"proj_bn": True})}
+    assert len(hashes) == 6
 
 
 def test_compare_reuses_a_grids_records_without_checkpoints(tmp_path, monkeypatch):

@@ -43,8 +43,9 @@ def test_grouping_and_records(monkeypatch):
     c = TrainConfig(**{**BASE, "epochs": 2})
     d = TrainConfig(**BASE, encoder="resnet18", tile=32)
     e, f = TrainConfig(**BASE, encoder="cnn128", seed=0), TrainConfig(**BASE, encoder="cnn128", seed=1)
-    groups = group_compatible([a, b, c, d, e, f])
-    assert [[i for i, _ in g] for g in groups] == [[0, 1], [2], [3], [4], [5]]
+    g, h = TrainConfig(**BASE, proj_dim=32), TrainConfig(**BASE, proj_bn=True)  # other shapes; BN's running stats
+    groups = group_compatible([a, b, c, d, e, f, g, h])
+    assert [[i for i, _ in g] for g in groups] == [[0, 1], [2], [3], [4], [5], [6], [7]]
     recs = run_many([a, b], streak_data())
     assert [r["config"]["seed"] for r in recs] == [0, 1] and all(r["stacked"] == 2 for r in recs)
     with pytest.raises(ValueError, match="cannot be stacked"):

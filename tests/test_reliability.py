@@ -256,6 +256,8 @@ def test_random_bytes_checkpoint_has_our_message(tmp_path):
     ("knn_metric", "manhattan", "knn_metric"),
     ("epochs", 2.5, "epochs"),
     ("temperature", 0.0, "temperature"),
+    ("proj_dim", 0, "proj_dim"),
+    ("proj_bn", "no", "proj_bn"),
     ("batch_size", True, "batch_size"),
     ("seed", -1, "seed"),
     ("sites", {"fc1": "0.02"}, "s_l"),

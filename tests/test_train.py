@@ -63,6 +63,16 @@ def test_checkpoint_round_trip(streaks, tmp_path):
         load_checkpoint(tmp_path / "bad.pt")
 
 
+def test_projection_settings_train_and_round_trip(streaks, tmp_path):
+    # proj_dim / proj_bn (the seed-collapse study's settings) reach the model, train, and survive a checkpoint
+    c = cfg(epochs=1, proj_dim=64, proj_bn=True)
+    result = pretrain(c, streaks)
+    assert result.model(streaks.probe_test.x[:4]).shape == (4, 64)
+    save_checkpoint(tmp_path / "m.pt", result, c)
+    model, c2, _ = load_checkpoint(tmp_path / "m.pt")
+    assert (c2.proj_dim, c2.proj_bn) == (64, True) and model(streaks.probe_test.x[:4]).shape == (4, 64)
+
+
 @pytest.mark.parametrize("kw,match", [
     (dict(encoder="cnn16", tile=32), "cnn32"),
     (dict(encoder="alexnet"), "unknown encoder"),

@@ -76,19 +76,23 @@ SPLIT_NAMES = ("pretrain", "probe_train", "probe_test")
 
 def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_dir=None, cifar_dir=None,
          download: bool = False, params: MeteorParams | None = None, path=None, data_key=None,
-         label_key=None) -> SSLData:
+         label_key=None, stride: int | None = None, edge: str = "drop") -> SSLData:
     """The data set `name` ("meteor" | "cifar") at tile size N (8..256, dividing 512), from the cache or built.
 
     data_dir: cache folder (default $IDSLAB_DATA or ./data). cifar_dir: a folder of class sub-folders (see
     idslab.datasets.cifar); download: fetch CIFAR-10 through torchvision. params: meteor simulator parameters.
-    name "file": a user's .npy / .npz / HDF5 file or image folder at `path` (idslab.datasets.arrays.load_file).
+    name "file": a user's .npy / .npz / HDF5 file or image folder at `path` (idslab.datasets.arrays.load_file),
+    tiled with corners every `stride` pixels (None: N) and `edge` "drop" | "shift" (only files have these).
     Raises ValueError / FileNotFoundError naming the problem and the fix.
     """
     if name == "file":
         from .arrays import load_file
         if path is None:
             raise ValueError("load('file', ...) needs path=: a .npy, .npz or .h5 file or a folder of images")
-        return load_file(path, tile, data_key=data_key, label_key=label_key, seed=seed, sizes=sizes)
+        return load_file(path, tile, data_key=data_key, label_key=label_key, seed=seed, sizes=sizes, stride=stride,
+                         edge=edge)
+    if stride is not None or edge != "drop":
+        raise ValueError(f"stride / edge tile a user's file (name 'file'); the {name} splits have fixed tiles")
     check_tile(tile)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2 ** 32:
         raise ValueError(f"data seed={seed!r}: need a whole number in 0..2**32-1")

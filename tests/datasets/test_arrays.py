@@ -286,6 +286,13 @@ def test_load_file_dispatch_and_trainconfig(tmp_path):
         TrainConfig(dataset="file")
     with pytest.raises(ValueError, match="give one of them"):
         TrainConfig(dataset="cifar", data_path="x.npz")
+    # the tiling rules reach the loader (32x32 images, N = 16: 4 tiles per image, 9 with stride 8)
+    dense = TrainConfig(**{**cfg.to_dict(), "stride": 8})
+    assert load_data(dense).meta["tiles_per_scene"] == 9 and load_data(cfg).meta["tiles_per_scene"] == 4
+    with pytest.raises(ValueError, match="stride"):
+        TrainConfig(dataset="meteor", stride=8)
+    with pytest.raises(ValueError, match="edge"):
+        TrainConfig(data_path=tmp_path / "d.npz", edge="wrap")
 
 
 def test_cli_data_path_json_and_text(tmp_path, capsys):
