@@ -2,6 +2,8 @@
 
     python benchmarks/bench_meteor.py speed [--scenes 64] [--segments 200] [--rounds 3]
     OMP_NUM_THREADS=1 python benchmarks/bench_meteor.py controls [--tiles 16 64] [--data-dir /tmp/m5] [--out f.json]
+    OMP_NUM_THREADS=1 python benchmarks/bench_meteor.py ceiling-study [--tile 64] [--variants cnn64 fine] [--epochs 30]
+        [--cosine] [--train-on all]
 
 speed     ns per pixel of idslab's public path (simulate_scenes: noise, clutter, echoes, matched filter, calibrated dB
           images and main-lobe masks) side by side with a reference-style generator written the way the public
@@ -9,8 +11,13 @@ speed     ns per pixel of idslab's public path (simulate_scenes: noise, clutter,
           loop over pulses, each pulse's samples built and Doppler-compensated-matched-filtered with np.correlate.
           The two alternate in rounds within one run, so both see the same machine load; the ratio is the result.
 controls  on the default sizes (4000 / 2000 / 600): the trivial baseline (logistic regression on global tile
-          statistics), the supervised ceiling (same encoder + linear head, cross-entropy on probe-train) and the
-          random-init floor (train.run with epochs=0: MLP and k-NN probes), per tile size; JSON.
+          statistics), the supervised ceiling (same encoder + linear head, cross-entropy on all 6000 labelled tiles,
+          pre-train + probe-train) and the label-matched supervised reference (probe-train's 2000 only), each with
+          its train accuracy and where its errors are, and the random-init floor (train.run with epochs=0: MLP and
+          k-NN probes), per tile size; JSON.
+ceiling-study  the supervised ceiling of CNN-64 variants (CNN64_VARIANTS: two within the paper's template, one
+          finer-pooled diagnostic) or of CNN-16, on the same data, e.g.
+          OMP_NUM_THREADS=1 python benchmarks/bench_meteor.py ceiling-study --tile 64 --epochs 60 --cosine
 """
 from __future__ import annotations
 
@@ -111,6 +118,53 @@ def error_breakdown(pred, split) -> dict:
     return out
 
 
+# CNN-64 variants for the ceiling study, as idslab.encoders._CNN blocks (out_channels, conv kernel, conv padding,
+# pool kernel, pool stride); every one ends in a 3x3 map. The first two fit the paper's template (two blocks, larger
+# kernels and pooling strides than CNN-16's); "fine" (four blocks of 2x2 pools) is a diagnostic outside it.
+CNN64_VARIANTS = {
+    "cnn64": None,                                                                   # idslab's, 64 -> 16 -> 3
+    "k7": [(16, 7, 3, 4, 4), (32, 5, 0, 4, 4)],                                      # 64 -> 16 -> 3
+    "p3": [(16, 5, 2, 3, 3), (32, 5, 0, 7, 5)],                                      # 64 -> 21 -> 3
+    "fine": [(16, 3, 1, 2, 2), (16, 3, 1, 2, 2), (32, 3, 1, 2, 2), (32, 3, 0, 2, 2)],  # 64 -> 32 -> 16 -> 8 -> 3
+}
+
+
+def variant_encoder(blocks, in_channels: int = 1):
+    """An idslab Encoder with these conv blocks (as encoders.build_encoder builds them), for the ceiling study."""
+    import torch.nn as nn
+
+    from idslab.encoders import Encoder
+    layers, c = [], in_channels
+    for out, k, pad, pk, ps in blocks:
+        layers += [nn.Conv2d(c, out, k, padding=pad), nn.MaxPool2d(pk, ps), nn.ReLU(inplace=True)]
+        c = out
+    return Encoder(nn.Sequential(*layers), c * 3 * 3, 64, "study", 64, in_channels)
+
+
+def ceiling_study(tile: int, variants, data_dir: str, epochs: int, train_on: str, cosine: bool, seed: int) -> dict:
+    """The supervised ceiling of each encoder variant on the same data: test and train accuracy, where the errors
+    are (error_breakdown), wall time."""
+    import torch
+
+    from idslab.baselines import supervised_ceiling
+    from idslab.datasets import load
+    from idslab.train import TrainConfig
+    data = load("meteor", tile, data_dir=data_dir)
+    cfg = TrainConfig(encoder=f"cnn{tile}", data_dir=data_dir, device="cpu", seed=seed)
+    out = {}
+    for name in variants:
+        blocks = CNN64_VARIANTS[name] if tile == 64 else None
+        torch.manual_seed(seed)                                            # same init draw order for every variant
+        enc = variant_encoder(blocks) if blocks else None
+        r = supervised_ceiling(cfg, data, epochs=epochs, predictions=True, train_on=train_on, cosine=cosine,
+                               encoder=enc)
+        r["errors"] = error_breakdown(r.pop("predictions"), data.probe_test)
+        r.update(cosine=cosine, seed=seed, load_average=[round(x, 2) for x in os.getloadavg()])
+        out[name] = r
+        print(json.dumps({name: r}), flush=True)
+    return out
+
+
 def controls(tiles, data_dir: str, ceiling_epochs: int) -> dict:
     from idslab.baselines import supervised_ceiling, trivial_baseline
     from idslab.datasets import load
@@ -122,9 +176,13 @@ def controls(tiles, data_dir: str, ceiling_epochs: int) -> dict:
         gen_s = time.perf_counter() - t0
         cfg = TrainConfig(encoder=f"cnn{tile}", epochs=0, data_dir=data_dir, device="cpu")
         floor = run(cfg, data=data)["metrics"]
-        ceiling = supervised_ceiling(cfg, data, epochs=ceiling_epochs, predictions=True)
-        ceiling["errors"] = error_breakdown(ceiling.pop("predictions"), data.probe_test)
-        res = dict(trivial=trivial_baseline(data), ceiling=ceiling,
+        ceilings = {}
+        for train_on in ("all", "probe_train"):
+            c = supervised_ceiling(cfg, data, epochs=ceiling_epochs, predictions=True, train_on=train_on)
+            c["errors"] = error_breakdown(c.pop("predictions"), data.probe_test)
+            ceilings[train_on] = c
+        res = dict(trivial=trivial_baseline(data), ceiling=ceilings["all"],
+                   supervised_probe_train=ceilings["probe_train"],
                    floor={k: floor[k] for k in ("mlp_acc", "mlp_ci", "knn_acc", "knn_ci", "n_test")},
                    generation_s=round(gen_s, 1), scenes=data.meta["scenes"])
         out[f"cnn{tile}"] = res
@@ -143,11 +201,24 @@ def main(argv=None) -> int:
     c.add_argument("--tiles", type=int, nargs="+", default=[16, 64])
     c.add_argument("--data-dir", default="data")
     c.add_argument("--ceiling-epochs", type=int, default=30)
-    for p in (s, c):
+    st = sub.add_parser("ceiling-study")
+    st.add_argument("--tile", type=int, default=64, choices=(16, 64))
+    st.add_argument("--variants", nargs="+", default=list(CNN64_VARIANTS), choices=list(CNN64_VARIANTS))
+    st.add_argument("--data-dir", default="data")
+    st.add_argument("--epochs", type=int, default=30)
+    st.add_argument("--train-on", default="all", choices=("all", "probe_train"))
+    st.add_argument("--cosine", action="store_true", help="decay the learning rate to 0 (cosine)")
+    st.add_argument("--seed", type=int, default=0)
+    for p in (s, c, st):
         p.add_argument("--out", default=None, help="also write the JSON result here")
     args = ap.parse_args(argv)
-    res = speed(args.scenes, args.segments, args.rounds) if args.what == "speed" else controls(
-        args.tiles, args.data_dir, args.ceiling_epochs)
+    if args.what == "speed":
+        res = speed(args.scenes, args.segments, args.rounds)
+    elif args.what == "controls":
+        res = controls(args.tiles, args.data_dir, args.ceiling_epochs)
+    else:
+        res = ceiling_study(args.tile, args.variants if args.tile == 64 else ["cnn16"], args.data_dir, args.epochs,
+                            args.train_on, args.cosine, args.seed)
     res = dict(result=res, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     print(json.dumps(res, indent=1))

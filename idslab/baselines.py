@@ -3,8 +3,9 @@
 - trivial_baseline: a standardised logistic regression on a handful of global statistics of each tile (brightest
   pixel, mean, spread, quantiles, bright-pixel counts). If it scores as well as a learned representation, the task
   is about brightness, not about what the tile shows.
-- supervised_ceiling: the SAME encoder architecture plus a linear head, trained with labels (cross-entropy) on
-  probe-train, scored on probe-test: roughly the best a frozen representation of that architecture can hope for.
+- supervised_ceiling: the SAME encoder architecture plus a linear head, trained with labels (cross-entropy) on every
+  labelled training tile (pre-train + probe-train; train_on="probe_train" for the label-matched reference), scored
+  on probe-test: roughly the best any method of that architecture can reach with these data.
 - supervised_regression: the same for the physics probes: the encoder trained to regress one per-tile target
   (slope, velocity, SNR) on positive tiles, R² on probe-test.
 
@@ -81,17 +82,18 @@ def trivial_baseline(data, seed: int = 0) -> dict:
 
 
 def _fit_supervised(cfg: TrainConfig, x: torch.Tensor, target: torch.Tensor, n_out: int, loss_fn, epochs: int,
-                    progress) -> tuple[nn.Module, float]:
-    """The config's encoder + a linear head (n_out outputs) trained on (x, target) with loss_fn (Adam, cfg.lr,
-    cfg.batch_size, no augmentation, no weight perturbation), data resident on the device. Input standardisation
-    buffers come from x, as in train.pretrain. Deterministic for a seed on the CPU. Returns (model in eval mode,
-    seconds of training)."""
+                    progress, cosine: bool = False, encoder: nn.Module | None = None) -> tuple[nn.Module, float]:
+    """The config's encoder (or `encoder`, an idslab.encoders.Encoder, for architecture studies) + a linear head
+    (n_out outputs) trained on (x, target) with loss_fn (Adam, cfg.lr, cfg.batch_size, no augmentation, no weight
+    perturbation; cosine: the learning rate decays from cfg.lr to 0 over the steps), data resident on the device.
+    Input standardisation buffers come from x, as in train.pretrain. Deterministic for a seed on the CPU. Returns
+    (model in eval mode, seconds of training)."""
     if epochs < 1:
         raise ValueError(f"supervised training: epochs must be >= 1, got {epochs}")
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     x, target = x.to(device, torch.float32), target.to(device)       # (n, C, N, N), (n,)
-    encoder = build_encoder(cfg.encoder, x.shape[1])
+    encoder = build_encoder(cfg.encoder, x.shape[1]) if encoder is None else encoder
     encoder.in_mean.copy_(x.mean(dim=(0, 2, 3)).cpu())
     encoder.in_std.copy_(x.std(dim=(0, 2, 3)).clamp_min(1e-6).cpu())
     model = nn.Sequential(encoder, nn.Linear(encoder.fc2.out_features, n_out)).to(device).train()
@@ -99,6 +101,7 @@ def _fit_supervised(cfg: TrainConfig, x: torch.Tensor, target: torch.Tensor, n_o
     gen = torch.Generator().manual_seed(cfg.seed)
     n, bs = x.shape[0], min(cfg.batch_size, x.shape[0])
     steps = -(-n // bs)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps) if cosine else None
     t0 = time.perf_counter()
     for epoch in range(epochs):
         perm = torch.randperm(n, generator=gen).to(device)
@@ -108,6 +111,8 @@ def _fit_supervised(cfg: TrainConfig, x: torch.Tensor, target: torch.Tensor, n_o
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             if progress is not None:
                 progress(epoch * steps + s + 1, epochs * steps, loss.item())
     return model.eval(), time.perf_counter() - t0
@@ -119,20 +124,42 @@ def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([model(xb.to(device, torch.float32)) for xb in x.split(1024)])
 
 
-def supervised_ceiling(cfg: TrainConfig, data, epochs: int = 30,
-                       progress: Callable[[int, int, float], None] | None = None, predictions: bool = False) -> dict:
-    """The config's encoder architecture + a linear head, trained with cross-entropy on data.probe_train,
-    scored on data.probe_test (see _fit_supervised).
+TRAIN_ON = ("all", "probe_train")
 
-    progress(step, total, loss) after every step. Returns {"acc", "ci", "n_test", "wall_s", "epochs"}
-    (and "predictions", the (n_test,) predicted labels as a CPU tensor, with predictions=True: for error analyses).
+
+def supervised_ceiling(cfg: TrainConfig, data, epochs: int = 30,
+                       progress: Callable[[int, int, float], None] | None = None, predictions: bool = False,
+                       train_on: str = "all", cosine: bool = False, encoder: nn.Module | None = None) -> dict:
+    """The config's encoder architecture + a linear head, trained with cross-entropy and scored on data.probe_test
+    (see _fit_supervised).
+
+    train_on: "all" (default) -- every labelled training tile, data.pretrain + data.probe_train (the simulator
+    labels every tile; a self-supervised method sees the pre-train tiles too, so a ceiling that bounds any method on
+    these data must be allowed their labels); "probe_train" -- only the probe's labels (the label-matched
+    reference: what the same labels buy a supervised encoder; experiments.compare's "supervised" control).
+    cosine: decay the learning rate to 0 (see _fit_supervised); encoder: train this Encoder instead of
+    cfg.encoder's. progress(step, total, loss) after every step.
+    Returns {"acc", "ci", "n_test", "train_acc" (on the training tiles, eval mode: near 1 means the labels were
+    fitted, so test errors are not under-fitting), "n_train", "train_on", "wall_s", "epochs"} (and "predictions",
+    the (n_test,) predicted labels as a CPU tensor, with predictions=True: for error analyses).
     """
-    n_classes = int(max(data.probe_train.y.max(), data.probe_test.y.max())) + 1
-    model, wall = _fit_supervised(cfg, data.probe_train.x, data.probe_train.y, n_classes, F.cross_entropy, epochs,
-                                  progress)
+    if train_on not in TRAIN_ON:
+        raise ValueError(f"supervised_ceiling: train_on must be one of {TRAIN_ON}, got {train_on!r}")
+    if train_on == "all":
+        if getattr(data, "pretrain", None) is None or getattr(data.pretrain, "y", None) is None:
+            raise ValueError("supervised_ceiling: train_on='all' needs labelled data.pretrain; pass "
+                             "train_on='probe_train' for data without pre-train labels")
+        x = torch.cat([data.pretrain.x, data.probe_train.x])
+        y = torch.cat([data.pretrain.y, data.probe_train.y])
+    else:
+        x, y = data.probe_train.x, data.probe_train.y
+    n_classes = int(max(y.max(), data.probe_test.y.max())) + 1
+    model, wall = _fit_supervised(cfg, x, y, n_classes, F.cross_entropy, epochs, progress, cosine, encoder)
+    train_acc = _score(_predict(model, x).argmax(1), y)["acc"]
     pred = _predict(model, data.probe_test.x).argmax(1)
     out = _score(pred, data.probe_test.y)
-    out.update(wall_s=round(wall, 3), epochs=epochs)
+    out.update(train_acc=round(train_acc, 4), n_train=int(y.numel()), train_on=train_on, wall_s=round(wall, 3),
+               epochs=epochs)
     if predictions:
         out["predictions"] = pred.cpu()
     return out
@@ -164,4 +191,4 @@ def supervised_regression(cfg: TrainConfig, data, target: str, epochs: int = 60,
 
 
 __all__ = ["tile_statistics", "data_thresholds", "trivial_baseline", "supervised_ceiling", "supervised_regression",
-           "QUANTILES", "METEOR_THRESHOLDS_DB"]
+           "QUANTILES", "TRAIN_ON", "METEOR_THRESHOLDS_DB"]

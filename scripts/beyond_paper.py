@@ -373,6 +373,11 @@ def report(args) -> str:
                 out.append(f"### {dataset} ({version}), {encoder}, {args.protocol} protocol, part '{part}' "
                            f"({n} runs)\n")
                 out.append(table(got, "none BN head" if part == "bn" else "none"))
+                if part == "bn":  # against the best no-augmentation run: the plain head (a head can hurt "none")
+                    plain = collect(args, dataset, encoder, {"none": CONTROLS["none"]})["none"]
+                    out += [f"\n{label} − none with the plain head (paired, points, 95% CI): MLP "
+                            f"{_diff(recs, plain, 'mlp_acc')}, k-NN {_diff(recs, plain, 'knn_acc')}"
+                            for label, recs in got.items() if label.endswith("BN head") and recs and plain]
                 if part == "collapse":  # every trained condition of the run, per seed against its own initialisation
                     everything = collect(args, dataset, encoder, conditions(args.parts, dataset))
                     out.append("\n" + collapse_table(everything))

@@ -57,11 +57,30 @@ def test_supervised_ceiling_learns_shape_and_is_deterministic():
     d = streak_data(tile=16, n=(8, 256, 256))
     cfg = TrainConfig(encoder="cnn16", batch_size=64, lr=3e-3, seed=1)
     calls = []
-    a = supervised_ceiling(cfg, d, epochs=8, progress=lambda i, n, loss: calls.append((i, n)))
-    assert a["acc"] > 0.9 and a["n_test"] == 256 and a["wall_s"] >= 0
-    assert calls[-1] == (8 * 4, 8 * 4)
-    b = supervised_ceiling(cfg, d, epochs=8)
-    assert a["acc"] == b["acc"]
+    a = supervised_ceiling(cfg, d, epochs=8, progress=lambda i, n, loss: calls.append((i, n)), train_on="probe_train")
+    assert a["acc"] > 0.9 and a["n_test"] == 256 and a["wall_s"] >= 0 and a["train_acc"] > 0.9
+    assert a["n_train"] == 256 and a["train_on"] == "probe_train" and calls[-1] == (8 * 4, 8 * 4)
+    b = supervised_ceiling(cfg, d, epochs=8, train_on="probe_train")
+    assert a["acc"] == b["acc"] and a["train_acc"] == b["train_acc"]
+    c = supervised_ceiling(cfg, d, epochs=8, cosine=True, train_on="probe_train")
+    assert c["acc"] > 0.9
+
+
+def test_supervised_ceiling_trains_on_all_labelled_tiles_by_default():
+    d = streak_data(tile=16, n=(512, 16, 256))       # many labelled pre-train tiles, a handful of probe labels
+    d.probe_train.y = 1 - d.probe_train.y            # ... and those inverted: which tiles were trained on shows
+    cfg = TrainConfig(encoder="cnn16", batch_size=64, lr=3e-3, seed=0)
+    few = supervised_ceiling(cfg, d, epochs=6, train_on="probe_train")
+    assert few["n_train"] == 16 and few["acc"] < 0.5
+    calls = []
+    all_ = supervised_ceiling(cfg, d, epochs=6, progress=lambda i, n, loss: calls.append((i, n)))
+    assert all_["train_on"] == "all" and all_["n_train"] == 528 and calls[-1] == (6 * 9, 6 * 9)
+    assert all_["acc"] > 0.9
+    with pytest.raises(ValueError, match="train_on must be one of"):
+        supervised_ceiling(cfg, d, train_on="pretrain")
+    d.pretrain = SimpleNamespace(x=d.pretrain.x, y=None)                 # unlabelled pre-train data
+    with pytest.raises(ValueError, match="train_on='probe_train'"):
+        supervised_ceiling(cfg, d)
 
 
 def test_supervised_ceiling_chance_on_noise_labels_and_multiclass():
@@ -69,10 +88,12 @@ def test_supervised_ceiling_chance_on_noise_labels_and_multiclass():
 
     def split(n, s):
         return SimpleNamespace(x=torch.randn(n, 1, 16, 16, generator=g), y=torch.randint(0, 3, (n,), generator=g))
-    r = supervised_ceiling(TrainConfig(encoder="cnn16", batch_size=64), _data(split), epochs=3)
-    assert abs(r["acc"] - 1 / 3) < 0.1                                  # three classes, labels are noise
+    cfg = TrainConfig(encoder="cnn16", batch_size=64, lr=3e-3)
+    r = supervised_ceiling(cfg, _data(split), epochs=40, train_on="probe_train")
+    # three classes, labels are noise: memorised (train accuracy far above chance), chance on the test tiles
+    assert abs(r["acc"] - 1 / 3) < 0.1 and r["train_acc"] > 0.6
     with pytest.raises(ValueError, match="epochs"):
-        supervised_ceiling(TrainConfig(encoder="cnn16"), _data(split), epochs=0)
+        supervised_ceiling(TrainConfig(encoder="cnn16"), _data(split), epochs=0, train_on="probe_train")
 
 
 def _amplitude_split(n, s):
@@ -96,3 +117,10 @@ def test_supervised_regression_recovers_a_planted_target_and_not_noise():
     assert supervised_regression(cfg, data, "noise", epochs=15, n_boot=100)["r2"] < 0.2
     with pytest.raises(ValueError, match="no per-tile target 'slope'"):
         supervised_regression(cfg, data, "slope")
+
+
+def test_ceiling_study_variants_end_in_a_3x3_map():
+    from benchmarks.bench_meteor import CNN64_VARIANTS, variant_encoder
+    for name, blocks in CNN64_VARIANTS.items():
+        if blocks is not None:                 # Encoder's fc1 expects channels x 3 x 3 features: a wrong map fails
+            assert variant_encoder(blocks)(torch.randn(2, 1, 64, 64)).shape == (2, 32), name

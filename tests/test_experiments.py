@@ -202,7 +202,7 @@ def test_reproduce_encoders_selects_rows():
 def _fake_baselines(monkeypatch):
     monkeypatch.setattr(ex.baselines, "trivial_baseline",
                         lambda data, seed=0: {"acc": 0.6 + 0.01 * seed, "ci": [0.55, 0.65], "n_test": 128})
-    monkeypatch.setattr(ex.baselines, "supervised_ceiling", lambda cfg, data, epochs=30, progress=None: {
+    monkeypatch.setattr(ex.baselines, "supervised_ceiling", lambda cfg, data, epochs=30, train_on="all": {
         "acc": 0.95, "ci": [0.9, 0.98], "n_test": 128, "wall_s": 0.0})
 
 
