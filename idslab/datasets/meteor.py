@@ -716,12 +716,24 @@ def _simulate_chunk(n: int, params: MeteorParams, seed_seq, rate: float, maps: b
 def _single_threaded(fn):
     """fn, run in a pool thread with 1 FFT worker and 1 torch thread: the pool is the parallelism. Both settings
     are the calling thread's own (thread-local; torch's OpenMP thread count is per thread), and results do not
-    depend on them."""
+    depend on them. torch.set_num_threads also sets the count that threads started later begin with: the pool's
+    owner restores it (_torch_threads_kept)."""
     def run(*args):
         _LOCAL.fft_workers = 1
         torch.set_num_threads(1)
         return fn(*args)
     return run
+
+
+@contextlib.contextmanager
+def _torch_threads_kept():
+    """Around a pool of _single_threaded workers: afterwards, threads started later (a notebook's kernel thread,
+    autograd's workers) begin with the caller's torch thread count again, not with the workers' 1."""
+    n = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _chunks_in_order(make, threads: int):
@@ -732,21 +744,22 @@ def _chunks_in_order(make, threads: int):
     threads."""
     pool = ThreadPoolExecutor(max(threads, 1), thread_name_prefix="meteor")
     run = _single_threaded(make)
-    try:
-        if threads <= 1:
-            k = 0
+    with _torch_threads_kept():
+        try:
+            if threads <= 1:
+                k = 0
+                while True:
+                    yield pool.submit(run, k).result()
+                    k += 1
+            ahead = collections.deque(pool.submit(run, k) for k in range(threads))
+            k = threads
             while True:
-                yield pool.submit(run, k).result()
+                done = ahead.popleft().result()
+                ahead.append(pool.submit(run, k))
                 k += 1
-        ahead = collections.deque(pool.submit(run, k) for k in range(threads))
-        k = threads
-        while True:
-            done = ahead.popleft().result()
-            ahead.append(pool.submit(run, k))
-            k += 1
-            yield done
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+                yield done
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def simulate_scenes(n: int, params: MeteorParams = MeteorParams(), seed: int = 0, rate: float | None = None,
@@ -796,8 +809,8 @@ def simulate_scenes(n: int, params: MeteorParams = MeteorParams(), seed: int = 0
 
     n_chunks = -(-n // spc)
     threads = max(1, min(n_chunks, torch.get_num_threads() if threads is None else int(threads)))
-    with ThreadPoolExecutor(threads, thread_name_prefix="meteor") as pool:   # a lone chunk too: single-threaded
-        tables = list(pool.map(_single_threaded(chunk), range(n_chunks)))
+    with _torch_threads_kept(), ThreadPoolExecutor(threads, thread_name_prefix="meteor") as pool:
+        tables = list(pool.map(_single_threaded(chunk), range(n_chunks)))   # a lone chunk too: single-threaded
     if tables:
         echoes = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
     else:

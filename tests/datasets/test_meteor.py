@@ -431,3 +431,27 @@ def test_per_class_picks_the_first_k_of_each_class_in_order():
     y = torch.tensor([1, 0, 0, 1, 1, 0, 1])
     assert per_class(y, 2).tolist() == [1, 2, 0, 3]
     assert per_class(torch.tensor([0, 0, 1]), 3).tolist() == [0, 1, 2]   # fewer where a class has fewer
+
+
+def test_generation_leaves_the_torch_thread_count_of_later_threads_alone():
+    # the pool's workers run single-threaded; torch.set_num_threads(1) there also sets what threads started later
+    # begin with (a notebook kernel's thread would then train on one core), so the pool's owner restores it
+    import threading
+
+    def fresh_thread_count():
+        out = []
+        t = threading.Thread(target=lambda: out.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        return out[0]
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(2)                       # the tests run on 1 (conftest): 2 makes the leak visible
+    try:
+        assert fresh_thread_count() == 2
+        M.simulate_scenes(2, seed=1, threads=2)
+        assert fresh_thread_count() == 2
+        M.make_split(8, 16, M.MeteorParams(), np.random.SeedSequence(3), threads=2)
+        assert fresh_thread_count() == 2
+    finally:
+        torch.set_num_threads(prev)
