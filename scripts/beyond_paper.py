@@ -301,10 +301,14 @@ def probe_noise_table(args, dataset: str, encoder: str, got: dict, probe_seeds=r
     rng = np.random.default_rng(0)
     boot = rng.integers(0, len(y_te), size=(n_boot, len(y_te)))
 
+    embedded = {}   # record hash -> (h_train, h_test): each saved encoder is read and embedded once
+
     def correct(rec, probe_seed):   # (n_test,) 0/1 of the MLP probe on the record's saved encoder
-        model, cfg, _ = load_checkpoint(folder / f"{rec['hash']}.pt")
-        h_tr, h_te = embed(model.encoder, data.probe_train.x), embed(model.encoder, data.probe_test.x)
-        pred = mlp_probe(h_tr, y_tr, h_te, ProbeConfig(knn_k=cfg.knn_k, seed=probe_seed))
+        if rec["hash"] not in embedded:
+            model, _, _ = load_checkpoint(folder / f"{rec['hash']}.pt")
+            embedded[rec["hash"]] = embed(model.encoder, data.probe_train.x), embed(model.encoder, data.probe_test.x)
+        h_tr, h_te = embedded[rec["hash"]]
+        pred = mlp_probe(h_tr, y_tr, h_te, ProbeConfig(seed=probe_seed))
         return (pred == y_te).double().numpy()
 
     lines = ["Trained minus floor, MLP points, per training seed: the record's probe; the mean ± sd over 5 other "

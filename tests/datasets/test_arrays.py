@@ -291,6 +291,8 @@ def test_load_file_dispatch_and_trainconfig(tmp_path):
     assert load_data(dense).meta["tiles_per_scene"] == 9 and load_data(cfg).meta["tiles_per_scene"] == 4
     with pytest.raises(ValueError, match="stride"):
         TrainConfig(dataset="meteor", stride=8)
+    with pytest.raises(ValueError, match="fixed tiles"):
+        load("meteor", 16, stride=8)                      # before any data is generated
     with pytest.raises(ValueError, match="edge"):
         TrainConfig(data_path=tmp_path / "d.npz", edge="wrap")
 
