@@ -575,8 +575,9 @@ def _(mo):
     - **Speed is lost by every method.** No self-supervised encoder here keeps the meteor's speed linearly
       readable from h (velocity R² 0.03-0.11), although the same CNN trained with the speed reaches 0.77.
     - **It rescues training only where training itself fails.** With a batch-normalised projection head (SimCLR's,
-      `proj_bn=True`), no augmentation collapses on meteor (80.0%); any weight noise brings it back (89.2-90.4%),
-      but only to where the paper's head gets without noise (89.0%; quick protocol, 10 seeds).
+      `proj_bn=True`), no augmentation collapses on meteor (80.0%); each of the three weight-noise views tried
+      brings it back (89.2-90.4%), but only to where the paper's head gets without noise (89.0%; quick protocol,
+      10 seeds).
     """)
     return
 
