@@ -130,15 +130,11 @@ CNN64_VARIANTS = {
 
 
 def variant_encoder(blocks, in_channels: int = 1):
-    """An idslab Encoder with these conv blocks (as encoders.build_encoder builds them), for the ceiling study."""
-    import torch.nn as nn
-
-    from idslab.encoders import Encoder
-    layers, c = [], in_channels
-    for out, k, pad, pk, ps in blocks:
-        layers += [nn.Conv2d(c, out, k, padding=pad), nn.MaxPool2d(pk, ps), nn.ReLU(inplace=True)]
-        c = out
-    return Encoder(nn.Sequential(*layers), c * 3 * 3, 64, "study", 64, in_channels)
+    """An idslab Encoder with these conv blocks (encoders.conv_blocks, as build_encoder builds its CNNs), for the
+    ceiling study."""
+    from idslab.encoders import Encoder, conv_blocks
+    features, c = conv_blocks(blocks, in_channels)
+    return Encoder(features, c * 3 * 3, 64, "study", 64, in_channels)
 
 
 def ceiling_study(tile: int, variants, data_dir: str, epochs: int, train_on: str, cosine: bool, seed: int) -> dict:

@@ -67,6 +67,18 @@ class Encoder(nn.Module):
         return self.fc2(self.relu(self.fc1(torch.flatten(self.features(x), 1))))
 
 
+def conv_blocks(blocks, in_channels: int) -> tuple[nn.Sequential, int]:
+    """The CNN trunk: one conv -> max-pool -> ReLU per (out_channels, conv kernel, conv padding, pool kernel, pool
+    stride) in blocks (as in _CNN). Returns (trunk, its output channels)."""
+    layers, c = [], in_channels
+    for out, k, pad, pk, ps in blocks:
+        # pool before ReLU: same values (max(relu(x)) = relu(max(x))), a quarter or less of the ReLU work;
+        # in place, since neither pool's nor ReLU's backward needs the pooled values before the ReLU
+        layers += [nn.Conv2d(c, out, k, padding=pad), nn.MaxPool2d(pk, ps), nn.ReLU(inplace=True)]
+        c = out
+    return nn.Sequential(*layers), c
+
+
 def build_encoder(name: str, in_channels: int = 1, hidden: int | None = None) -> Encoder:
     """Build encoder `name` (one of ENCODERS) for `in_channels`-channel input (1 = radar, 3 = RGB).
 
@@ -77,13 +89,8 @@ def build_encoder(name: str, in_channels: int = 1, hidden: int | None = None) ->
         raise ValueError(f"in_channels must be >= 1, got {in_channels}")
     if name in _CNN:
         tile, blocks = _CNN[name]
-        layers, c = [], in_channels
-        for out, k, pad, pk, ps in blocks:
-            # pool before ReLU: same values (max(relu(x)) = relu(max(x))), a quarter or less of the ReLU work;
-            # in place, since neither pool's nor ReLU's backward needs the pooled values before the ReLU
-            layers += [nn.Conv2d(c, out, k, padding=pad), nn.MaxPool2d(pk, ps), nn.ReLU(inplace=True)]
-            c = out
-        return Encoder(nn.Sequential(*layers), c * 3 * 3, hidden or 64, name, tile, in_channels)
+        features, c = conv_blocks(blocks, in_channels)
+        return Encoder(features, c * 3 * 3, hidden or 64, name, tile, in_channels)
     make, n_features = _RESNET[name]
     trunk = make(weights=None)
     trunk.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
