@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command for a machine with an NVIDIA GPU: runs on CUDA what the CPU test suite cannot, and writes the numbers
-# to docs/GPU_CHECK.md (device name, date, every step's wall time and result). Budget: <= 8 minutes on one H100.
+# to docs/GPU_CHECK.md (device name, date, every step's wall time and result). Measured: 8.7 minutes on one H200
+# (2026-12-04, docs/GPU_CHECK.md), 90 s of it generating the N = 256 data.
 #
 #   bash scripts/gpu_check.sh            # from the repository root or anywhere; PYTHON=... to pick the interpreter
 #
@@ -104,7 +105,8 @@ for enc in ("cnn16", "cnn64", "resnet18"):
 lines += ["## One full-protocol run per encoder (idslab train --views ids, docs/PROTOCOL.md defaults)", "",
           "| encoder | pre-training (s) | whole run (s) | MLP acc | k-NN acc |", "|---|---:|---:|---:|---:|"]
 per_run = {}
-for f in sorted(work.glob("full-*.json")):
+order = ("cnn8", "cnn16", "cnn32", "cnn64", "cnn128", "cnn256", "resnet18", "resnet50")
+for f in sorted(work.glob("full-*.json"), key=lambda f: (order + (f.stem[5:],)).index(f.stem[5:])):
     r = json.loads(f.read_text())
     enc = r["config"]["encoder"]
     per_run[enc] = r["wall_s"]
