@@ -16,7 +16,8 @@ from plotly.subplots import make_subplots
 
 __all__ = ["loss_curves", "umap_2d", "pca_2d", "umap_side_by_side", "similarity_histograms", "cloud_scatter", "sweep_points",
            "sl_sweep", "sl_sweep_from_csv", "view_grid", "label_colours", "condition_colour", "condition_name", "CONDITION_NAMES",
-           "reference_levels", "by_label", "accuracy_bars", "physics_bars", "diagnostics_bars", "training_panel", "warm_umap"]
+           "reference_levels", "by_label", "accuracy_bars", "physics_bars", "diagnostics_bars", "training_panel", "warm_umap",
+           "epoch_curves"]
 
 # Colour per class label (0, 1) and per condition, reused across figures so a notebook reads consistently.
 LABEL_COLOURS = ("#4C78A8", "#F58518")
@@ -88,13 +89,20 @@ def reference_levels(controls: Mapping | None, metric: str = "mlp_acc") -> dict[
     return out
 
 
-def _add_references(fig: go.Figure, levels: Mapping[str, float], row=None, col=None) -> None:
-    """Horizontal reference lines (floor, no augmentation, trivial, supervised) labelled at the right."""
+def _add_references(fig: go.Figure, levels: Mapping[str, float], row=None, col=None, labels: bool = True) -> None:
+    """Horizontal reference lines (floor, no augmentation, trivial, supervised). labels: each line also gets a
+    legend entry naming it with its level (a dummy trace in the line's style), so no label is drawn over a bar or
+    a point; the same line in several panels is named once."""
+    named = {t.name for t in fig.data}
     for name, y in levels.items():
         label, colour, dash = REFERENCE_STYLE.get(name, (name, "#7F7F7F", "dot"))
         kw = dict(row=row, col=col) if row is not None else {}
-        fig.add_hline(y=y, line=dict(color=colour, dash=dash, width=1.5), annotation_text=f"{label} {100 * y:.1f}%",
-                      annotation_position="top left", annotation_font=dict(size=11, color=colour), **kw)
+        fig.add_hline(y=y, line=dict(color=colour, dash=dash, width=1.5), **kw)
+        text = f"{label}: {100 * y:.1f}%"
+        if labels and text not in named:
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=text, legendgroup=f"ref-{name}",
+                                     line=dict(color=colour, dash=dash, width=1.5), hoverinfo="skip"))
+            named.add(text)
 
 
 def _np(a) -> np.ndarray:
@@ -407,22 +415,30 @@ def _ci_bars(values: Mapping[str, tuple[float, tuple[float, float] | None]], col
 
 
 def accuracy_bars(records: Mapping[str, Mapping], references: Mapping[str, float] | None = None,
-                  title: str = "Probe-test accuracy (95% Wilson intervals) against the controls") -> go.Figure:
-    """Two panels (MLP probe, k-NN): one bar per condition with its 95% interval, and the controls' levels as
-    lines. records: {views: run record}; references: {control: accuracy} for the MLP panel (reference_levels)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("MLP probe", "k-NN"), shared_yaxes=True,
-                        horizontal_spacing=0.06)
+                  title: str = "Probe-test accuracy (95% Wilson intervals) against the controls",
+                  knn_references: Mapping[str, float] | None = None) -> go.Figure:
+    """Two panels (MLP probe, k-NN), each with its own tick labels: one bar per condition (named on the x axis)
+    with its 95% interval, and the controls' levels as lines named in the legend. records: {views: run record};
+    references: {control: accuracy} for the MLP panel (reference_levels); knn_references: the same for the k-NN
+    panel (reference_levels(controls, "knn_acc")); the trivial and supervised levels are drawn in both."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("MLP probe", "k-NN"), horizontal_spacing=0.08)
+    knn_refs = dict(knn_references or {})
     for col, m in enumerate(("mlp", "knn"), start=1):
         vals = {n: (float(_metric(r, f"{m}_acc")), _metric(r, f"{m}_ci")) for n, r in records.items()
                 if _metric(r, f"{m}_acc") is not None}
         fig.add_trace(_ci_bars(vals, condition_colour), row=1, col=col)
     refs = dict(references or {})
-    if refs:
-        _add_references(fig, refs, row=1, col=1)
-    lows = [v for v in refs.values()] + [_metric(r, "mlp_acc") or 1 for r in records.values()]
-    fig.update_yaxes(tickformat=".0%", range=[max(0.0, min(lows) - 0.08), 1.0])
+    _add_references(fig, refs, row=1, col=1)
+    # k-NN panel: the trained controls' own k-NN levels; trivial and supervised are one classifier each, so the
+    # same level in both panels
+    _add_references(fig, {**{k: v for k, v in refs.items() if k in ("trivial", "supervised")}, **knn_refs},
+                    row=1, col=2)
+    accs = [v for r in records.values() for m in ("mlp", "knn") if (v := _metric(r, f"{m}_acc")) is not None]
+    lows = [*refs.values(), *knn_refs.values(), *accs] or [0.5]
+    fig.update_yaxes(tickformat=".0%", range=[max(0.0, min(lows) - 0.08), 1.0], showticklabels=True)
     fig.update_yaxes(title_text="probe-test accuracy", row=1, col=1)
-    fig.update_layout(title=title, height=400, **_LAYOUT)
+    fig.update_xaxes(tickangle=-20)
+    fig.update_layout(title=title, height=430, legend=dict(title="controls"), **_LAYOUT)
     return fig
 
 
@@ -446,11 +462,13 @@ def physics_bars(records: Mapping[str, Mapping], title: str = "What the frozen h
             if isinstance(v, (int, float)):
                 vals[n] = (float(v), tuple(ci) if ci else None)
         fig.add_trace(_ci_bars(vals, condition_colour), row=1, col=col)
-    fig.add_hline(y=0.5, line=dict(color="#7F7F7F", dash="dot"), annotation_text="chance", row=1, col=2,
-                  annotation_position="top left")
+    fig.add_hline(y=0.5, line=dict(color="#7F7F7F", dash="dot"), row=1, col=2)
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="chance (50%)", hoverinfo="skip",
+                             line=dict(color="#7F7F7F", dash="dot")))
     fig.update_yaxes(title_text="R²", row=1, col=1)
     fig.update_yaxes(title_text="accuracy", tickformat=".0%", range=[0, 1], row=1, col=2)
-    fig.update_layout(title=title, height=380, **_LAYOUT)
+    fig.update_xaxes(tickangle=-20)
+    fig.update_layout(title=title, height=400, **_LAYOUT)
     return fig
 
 
@@ -485,7 +503,8 @@ def training_panel(histories: Mapping[str, Sequence[float]], records: Mapping[st
                    title: str = "Pre-training loss and representation diagnostics") -> go.Figure:
     """The loss curves (NT-Xent per epoch, one line per condition) beside the diagnostics of the trained h
     (alignment, uniformity, effective rank; records: {label: record or {"metrics": ...}}), in one row, so a
-    falling loss reads against whether h collapsed. Panels without values stay empty."""
+    falling loss reads against whether h collapsed. Every bar is named on its panel's x axis (the floor has a bar
+    but no loss curve). Panels without values stay empty."""
     fig = make_subplots(rows=1, cols=4, column_widths=[0.34, 0.22, 0.22, 0.22], horizontal_spacing=0.07,
                         subplot_titles=["NT-Xent loss per epoch"] + [t for _, t in DIAGNOSTICS])
     for name, hist in histories.items():
@@ -495,9 +514,52 @@ def training_panel(histories: Mapping[str, Sequence[float]], records: Mapping[st
                       row=1, col=1)
     for col, (key, _) in enumerate(DIAGNOSTICS, start=2):
         fig.add_trace(_ci_bars(_diagnostic_values(records or {}, key), condition_colour), row=1, col=col)
-        fig.update_xaxes(showticklabels=False, row=1, col=col)   # the bars' colours are the legend's
+        fig.update_xaxes(showticklabels=True, tickangle=-35, tickfont=dict(size=10), row=1, col=col)
     fig.update_xaxes(title_text="epoch", row=1, col=1)
-    fig.update_layout(title=title, height=380, legend=dict(orientation="h", y=-0.18), **_LAYOUT)
+    fig.update_layout(title=title, height=430, legend=dict(orientation="h", y=-0.45), **_LAYOUT)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------- per-epoch monitor
+MONITOR = (("loss", "training loss"), ("knn_acc", "k-NN accuracy"), ("effective_rank", "effective rank of h"),
+           ("z_std", "z_std (0 = collapsed)"))
+
+
+def epoch_curves(histories: Mapping[str, Sequence[Mapping]], title: str = "Per-epoch monitor",
+                 colours: Mapping[str, str] | None = None, knn_references: Mapping[str, float] | None = None
+                 ) -> go.Figure:
+    """The engine's per-epoch monitor (idslab.train: loss, k-NN accuracy on a fixed probe subset, effective rank
+    of h, z_std of the normalised projections), one panel each, one line per run, x = epoch.
+
+    histories: {name: [{"epoch", "loss", "knn_acc", "effective_rank", "z_std", ...}, ...]}; a name is a condition
+    label (display name and colour from condition_name / condition_colour unless `colours` gives one), optionally
+    with " · seed k" (drawn dotted in the same colour). Missing values (k-NN without labels) are skipped.
+    knn_references: {control: k-NN accuracy} drawn as lines in the k-NN panel."""
+    fig = make_subplots(rows=1, cols=len(MONITOR), subplot_titles=[t for _, t in MONITOR], horizontal_spacing=0.06)
+    palette = iter(_MORE_COLOURS + SAMPLE_COLOURS)
+    auto = {}
+    for name, entries in histories.items():
+        base, _, seed = name.partition(" · ")
+        colour = (colours or {}).get(base) or (condition_colour(base) if base in CONDITION_COLOURS or
+                                               base.startswith("ids+") else auto.setdefault(base, next(palette,
+                                                                                                  "#7F7F7F")))
+        shown = condition_name(base) + (f" · {seed}" if seed else "")
+        ep = [int(e.get("epoch", i + 1)) for i, e in enumerate(entries)]
+        for col, (key, _) in enumerate(MONITOR, start=1):
+            ys = [e.get(key) for e in entries]
+            if not any(isinstance(v, (int, float)) for v in ys):
+                continue
+            fig.add_trace(go.Scatter(x=ep, y=ys, mode="lines+markers", name=shown, legendgroup=shown,
+                                     showlegend=col == 1, line=dict(color=colour, width=2,
+                                                                   dash="dot" if seed else "solid"),
+                                     marker=dict(size=5)), row=1, col=col)
+    if knn_references:
+        _add_references(fig, knn_references, row=1, col=2)
+    for col in range(1, len(MONITOR) + 1):
+        fig.update_xaxes(title_text="epoch", dtick=1 if max((len(v) for v in histories.values()), default=0) <= 12
+                         else None, row=1, col=col)
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    fig.update_layout(title=title, height=400, legend=dict(orientation="h", y=-0.25), **_LAYOUT)
     return fig
 
 

@@ -1,0 +1,390 @@
+"""Live training for the notebooks' buttons: a time estimate before a run, a progress line and curves during it,
+and a stop that keeps what finished.
+
+- estimate_compare / estimate_sweep / estimate_configs: the seconds a call of idslab.experiments.compare /
+  sweep_sl / run_configs (run_grid) will take on this device, from a measured training step (a few steps of the
+  run's own engine), a measured pass of the probes, and the per-epoch monitor; runs already in the results store
+  cost nothing. Measurements are kept for the process, so an estimate is cheap once made.
+- Live: the callbacks those calls take (progress, on_step, on_epoch). It knows the current run's label, epoch and
+  loss, the per-epoch monitor entries of every run (for the curves) and how many runs are finished and stored.
+- run(fn, estimate, view=...): calls fn with a Live's callbacks and shows it (MarimoView: marimo's progress bar with
+  its ETA, and the curves redrawn as epochs finish). Ctrl-C or marimo's stop ends it with an Outcome whose message
+  is one line ("stopped: 2 of 6 runs kept; press again to resume"): every finished run is already in the results
+  store (written atomically as it finishes), so the same call resumes.
+
+marimo is imported only by MarimoView (the notebooks extra); everything else is plain Python and torch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from . import experiments as E
+from .plots import training as P
+from .train import TrainConfig, resolve_device
+
+LONG_S = 120.0   # a button whose estimate is longer asks before it trains (issue 17: "above about two minutes")
+_MEASURED: dict = {}  # per process: seconds per training step / probe pass, keyed by what they depend on
+
+
+# ------------------------------------------------------------------------------------------------------- estimate
+@dataclass(frozen=True)
+class RunCost:
+    """One planned run and its estimated seconds (0 when it is reused from the results store)."""
+    label: str
+    kind: str            # "train" | "trivial" | "supervised"
+    seconds: float
+    stored: bool
+
+
+@dataclass
+class Estimate:
+    """What a button will cost on this device: one RunCost per run, in run order."""
+    runs: list[RunCost]
+    step_s: float        # measured seconds per training step (the slowest of the configs measured)
+    device: str          # "this CPU" or the GPU's name
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.runs)
+
+    @property
+    def n_stored(self) -> int:
+        return sum(r.stored for r in self.runs)
+
+    @property
+    def long(self) -> bool:
+        return self.seconds > LONG_S
+
+    def text(self) -> str:
+        """'about 25 s on this CPU (6 runs; a step takes 21 ms)', with the runs already in the store."""
+        n, stored = len(self.runs), self.n_stored
+        runs = f"{n} run{'s' * (n != 1)}" + (f", {stored} already in the store" if stored else "")
+        if stored == n:
+            return f"{runs}: nothing to train"
+        return f"about {duration(self.seconds)} on {self.device} ({runs}; a training step takes " \
+               f"{1000 * self.step_s:.0f} ms)"
+
+
+def duration(seconds: float) -> str:
+    """A rounded duration for people: '8 s', '45 s', '3 min', '1 h 20 min'."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{int(seconds // 3600)} h {round(seconds % 3600 / 60)} min"
+
+
+def device_words(cfg: TrainConfig) -> str:
+    dev = resolve_device(cfg.device)
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"this {dev.type.upper()}"
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def step_seconds(cfg: TrainConfig, data, steps: int = 3) -> float:
+    """Seconds per optimiser step of cfg's engine on this device, measured on data.pretrain (one warm-up step, then
+    `steps` timed ones); kept for the process per (encoder, tile, batch, views, sites, head, device). The global RNG
+    is restored afterwards, so measuring never changes a later run."""
+    from .train import Engine
+    dev = resolve_device(cfg.device)
+    key = ("step", cfg.encoder, data.tile, data.channels, min(cfg.batch_size, len(data.pretrain.y)), cfg.views,
+           tuple(sorted(cfg.sites)), cfg.noise, cfg.proj_bn, cfg.proj_dim, str(dev))
+    if key not in _MEASURED:
+        state = torch.random.get_rng_state()
+        try:
+            x = data.pretrain.x.to(dev, torch.float32)
+            engine = Engine(dataclasses.replace(cfg, epochs=1, batch_size=min(cfg.batch_size, len(x))), x, dev)
+            engine.new_epoch()
+            n = engine.steps_per_epoch
+            engine.step(0)
+            _synchronize(dev)
+            t0 = time.perf_counter()
+            for k in range(steps):
+                engine.step((k + 1) % n)
+            _synchronize(dev)
+            _MEASURED[key] = (time.perf_counter() - t0) / steps
+        finally:
+            torch.random.set_rng_state(state)
+    return _MEASURED[key]
+
+
+def probe_seconds(data, cfg: TrainConfig) -> float:
+    """Seconds of the probes' fixed part (MLP probe, k-NN, physics or 10-class probes) on data's probe splits,
+    measured once per process and data set with a cheap linear encoder (the trained encoder's own forward passes
+    are added per run from the step time)."""
+    from .probes import evaluate
+    from .train import probe_config
+    key = ("probes", data.name, data.tile, len(data.probe_train.y), len(data.probe_test.y), cfg.knn_k)
+    if key not in _MEASURED:
+        if not len(data.probe_test.y):
+            _MEASURED[key] = 0.0
+        else:
+            lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(data.channels * data.tile ** 2, 32))
+            state = torch.random.get_rng_state()
+            try:
+                t0 = time.perf_counter()
+                evaluate(lin.eval(), data, probe_config(cfg))
+                _MEASURED[key] = time.perf_counter() - t0
+            finally:
+                torch.random.set_rng_state(state)
+    return _MEASURED[key]
+
+
+def run_seconds(cfg: TrainConfig, data) -> float:
+    """Estimated seconds of one experiments run: pre-training (steps x a measured step), the per-epoch monitor,
+    and the probes (their fixed part plus the encoder's forward passes over the probe splits)."""
+    b = min(cfg.batch_size, len(data.pretrain.y))
+    step = step_seconds(cfg, data) if cfg.epochs else step_seconds(dataclasses.replace(cfg, epochs=1), data)
+    forward_per_sample = step / (3 * 2 * b)          # a step is a forward and a backward pass over 2B views
+    n_tr, n_te = len(data.probe_train.y), len(data.probe_test.y)
+    embedded = 2 * n_tr + 5 * n_te                   # probes, physics (real and flipped), diagnostics (3 passes)
+    monitor = cfg.epochs * monitor_seconds(cfg, data, forward_per_sample)
+    return cfg.epochs * (len(data.pretrain.y) // b) * step + monitor + probe_seconds(data, cfg) \
+        + embedded * forward_per_sample
+
+
+def monitor_seconds(cfg: TrainConfig, data, forward_per_sample: float) -> float:
+    """Estimated seconds of the engine's per-epoch monitor: its forward passes over its probe subset."""
+    return 0.0
+
+
+def supervised_seconds(cfg: TrainConfig, data, epochs: int) -> float:
+    """The supervised control: `epochs` over probe-train with one view per sample (half a contrastive step)."""
+    b = min(cfg.batch_size, len(data.probe_train.y))
+    steps = epochs * math.ceil(len(data.probe_train.y) / b)
+    return steps * step_seconds(dataclasses.replace(cfg, views="none", epochs=1), data) / 2
+
+
+def trivial_seconds(data) -> float:
+    """The trivial control (logistic regression on tile statistics), measured once per process and data set."""
+    from .baselines import trivial_baseline
+    key = ("trivial", data.name, data.tile, len(data.probe_train.y))
+    if key not in _MEASURED:
+        t0 = time.perf_counter()
+        trivial_baseline(data)
+        _MEASURED[key] = time.perf_counter() - t0
+    return _MEASURED[key]
+
+
+def estimate_compare(base: TrainConfig, conditions: list, data, seeds=(0,), controls=E.CONTROLS,
+                     results_dir=None, supervised_epochs: int = E.SUPERVISED_EPOCHS, keep_models: bool = True
+                     ) -> Estimate:
+    """The Estimate of experiments.compare with the same arguments (ValueError for bad ones, as compare)."""
+    _, plan = E.compare_plan(base, conditions, seeds, controls, supervised_epochs, keep_models)
+    costs = []
+    for r in plan:
+        stored = E.is_stored(r, results_dir, supervised_epochs)
+        if stored:
+            s = 0.0
+        elif r.kind == "train":
+            s = run_seconds(r.cfg, data)
+        elif r.kind == "supervised":
+            s = supervised_seconds(r.cfg, data, supervised_epochs)
+        else:
+            s = trivial_seconds(data)
+        costs.append(RunCost(r.label, r.kind, s, stored))
+    return _estimate(costs, [r.cfg for r in plan if r.kind == "train"], data, base)
+
+
+def estimate_configs(cfgs: list[TrainConfig], data, results_dir=None) -> Estimate:
+    """The Estimate of experiments.run_configs(cfgs, data, results_dir) (one after another; stacking on a GPU is
+    faster than this)."""
+    costs = []
+    for c in cfgs:
+        stored = results_dir is not None and E.read_record(E.record_path(results_dir, c)) is not None
+        costs.append(RunCost(E.run_label(c), "train", 0.0 if stored else run_seconds(c, data), stored))
+    return _estimate(costs, cfgs, data, cfgs[0])
+
+
+def estimate_sweep(base: TrainConfig, sls, seeds, data, results_dir=None, include_zero: bool = True,
+                   floor: bool = True) -> Estimate:
+    """The Estimate of experiments.sweep_sl with the same arguments (ValueError for bad ones, as sweep_sl)."""
+    cfgs, _ = E.sweep_configs(base, sls, seeds, include_zero, floor)
+    return estimate_configs(cfgs, data, results_dir)
+
+
+def _estimate(costs: list[RunCost], cfgs: list[TrainConfig], data, base: TrainConfig) -> Estimate:
+    steps = [step_seconds(c, data) for c in cfgs if c.epochs]
+    return Estimate(costs, max(steps) if steps else step_seconds(dataclasses.replace(base, epochs=1), data),
+                    device_words(base))
+
+
+# ------------------------------------------------------------------------------------------------------ tracking
+@dataclass
+class Outcome:
+    """What run() returns: the call's value (None when stopped), whether it was stopped, and the count of runs
+    finished and stored (kept) out of all (total), of which `reused` came from the store, in wall_s seconds."""
+    value: object
+    stopped: bool
+    kept: int
+    total: int
+    reused: int
+    wall_s: float
+
+    @property
+    def message(self) -> str:
+        if self.stopped:
+            return f"stopped: {self.kept} of {self.total} runs kept; press again to resume"
+        reused = f", {self.reused} of them reused from the store" if self.reused else ""
+        return f"{self.total} run{'s' * (self.total != 1)} in {duration(self.wall_s)}{reused}"
+
+
+@dataclass
+class Live:
+    """The callbacks of experiments.compare / sweep_sl / run_configs / run_grid, and what they have reported.
+
+    progress(done, total, record): a run finished (or was reused from the store); on_step(run, done, total, loss):
+    a step (done = 0: the run starts); on_epoch(run, entry): an epoch's monitor entry. `curves` holds
+    {name: [entries]} per run (the label; "label · seed k" for a later seed of the same label; a reused run's
+    entries come from its record's "monitor"), `line()` the current state in words, `done_units()` the estimated
+    seconds of the work done (from an Estimate's runs), which a progress bar turns into an ETA.
+    """
+    estimate: Estimate | None = None
+    on_change: Callable[["Live", bool], None] | None = None   # (live, an epoch finished) after every report
+    kept: int = 0
+    total: int = 0
+    reused: int = 0
+    run: object = None          # the current experiments.RunRef
+    step: int = 0
+    steps: int = 0
+    loss: float | None = None
+    curves: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+    _first_seed: dict = field(default_factory=dict)
+
+    def name(self, label: str, seed: int | None) -> str:
+        """The curves' key of a run: its label, with " · seed k" for any seed after the label's first."""
+        first = self._first_seed.setdefault(label, seed)
+        return label if seed == first else f"{label} · seed {seed}"
+
+    def progress(self, done: int, total: int, rec: dict | None) -> None:
+        self.total = total
+        if rec is None:
+            self.kept = self.reused = done          # run_configs: records found in the store before any training
+        else:
+            self.kept = done
+            if _created_before(rec, self.started):
+                self.reused += 1
+                if rec.get("monitor") and "label" in rec:
+                    self.curves[self.name(rec["label"], (rec.get("config") or {}).get("seed"))] = list(rec["monitor"])
+        self._changed(False)
+
+    def on_step(self, run, done: int, total: int, loss: float | None) -> None:
+        if done == 0 or run is not self.run:
+            self.run = run
+        self.step, self.steps = done, total
+        if loss is not None:
+            self.loss = loss
+        self._changed(False)
+
+    def on_epoch(self, run, entry: dict) -> None:
+        name = self.name(run.label, run.cfg.seed if run.cfg is not None else None)
+        if int(entry.get("epoch", 0)) <= 1:
+            self.curves[name] = []                  # a run that starts again (resumed) draws afresh
+        self.curves.setdefault(name, []).append(dict(entry))
+        self._changed(True)
+
+    def _changed(self, epoch: bool) -> None:
+        if self.on_change is not None:
+            self.on_change(self, epoch)
+
+    def line(self) -> str:
+        """'IDS (run 3 of 6) · epoch 4 of 8 · loss 4.612'."""
+        if self.run is None:
+            return "starting"
+        r = self.run
+        parts = [f"{P.condition_name(r.label)} (run {r.index + 1} of {r.total})"]
+        if r.cfg is not None and r.cfg.epochs and self.steps:
+            per_epoch = max(1, self.steps // r.cfg.epochs)
+            parts.append(f"epoch {min(r.cfg.epochs, self.step // per_epoch + 1)} of {r.cfg.epochs}"
+                         if self.step < self.steps else "probes")
+        elif self.steps:
+            parts.append(f"step {self.step} of {self.steps}")
+        if self.loss is not None and self.step:
+            parts.append(f"loss {self.loss:.3f}")
+        return " · ".join(parts)
+
+    def done_units(self) -> float:
+        """Estimated seconds of the work done: finished runs in full, the current one by its share of steps."""
+        if self.estimate is None or not self.estimate.runs:
+            return float(self.kept)
+        runs = self.estimate.runs
+        done = sum(r.seconds for r in runs[:self.kept])
+        if self.run is not None and self.kept <= self.run.index < len(runs) and self.steps:
+            done += runs[self.run.index].seconds * 0.8 * min(1.0, self.step / self.steps)  # ~80%: training
+        return done
+
+
+def _created_before(rec: dict, t: float) -> bool:
+    """Whether a record was made before time t (epoch seconds): one reused from the store, not trained now."""
+    try:
+        return time.mktime(time.strptime(rec["created"], "%Y-%m-%dT%H:%M:%S%z")) < int(t)
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------------------- views
+class MarimoView:
+    """A Live shown in the running marimo cell: marimo's progress bar (title, the Live's line as subtitle, its ETA
+    from the estimated seconds of work done) and, below it, the per-epoch curves, redrawn as epochs finish (at most
+    every `every_s` seconds). Use as a context manager around the call; it clears itself on exit."""
+
+    def __init__(self, title: str, estimate: Estimate | None, curves_title: str = "", every_s: float = 1.0):
+        import marimo as mo
+        self.mo, self.title, self.curves_title, self.every_s = mo, title, curves_title, every_s
+        self.units = max(1, round(10 * estimate.seconds)) if estimate is not None and estimate.seconds else 1000
+        self.scale = 10.0 if estimate is not None and estimate.seconds else None
+        self._bar_cm, self.bar, self._shown, self._drawn = None, None, 0, 0.0
+
+    def __enter__(self) -> "MarimoView":
+        self._bar_cm = self.mo.status.progress_bar(total=self.units, title=self.title, show_rate=False, show_eta=True,
+                                                   remove_on_exit=True)
+        self.bar = self._bar_cm.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bar_cm.__exit__(*exc)
+        self.mo.output.clear()
+
+    def __call__(self, live: Live, epoch: bool) -> None:
+        if self.scale is not None:
+            target = min(self.units - 1, int(self.scale * live.done_units()))
+        else:
+            target = min(self.units - 1, int(self.units * live.kept / max(1, live.total)))
+        self.bar.update(increment=max(0, target - self._shown), subtitle=live.line())
+        self._shown = max(self._shown, target)
+        now = time.monotonic()
+        if epoch and live.curves and now - self._drawn > self.every_s:
+            self._drawn = now
+            self.mo.output.replace_at_index(P.epoch_curves(live.curves, title=self.curves_title), 1)
+
+
+def run(fn: Callable, *, estimate: Estimate | None = None, title: str = "", view: str | None = "marimo",
+        curves_title: str = "Per-epoch monitor (eval mode, s_l = 0)", **kwargs) -> Outcome:
+    """fn(**kwargs, progress=, on_step=, on_epoch=) with a Live reporting to `view` ("marimo": MarimoView in the
+    running cell; None: nothing shown). fn is experiments.compare, sweep_sl, run_configs or run_grid (with a
+    results_dir, so that every finished run is stored as it finishes). A KeyboardInterrupt (Ctrl-C, marimo's stop)
+    ends the call: Outcome.stopped, its message says how many runs are kept, and the same call resumes."""
+    live = Live(estimate)
+    shown = MarimoView(title, estimate, curves_title) if view == "marimo" else None
+    live.on_change = shown
+    t0 = time.perf_counter()
+    value, stopped = None, False
+    try:
+        if shown is not None:
+            with shown:
+                value = fn(**kwargs, progress=live.progress, on_step=live.on_step, on_epoch=live.on_epoch)
+        else:
+            value = fn(**kwargs, progress=live.progress, on_step=live.on_step, on_epoch=live.on_epoch)
+    except KeyboardInterrupt:
+        stopped = True
+    return Outcome(value, stopped, live.kept, live.total, live.reused, time.perf_counter() - t0)
