@@ -16,12 +16,17 @@ marimo is imported only by MarimoView (the notebooks extra); everything else is 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import math
+import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from . import experiments as E
@@ -66,7 +71,7 @@ class Estimate:
         n, stored = len(self.runs), self.n_stored
         runs = f"{n} run{'s' * (n != 1)}" + (f", {stored} already in the store" if stored else "")
         if stored == n:
-            return f"{runs}: nothing to train"
+            return f"all {n} runs are already in the store: pressing shows them without training"
         return f"about {duration(self.seconds)} on {self.device} ({runs}; a training step takes " \
                f"{1000 * self.step_s:.0f} ms)"
 
@@ -85,92 +90,144 @@ def device_words(cfg: TrainConfig) -> str:
     return torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"this {dev.type.upper()}"
 
 
+@contextlib.contextmanager
+def _rng_kept():
+    """Measuring builds models (idslab.train.setup seeds every generator): put the global RNGs back afterwards, so
+    estimating never changes what a later cell draws."""
+    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.random.set_rng_state(states[2])
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def step_seconds(cfg: TrainConfig, data, steps: int = 3) -> float:
-    """Seconds per optimiser step of cfg's engine on this device, measured on data.pretrain (one warm-up step, then
-    `steps` timed ones); kept for the process per (encoder, tile, batch, views, sites, head, device). The global RNG
-    is restored afterwards, so measuring never changes a later run."""
+@dataclass(frozen=True)
+class _Shape:
+    """What an estimate needs to know of the data: tile, channels and split sizes."""
+    name: str
+    tile: int
+    channels: int
+    n_pretrain: int
+    n_probe_train: int
+    n_probe_test: int
+
+
+def _shape(cfg: TrainConfig, data) -> _Shape:
+    if data is not None:
+        return _Shape(data.name, data.tile, data.channels, len(data.pretrain.y), len(data.probe_train.y),
+                      len(data.probe_test.y))
+    from .encoders import encoder_tile
+    return _Shape(cfg.dataset, cfg.tile or encoder_tile(cfg.encoder), 3 if cfg.dataset == "cifar" else 1,
+                  cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test)
+
+
+def _stand_in(shape: _Shape, n_pretrain: int, tile: int | None = None):
+    """Random data of the right shape (balanced labels; the probe splits of shape's sizes) for timing without
+    loading the data set: a step or a probe takes the same time whatever the pixel values (no physics targets: a
+    meteor estimate without data leaves out the physics probes' second or so per run)."""
+    from types import SimpleNamespace
+    t = tile or shape.tile
+    g = torch.Generator().manual_seed(0)
+    split = lambda m: SimpleNamespace(x=torch.randn(m, shape.channels, t, t, generator=g), y=torch.arange(m) % 2,
+                                      targets={})
+    return SimpleNamespace(name=shape.name, tile=t, channels=shape.channels, classes=("0", "1"), meta={},
+                           pretrain=split(n_pretrain), probe_train=split(shape.n_probe_train),
+                           probe_test=split(shape.n_probe_test))
+
+
+def step_seconds(cfg: TrainConfig, data=None, steps: int = 3) -> float:
+    """Seconds per optimiser step of cfg's engine on this device: one warm-up step, then `steps` timed ones, on
+    data.pretrain (None: random tiles of the config's shape). Large models (not a CNN, or tiles above 32 px) are
+    timed at batch 8 and scaled to the config's batch. Kept for the process per (encoder, tile, batch, views,
+    sites, head, objective, device); the global RNGs are put back, so measuring never changes a later run."""
     from .train import Engine
     dev = resolve_device(cfg.device)
-    key = ("step", cfg.encoder, data.tile, data.channels, min(cfg.batch_size, len(data.pretrain.y)), cfg.views,
-           tuple(sorted(cfg.sites)), cfg.noise, cfg.proj_bn, cfg.proj_dim, str(dev))
+    shape = _shape(cfg, data)
+    b = min(cfg.batch_size, shape.n_pretrain)
+    key = ("step", cfg.encoder, shape.tile, shape.channels, b, cfg.views, tuple(sorted(cfg.sites)), cfg.noise,
+           cfg.proj_bn, cfg.proj_dim, cfg.objective, str(dev))
     if key not in _MEASURED:
-        state = torch.random.get_rng_state()
-        try:
-            x = data.pretrain.x.to(dev, torch.float32)
-            engine = Engine(dataclasses.replace(cfg, epochs=1, batch_size=min(cfg.batch_size, len(x))), x, dev)
+        small = cfg.encoder.startswith("cnn") and shape.tile <= 32
+        bm = b if small else min(b, 8)
+        with _rng_kept():
+            x = data.pretrain.x if data is not None and small else \
+                _stand_in(dataclasses.replace(shape, n_probe_train=0, n_probe_test=0), 2 * bm).pretrain.x
+            x = x[:max(2 * bm, min(len(x), 4 * bm))].to(dev, torch.float32)
+            engine = Engine(dataclasses.replace(cfg, epochs=1, batch_size=bm), x, dev)
             engine.new_epoch()
             n = engine.steps_per_epoch
             engine.step(0)
             _synchronize(dev)
             t0 = time.perf_counter()
-            for k in range(steps):
+            for k in range(steps if small else 1):
                 engine.step((k + 1) % n)
             _synchronize(dev)
-            _MEASURED[key] = (time.perf_counter() - t0) / steps
-        finally:
-            torch.random.set_rng_state(state)
+            _MEASURED[key] = (time.perf_counter() - t0) / (steps if small else 1) * b / bm
     return _MEASURED[key]
 
 
-def probe_seconds(data, cfg: TrainConfig) -> float:
-    """Seconds of the probes' fixed part (MLP probe, k-NN, physics or 10-class probes) on data's probe splits,
-    measured once per process and data set with a cheap linear encoder (the trained encoder's own forward passes
-    are added per run from the step time)."""
+def probe_seconds(cfg: TrainConfig, data=None) -> float:
+    """Seconds of the probes' fixed part (MLP probe, k-NN, physics or 10-class probes) on data's probe splits (None:
+    random 8x8 tiles of the config's split sizes), measured once per process and data set with a cheap linear
+    encoder; the trained encoder's own forward passes are added per run from the step time."""
     from .probes import evaluate
     from .train import probe_config
-    key = ("probes", data.name, data.tile, len(data.probe_train.y), len(data.probe_test.y), cfg.knn_k)
+    shape = _shape(cfg, data)
+    key = ("probes", shape.name, shape.tile if data is not None else None, shape.n_probe_train, shape.n_probe_test,
+           cfg.knn_k)
     if key not in _MEASURED:
-        if not len(data.probe_test.y):
+        if not shape.n_probe_test:
             _MEASURED[key] = 0.0
         else:
-            lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(data.channels * data.tile ** 2, 32))
-            state = torch.random.get_rng_state()
-            try:
+            with _rng_kept():
+                d = data if data is not None else _stand_in(shape, 0, 8)
+                lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(d.channels * d.tile ** 2, 32))
                 t0 = time.perf_counter()
-                evaluate(lin.eval(), data, probe_config(cfg))
+                evaluate(lin.eval(), d, probe_config(dataclasses.replace(cfg, knn_k=min(cfg.knn_k, 5)))
+                         if data is None else probe_config(cfg))
                 _MEASURED[key] = time.perf_counter() - t0
-            finally:
-                torch.random.set_rng_state(state)
     return _MEASURED[key]
 
 
-def run_seconds(cfg: TrainConfig, data) -> float:
+def run_seconds(cfg: TrainConfig, data=None) -> float:
     """Estimated seconds of one experiments run: pre-training (steps x a measured step), the per-epoch monitor,
     and the probes (their fixed part plus the encoder's forward passes over the probe splits)."""
-    b = min(cfg.batch_size, len(data.pretrain.y))
-    step = step_seconds(cfg, data) if cfg.epochs else step_seconds(dataclasses.replace(cfg, epochs=1), data)
+    shape = _shape(cfg, data)
+    b = min(cfg.batch_size, shape.n_pretrain)
+    step = step_seconds(cfg if cfg.epochs else dataclasses.replace(cfg, epochs=1), data)
     forward_per_sample = step / (3 * 2 * b)          # a step is a forward and a backward pass over 2B views
-    n_tr, n_te = len(data.probe_train.y), len(data.probe_test.y)
-    embedded = 2 * n_tr + 5 * n_te                   # probes, physics (real and flipped), diagnostics (3 passes)
-    monitor = cfg.epochs * monitor_seconds(cfg, data, forward_per_sample)
-    return cfg.epochs * (len(data.pretrain.y) // b) * step + monitor + probe_seconds(data, cfg) \
-        + embedded * forward_per_sample
-
-
-def monitor_seconds(cfg: TrainConfig, data, forward_per_sample: float) -> float:
-    """Estimated seconds of the engine's per-epoch monitor: its forward passes over its probe subset."""
-    return 0.0
+    # probes and physics (real and flipped tiles) embed both probe splits twice; the diagnostics probe-test 3 times;
+    # the monitor 1024 + 512 tiles per epoch (idslab.monitor.N_REF, N_EVAL)
+    from .monitor import N_EVAL, N_REF
+    embedded = 2 * shape.n_probe_train + 5 * shape.n_probe_test
+    monitored = min(N_REF, shape.n_probe_train) + min(N_EVAL, shape.n_probe_test)
+    return cfg.epochs * ((shape.n_pretrain // b) * step + monitored * forward_per_sample) \
+        + probe_seconds(cfg, data) + embedded * forward_per_sample
 
 
 def supervised_seconds(cfg: TrainConfig, data, epochs: int) -> float:
     """The supervised control: `epochs` over probe-train with one view per sample (half a contrastive step)."""
-    b = min(cfg.batch_size, len(data.probe_train.y))
-    steps = epochs * math.ceil(len(data.probe_train.y) / b)
+    n = _shape(cfg, data).n_probe_train
+    steps = epochs * math.ceil(n / min(cfg.batch_size, n))
     return steps * step_seconds(dataclasses.replace(cfg, views="none", epochs=1), data) / 2
 
 
-def trivial_seconds(data) -> float:
+def trivial_seconds(cfg: TrainConfig, data=None) -> float:
     """The trivial control (logistic regression on tile statistics), measured once per process and data set."""
     from .baselines import trivial_baseline
-    key = ("trivial", data.name, data.tile, len(data.probe_train.y))
+    shape = _shape(cfg, data)
+    key = ("trivial", shape.name, shape.tile, shape.n_probe_train)
     if key not in _MEASURED:
+        d = data if data is not None else _stand_in(shape, 0, min(shape.tile, 32))
         t0 = time.perf_counter()
-        trivial_baseline(data)
+        trivial_baseline(d)
         _MEASURED[key] = time.perf_counter() - t0
     return _MEASURED[key]
 
@@ -190,7 +247,7 @@ def estimate_compare(base: TrainConfig, conditions: list, data, seeds=(0,), cont
         elif r.kind == "supervised":
             s = supervised_seconds(r.cfg, data, supervised_epochs)
         else:
-            s = trivial_seconds(data)
+            s = trivial_seconds(r.cfg, data)
         costs.append(RunCost(r.label, r.kind, s, stored))
     return _estimate(costs, [r.cfg for r in plan if r.kind == "train"], data, base)
 
@@ -212,6 +269,39 @@ def estimate_sweep(base: TrainConfig, sls, seeds, data, results_dir=None, includ
     return estimate_configs(cfgs, data, results_dir)
 
 
+def estimate_grid(grid, results_dir="results", data=None, **extra) -> Estimate:
+    """The Estimate of experiments.run_grid(grid, results_dir, data, **extra): its trained cells (without data:
+    timed on random tiles of each encoder's shape, so opening a notebook never generates a grid's data) and its
+    trivial and supervised controls."""
+    folder = E.grid_dir(results_dir, grid)
+    cfgs = grid.configs(**extra)
+    costs = [RunCost(E.run_label(c), "train", 0.0, True) if E.read_record(E.record_path(folder, c)) is not None
+             else RunCost(E.run_label(c), "train", run_seconds(c, data), False) for c in cfgs]
+    for name, c in grid.baseline_configs(**extra):
+        stored = E.read_control_record(E.control_path(folder, name, c)) is not None
+        s = 0.0 if stored else (supervised_seconds(c, data, E.SUPERVISED_EPOCHS) if name == "supervised"
+                                else trivial_seconds(c, data))
+        costs.append(RunCost(f"{name} (seed {c.seed}, {c.encoder})", name, s, stored))
+    return _estimate(costs, cfgs, data, cfgs[0])
+
+
+def estimate_for(fn: Callable, results_dir=None, **kwargs) -> Estimate | None:
+    """The Estimate of a call fn(**kwargs, results_dir=results_dir) for fn in experiments.compare, sweep_sl,
+    run_grid (None for anything else)."""
+    if fn is E.compare:
+        keys = ("seeds", "controls", "supervised_epochs", "keep_models")
+        return estimate_compare(kwargs["base"], kwargs["conditions"], kwargs.get("data"), results_dir=results_dir,
+                                **{k: kwargs[k] for k in keys if k in kwargs})
+    if fn is E.sweep_sl:
+        keys = ("include_zero", "floor")
+        return estimate_sweep(kwargs["base"], kwargs["sls"], kwargs["seeds"], kwargs.get("data"), results_dir,
+                              **{k: kwargs[k] for k in keys if k in kwargs})
+    if fn is E.run_grid:
+        extra = {k: v for k, v in kwargs.items() if k not in ("grid", "data", "stack")}
+        return estimate_grid(kwargs["grid"], results_dir, kwargs.get("data"), **extra)
+    return None
+
+
 def _estimate(costs: list[RunCost], cfgs: list[TrainConfig], data, base: TrainConfig) -> Estimate:
     steps = [step_seconds(c, data) for c in cfgs if c.epochs]
     return Estimate(costs, max(steps) if steps else step_seconds(dataclasses.replace(base, epochs=1), data),
@@ -229,13 +319,18 @@ class Outcome:
     total: int
     reused: int
     wall_s: float
+    note: str | None = None    # instead of a run: why it did not start (press() on a long estimate)
+    left: str | None = None    # after a stop: the estimate of what is left ("about 17 s on this CPU")
 
     @property
     def message(self) -> str:
+        if self.note is not None:
+            return self.note
         if self.stopped:
-            return f"stopped: {self.kept} of {self.total} runs kept; press again to resume"
-        reused = f", {self.reused} of them reused from the store" if self.reused else ""
-        return f"{self.total} run{'s' * (self.total != 1)} in {duration(self.wall_s)}{reused}"
+            return f"stopped: {self.kept} of {self.total} runs kept; press again to resume" + (
+                f" ({self.left} to go)" if self.left else "")
+        reused = f" ({self.reused} reused from the store)" if self.reused else ""
+        return f"Done: {self.total} run{'s' * (self.total != 1)} in {duration(self.wall_s)}{reused}."
 
 
 @dataclass
@@ -338,11 +433,13 @@ class MarimoView:
     from the estimated seconds of work done) and, below it, the per-epoch curves, redrawn as epochs finish (at most
     every `every_s` seconds). Use as a context manager around the call; it clears itself on exit."""
 
-    def __init__(self, title: str, estimate: Estimate | None, curves_title: str = "", every_s: float = 1.0):
+    def __init__(self, title: str, estimate: Estimate | None, curves_title: str = "", every_s: float = 1.0,
+                 colours=None):
         import marimo as mo
-        self.mo, self.title, self.curves_title, self.every_s = mo, title, curves_title, every_s
-        self.units = max(1, round(10 * estimate.seconds)) if estimate is not None and estimate.seconds else 1000
-        self.scale = 10.0 if estimate is not None and estimate.seconds else None
+        self.mo, self.title, self.curves_title, self.every_s, self.colours = mo, title, curves_title, every_s, colours
+        # the bar counts percent of the estimated work (marimo shows "done / total" and turns the rate into an ETA)
+        self.units = 100
+        self.scale = 100 / estimate.seconds if estimate is not None and estimate.seconds else None
         self._bar_cm, self.bar, self._shown, self._drawn = None, None, 0, 0.0
 
     def __enter__(self) -> "MarimoView":
@@ -365,17 +462,19 @@ class MarimoView:
         now = time.monotonic()
         if epoch and live.curves and now - self._drawn > self.every_s:
             self._drawn = now
-            self.mo.output.replace_at_index(P.epoch_curves(live.curves, title=self.curves_title), 1)
+            self.mo.output.replace_at_index(P.epoch_curves(live.curves, title=self.curves_title,
+                                                           colours=self.colours), 1)
 
 
 def run(fn: Callable, *, estimate: Estimate | None = None, title: str = "", view: str | None = "marimo",
-        curves_title: str = "Per-epoch monitor (eval mode, s_l = 0)", **kwargs) -> Outcome:
+        curves_title: str = "Per epoch, as it trains (eval mode, s_l = 0): loss, k-NN, rank of h, spread of z",
+        curves_colours=None, **kwargs) -> Outcome:
     """fn(**kwargs, progress=, on_step=, on_epoch=) with a Live reporting to `view` ("marimo": MarimoView in the
     running cell; None: nothing shown). fn is experiments.compare, sweep_sl, run_configs or run_grid (with a
     results_dir, so that every finished run is stored as it finishes). A KeyboardInterrupt (Ctrl-C, marimo's stop)
     ends the call: Outcome.stopped, its message says how many runs are kept, and the same call resumes."""
     live = Live(estimate)
-    shown = MarimoView(title, estimate, curves_title) if view == "marimo" else None
+    shown = MarimoView(title, estimate, curves_title, colours=curves_colours) if view == "marimo" else None
     live.on_change = shown
     t0 = time.perf_counter()
     value, stopped = None, False
@@ -388,3 +487,69 @@ def run(fn: Callable, *, estimate: Estimate | None = None, title: str = "", view
     except KeyboardInterrupt:
         stopped = True
     return Outcome(value, stopped, live.kept, live.total, live.reused, time.perf_counter() - t0)
+
+
+# -------------------------------------------------------------------------------------------- a notebook's button
+def hint(estimate: Estimate, button: str, mo):
+    """A section's one line before its button is pressed: what pressing costs here; above LONG_S a warning that
+    the button will ask once more (press()). mo: the marimo module."""
+    if estimate.long:
+        return mo.callout(mo.md(
+            f"<span class='run-hint'>**This is long: {estimate.text()}.** Pressing **{button}** asks once more "
+            "before it starts; fewer epochs or seeds, a smaller tile or a CNN instead of a ResNet make it "
+            "shorter. Stop it any time with marimo's ■ (finished runs are kept).</span>"), kind="warn")
+    return mo.md(f"<span class='run-hint'>Press **{button}**: {estimate.text()}.</span>")
+
+
+def press(fn: Callable, *, title: str, view: str | None = "marimo", confirmed: bool = False,
+          get_confirmed: Callable | None = None, set_confirmed: Callable | None = None, results_dir=None,
+          curves_colours=None, **kwargs) -> Outcome:
+    """A notebook button's one package call: estimate fn(**kwargs) on this device (estimate_for), and when it is
+    longer than LONG_S and neither `confirmed` nor already warned about (get_confirmed() holds the same estimate),
+    return an Outcome whose message is that warning, and remember it (set_confirmed), so that the next press of
+    the same button on the same settings starts it. Else run(fn, ...) with its live view."""
+    est = estimate_for(fn, results_dir, **kwargs)
+    if est is not None and est.long and not confirmed:
+        key = (title, est.text())
+        if get_confirmed is None or get_confirmed() != key:
+            if set_confirmed is not None:
+                set_confirmed(key)
+            return Outcome(None, False, 0, len(est.runs), est.n_stored, 0.0,
+                           note=f"Not started: {est.text()}. Press again to start it, or choose fewer epochs or "
+                                "seeds, or a smaller tile or encoder.")
+    out = run(fn, estimate=est, title=title, view=view, curves_colours=curves_colours, results_dir=results_dir,
+              **kwargs)
+    if out.stopped and est is not None:
+        try:        # what is left: the same estimate, now with the kept runs in the store (a second Ctrl-C: skip it)
+            left = estimate_for(fn, results_dir, **kwargs)
+            out.left = f"about {duration(left.seconds)} on {left.device}"
+        except KeyboardInterrupt:
+            pass
+    return out
+
+
+def json_bytes(payload) -> bytes:
+    """A results payload as the JSON a browser download gets (the same text write_json puts on the server)."""
+    return json.dumps(payload, indent=2, allow_nan=False).encode()
+
+
+def save_row(button, payload: Callable | None, path, mo):
+    """The save row of a section after a run: a browser download of the results (JSON, built when clicked) and
+    `button` (a run_button) that writes the same file on the server. Nothing before a run (payload None)."""
+    if payload is None or button is None:
+        return None
+    download = mo.download(data=lambda: json_bytes(payload()), filename=Path(path).name,
+                           mimetype="application/json", label="Download JSON")
+    return mo.hstack([download, button], justify="start", gap=1)
+
+
+def save_on_server(button, payload: Callable | None, path, mo):
+    """What the server-side save button does when pressed: write the payload atomically to `path` and say where;
+    None when not pressed (and nothing to save without a run, so pressing before one is harmless)."""
+    if button is None or not button.value:
+        return None
+    if payload is None:
+        return mo.md("_Nothing to save yet: press the section's button first._")
+    from .atomic import write_json
+    out = write_json(path, payload())
+    return mo.md(f"<span class='saved'>Saved `{out}` on the server (written atomically).</span>")

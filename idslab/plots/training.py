@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 __all__ = ["loss_curves", "umap_2d", "pca_2d", "umap_side_by_side", "similarity_histograms", "cloud_scatter", "sweep_points",
            "sl_sweep", "sl_sweep_from_csv", "view_grid", "label_colours", "condition_colour", "condition_name", "CONDITION_NAMES",
            "reference_levels", "by_label", "accuracy_bars", "physics_bars", "diagnostics_bars", "training_panel", "warm_umap",
-           "epoch_curves"]
+           "epoch_curves", "head_colour"]
 
 # Colour per class label (0, 1) and per condition, reused across figures so a notebook reads consistently.
 LABEL_COLOURS = ("#4C78A8", "#F58518")
@@ -89,16 +89,17 @@ def reference_levels(controls: Mapping | None, metric: str = "mlp_acc") -> dict[
     return out
 
 
-def _add_references(fig: go.Figure, levels: Mapping[str, float], row=None, col=None, labels: bool = True) -> None:
+def _add_references(fig: go.Figure, levels: Mapping[str, float], row=None, col=None, labels: bool = True,
+                    suffix: str = "") -> None:
     """Horizontal reference lines (floor, no augmentation, trivial, supervised). labels: each line also gets a
-    legend entry naming it with its level (a dummy trace in the line's style), so no label is drawn over a bar or
-    a point; the same line in several panels is named once."""
+    legend entry naming it with its level (a dummy trace in the line's style; `suffix` says which panel it belongs
+    to), so no label is drawn over a bar or a point; the same line in several panels is named once."""
     named = {t.name for t in fig.data}
     for name, y in levels.items():
         label, colour, dash = REFERENCE_STYLE.get(name, (name, "#7F7F7F", "dot"))
         kw = dict(row=row, col=col) if row is not None else {}
         fig.add_hline(y=y, line=dict(color=colour, dash=dash, width=1.5), **kw)
-        text = f"{label}: {100 * y:.1f}%"
+        text = f"{label}{suffix if name in ('floor', 'none') else ''}: {100 * y:.1f}%"
         if labels and text not in named:
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=text, legendgroup=f"ref-{name}",
                                      line=dict(color=colour, dash=dash, width=1.5), hoverinfo="skip"))
@@ -361,6 +362,11 @@ def _sweep_figure(stats: Mapping[str, list], title: str, references: Mapping[str
                                  marker=dict(symbol="square")), secondary_y=True)
         fig.update_yaxes(title_text="final NT-Xent loss", secondary_y=True, showgrid=False)
     _add_references(fig, dict(references or {}))
+    ys = [p[1] + sign * p[2] for m, pts in stats.items() if m != "final_loss" for p in pts for sign in (-1, 1)
+          if np.isfinite(p[1])] + list(dict(references or {}).values())
+    if ys:   # the reference lines inside the plot, not on its edge
+        pad = 0.03 + 0.05 * (max(ys) - min(ys))
+        fig.update_yaxes(range=[max(0.0, min(ys) - pad), min(1.0, max(ys) + pad)], secondary_y=False)
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=[tick[s] for s in sls],
                      title_text="s_l (standard deviation of λ at fc1; evenly spaced values)")
     fig.update_yaxes(title_text="probe-test accuracy (mean ± sd over seeds)", tickformat=".0%", secondary_y=False)
@@ -428,11 +434,11 @@ def accuracy_bars(records: Mapping[str, Mapping], references: Mapping[str, float
                 if _metric(r, f"{m}_acc") is not None}
         fig.add_trace(_ci_bars(vals, condition_colour), row=1, col=col)
     refs = dict(references or {})
-    _add_references(fig, refs, row=1, col=1)
+    _add_references(fig, refs, row=1, col=1, suffix=" (MLP)")
     # k-NN panel: the trained controls' own k-NN levels; trivial and supervised are one classifier each, so the
     # same level in both panels
     _add_references(fig, {**{k: v for k, v in refs.items() if k in ("trivial", "supervised")}, **knn_refs},
-                    row=1, col=2)
+                    row=1, col=2, suffix=" (k-NN)")
     accs = [v for r in records.values() for m in ("mlp", "knn") if (v := _metric(r, f"{m}_acc")) is not None]
     lows = [*refs.values(), *knn_refs.values(), *accs] or [0.5]
     fig.update_yaxes(tickformat=".0%", range=[max(0.0, min(lows) - 0.08), 1.0], showticklabels=True)
@@ -525,24 +531,35 @@ MONITOR = (("loss", "training loss"), ("knn_acc", "k-NN accuracy"), ("effective_
            ("z_std", "z_std (0 = collapsed)"))
 
 
+def head_colour(label: str) -> str | None:
+    """Colours of notebook 01's head experiment ("paper head, s_l = 0", "BN head, s_l = 0.02", ...): grey and red
+    for the paper's head without and with weight noise, blue and orange for the batch-normalised one."""
+    head = "bn" if label.startswith("BN head") else "paper" if label.startswith("paper head") else None
+    if head is None:
+        return None
+    zero = label.rstrip().endswith("s_l = 0")
+    return {("paper", True): "#7F7F7F", ("paper", False): "#E45756", ("bn", True): "#4C78A8",
+            ("bn", False): "#F58518"}[head, zero]
+
+
 def epoch_curves(histories: Mapping[str, Sequence[Mapping]], title: str = "Per-epoch monitor",
-                 colours: Mapping[str, str] | None = None, knn_references: Mapping[str, float] | None = None
-                 ) -> go.Figure:
+                 colours=None, knn_references: Mapping[str, float] | None = None) -> go.Figure:
     """The engine's per-epoch monitor (idslab.train: loss, k-NN accuracy on a fixed probe subset, effective rank
     of h, z_std of the normalised projections), one panel each, one line per run, x = epoch.
 
     histories: {name: [{"epoch", "loss", "knn_acc", "effective_rank", "z_std", ...}, ...]}; a name is a condition
-    label (display name and colour from condition_name / condition_colour unless `colours` gives one), optionally
-    with " · seed k" (drawn dotted in the same colour). Missing values (k-NN without labels) are skipped.
+    label (display name and colour from condition_name / condition_colour unless `colours`, a {label: colour} map
+    or a function label -> colour or None, gives one), optionally with " · seed k" (drawn dotted in the same
+    colour). Missing values (k-NN without labels) are skipped.
     knn_references: {control: k-NN accuracy} drawn as lines in the k-NN panel."""
     fig = make_subplots(rows=1, cols=len(MONITOR), subplot_titles=[t for _, t in MONITOR], horizontal_spacing=0.06)
     palette = iter(_MORE_COLOURS + SAMPLE_COLOURS)
     auto = {}
     for name, entries in histories.items():
         base, _, seed = name.partition(" · ")
-        colour = (colours or {}).get(base) or (condition_colour(base) if base in CONDITION_COLOURS or
-                                               base.startswith("ids+") else auto.setdefault(base, next(palette,
-                                                                                                  "#7F7F7F")))
+        given = colours(base) if callable(colours) else (colours or {}).get(base)
+        colour = given or (condition_colour(base) if base in CONDITION_COLOURS or base.startswith("ids+")
+                           else auto.setdefault(base, next(palette, "#7F7F7F")))
         shown = condition_name(base) + (f" · {seed}" if seed else "")
         ep = [int(e.get("epoch", i + 1)) for i, e in enumerate(entries)]
         for col, (key, _) in enumerate(MONITOR, start=1):
@@ -555,6 +572,10 @@ def epoch_curves(histories: Mapping[str, Sequence[Mapping]], title: str = "Per-e
                                      marker=dict(size=5)), row=1, col=col)
     if knn_references:
         _add_references(fig, knn_references, row=1, col=2)
+        ys = [e.get("knn_acc") for v in histories.values() for e in v if isinstance(e.get("knn_acc"), (int, float))]
+        ys += list(knn_references.values())
+        pad = 0.02 + 0.05 * (max(ys) - min(ys))
+        fig.update_yaxes(range=[max(0.0, min(ys) - pad), min(1.0, max(ys) + pad)], row=1, col=2)
     for col in range(1, len(MONITOR) + 1):
         fig.update_xaxes(title_text="epoch", dtick=1 if max((len(v) for v in histories.values()), default=0) <= 12
                          else None, row=1, col=col)

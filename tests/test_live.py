@@ -1,0 +1,118 @@
+"""idslab.live: estimates before a run, the live callbacks during it, and a stop that keeps what finished."""
+import pytest
+
+from idslab import experiments as ex
+from idslab import live
+from idslab.train import TrainConfig
+from tests.conftest import streak_data
+
+TINY = dict(encoder="cnn16", tile=16, epochs=2, batch_size=64, n_pretrain=256, n_probe_train=128, n_probe_test=128,
+            device="cpu", knn_k=5)
+
+
+def test_estimate_follows_compares_plan_and_the_store(tmp_path):
+    data, base = streak_data(), TrainConfig(**TINY)
+    est = live.estimate_compare(base, ["flip", "ids"], data, seeds=(0, 1), results_dir=tmp_path,
+                                supervised_epochs=2)
+    # compare's run order: each trained label per seed, then trivial and supervised per seed
+    assert [r.label for r in est.runs] == ["flip", "flip", "ids", "ids", "none", "none", "floor", "floor",
+                                           "trivial", "trivial", "supervised", "supervised"]
+    assert all(r.seconds > 0 and not r.stored for r in est.runs) and est.n_stored == 0
+    floor, trained = est.runs[6].seconds, est.runs[0].seconds
+    assert floor < trained                                  # the floor has no pre-training
+    assert "on this CPU" in est.text() and "12 runs" in est.text() and not est.long
+    ex.compare(base, ["flip"], seeds=(0,), controls=("floor", "trivial"), data=data, results_dir=tmp_path,
+               supervised_epochs=2)
+    again = live.estimate_compare(base, ["flip", "ids"], data, seeds=(0, 1), results_dir=tmp_path,
+                                  supervised_epochs=2)
+    stored = [(r.label, r.stored) for r in again.runs if r.stored]
+    assert stored == [("flip", True), ("floor", True), ("trivial", True)] and again.seconds < est.seconds
+    assert "3 already in the store" in again.text()
+    with pytest.raises(ValueError, match="unknown controls"):
+        live.estimate_compare(base, ["flip"], data, controls=("nope",))
+
+
+def test_measuring_leaves_the_global_rng_alone():
+    import random
+
+    import numpy as np
+    import torch
+    live._MEASURED.clear()
+    torch.manual_seed(1)
+    np.random.seed(1)
+    random.seed(1)
+    live.estimate_sweep(TrainConfig(**TINY), [0.05], [0, 1], streak_data())
+    after_measure = torch.rand(3), np.random.rand(), random.random()
+    torch.manual_seed(1)
+    np.random.seed(1)
+    random.seed(1)
+    assert torch.equal(after_measure[0], torch.rand(3)) and after_measure[1:] == (np.random.rand(), random.random())
+
+
+def test_the_live_callbacks_name_the_run_epoch_and_loss():
+    data, base = streak_data(), TrainConfig(**TINY)
+    tracker = live.Live()
+    lines = []
+    tracker.on_change = lambda lv, epoch: lines.append(lv.line())
+    comp = ex.compare(base, ["ids"], seeds=(0,), controls=("floor",), data=data, progress=tracker.progress,
+                      on_step=tracker.on_step, on_epoch=tracker.on_epoch)
+    assert tracker.kept == tracker.total == 2 and tracker.reused == 0
+    assert any(line.startswith("IDS (run 1 of 2) · epoch 2 of 2 · loss ") for line in lines)
+    assert set(tracker.curves) == {"ids"} and [e["epoch"] for e in tracker.curves["ids"]] == [1, 2]
+    assert tracker.curves["ids"] == comp.runs("ids")[0]["monitor"]      # the curves are the record's monitor
+
+
+def test_a_stop_keeps_the_finished_runs_and_the_same_call_resumes(tmp_path):
+    """A KeyboardInterrupt (marimo's stop) in the third run: Outcome says 2 of 4 kept; the same call reuses them."""
+    data, base = streak_data(), TrainConfig(**TINY)
+    steps = []
+
+    def stop_in_third_run(run, done, total, loss):
+        steps.append(run.index)
+        if run.index == 2 and done == 3:
+            raise KeyboardInterrupt
+
+    def call(**kw):
+        inner = kw.pop("on_step")
+        return ex.sweep_sl(base, [0.05], [0, 1], data=data, results_dir=tmp_path, floor=False,
+                           on_step=lambda *a: (inner(*a), stop_in_third_run(*a)), **kw)
+
+    out = live.run(call, view=None)
+    assert out.stopped and out.value is None and (out.kept, out.total) == (2, 4)
+    assert out.message == "stopped: 2 of 4 runs kept; press again to resume"
+    steps.clear()
+    out = live.run(lambda **kw: ex.sweep_sl(base, [0.05], [0, 1], data=data, results_dir=tmp_path, floor=False,
+                                            **kw), view=None)
+    assert not out.stopped and (out.kept, out.total, out.reused) == (4, 4, 2) and len(out.value) == 4
+    assert out.message.startswith("Done: 4 runs in") and "(2 reused from the store)" in out.message
+
+
+def test_estimate_is_long_above_two_minutes_and_durations_read():
+    est = live.Estimate([live.RunCost("ids", "train", 100.0, False), live.RunCost("flip", "train", 30.0, False)],
+                        0.02, "this CPU")
+    assert est.long and est.text().startswith("about 2 min on this CPU (2 runs; a training step takes 20 ms)")
+    assert [live.duration(s) for s in (0.2, 44.6, 150, 5000)] == ["1 s", "45 s", "2 min", "1 h 23 min"]
+
+
+def test_press_warns_once_before_a_long_run_and_says_what_is_left_after_a_stop(tmp_path, monkeypatch):
+    """A long estimate: the first press only warns (and remembers), the second starts; a stop says what is left."""
+    data, base = streak_data(), TrainConfig(**TINY)
+    args = dict(base=base, sls=[0.05], seeds=[0, 1], data=data, floor=False)
+    monkeypatch.setattr(live, "LONG_S", 0.0)                    # every estimate counts as long
+    memory = {}
+    first = live.press(ex.sweep_sl, title="sweep", view=None, results_dir=tmp_path,
+                       get_confirmed=lambda: memory.get("key"), set_confirmed=lambda k: memory.update(key=k), **args)
+    assert first.value is None and first.message.startswith("Not started: about ")
+    assert "Press again to start it" in first.message and not list(tmp_path.glob("*.json"))
+    real, calls = ex.run, []
+
+    def stop_third(cfg, data=None, **kw):
+        calls.append(cfg)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(cfg, data, **kw)
+    monkeypatch.setattr(ex, "run", stop_third)
+    second = live.press(ex.sweep_sl, title="sweep", view=None, results_dir=tmp_path,
+                        get_confirmed=lambda: memory.get("key"), set_confirmed=lambda k: memory.update(key=k), **args)
+    assert second.stopped and second.message.startswith("stopped: 2 of 4 runs kept; press again to resume (about ")
+    assert second.message.endswith(" on this CPU to go)")
