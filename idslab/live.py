@@ -145,17 +145,19 @@ def _stand_in(shape: _Shape, n_pretrain: int, tile: int | None = None):
 def step_seconds(cfg: TrainConfig, data=None, steps: int = 3) -> float:
     """Seconds per optimiser step of cfg's engine on this device: one warm-up step, then `steps` timed ones, on
     data.pretrain (None: random tiles of the config's shape). Large models (not a CNN, or tiles above 32 px) are
-    timed at batch 8 and scaled to the config's batch. Kept for the process per (encoder, tile, batch, views,
+    timed at batch 2 and scaled to the config's batch. Kept for the process per (encoder, tile, batch, views,
     sites, head, objective, device); the global RNGs are put back, so measuring never changes a later run."""
     from .train import Engine
     dev = resolve_device(cfg.device)
     shape = _shape(cfg, data)
     b = min(cfg.batch_size, shape.n_pretrain)
+    small = cfg.encoder.startswith("cnn") and shape.tile <= 32
+    if not small:   # a large encoder's step is its forward and backward pass: time it once, whatever the views
+        cfg = dataclasses.replace(cfg, views="none")
     key = ("step", cfg.encoder, shape.tile, shape.channels, b, cfg.views, tuple(sorted(cfg.sites)), cfg.noise,
            cfg.proj_bn, cfg.proj_dim, cfg.objective, str(dev))
     if key not in _MEASURED:
-        small = cfg.encoder.startswith("cnn") and shape.tile <= 32
-        bm = b if small else min(b, 8)
+        bm = b if small else min(b, 2)
         with _rng_kept():
             x = data.pretrain.x if data is not None and small else \
                 _stand_in(dataclasses.replace(shape, n_probe_train=0, n_probe_test=0), 2 * bm).pretrain.x
@@ -285,9 +287,23 @@ def estimate_grid(grid, results_dir="results", data=None, **extra) -> Estimate:
     return _estimate(costs, cfgs, data, cfgs[0])
 
 
+def estimate_embed(cfgs: list[TrainConfig], data, controls: bool = True, keep: dict | None = None) -> Estimate:
+    """The Estimate of embeddings.pretrain_and_embed(cfgs, data, controls=, keep=) (notebook 03): its conditions,
+    the floor and the trivial control, the runs already in `keep` free."""
+    from .embeddings import planned_runs
+    costs = []
+    for label, _, cfg, kept in planned_runs(cfgs, data, controls, keep):
+        s = 0.0 if kept else trivial_seconds(cfg, data) if label == "trivial" else run_seconds(cfg, data)
+        costs.append(RunCost(label, "trivial" if label == "trivial" else "train", s, kept))
+    return _estimate(costs, list(cfgs), data, cfgs[0])
+
+
 def estimate_for(fn: Callable, results_dir=None, **kwargs) -> Estimate | None:
     """The Estimate of a call fn(**kwargs, results_dir=results_dir) for fn in experiments.compare, sweep_sl,
-    run_grid (None for anything else)."""
+    run_grid, embeddings.pretrain_and_embed (None for anything else)."""
+    from .embeddings import pretrain_and_embed
+    if fn is pretrain_and_embed:
+        return estimate_embed(kwargs["cfgs"], kwargs["data"], kwargs.get("controls", True), kwargs.get("keep"))
     if fn is E.compare:
         keys = ("seeds", "controls", "supervised_epochs", "keep_models")
         return estimate_compare(kwargs["base"], kwargs["conditions"], kwargs.get("data"), results_dir=results_dir,
@@ -298,7 +314,7 @@ def estimate_for(fn: Callable, results_dir=None, **kwargs) -> Estimate | None:
                               **{k: kwargs[k] for k in keys if k in kwargs})
     if fn is E.run_grid:
         extra = {k: v for k, v in kwargs.items() if k not in ("grid", "data", "stack")}
-        return estimate_grid(kwargs["grid"], results_dir, kwargs.get("data"), **extra)
+        return estimate_grid(kwargs["grid"], results_dir or "results", kwargs.get("data"), **extra)
     return None
 
 
@@ -517,11 +533,12 @@ def press(fn: Callable, *, title: str, view: str | None = "marimo", confirmed: b
             return Outcome(None, False, 0, len(est.runs), est.n_stored, 0.0,
                            note=f"Not started: {est.text()}. Press again to start it, or choose fewer epochs or "
                                 "seeds, or a smaller tile or encoder.")
-    out = run(fn, estimate=est, title=title, view=view, curves_colours=curves_colours, results_dir=results_dir,
-              **kwargs)
+    if results_dir is not None:
+        kwargs["results_dir"] = results_dir
+    out = run(fn, estimate=est, title=title, view=view, curves_colours=curves_colours, **kwargs)
     if out.stopped and est is not None:
         try:        # what is left: the same estimate, now with the kept runs in the store (a second Ctrl-C: skip it)
-            left = estimate_for(fn, results_dir, **kwargs)
+            left = estimate_for(fn, **kwargs)
             out.left = f"about {duration(left.seconds)} on {left.device}"
         except KeyboardInterrupt:
             pass

@@ -494,3 +494,21 @@ def heads_sentences(comp, objective: str = "NT-Xent") -> str:
                     " Weight noise does not change the batch-normalised head's training (")
             out += f"{100 * (b - a):+.1f} k-NN points over identical views)."
     return out
+
+
+def report_sections(markdown: str) -> tuple[str, dict[str, str]]:
+    """A report (report_markdown or a committed docs/results/*.md) split for display: the header (title, protocol,
+    device) and its tables as {title: body}, one per bold-titled block (MLP, k-NN, gap closed, physics, ...), so a
+    notebook shows each in its own tab instead of one output too tall to read in place."""
+    lines = markdown.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("**") and line.rstrip().endswith("**")
+              or (line.startswith("**") and "**" in line[2:] and i + 1 < len(lines) and not lines[i + 1].strip())]
+    if not starts:
+        return markdown, {}
+    header = "\n".join(lines[:starts[0]]).strip()
+    out = {}
+    for k, i in enumerate(starts):
+        title = lines[i].split("**")[1].strip()
+        body = "\n".join(lines[i:starts[k + 1] if k + 1 < len(starts) else len(lines)]).strip()
+        out[title.split(" (")[0] if len(title) > 40 else title] = body
+    return header, out
