@@ -503,8 +503,11 @@ def report_sections(markdown: str) -> tuple[str, dict[str, str]]:
     lines = markdown.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("**") and line.rstrip().endswith("**")
               or (line.startswith("**") and "**" in line[2:] and i + 1 < len(lines) and not lines[i + 1].strip())]
-    if not starts:
-        return markdown, {}
+    if not starts:        # one table (Figure 3's reports): it and what follows it form the one section
+        table = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+        if table is None:
+            return markdown, {}
+        return "\n".join(lines[:table]).strip(), {"results": "\n".join(lines[table:]).strip()}
     header = "\n".join(lines[:starts[0]]).strip()
     out = {}
     for k, i in enumerate(starts):

@@ -53,12 +53,14 @@ def _():
     DATA_DIR = os.environ.get("IDSLAB_DATA") or (str(ROOT / "data") if _checkout else None)
     _shared = ROOT.parent / "shared" / "datasets" / "cifar10-train-jpg"
     CIFAR_DIR = os.environ.get("IDSLAB_CIFAR_DIR") or (str(_shared) if _shared.is_dir() else None)
-    RESULTS_DIR = ROOT / "results" / "notebooks" if _checkout else Path("results") / "notebooks"
-    # The notebook's results store: every finished run is written here as it finishes (atomically), so a stop keeps
-    # it and the next press of the same button reuses it. Quick mode (CI) starts from an empty one every time.
-    STORE = Path(tempfile.mkdtemp(prefix="idslab_nb01_")) if QUICK else RESULTS_DIR / "store"
+    # Saved results go to results/notebooks/; quick mode (CI) uses a temporary folder, removed at exit.
+    RESULTS_DIR = (Path(tempfile.mkdtemp(prefix="idslab_nb01_")) if QUICK else
+                   ROOT / "results" / "notebooks" if _checkout else Path("results") / "notebooks")
     if QUICK:
-        atexit.register(shutil.rmtree, STORE, True)
+        atexit.register(shutil.rmtree, RESULTS_DIR, True)
+    # The notebook's results store: every finished run is written here as it finishes (atomically), so a stop keeps
+    # it and the next press of the same button reuses it.
+    STORE = RESULTS_DIR / "store"
     DEVICE = "cuda" if GPU else "cpu"
     VIEW = None if AUTO else "marimo"   # live progress and curves in the running cell (none in a script)
     return (

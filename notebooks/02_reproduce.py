@@ -55,7 +55,6 @@ def _():
         RESULTS,
         VIEW,
         mo,
-        sweep_figure,
     )
 
 
@@ -121,11 +120,21 @@ def _(DOCS, E, P, R, RESULTS, get_store, grid, grid_name, mo, n_runs, quick):
     else:
         _body = f"## {grid.title}\n\n_No records or committed report for this grid yet: launch it below._"
         _src = f"nothing yet (the grid has {n_runs} runs)"
-    _header, _tables = R.report_sections(_body)
-    mo.vstack([mo.md(_header), mo.ui.tabs({k: mo.md(v) for k, v in _tables.items()}) if _tables else None,
-               mo.md(f"<small id='report-source'>Above: {_src}; command `idslab reproduce {grid.name}"
-                     f"{' --quick' if grid.quick else ''}`.</small>")])
-    return (fig3_plot,)
+    _header, report_tables = R.report_sections(_body)
+    mo.vstack([mo.md(_header), mo.md(f"<small id='report-source'>Below: {_src}; command `idslab reproduce "
+                                      f"{grid.name}{' --quick' if grid.quick else ''}`.</small>")])
+    return fig3_plot, report_tables
+
+
+@app.cell(hide_code=True)
+def _(mo, report_tables):
+    # the report's tables, each in its own tab, so that none is taller than the cell shows
+    if len(report_tables) > 1:
+        _view = mo.ui.tabs({k: mo.md(v) for k, v in report_tables.items()})
+    else:
+        _view = mo.md(next(iter(report_tables.values()), ""))
+    _view
+    return
 
 
 @app.cell(hide_code=True)

@@ -68,7 +68,7 @@ def _(Path, idslab, mo, os, tempfile, torch):
     EXAMPLE = (OUT_DIR if QUICK else DATA_DIR) / "example_meteor_scenes.h5"
     KEPT = {}      # finished runs of the pre-train button (a stop keeps them; the next press reuses them)
     VIEW = None if AUTO else "marimo"
-    return AUTO, BUDGET, DATA_DIR, EXAMPLE, KEPT, OUT_DIR, QUICK, VIEW
+    return AUTO, BUDGET, DATA_DIR, EXAMPLE, KEPT, OUT_DIR, VIEW
 
 
 @app.cell(hide_code=True)
@@ -241,7 +241,14 @@ def _(mo):
     get_trained, set_trained = mo.state(None)
     get_kept, set_kept = mo.state(0)          # bumped after every press: the estimate re-reads what is kept
     get_confirmed, set_confirmed = mo.state(None)
-    return get_confirmed, get_kept, get_trained, set_confirmed, set_kept, set_trained
+    return (
+        get_confirmed,
+        get_kept,
+        get_trained,
+        set_confirmed,
+        set_kept,
+        set_trained,
+    )
 
 
 @app.cell(hide_code=True)

@@ -7,7 +7,9 @@ What marimo 0.25.2 renders, read from its DOM (tests/notebooks/test_browser.py p
 - a stale cell (marimo's yellow run button: "outdated", e.g. a pure-markdown cell after opening, or a cell
   queued behind an interrupted one): `.marimo-cell.needs-run` or a `[data-status=outdated]` status;
 - a cell still working: `[data-status=running|queued]`;
-- an output taller than edit mode's 610 px scrolls inside its cell: `.output-area` with scrollHeight > clientHeight.
+- an output taller than edit mode's 610 px scrolls inside its cell: `.output-area` with scrollHeight > clientHeight;
+- UI elements (buttons, inputs) inside shadow DOM: found with Playwright locators, not querySelectorAll; a
+  mo.download is a link, not a button.
 Used by the browser tests and by benchmarks/bench_notebook.py.
 """
 from __future__ import annotations
@@ -43,6 +45,35 @@ TRACEBACK_JS = f"""() => [...document.querySelectorAll('.marimo-cell')]
     .filter(c => /Traceback \\(most recent call last\\)/.test(c.innerText)).map(c => {_CELL_TEXT})"""
 BUSY_JS = """() => [...document.querySelectorAll('.marimo-cell [data-status]')]
     .filter(e => ['running', 'queued'].includes(e.getAttribute('data-status'))).length"""
+
+
+@contextlib.contextmanager
+def unchanged(notebook: Path):
+    """Around a test that opens `notebook` in `marimo edit`: the file must be the same afterwards (marimo rewrites
+    a notebook it would format differently, and saves whatever a stray keystroke typed into a cell). A changed
+    file is put back and the test fails."""
+    source = notebook.read_text()
+    try:
+        yield
+    finally:
+        now = notebook.read_text()
+        if now != source:
+            notebook.write_text(source)
+    assert now == source, f"marimo edit rewrote {notebook.name} (put back): run `marimo check --fix` on it"
+
+
+def action_buttons(page) -> list[str]:
+    """The names of the buttons a reader can press in the cell outputs (marimo's UI elements live in shadow DOM,
+    which Playwright's locators pierce and querySelectorAll does not): not tabs, accordion or dropdown triggers,
+    and not marimo's own cell controls."""
+    names = []
+    buttons = page.locator(".marimo-cell .output-area").get_by_role("button")
+    for i in range(buttons.count()):
+        b = buttons.nth(i)
+        if b.get_attribute("aria-expanded") is None and b.get_attribute("aria-haspopup") is None \
+                and b.is_visible() and b.inner_text().strip():
+            names.append(b.inner_text().strip())
+    return list(dict.fromkeys(names))
 
 
 def free_port() -> int:
