@@ -116,3 +116,17 @@ def test_press_warns_once_before_a_long_run_and_says_what_is_left_after_a_stop(t
                         get_confirmed=lambda: memory.get("key"), set_confirmed=lambda k: memory.update(key=k), **args)
     assert second.stopped and second.message.startswith("stopped: 2 of 4 runs kept; press again to resume (about ")
     assert second.message.endswith(" on this CPU to go)")
+
+
+def test_stacked_runs_report_their_steps_and_each_runs_epochs():
+    """run_configs(stack=True) (idslab.multi, what a GPU sweep uses): one step stream for the group, and every
+    run's epoch entries under its own RunRef, so the live curves of a stacked sweep are per run."""
+    data, base = streak_data(), TrainConfig(**TINY)
+    cfgs, _ = ex.sweep_configs(base, [0.05], [0], floor=False)                 # s_l = 0 and 0.05, stacked
+    steps, epochs = [], []
+    recs = ex.run_configs(cfgs, data=data, stack=True, on_step=lambda run, d, t, loss: steps.append((run, d, t)),
+                          on_epoch=lambda run, e: epochs.append((run.index, run.label, e["epoch"])))
+    assert all(r.get("stacked") == 2 for r in recs)
+    assert steps[0][0].label == "2 runs at once" and steps[-1][1] == steps[-1][2] == 2 * (256 // 64)
+    assert sorted(epochs) == [(0, "ids s_l=0 (seed 0)", 1), (0, "ids s_l=0 (seed 0)", 2),
+                              (1, "ids s_l=0.05 (seed 0)", 1), (1, "ids s_l=0.05 (seed 0)", 2)]
