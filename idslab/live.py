@@ -144,9 +144,11 @@ def _stand_in(shape: _Shape, n_pretrain: int, tile: int | None = None):
 
 def step_seconds(cfg: TrainConfig, data=None, steps: int = 3) -> float:
     """Seconds per optimiser step of cfg's engine on this device: one warm-up step, then `steps` timed ones, on
-    data.pretrain (None: random tiles of the config's shape). Large models (not a CNN, or tiles above 32 px) are
-    timed at batch 2 and scaled to the config's batch. Kept for the process per (encoder, tile, batch, views,
-    sites, head, objective, device); the global RNGs are put back, so measuring never changes a later run."""
+    data.pretrain (None: random tiles of the config's shape). A large model (not a CNN, or tiles above 32 px) is
+    timed with one step on about 64 tiles' worth of 32 x 32 pixels and scaled to the config's batch (a batch of 2
+    or 4 counts per-call overheads many times over: 7x too slow for ResNet-18 at 32 px; 32 tiles: 1.3x). Kept for
+    the process per (encoder, tile, batch, views, sites, head, objective, device); the global RNGs are put back, so
+    measuring never changes a later run."""
     from .train import Engine
     dev = resolve_device(cfg.device)
     shape = _shape(cfg, data)
@@ -156,22 +158,29 @@ def step_seconds(cfg: TrainConfig, data=None, steps: int = 3) -> float:
         cfg = dataclasses.replace(cfg, views="none")
     key = ("step", cfg.encoder, shape.tile, shape.channels, b, cfg.views, tuple(sorted(cfg.sites)), cfg.noise,
            cfg.proj_bn, cfg.proj_dim, cfg.objective, str(dev))
-    if key not in _MEASURED:
-        bm = b if small else min(b, 2)
-        with _rng_kept():
-            x = data.pretrain.x if data is not None and small else \
-                _stand_in(dataclasses.replace(shape, n_probe_train=0, n_probe_test=0), 2 * bm).pretrain.x
-            x = x[:max(2 * bm, min(len(x), 4 * bm))].to(dev, torch.float32)
-            engine = Engine(dataclasses.replace(cfg, epochs=1, batch_size=bm), x, dev)
-            engine.new_epoch()
-            n = engine.steps_per_epoch
-            engine.step(0)
-            _synchronize(dev)
-            t0 = time.perf_counter()
-            for k in range(steps if small else 1):
-                engine.step((k + 1) % n)
-            _synchronize(dev)
-            _MEASURED[key] = (time.perf_counter() - t0) / (steps if small else 1) * b / bm
+    if key in _MEASURED:
+        return _MEASURED[key]
+
+    def timed(bm: int, n: int) -> float:
+        x = data.pretrain.x if data is not None and small else \
+            _stand_in(dataclasses.replace(shape, n_probe_train=0, n_probe_test=0), 2 * bm).pretrain.x
+        x = x[:max(2 * bm, min(len(x), 4 * bm))].to(dev, torch.float32)
+        engine = Engine(dataclasses.replace(cfg, epochs=1, batch_size=bm), x, dev)
+        engine.new_epoch()
+        engine.step(0)
+        _synchronize(dev)
+        t0 = time.perf_counter()
+        for k in range(n):
+            engine.step((k + 1) % engine.steps_per_epoch)
+        _synchronize(dev)
+        return (time.perf_counter() - t0) / n
+
+    with _rng_kept():
+        if small:
+            _MEASURED[key] = timed(b, steps)
+        else:       # a batch of about 64 tiles of 32 x 32 px (at least 2): seconds per step even for ResNet-50
+            bm = max(2, min(b, round(64 * 32 * 32 / shape.tile ** 2)))
+            _MEASURED[key] = timed(bm, 1) * b / bm
     return _MEASURED[key]
 
 
