@@ -458,14 +458,18 @@ def sweep_sentences(records: list[dict]) -> str:
 def heads_sentences(comp, objective: str = "NT-Xent") -> str:
     """What the head experiment of notebook 01 shows, from each run's per-epoch monitor: for the paper's and the
     batch-normalised head, identical views (s_l = 0) against weight noise, at the last epoch (k-NN, effective rank,
-    z_std) against the random init's k-NN. A run 'collapsed' when z_std < 0.1 or the rank of h < 2; it 'fell back
-    to the floor' when its last k-NN is within 3 points of the floor's after a higher peak."""
+    z_std; the uniformity of the trained h, 0 = all alike) against the random init's k-NN. A run 'collapsed' when
+    z_std < 0.1 or the rank of h < 2; it 'fell back to the floor' when its last k-NN is within 3 points of the
+    floor's after a higher peak."""
     floor = comp.controls.get("floor", {}).get("knn_acc")
-    final = {}
+    final, unif = {}, {}
     for r in comp.records:
         mon = r.get("monitor") or []
         if r.get("role") == "condition" and mon and r["config"]["seed"] == comp.seeds[0]:
             final[r["label"]] = mon
+            u = ((r.get("metrics") or {}).get("diagnostics") or {}).get("uniformity")
+            if isinstance(u, (int, float)):
+                unif[r["label"]] = u
     if not final:
         return ""
 
@@ -480,7 +484,8 @@ def heads_sentences(comp, objective: str = "NT-Xent") -> str:
             state = (f", back at the random init's level after a peak of {_pct(peak['knn_acc'])} at epoch "
                      f"{peak['epoch']}" if (peak.get("knn_acc") or 0) - floor >= 0.03 else
                      ", no better than the random init")
-        return f"{label}: k-NN {_pct(knn) if knn is not None else '–'}{state}"
+        u = f", uniformity of h {unif[label]:.2f}" if label in unif else ""
+        return f"{label}: k-NN {_pct(knn) if knn is not None else '–'}{u}{state}"
 
     parts = [say(lab) for lab in final]
     out = (f"With {objective}, after {len(next(iter(final.values())))} epoch(s) (random init: k-NN "
