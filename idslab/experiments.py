@@ -726,7 +726,7 @@ def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, s
         res = baselines.trivial_baseline(data, seed=cfg.seed)
     else:
         res = baselines.supervised_ceiling(cfg, data, epochs=supervised_epochs, train_on="probe_train",
-                                           progress=progress)
+                                           **({"progress": progress} if progress is not None else {}))
     import platform
 
     import torch
