@@ -27,6 +27,7 @@ CHROMIUM = os.environ.get("IDSLAB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 FIRST_SCREEN = {"width": 1400, "height": 900}
+LAST_PID = [0]   # the last marimo server started by marimo()
 
 # JavaScript run in the page. Each returns a list of short descriptions (empty: nothing wrong).
 _CELL_TEXT = "(c.querySelector('.output-area') || c).innerText.replace(/\\s+/g, ' ').slice(0, 160)"
@@ -108,6 +109,7 @@ def marimo(mode: str, notebook: Path, log_path: Path, env: dict, cwd: Path = ROO
         proc = subprocess.Popen([exe, mode, str(notebook), "--host", "127.0.0.1", "--port", str(port),
                                  "--headless", "--no-token", *extra],
                                 cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        LAST_PID[0] = proc.pid              # its session id too (start_new_session): benchmarks read its CPU time
         try:
             url = f"http://127.0.0.1:{port}/"
             _wait_http(url, proc)
