@@ -4,7 +4,7 @@ The package-wide rule (docs/DESIGN.md "Bad input"): every entry point validates 
 raises ValueError / FileNotFoundError naming the input and the fix. These helpers build those messages, so every
 entry point words them the same way: "<name> must be <rule>, got <value>: <fix>".
 
-Nothing here imports from the rest of idslab (it sits at the top of the data flow).
+Nothing here imports from the rest of idslab but idslab.atomic (both sit at the top of the data flow).
 """
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import math
 import numbers
 import os
 import tempfile
-import time
 from pathlib import Path
+
+from .atomic import fallback_path  # noqa: F401 (re-exported: the entry points import it from here)
 
 
 def flag(name: str) -> str:
@@ -116,9 +117,3 @@ def _probe_write(folder: Path, p: Path, what: str) -> None:
         os.unlink(probe)
     except OSError as e:
         raise ValueError(f"{what} {p}: cannot write in {folder} ({e.strerror or e}): choose a writable folder")
-
-
-def fallback_path(target: str | os.PathLike) -> Path:
-    """Where to put a finished result whose own path failed: the system temp folder, same name + a timestamp."""
-    t = Path(target)
-    return Path(tempfile.gettempdir()) / f"{t.stem}.{time.strftime('%Y%m%d-%H%M%S')}.{os.getpid()}{t.suffix}"

@@ -80,7 +80,7 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
     """The data set `name` ("meteor" | "cifar") at tile size N (8..256, dividing 512), from the cache or built.
 
     data_dir: cache folder (default $IDSLAB_DATA or ./data). cifar_dir: a folder of class sub-folders (see
-    idslab.datasets.cifar); download: fetch CIFAR-10 through torchvision. params: meteor simulator parameters.
+    idslab.datasets.cifar; default $IDSLAB_CIFAR_DIR); download: fetch CIFAR-10 through torchvision. params: meteor simulator parameters.
     name "file": a user's .npy / .npz / HDF5 file or image folder at `path` (idslab.datasets.arrays.load_file),
     tiled with corners every `stride` pixels (None: N) and `edge` "drop" | "shift" (only files have these).
     Raises ValueError / FileNotFoundError naming the problem and the fix.
@@ -96,7 +96,10 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
     check_tile(tile)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2 ** 32:
         raise ValueError(f"data seed={seed!r}: need a whole number in 0..2**32-1")
-    check_folder(cache.data_dir(data_dir), "data_dir (--data-dir)", write=False)  # not a file, not under one
+    check_folder(cache.data_dir(data_dir), "data_dir (--data-dir)" if data_dir is not None else "$IDSLAB_DATA",
+                 write=False)  # not a file, not under one
+    if name == "cifar" and cifar_dir is None:   # every command honours $IDSLAB_CIFAR_DIR, as reproduce always did
+        cifar_dir = cache.env_path("IDSLAB_CIFAR_DIR", "a folder of CIFAR-10 images in class sub-folders")
     if not isinstance(sizes, Sizes):
         raise ValueError(f"sizes={sizes!r}: pass an idslab.datasets.Sizes")
     if name in ("meteor", "cifar"):

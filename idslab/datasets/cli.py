@@ -44,11 +44,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     """Load (generating/caching as needed) and print the summary; returns the exit status."""
     from . import MeteorParams, Sizes, echo_stats, load, summary
+    args.on_interrupt = ("a data cache is written only once complete, so nothing half-written was left: rerun to "
+                         "generate it again")
     sizes = Sizes(args.pretrain, args.probe_train, args.probe_test)
     if args.dataset not in ("meteor", "cifar"):
         return run_file(args, sizes)
     params = MeteorParams(negatives=args.negatives) if args.dataset == "meteor" else None
-    data = load(args.dataset, args.tile or 16, seed=args.seed, sizes=sizes, data_dir=args.data_dir,
+    data = load(args.dataset, 16 if args.tile is None else args.tile, seed=args.seed, sizes=sizes, data_dir=args.data_dir,
                 cifar_dir=args.cifar_dir, download=args.download, params=params)
     s = summary(data)
     if args.dataset == "meteor":
