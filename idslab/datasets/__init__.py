@@ -72,6 +72,9 @@ class SSLData:
 
 
 SPLIT_NAMES = ("pretrain", "probe_train", "probe_test")
+# The meteor physics targets' arithmetic, in the cache key (not in SIMULATOR_VERSION, which keys run records: pixels
+# and labels did not change): 2 = peak_snr_db by meteor.db_exact, the same on every CPU (issue 19).
+TARGETS_VERSION = 2
 
 
 def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_dir=None, cifar_dir=None,
@@ -129,7 +132,8 @@ def check_memory(sizes: Sizes, tile: int, channels: int) -> None:
 
 def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams) -> SSLData:
     from .meteor import generate
-    key_obj = dict(params=params.to_json(), sizes=vars(sizes), seed=seed, tile=tile, version=SIMULATOR_VERSION)
+    key_obj = dict(params=params.to_json(), sizes=vars(sizes), seed=seed, tile=tile, version=SIMULATOR_VERSION,
+                   targets=TARGETS_VERSION)
     path = root / f"meteor_t{tile}_s{seed}_{cache.cache_key(key_obj)}.pt"
     t0 = time.perf_counter()
     obj = None
