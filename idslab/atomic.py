@@ -35,6 +35,8 @@ def atomic_write(path: str | os.PathLike, *chunks: bytes) -> Path:
     temporary files of earlier killed writes to the same path are removed first. An OSError names `path` (not the
     temporary file) as its filename."""
     path = Path(path)
+    if path.is_symlink():  # write through the link (the user's file is its target); os.replace would replace the link
+        path = Path(os.path.realpath(path))
     if path.exists() and not path.is_file():  # os.replace would swap a folder or a device (/dev/null!) for a file
         raise ValueError(f"{path} exists and is not a regular file: give a file path")
     try:
@@ -144,16 +146,17 @@ def fallback_path(target: str | os.PathLike) -> Path:
     return Path(tempfile.gettempdir()) / f"{t.stem}.{time.strftime('%Y%m%d-%H%M%S')}.{os.getpid()}{t.suffix}"
 
 
-def write_fix(e: OSError, path: str | os.PathLike) -> str:
-    """What to do about a failed write to `path`, by its cause."""
+def write_fix(e: OSError, path: str | os.PathLike, how: str = "") -> str:
+    """What to do about a failed write to `path`, by its cause. how: where another folder is chosen, e.g. '--out'."""
     folder = Path(path).parent
+    other = f" with {how}" if how else ""
     if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return f"free space on the disk that holds {folder} (or choose a folder on another disk)"
+        return f"free space on the disk that holds {folder} (or choose a folder on another disk{other})"
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"check the permissions of {folder} (or choose another folder)"
+        return f"check the permissions of {folder} (or choose another folder{other})"
     if e.errno in (errno.ENOENT, errno.ENOTDIR):
-        return f"the folder {folder} is gone: create it again (or choose another folder)"
-    return f"check {folder} (or choose another folder)"
+        return f"the folder {folder} is gone: create it again (or choose another folder{other})"
+    return f"check {folder} (or choose another folder{other})"
 
 
 def describe_os_error(e: OSError, path: str | os.PathLike | None = None) -> str:
@@ -170,7 +173,8 @@ class SavedElsewhere(OSError):
         self.what, self.path, self.fallback, self.cause = what, Path(path), fallback, cause
         reason = cause.strerror or str(cause)
         if fallback is not None:
-            msg = (f"could not write the {what} to {path} ({reason}); saved it to {fallback} instead: "
+            it = "them" if what.endswith("s") else "it"
+            msg = (f"could not write the {what} to {path} ({reason}); saved {it} to {fallback} instead: "
                    f"{write_fix(cause, path)}{then}")
         else:
             msg = (f"could not write the {what} to {path} ({reason}), nor to the temp folder "

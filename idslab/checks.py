@@ -78,6 +78,7 @@ def check_writable(path: str | os.PathLike, what: str) -> Path:
     if path is None or not str(path).strip():
         raise ValueError(f"{what}: empty path: give a file name, e.g. {what} run.json")
     p = Path(path)
+    _check_name_lengths(p, what)
     if p.is_dir():
         raise ValueError(f"{what} {p} is a folder: give a file name inside it, e.g. {what} {p / 'run.json'}")
     if p.exists() and not p.is_file():  # a device or pipe: the atomic rename would replace it (as root: /dev/null)
@@ -92,12 +93,28 @@ def check_folder(path: str | os.PathLike, what: str, write: bool = True) -> Path
     if path is None or not str(path).strip():
         raise ValueError(f"{what}: empty path: give a folder")
     p = Path(path)
+    _check_name_lengths(p, what)
     if p.exists() and not p.is_dir():
         raise ValueError(f"{what} {p} is a file, not a folder: choose another path")
     folder = _nearest_folder(p, p, what)
     if write:
         _probe_write(folder, p, what)
     return p
+
+
+def _check_name_lengths(p: Path, what: str) -> None:
+    """ValueError for a path part longer than the file system takes (NAME_MAX, 255 bytes on most), before any work:
+    otherwise the write after training fails, and the temp-folder fallback, which keeps the name, fails with it."""
+    limit = 255
+    try:
+        limit = os.pathconf(_nearest_folder(p.parent, p, what), "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        pass
+    for part in p.parts:
+        n = len(os.fsencode(part))
+        if n > limit:
+            raise ValueError(f"{what} {str(p)[:60]}...: the name {part[:30]}... is {n} bytes, longer than the {limit} "
+                             "this file system allows: choose a shorter name")
 
 
 def _nearest_folder(start: Path, p: Path, what: str) -> Path:

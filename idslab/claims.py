@@ -65,9 +65,13 @@ class Claims:
                 continue
             except OSError:                             # an unwritable store: run without sharing
                 return True
-            with os.fdopen(fd, "w") as f:
-                json.dump({"host": self.host, "pid": self.pid, "token": token,
-                           "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, f)
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump({"host": self.host, "pid": self.pid, "token": token,
+                               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, f)
+            except OSError:                             # a full disk: no empty claim left to block others
+                path.unlink(missing_ok=True)
+                return True
             with self._lock:
                 self.held[path] = token
                 if self._thread is None:          # the heartbeat runs while this process holds a claim

@@ -8,6 +8,7 @@ import math
 import os
 import signal
 import sys
+import warnings
 
 # Light imports only: torch loads inside main(), under its Ctrl-C handler (idslab/__init__.py is lazy for the same
 # reason), so an interrupt while it loads is one line and exit 130, not a traceback.
@@ -172,7 +173,7 @@ def cmd_train(args) -> int:
     name = cfg.data_path if cfg.dataset == "file" else cfg.dataset
     print(f"{name} tile {cfg.tile} {cfg.encoder} views={cfg.views}: {_fmt(rec)}")
     status = 0
-    if args.save_model:
+    if args.save_model and rec["checkpoint"]:
         args.on_interrupt = f"the model is in {rec['checkpoint']}; the record was not written"
     if rec.get("checkpoint_note"):   # the model went to the temp folder: an error, even though it is kept
         print(f"idslab: error: {rec['checkpoint_note']}", file=sys.stderr)
@@ -375,15 +376,30 @@ def _stop_on_signals() -> dict:
     return old
 
 
+_PATH_ARGS = ("out", "save_model", "results", "report_dir", "data_dir", "cifar_dir", "data_path", "model", "data")
+
+
+def _expand_user(args: argparse.Namespace) -> None:
+    """A quoted '~/run.json' reaches us unexpanded (the shell expands only a bare ~): it means the home folder, not a
+    folder named '~' in the current one."""
+    for name in _PATH_ARGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, name, os.path.expanduser(value))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand. Bad input (ValueError, FileNotFoundError) and a diverged run (FloatingPointError): the
     message on stderr without a traceback, exit 2. A result that could not be written where asked (kept in the temp
     folder) or another OS error (disk full, permission): the message naming the path and the fix, exit 1.
     Ctrl-C: one line saying what is kept (and "rerun to resume" only where the command resumes), exit 130; SIGTERM
     and SIGHUP the same with 143 / 129. Records, checkpoints and caches are written atomically as each run ends."""
-    args, old_handlers = None, _stop_on_signals()
+    args, old_handlers, old_format = None, _stop_on_signals(), warnings.formatwarning
+    # a warning (a cache that could not be written, a record set aside) is one line for a person, not a code excerpt
+    warnings.formatwarning = lambda message, *a, **k: f"idslab: warning: {message}\n"
     try:
         args = build_parser().parse_args(argv)
+        _expand_user(args)
         return args.func(args)
     except (ValueError, FileNotFoundError, FloatingPointError) as e:
         print(f"idslab: error: {e}", file=sys.stderr)
@@ -407,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nidslab: interrupted ({what}); {kept}", file=sys.stderr)
         return 130 if not isinstance(e, Terminated) else 128 + e.signum
     finally:
+        warnings.formatwarning = old_format
         for signum, handler in old_handlers.items():
             signal.signal(signum, handler)
 

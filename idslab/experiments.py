@@ -427,9 +427,9 @@ class _Store:
         """SavedElsewhere if a write has failed: the sweep stops, every finished result already saved."""
         if self.spill is not None:
             from .atomic import SavedElsewhere
-            raise SavedElsewhere(f"{self.n} finished result(s)", self.first, f"{self.spill}/", self.error,
-                                 then=f"; then move the files in {self.spill} into {self.dir} and rerun the same "
-                                      "command to resume")
+            raise SavedElsewhere("record", self.first, f"{self.spill}/", self.error,
+                                 then=f"; the {self.n} finished result(s) of this run that could not be stored are "
+                                      f"there: move them into {self.dir} and rerun the same command to resume")
 
     def __enter__(self):
         return self

@@ -36,7 +36,7 @@ import torch
 
 from . import __version__
 from . import checks as C
-from .atomic import atomic_write, write_json, write_or_fallback  # noqa: F401 (write_json: re-exported)
+from .atomic import SavedElsewhere, atomic_write, write_json, write_or_fallback  # noqa: F401 (re-exported)
 from .diagnostics import representation_diagnostics
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_tile
 from .monitor import MonitorSet, measure, monitor_set
@@ -495,9 +495,12 @@ def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoin
     result = pretrain(cfg, data, progress, on_epoch)
     rec = make_record(cfg, result, data, t0)     # checks the model's output first: divergence stops here
     if checkpoint:
-        saved, note = save_checkpoint_or_fallback(checkpoint, result, cfg, data)
-        rec["checkpoint"] = str(saved)  # where the model is (the temp folder if its own path failed)
-        if note is not None:
+        try:
+            saved, note = save_checkpoint_or_fallback(checkpoint, result, cfg, data)
+        except SavedElsewhere as e:  # neither its path nor the temp folder took it: the record still goes out
+            saved, note = None, str(e)
+        rec["checkpoint"] = None if saved is None else str(saved)  # where the model is (the temp folder if its own
+        if note is not None:                                         # path failed; None: nowhere)
             rec["checkpoint_note"] = note
     return rec
 

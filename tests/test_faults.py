@@ -497,3 +497,79 @@ def test_two_processes_on_one_store_train_each_cell_once(tmp_path):
     assert all(p.returncode == 0 for p in procs)
     assert sorted(int(s) for o in outs for s in o) == list(range(8)) and all(outs), outs
     assert len(list(tmp_path.glob("*.json"))) == 8 and not list(tmp_path.glob("*.claim"))
+
+
+# ----------------------------------------------------------------------- further cases found beyond the list
+def test_a_quoted_tilde_means_the_home_folder(tmp_path, fake_data, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", *FAST, "--out", "~/r.json"]) == 0
+    assert (tmp_path / "home" / "r.json").is_file() and not (tmp_path / "~").exists()
+
+
+def test_an_output_that_is_a_symlink_is_written_through(tmp_path, fake_data):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "r.json").write_text("{}")
+    (tmp_path / "link.json").symlink_to(tmp_path / "real" / "r.json")
+    assert cli.main(["train", *FAST, "--out", str(tmp_path / "link.json")]) == 0
+    assert (tmp_path / "link.json").is_symlink() and "metrics" in json.loads((tmp_path / "real" / "r.json").read_text())
+
+
+def test_a_file_name_too_long_fails_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "load_data", lambda cfg: pytest.fail("work started"))
+    assert cli.main(["train", *FAST, "--out", str(tmp_path / ("a" * 300 + ".json"))]) == 2
+    assert "longer than the" in capsys.readouterr().err
+
+
+def test_when_nothing_can_be_written_the_record_goes_to_stdout(tmp_path, fake_data, monkeypatch, capsys):
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setattr(atomic, "fallback_path", lambda t: tmp_path / "afile" / "no.json")   # the temp folder fails
+    real = os.replace
+    monkeypatch.setattr(atomic.os, "replace", lambda s, d, *a: (_ for _ in ()).throw(OSError(28, "No space left on "
+                        "device", s)) if Path(d).name == "r.json" else real(s, d, *a))
+    assert cli.main(["train", *FAST, "--out", str(tmp_path / "r.json")]) == 1
+    out, err = capsys.readouterr()
+    assert "nor to the temp folder" in err and "follows on stdout" in err
+    assert json.loads(out[out.index("{"):])["metrics"]["mlp_acc"] >= 0
+
+
+def test_a_model_that_cannot_be_written_anywhere_still_leaves_its_record(tmp_path, fake_data, monkeypatch, capsys):
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setattr(atomic, "fallback_path", lambda t: tmp_path / "afile" / "m.pt")
+    real = os.replace
+    monkeypatch.setattr(atomic.os, "replace", lambda s, d, *a: (_ for _ in ()).throw(OSError(28, "No space left on "
+                        "device", s)) if Path(d).name == "m.pt" else real(s, d, *a))
+    assert cli.main(["train", *FAST, "--save-model", str(tmp_path / "m.pt"), "--out", str(tmp_path / "r.json")]) == 1
+    rec = json.loads((tmp_path / "r.json").read_text())
+    assert rec["checkpoint"] is None and "nor to the temp folder" in rec["checkpoint_note"]
+
+
+def test_idslab_data_says_and_exits_1_when_its_cache_is_not_written(tmp_path, monkeypatch, capsys):
+    from idslab.datasets import meteor
+    fake = {s: (torch.zeros(4, 1, 16, 16), torch.tensor([0, 1, 0, 1]), {k: torch.zeros(4) for k in meteor.TARGETS})
+            for s in meteor.SPLITS}
+    monkeypatch.setattr(meteor, "generate", lambda *a, **k: {**fake, "info": {"seconds": 0.0, **{
+        s: {} for s in meteor.SPLITS}}})
+    monkeypatch.setattr(meteor, "echo_stats", lambda **k: {"n": 1, "peak_snr_db": [1, 2, 3],
+                                                          "duration_pulses": [1, 2, 3], "extent_per_pulse": [1, 2, 3]})
+    import idslab.datasets as D
+    monkeypatch.setattr(D, "echo_stats", meteor.echo_stats)
+    (tmp_path / "cache").mkdir()
+    monkeypatch.setattr(cache, "save", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.warns(UserWarning, match="could not write the data cache .* free space"):
+        rc = cli.main(["data", "meteor", "--data-dir", str(tmp_path / "cache"), "--pretrain", "4", "--probe-train",
+                       "4", "--probe-test", "4"])
+    assert rc == 1 and "NOT written" in capsys.readouterr().out
+
+
+def test_a_claim_that_cannot_be_written_does_not_block_anyone(tmp_path, monkeypatch):
+    from idslab.claims import Claims, claim_path
+    real = os.fdopen
+
+    def full(fd, *a, **k):
+        f = real(fd, *a, **k)
+        f.write = lambda *_: (_ for _ in ()).throw(OSError(28, "No space left on device"))
+        return f
+    monkeypatch.setattr("idslab.claims.os.fdopen", full)
+    assert Claims().claim(tmp_path / "r.json")            # runs without sharing ...
+    assert not claim_path(tmp_path / "r.json").exists()   # ... and leaves no empty claim that others would wait on

@@ -21,7 +21,7 @@ from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, TARGETS as ME
                      check_tile, echo_stats, rotated_streak, simulate_echo, simulate_scenes, tile_labels, tile_scenes,
                      trajectory)
 
-__all__ = ["Split", "SSLData", "Sizes", "load", "summary", "MeteorParams", "simulate_scenes", "simulate_echo",
+__all__ = ["Split", "SSLData", "Sizes", "load", "summary", "TARGETS_VERSION", "MeteorParams", "simulate_scenes", "simulate_echo",
            "tile_scenes", "tile_labels", "trajectory", "check_tile", "echo_stats", "SIMULATOR_VERSION",
            "METEOR_TARGETS", "rotated_streak", "per_class"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, write_fix
 
 MAGIC = b"IDSLAB-CACHE v1"
 
@@ -70,8 +70,11 @@ def save_or_warn(path: str | os.PathLike, obj: dict) -> Path | None:
     try:
         return save(path, obj)
     except (OSError, ValueError) as e:
-        warnings.warn(f"could not write the data cache {path} ({e}); using the data uncached (it will be built again "
-                      "next time): point --data-dir / $IDSLAB_DATA at a writable folder", stacklevel=2)
+        fix = write_fix(e, path, "--data-dir / $IDSLAB_DATA") if isinstance(e, OSError) \
+            else "point --data-dir / $IDSLAB_DATA at a writable folder"
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+        warnings.warn(f"could not write the data cache {path} ({reason}); using the data uncached (it will be built "
+                      f"again next time): {fix}", stacklevel=2)
         return None
 
 
