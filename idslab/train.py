@@ -537,7 +537,8 @@ def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float, **extra) 
 
 def check_data(cfg: TrainConfig, data) -> None:
     """Before any training: the probe splits are non-empty with labels in 0..K-1 and at least two classes, k-NN has k
-    neighbours to vote, and no split holds NaN/inf (which would surface an epoch later as a 'diverged' loss, or as a 50% probe)."""
+    neighbours to vote, and no split holds NaN/inf (which would surface an epoch later as a 'diverged' loss, or as a
+    50% probe)."""
     unlabelled = len(data.probe_train.y) == 0 and len(data.probe_test.y) == 0  # a user's file: pre-training only
     for name in ("pretrain", "probe_train", "probe_test"):
         split = getattr(data, name)
