@@ -235,7 +235,8 @@ def cmd_compare(args) -> int:
 
 class _Incremental:
     """compare --out: the list of finished records, rewritten after each run. If the path fails, the list goes to
-    the temp folder (said once, then kept up to date there) and the command ends with status 1."""
+    the temp folder (said once, then kept up to date there) and the command ends with status 1; if that fails too,
+    the comparison goes on and the list is printed on stdout at the end (save_json)."""
 
     def __init__(self, path: str | None, what: str):
         self.target, self.path, self.what, self.problem = path, path, what, None
@@ -243,15 +244,22 @@ class _Incremental:
     def write(self, obj) -> None:
         from .train import write_json
         if self.problem is None:
-            self.path, self.problem = atomic.write_or_fallback(self.target, lambda p: write_json(p, obj), self.what)
+            try:
+                self.path, self.problem = atomic.write_or_fallback(self.target, lambda p: write_json(p, obj),
+                                                                   self.what)
+            except atomic.SavedElsewhere as nowhere:
+                self.path, self.problem = None, nowhere
+                print(f"idslab: error: {nowhere} (the comparison goes on; the {self.what} will follow on stdout)",
+                      file=sys.stderr, flush=True)
+                return
             if self.problem is not None:
                 print(f"idslab: error: {self.problem} (it is kept up to date there)", file=sys.stderr, flush=True)
-        else:
+        elif self.path is not None:
             write_json(self.path, obj)
 
     def finish(self, obj) -> int:
-        if self.problem is None:
-            return save_json(self.target, obj, self.what)
+        if self.problem is None or self.path is None:
+            return max(save_json(self.target, obj, self.what), 1 if self.problem is not None else 0)
         self.write(obj)
         print(f"idslab: error: the {self.what} are in {self.path}, not {self.target}", file=sys.stderr)
         return 1

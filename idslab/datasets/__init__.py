@@ -21,9 +21,9 @@ from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, TARGETS as ME
                      check_tile, echo_stats, rotated_streak, simulate_echo, simulate_scenes, tile_labels, tile_scenes,
                      trajectory)
 
-__all__ = ["Split", "SSLData", "Sizes", "load", "summary", "TARGETS_VERSION", "MeteorParams", "simulate_scenes", "simulate_echo",
-           "tile_scenes", "tile_labels", "trajectory", "check_tile", "echo_stats", "SIMULATOR_VERSION",
-           "METEOR_TARGETS", "rotated_streak", "per_class"]
+__all__ = ["Split", "SSLData", "Sizes", "load", "summary", "TARGETS_VERSION", "MeteorParams", "simulate_scenes",
+           "simulate_echo", "tile_scenes", "tile_labels", "trajectory", "check_tile", "echo_stats",
+           "SIMULATOR_VERSION", "METEOR_TARGETS", "rotated_streak", "per_class"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,8 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
     """The data set `name` ("meteor" | "cifar") at tile size N (8..256, dividing 512), from the cache or built.
 
     data_dir: cache folder (default $IDSLAB_DATA or ./data). cifar_dir: a folder of class sub-folders (see
-    idslab.datasets.cifar; default $IDSLAB_CIFAR_DIR); download: fetch CIFAR-10 through torchvision. params: meteor simulator parameters.
+    idslab.datasets.cifar; default $IDSLAB_CIFAR_DIR); download: fetch CIFAR-10 through torchvision. params: meteor
+    simulator parameters.
     name "file": a user's .npy / .npz / HDF5 file or image folder at `path` (idslab.datasets.arrays.load_file),
     tiled with corners every `stride` pixels (None: N) and `edge` "drop" | "shift" (only files have these).
     Raises ValueError / FileNotFoundError naming the problem and the fix.
