@@ -63,6 +63,12 @@ def atomic_write(path: str | os.PathLike, *chunks: bytes) -> Path:
     return path
 
 
+def temp_name(path: str | os.PathLike, tag: str) -> str:
+    """A temporary file name next to path in the owner-tagged form remove_stale_temps understands, for writers that
+    cannot hand atomic_write their bytes (h5py writes a file itself)."""
+    return f"{Path(path).name}.{_host()}-{os.getpid()}.{tag}{_TMP_SUFFIX}"
+
+
 def _named(e: OSError, path: Path) -> OSError:
     """The same error (same class, errno and reason) about the target path rather than the temporary file."""
     return OSError(e.errno, e.strerror or str(e), str(path)) if e.errno else e

@@ -76,7 +76,7 @@ def test_embed_out_on_a_full_disk_keeps_the_embeddings(tmp_path, full_disk, caps
                      str(target), "--device", "cpu"]) == 1
     err = capsys.readouterr().err
     no_traceback(err)
-    assert str(target) in err and "saved it to" in err and "free space" in err
+    assert str(target) in err and "saved them to" in err and "free space" in err
     assert np.load(tmp_path / "fallback" / "h.npz")["h"].shape == (24, 32)
 
 
@@ -573,3 +573,10 @@ def test_a_claim_that_cannot_be_written_does_not_block_anyone(tmp_path, monkeypa
     monkeypatch.setattr("idslab.claims.os.fdopen", full)
     assert Claims().claim(tmp_path / "r.json")            # runs without sharing ...
     assert not claim_path(tmp_path / "r.json").exists()   # ... and leaves no empty claim that others would wait on
+
+
+def test_write_hdf5_cleans_a_killed_writes_leftover(tmp_path):
+    dead = tmp_path / f"s.h5.{atomic._host()}-{_dead_pid()}.h5.tmp"
+    dead.write_bytes(b"x" * 100)
+    A.write_hdf5(tmp_path / "s.h5", np.zeros((2, 8, 8), np.float32))
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["s.h5"]

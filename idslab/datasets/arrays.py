@@ -580,9 +580,11 @@ def write_hdf5(path, x: np.ndarray, y: np.ndarray | None = None, data_key: str =
     """Save arrays as an HDF5 file that load_file reads lazily (chunked one scene per chunk, gzip-free so a read
     is a copy). Atomic: written to a temporary name, then renamed."""
     import h5py
+    from ..atomic import remove_stale_temps, temp_name
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    remove_stale_temps(path)                    # a killed earlier write's leftover (idslab.atomic's naming)
+    tmp = path.with_name(temp_name(path, "h5"))
     try:
         with h5py.File(tmp, "w") as f:
             f.create_dataset(data_key, data=x, chunks=(chunk_scenes,) + tuple(x.shape[1:]))
