@@ -58,6 +58,7 @@ class Claims:
         for _ in range(2):                              # once more after setting a stale claim aside
             token = uuid.uuid4().hex
             try:
+                path.parent.mkdir(parents=True, exist_ok=True)   # a new store: its folder may not exist yet
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
             except FileExistsError:
                 if not self._set_aside_if_stale(path):
@@ -90,14 +91,6 @@ class Claims:
                 path.unlink()
             except OSError:
                 pass
-
-    def holder(self, target: str | os.PathLike) -> dict | None:
-        """The live claim on target held by another process ({host, pid, started}), else None."""
-        path = claim_path(target)
-        if path in self.held or not path.exists():
-            return None
-        info = self._read(path)
-        return None if self.is_stale(path, info) else (info or {})
 
     def is_stale(self, path: Path, info: dict | None = None) -> bool:
         """A claim whose process is gone (same host) or that nobody has refreshed for stale_s seconds."""

@@ -580,3 +580,11 @@ def test_write_hdf5_cleans_a_killed_writes_leftover(tmp_path):
     dead.write_bytes(b"x" * 100)
     A.write_hdf5(tmp_path / "s.h5", np.zeros((2, 8, 8), np.float32))
     assert sorted(f.name for f in tmp_path.iterdir()) == ["s.h5"]
+
+
+def test_a_new_store_folder_is_claimed_too(tmp_path):
+    from idslab.claims import Claims
+    a, b = Claims(), Claims()
+    b.pid = -1                                             # as another process of this host, alive (its claim fresh)
+    assert a.claim(tmp_path / "new" / "r.json") and not b.claim(tmp_path / "new" / "r.json")
+    a.close()
