@@ -1,6 +1,6 @@
 """What the objectives and the per-epoch monitor cost, side by side in one run (issue 18).
 
-    python benchmarks/bench_objectives.py [--encoder cnn16] [--steps 15] [--rounds 5] [--device auto]
+    python benchmarks/bench_objectives.py [--encoder cnn16] [--steps 15] [--rounds 5] [--threads 1] [--device auto]
 
 Per step: Engine.step (views -> forward -> loss -> Adam -> after-step) of each objective on the meteor tiles of the
 encoder's size at the protocol's batch (B = 256, so 512 views), IDS at fc1 s_l = 0.02; the objectives take turns
@@ -39,8 +39,11 @@ def main(argv=None) -> int:
     p.add_argument("--encoder", default="cnn16")
     p.add_argument("--steps", type=int, default=15, help="timed steps per objective and round")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads (1: what the notebooks and the study scripts use on a 2-core CPU)")
     p.add_argument("--device", default="auto")
     a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
     dev = resolve_device(a.device)
     data = load("meteor", encoder_tile(a.encoder), sizes=Sizes(4000, 2000, 600))
     x = data.pretrain.x.to(dev)

@@ -21,9 +21,9 @@ from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, TARGETS as ME
                      check_tile, echo_stats, rotated_streak, simulate_echo, simulate_scenes, tile_labels, tile_scenes,
                      trajectory)
 
-__all__ = ["Split", "SSLData", "Sizes", "load", "summary", "MeteorParams", "simulate_scenes", "simulate_echo",
-           "tile_scenes", "tile_labels", "trajectory", "check_tile", "echo_stats", "SIMULATOR_VERSION",
-           "METEOR_TARGETS", "rotated_streak", "per_class"]
+__all__ = ["Split", "SSLData", "Sizes", "load", "summary", "TARGETS_VERSION", "MeteorParams", "simulate_scenes",
+           "simulate_echo", "tile_scenes", "tile_labels", "trajectory", "check_tile", "echo_stats",
+           "SIMULATOR_VERSION", "METEOR_TARGETS", "rotated_streak", "per_class"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,9 @@ class SSLData:
 
 
 SPLIT_NAMES = ("pretrain", "probe_train", "probe_test")
+# The meteor physics targets' arithmetic, in the cache key (not in SIMULATOR_VERSION, which keys run records: pixels
+# and labels did not change): 2 = peak_snr_db by meteor.db_exact, the same on every CPU (issue 19).
+TARGETS_VERSION = 2
 
 
 def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_dir=None, cifar_dir=None,
@@ -80,7 +83,8 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
     """The data set `name` ("meteor" | "cifar") at tile size N (8..256, dividing 512), from the cache or built.
 
     data_dir: cache folder (default $IDSLAB_DATA or ./data). cifar_dir: a folder of class sub-folders (see
-    idslab.datasets.cifar); download: fetch CIFAR-10 through torchvision. params: meteor simulator parameters.
+    idslab.datasets.cifar; default $IDSLAB_CIFAR_DIR); download: fetch CIFAR-10 through torchvision. params: meteor
+    simulator parameters.
     name "file": a user's .npy / .npz / HDF5 file or image folder at `path` (idslab.datasets.arrays.load_file),
     tiled with corners every `stride` pixels (None: N) and `edge` "drop" | "shift" (only files have these).
     Raises ValueError / FileNotFoundError naming the problem and the fix.
@@ -96,7 +100,10 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
     check_tile(tile)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2 ** 32:
         raise ValueError(f"data seed={seed!r}: need a whole number in 0..2**32-1")
-    check_folder(cache.data_dir(data_dir), "data_dir (--data-dir)", write=False)  # not a file, not under one
+    check_folder(cache.data_dir(data_dir), "data_dir (--data-dir)" if data_dir is not None else "$IDSLAB_DATA",
+                 write=False)  # not a file, not under one
+    if name == "cifar" and cifar_dir is None:   # every command honours $IDSLAB_CIFAR_DIR, as reproduce always did
+        cifar_dir = cache.env_path("IDSLAB_CIFAR_DIR", "a folder of CIFAR-10 images in class sub-folders")
     if not isinstance(sizes, Sizes):
         raise ValueError(f"sizes={sizes!r}: pass an idslab.datasets.Sizes")
     if name in ("meteor", "cifar"):
@@ -126,7 +133,8 @@ def check_memory(sizes: Sizes, tile: int, channels: int) -> None:
 
 def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams) -> SSLData:
     from .meteor import generate
-    key_obj = dict(params=params.to_json(), sizes=vars(sizes), seed=seed, tile=tile, version=SIMULATOR_VERSION)
+    key_obj = dict(params=params.to_json(), sizes=vars(sizes), seed=seed, tile=tile, version=SIMULATOR_VERSION,
+                   targets=TARGETS_VERSION)
     path = root / f"meteor_t{tile}_s{seed}_{cache.cache_key(key_obj)}.pt"
     t0 = time.perf_counter()
     obj = None

@@ -1005,8 +1005,18 @@ def _tile_table(rows: dict, echoes: dict, n_scenes: int, tile: int, params: Mete
     targets["velocity_kms"][has] = v
     targets["slope"][has] = v * params.ipp_s / params.gate_km
     targets["altitude_km"][has] = r
-    targets["peak_snr_db"][has] = 10 * np.log10(peak_ml[has])
+    targets["peak_snr_db"][has] = db_exact(peak_ml[has])
     return lab.reshape(n_scenes, -1), {k: t.reshape(n_scenes, -1) for k, t in targets.items()}
+
+
+def db_exact(power: np.ndarray) -> np.ndarray:
+    """10 log10(power) as float32, the same on every CPU: computed in float64 by the C library value by value, then
+    rounded. numpy picks its vectorised log10 at run time (AVX-512, AVX2, none), and those differ in the last bit:
+    a quarter of the peak-SNR targets differed between an AVX-512 and an AVX2 run before (docs/DATA.md, "Same data
+    on every CPU"). A float64 difference of an ulp or two almost never survives the rounding to float32 (about one
+    value in 10^8). For the few hundred targets of a chunk; pixels go through torch (to_db)."""
+    return np.array([10.0 * math.log10(v) for v in np.asarray(power, np.float64).ravel()],
+                    np.float32).reshape(np.shape(power))
 
 
 def _first_k(key: np.ndarray, k) -> np.ndarray:
