@@ -159,7 +159,6 @@ class Trained:
     y: np.ndarray | None   # (n,) int64, -1 = unlabelled
     role: str = "condition"
     label: str = ""        # the views string, "floor" or "trivial"
-    created: str = ""      # when it finished (time.strftime, as run records)
 
 
 class RunRef(NamedTuple):
@@ -199,9 +198,10 @@ def pretrain_and_embed(cfgs, data, progress=None, on_step=None, on_epoch=None, c
     baseline (idslab.baselines.trivial_baseline). Returns {label: Trained}: the configs under their views strings,
     then "floor" and "trivial".
 
-    progress(done, total, record): after each run, record = {"label", "created", "monitor"} (the idslab.live
-    convention of experiments.compare); on_step(run, done, total, loss) and on_epoch(run, entry) with a RunRef. keep: a dict that holds finished runs (by data and config): a stopped call keeps what
-    finished there, and the same call with the same dict reuses it.
+    progress(done, total, record): after each run, record = {"label", "reused", "monitor"} (the
+    idslab.live convention of experiments.compare); on_step(run, done, total, loss) and on_epoch(run, entry) with a
+    RunRef. keep: a dict that holds finished runs (by data and config): a stopped call keeps what finished there,
+    and the same call with the same dict reuses it.
     """
     from . import baselines
     from .probes import embed as embed_tensor, evaluate
@@ -215,7 +215,8 @@ def pretrain_and_embed(cfgs, data, progress=None, on_step=None, on_epoch=None, c
         progress(0, len(runs), None)
     for i, (label, role, cfg, _) in enumerate(runs):
         key = _keep_key(data, label, cfg)
-        if key not in keep:
+        reused = key in keep
+        if not reused:
             ref = RunRef(i, len(runs), label, cfg if label != "trivial" else None)   # as experiments.RunRef
             if on_step is not None:
                 on_step(ref, 0, cfg.epochs * (len(data.pretrain.y) // cfg.batch_size) if label != "trivial" else 0,
@@ -233,12 +234,11 @@ def pretrain_and_embed(cfgs, data, progress=None, on_step=None, on_epoch=None, c
                 metrics = evaluate(result.model.encoder, data, probe_config(cfg)) if labelled else None
                 h = embed_tensor(result.model.encoder, split.x).cpu().numpy()
                 t = Trained(cfg, result, metrics, h, split.y.numpy().astype(np.int64), role, label)
-            t.created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             keep[key] = t
         out[label] = keep[key]
         if progress is not None:
             r = out[label].result
-            progress(i + 1, len(runs), {"label": label, "created": out[label].created,
+            progress(i + 1, len(runs), {"label": label, "reused": reused,
                                         "monitor": list(getattr(r, "monitor", None) or [])})
     return out
 

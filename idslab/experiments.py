@@ -379,7 +379,7 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
         records[i] = rec
         done += 1
         if progress is not None:
-            progress(done, total, rec)
+            progress(done, total, {**rec, "reused": True})      # the flag tells idslab.live it was not trained here
         return True
 
     def mine(idx: list[int]) -> tuple[list[int], list[int]]:
@@ -964,7 +964,8 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
         ["flip", "fft", {"views": "ids", "sl": 0.02}]. seeds: training seeds; every condition and control runs
         each of them on the same data, so differences are paired. controls: any of CONTROLS ("floor", "none",
         "trivial", "supervised"; trivial/supervised come from idslab.baselines). progress(runs done, runs total,
-        last record or None) after each run; on_step, on_epoch: live callbacks (StepCallback, EpochCallback).
+        last record or None) after each run (a run reused from results_dir: the record with "reused": True);
+        on_step, on_epoch: live callbacks (StepCallback, EpochCallback).
         embed_n: probe-test samples whose h is returned in `embeddings`. results_dir: store every record (and the
         first seed's models) there as it finishes and reuse them on rerun, so an interrupted comparison resumes.
         keep_models=False: no models or embeddings (a stored record without its checkpoint is then reused instead
@@ -981,26 +982,30 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
         progress(0, total, None)
     records, models, embeddings = [], {}, {}
     n_emb = min(embed_n, len(data.probe_test.y))
-    store = _Store(results_dir)   # claims (released as each cell ends) and writes that fall back, as in run_configs
-    for done, run_ in enumerate(plan, start=1):
-        ref = RunRef(done - 1, total, run_.label, run_.cfg if run_.kind == "train" else None)
-        if run_.kind == "train":
-            rec, model = _trained_run(run_.cfg, data, results_dir, run_.keep_model, store,
-                                      **_live_kwargs(ref, on_step, on_epoch))
-            if model is not None:
-                from .probes import embed
-                models[run_.label] = model
-                embeddings[run_.label] = (embed(model.encoder, data.probe_test.x[:n_emb], "cpu").numpy(),
-                                          data.probe_test.y[:n_emb].numpy())
-        else:
-            step = None
-            if on_step is not None:
-                on_step(ref, 0, 0, None)
-                step = lambda d, t, loss, ref=ref: on_step(ref, d, t, loss)
-            rec = _baseline_run(run_.kind, run_.cfg, data, results_dir, supervised_epochs, store, progress=step)
-        records.append({**rec, "label": run_.label, "role": run_.role})
-        if progress is not None:
-            progress(done, total, records[-1])
+    # claims (released as each cell ends, and all of them when the call ends, an interrupt included: a notebook's
+    # next press in the same process must not wait on a claim of its own) and writes that fall back, as run_configs
+    with _Store(results_dir) as store:
+        for done, run_ in enumerate(plan, start=1):
+            ref = RunRef(done - 1, total, run_.label, run_.cfg if run_.kind == "train" else None)
+            reused = progress is not None and is_stored(run_, results_dir, supervised_epochs)
+            if run_.kind == "train":
+                rec, model = _trained_run(run_.cfg, data, results_dir, run_.keep_model, store,
+                                          **_live_kwargs(ref, on_step, on_epoch))
+                if model is not None:
+                    from .probes import embed
+                    models[run_.label] = model
+                    embeddings[run_.label] = (embed(model.encoder, data.probe_test.x[:n_emb], "cpu").numpy(),
+                                              data.probe_test.y[:n_emb].numpy())
+            else:
+                step = None
+                if on_step is not None:
+                    on_step(ref, 0, 0, None)
+                    step = lambda d, t, loss, ref=ref: on_step(ref, d, t, loss)
+                rec = _baseline_run(run_.kind, run_.cfg, data, results_dir, supervised_epochs, store,
+                                    progress=step)
+            records.append({**rec, "label": run_.label, "role": run_.role})
+            if progress is not None:   # a reused run flagged for idslab.live (the returned records are unflagged)
+                progress(done, total, {**records[-1], "reused": True} if reused else records[-1])
     return summarise(base, labels, seeds, records, models, embeddings)
 
 

@@ -362,7 +362,8 @@ class Outcome:
 class Live:
     """The callbacks of experiments.compare / sweep_sl / run_configs / run_grid, and what they have reported.
 
-    progress(done, total, record): a run finished (or was reused from the store); on_step(run, done, total, loss):
+    progress(done, total, record): a run finished (record["reused"]: taken from the store; None: that many found
+    in the store before any training); on_step(run, done, total, loss):
     a step (done = 0: the run starts); on_epoch(run, entry): an epoch's monitor entry. `curves` holds
     {name: [entries]} per run (the label; "label · seed k" for a later seed of the same label; a reused run's
     entries come from its record's "monitor"), `line()` the current state in words, `done_units()` the estimated
@@ -378,7 +379,6 @@ class Live:
     steps: int = 0
     loss: float | None = None
     curves: dict = field(default_factory=dict)
-    started: float = field(default_factory=time.time)
     _first_seed: dict = field(default_factory=dict)
 
     def name(self, label: str, seed: int | None) -> str:
@@ -392,7 +392,7 @@ class Live:
             self.kept = self.reused = done          # run_configs: records found in the store before any training
         else:
             self.kept = done
-            if _created_before(rec, self.started):
+            if rec.get("reused"):
                 self.reused += 1
                 if rec.get("monitor") and "label" in rec:
                     self.curves[self.name(rec["label"], (rec.get("config") or {}).get("seed"))] = list(rec["monitor"])
@@ -442,14 +442,6 @@ class Live:
         if self.run is not None and self.kept <= self.run.index < len(runs) and self.steps:
             done += runs[self.run.index].seconds * 0.8 * min(1.0, self.step / self.steps)  # ~80%: training
         return done
-
-
-def _created_before(rec: dict, t: float) -> bool:
-    """Whether a record was made before time t (epoch seconds): one reused from the store, not trained now."""
-    try:
-        return time.mktime(time.strptime(rec["created"], "%Y-%m-%dT%H:%M:%S%z")) < int(t)
-    except (KeyError, TypeError, ValueError):
-        return False
 
 
 # --------------------------------------------------------------------------------------------------------- views

@@ -130,3 +130,27 @@ def test_stacked_runs_report_their_steps_and_each_runs_epochs():
     assert steps[0][0].label == "2 runs at once" and steps[-1][1] == steps[-1][2] == 2 * (256 // 64)
     assert sorted(epochs) == [(0, "ids s_l=0 (seed 0)", 1), (0, "ids s_l=0 (seed 0)", 2),
                               (1, "ids s_l=0.05 (seed 0)", 1), (1, "ids s_l=0.05 (seed 0)", 2)]
+
+
+@pytest.mark.timeout(120)
+def test_a_stopped_comparison_leaves_no_claim_and_resumes_in_the_same_process(tmp_path):
+    """marimo's stop is a KeyboardInterrupt in the kernel that then runs the next press: no claim of the stopped
+    call may be left behind (the next call would take it for another process's and wait on it)."""
+    data, base = streak_data(), TrainConfig(**TINY)
+
+    def stop_in_second_run(run, done, total, loss):
+        if run.index == 1 and done == 2:
+            raise KeyboardInterrupt
+
+    out = live.run(ex.compare, view=None, base=base, conditions=["ids"], data=data, controls=("none", "floor"),
+                   results_dir=tmp_path)
+    assert not out.stopped
+    for f in tmp_path.glob("*.json"):
+        f.unlink()
+    with pytest.raises(KeyboardInterrupt):
+        ex.compare(base, ["ids"], data=data, controls=("none", "floor"), results_dir=tmp_path,
+                   on_step=stop_in_second_run)
+    assert not list(tmp_path.glob("*.claim")) and len(list(tmp_path.glob("*.json"))) == 1
+    again = live.run(ex.compare, view=None, base=base, conditions=["ids"], data=data, controls=("none", "floor"),
+                     results_dir=tmp_path)
+    assert (again.kept, again.total, again.reused) == (3, 3, 1)
