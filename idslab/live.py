@@ -1,18 +1,21 @@
 """Live training for the notebooks' buttons: a time estimate before a run, a progress line and curves during it,
 and a stop that keeps what finished.
 
-- estimate_compare / estimate_sweep / estimate_configs: the seconds a call of idslab.experiments.compare /
-  sweep_sl / run_configs (run_grid) will take on this device, from a measured training step (a few steps of the
-  run's own engine), a measured pass of the probes, and the per-epoch monitor; runs already in the results store
-  cost nothing. Measurements are kept for the process, so an estimate is cheap once made.
+- estimate_compare / _sweep / _configs / _grid / _embed (estimate_for picks one): the seconds a call of
+  idslab.experiments.compare / sweep_sl / run_configs / run_grid or embeddings.pretrain_and_embed will take on this
+  device, from a measured training step of each config, a measured pass of the probes and the per-epoch monitor;
+  runs already in the results store cost nothing. Measurements are kept for the process (an estimate is cheap once
+  made) and never touch the global RNGs.
 - Live: the callbacks those calls take (progress, on_step, on_epoch). It knows the current run's label, epoch and
   loss, the per-epoch monitor entries of every run (for the curves) and how many runs are finished and stored.
 - run(fn, estimate, view=...): calls fn with a Live's callbacks and shows it (MarimoView: marimo's progress bar with
-  its ETA, and the curves redrawn as epochs finish). Ctrl-C or marimo's stop ends it with an Outcome whose message
+  an ETA, and the curves redrawn as epochs finish). Ctrl-C or marimo's stop ends it with an Outcome whose message
   is one line ("stopped: 2 of 6 runs kept; press again to resume"): every finished run is already in the results
   store (written atomically as it finishes), so the same call resumes.
+- A notebook's button: hint() (the line before it: the estimate, or a warning above LONG_S), press() (one package
+  call: estimate, ask once when long, run), save_row() / save_on_server() (a browser download and the server file).
 
-marimo is imported only by MarimoView (the notebooks extra); everything else is plain Python and torch.
+marimo is only used through the `mo` a notebook passes in, and imported only by MarimoView (the notebooks extra).
 """
 from __future__ import annotations
 

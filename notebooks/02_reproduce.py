@@ -83,15 +83,16 @@ def _(mo):
 
 @app.cell(hide_code=True)
 def _(E, QUICK, grid_name, quick):
-    # The grid the controls name (quick mode, CI: a 2-run grid on tiny data, so the button can run in seconds)
+    # The grid the controls name, and the one the button runs: the same, except in quick mode (CI), where the button
+    # runs a 2-run grid on tiny data and the report shows it once it has records (the chosen grid's report before)
+    chosen_grid = E.get_grid(grid_name.value, quick=quick.value)
+    launch_grid = chosen_grid
     if QUICK:
-        grid = E.Grid("fig3", "tiny s_l sweep (notebook CI)", "meteor", ("cnn16",), ("ids",), (0,),
-                      sls=(0.02, 0.2), overrides=dict(n_pretrain=256, n_probe_train=128, n_probe_test=128,
-                                                      epochs=1, batch_size=64), quick=True)
-    else:
-        grid = E.get_grid(grid_name.value, quick=quick.value)
-    n_runs = grid.describe()["runs"]      # trained cells and trivial/supervised controls: the one count shown
-    return grid, n_runs
+        launch_grid = E.Grid("fig3", "tiny s_l sweep (notebook CI)", "meteor", ("cnn16",), ("ids",), (0,),
+                             sls=(0.02, 0.2), overrides=dict(n_pretrain=256, n_probe_train=128, n_probe_test=128,
+                                                             epochs=1, batch_size=64), quick=True)
+    n_runs = launch_grid.describe()["runs"]   # trained cells and trivial/supervised controls: the one count shown
+    return chosen_grid, launch_grid, n_runs
 
 
 @app.cell(hide_code=True)
@@ -102,27 +103,43 @@ def _(mo):
 
 
 @app.cell(hide_code=True)
-def _(DOCS, E, P, R, RESULTS, get_store, grid, grid_name, mo, n_runs, quick):
+def _(
+    DOCS,
+    E,
+    P,
+    R,
+    RESULTS,
+    chosen_grid,
+    get_store,
+    grid_name,
+    launch_grid,
+    mo,
+    quick,
+):
     get_store()
     _stem = grid_name.value + ("_quick" if quick.value else "")
-    _records = E.load_records(E.grid_dir(RESULTS, grid), grid)
+    _launched = E.load_records(E.grid_dir(RESULTS, launch_grid), launch_grid) if launch_grid is not chosen_grid \
+        else []
+    _grid = launch_grid if _launched else chosen_grid
+    _n_runs = _grid.describe()["runs"]
+    _records = _launched or E.load_records(E.grid_dir(RESULTS, _grid), _grid)
     fig3_plot = None
     if _records:
-        _body = R.report_markdown(_records, grid.name, grid.title)   # starts with the grid's heading
-        _src = f"{len(_records)} of the grid's {n_runs} runs, from the records in `{E.grid_dir(RESULTS, grid)}`"
-        if grid.name == "fig3":
-            fig3_plot = P.sl_sweep(_records, title=grid.title)
+        _body = R.report_markdown(_records, _grid.name, _grid.title)   # starts with the grid's heading
+        _src = f"{len(_records)} of the grid's {_n_runs} runs, from the records in `{E.grid_dir(RESULTS, _grid)}`"
+        if _grid.name == "fig3":
+            fig3_plot = P.sl_sweep(_records, title=_grid.title)
     elif (DOCS / f"{_stem}.md").exists():
         _body = (DOCS / f"{_stem}.md").read_text()
-        _src = f"the committed report `docs/results/{_stem}.md` (the grid has {n_runs} runs)"
-        if grid_name.value == "fig3" and (DOCS / f"{_stem}.csv").exists():
-            fig3_plot = P.sl_sweep_from_csv((DOCS / f"{_stem}.csv").read_text(), title=grid.title)
+        _src = f"the committed report `docs/results/{_stem}.md` (the grid has {_n_runs} runs)"
+        if _grid.name == "fig3" and (DOCS / f"{_stem}.csv").exists():
+            fig3_plot = P.sl_sweep_from_csv((DOCS / f"{_stem}.csv").read_text(), title=_grid.title)
     else:
-        _body = f"## {grid.title}\n\n_No records or committed report for this grid yet: launch it below._"
-        _src = f"nothing yet (the grid has {n_runs} runs)"
+        _body = f"## {_grid.title}\n\n_No records or committed report for this grid yet: launch it below._"
+        _src = f"nothing yet (the grid has {_n_runs} runs)"
     _header, report_tables = R.report_sections(_body)
     mo.vstack([mo.md(_header), mo.md(f"<small id='report-source'>Below: {_src}; command `idslab reproduce "
-                                      f"{grid.name}{' --quick' if grid.quick else ''}`.</small>")])
+                                      f"{_grid.name}{' --quick' if _grid.quick else ''}`.</small>")])
     return fig3_plot, report_tables
 
 
@@ -162,12 +179,12 @@ def _(mo, n_runs, quick):
 
 
 @app.cell(hide_code=True)
-def _(CIFAR_DIR, DATA_DIR, L, RESULTS, get_store, grid, mo, quick):
+def _(CIFAR_DIR, DATA_DIR, L, RESULTS, get_store, launch_grid, mo, quick):
     # The section's one hint line: the estimate from a measured step of each encoder (random tiles of its shape,
     # so opening the notebook never generates a grid's data)
     get_store()
     with mo.status.spinner(title="Timing a training step of each encoder on this device"):
-        _est = L.estimate_grid(grid, RESULTS, data_dir=DATA_DIR, cifar_dir=CIFAR_DIR)
+        _est = L.estimate_grid(launch_grid, RESULTS, data_dir=DATA_DIR, cifar_dir=CIFAR_DIR)
     L.hint(_est, f"Launch the {'quick' if quick.value else 'full'} grid", mo)
     return
 
@@ -182,7 +199,7 @@ def _(
     RESULTS,
     VIEW,
     get_confirmed,
-    grid,
+    launch_grid,
     mo,
     run_button,
     set_confirmed,
@@ -192,9 +209,9 @@ def _(
     # every finished run is a record in results/, so marimo's stop keeps it and the next press resumes.
     _out = None
     if run_button.value or AUTO:
-        _out = L.press(E.run_grid, title=grid.title, view=VIEW, confirmed=AUTO, get_confirmed=get_confirmed,
-                       set_confirmed=set_confirmed, results_dir=RESULTS, grid=grid, data_dir=DATA_DIR,
-                       cifar_dir=CIFAR_DIR)
+        _out = L.press(E.run_grid, title=launch_grid.title, view=VIEW, confirmed=AUTO,
+                       get_confirmed=get_confirmed, set_confirmed=set_confirmed, results_dir=RESULTS,
+                       grid=launch_grid, data_dir=DATA_DIR, cifar_dir=CIFAR_DIR)
         set_store(lambda v: v + 1)
     _msg = None if _out is None else _out.message + (" The report above reads the records now."
                                                      if _out.value is not None else "")

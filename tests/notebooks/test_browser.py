@@ -29,6 +29,21 @@ OWN_TESTS = {"01_ids_vs_flip", "03_your_data"}       # driven below / in test_br
 BUTTONS = {"00_meteor_radar": [], "02_reproduce": ["Launch the quick grid"]}
 
 
+def _reports_02(page):
+    """Notebook 02 in each of its report states: every grid, quick and full (the committed reports, in tabs)."""
+    box = page.get_by_label("quick (CPU-sized) version")
+    for name, title in (("table1", "Table 1"), ("table2", "Table 2"), ("fig3", "Figure 3")):
+        page.get_by_label("result").select_option(name)
+        for _ in range(2):                          # full, then quick again
+            box.click()
+            quick = box.is_checked()
+            yield f"{name}, quick={quick}", f"{title}{' (quick, CPU-sized)' if quick else ':'}"
+
+
+# Controls each notebook is put through before its buttons, checking the page in every state they reach.
+STATES = {"02_reproduce": _reports_02}
+
+
 @pytest.fixture(scope="module")
 def chromium():
     from playwright.sync_api import sync_playwright
@@ -135,6 +150,10 @@ def test_opens_clean_and_every_button_leaves_it_clean(notebook, chromium, tmp_pa
         page = opened(chromium, url)
         check_first_screen(page, notebook.stem)
         B.check(page, f"{notebook.name} after opening")
+        for state, shown in STATES.get(notebook.stem, lambda page: ())(page):
+            B.settle(page)
+            B.check(page, f"{notebook.name} with {state}")
+            assert shown in page.locator(".marimo-cell .output-area h2").first.inner_text(), state
         names = BUTTONS.get(notebook.stem)
         if names is None:
             names = B.action_buttons(page)
