@@ -373,7 +373,7 @@ class Live:
     seconds of the work done (from an Estimate's runs), which a progress bar turns into an ETA.
     """
     estimate: Estimate | None = None
-    on_change: Callable[["Live", bool], None] | None = None   # (live, an epoch finished) after every report
+    on_change: Callable[["Live", str], None] | None = None    # (live, "step" | "epoch" | "run") after a report
     kept: int = 0
     total: int = 0
     reused: int = 0
@@ -399,7 +399,7 @@ class Live:
                 self.reused += 1
                 if rec.get("monitor") and "label" in rec:
                     self.curves[self.name(rec["label"], (rec.get("config") or {}).get("seed"))] = list(rec["monitor"])
-        self._changed(False)
+        self._changed("run")
 
     def on_step(self, run, done: int, total: int, loss: float | None) -> None:
         if done == 0 or run is not self.run:
@@ -407,18 +407,18 @@ class Live:
         self.step, self.steps = done, total
         if loss is not None:
             self.loss = loss
-        self._changed(False)
+        self._changed("step")
 
     def on_epoch(self, run, entry: dict) -> None:
         name = self.name(run.label, run.cfg.seed if run.cfg is not None else None)
         if int(entry.get("epoch", 0)) <= 1:
             self.curves[name] = []                  # a run that starts again (resumed) draws afresh
         self.curves.setdefault(name, []).append(dict(entry))
-        self._changed(True)
+        self._changed("epoch")
 
-    def _changed(self, epoch: bool) -> None:
+    def _changed(self, event: str) -> None:
         if self.on_change is not None:
-            self.on_change(self, epoch)
+            self.on_change(self, event)
 
     def line(self) -> str:
         """'IDS (run 3 of 6) · epoch 4 of 8 · loss 4.612'."""
@@ -428,7 +428,8 @@ class Live:
         parts = [f"{P.condition_name(r.label)} (run {r.index + 1} of {r.total})"]
         if r.cfg is not None and r.cfg.epochs and self.steps:
             per_epoch = max(1, self.steps // r.cfg.epochs)
-            parts.append(f"epoch {min(r.cfg.epochs, self.step // per_epoch + 1)} of {r.cfg.epochs}"
+            # step k (1-based) belongs to epoch ceil(k / steps per epoch)
+            parts.append(f"epoch {min(r.cfg.epochs, max(0, self.step - 1) // per_epoch + 1)} of {r.cfg.epochs}"
                          if self.step < self.steps else "probes")
         elif self.steps:
             parts.append(f"step {self.step} of {self.steps}")
@@ -454,13 +455,14 @@ class MarimoView:
     every `every_s` seconds). Use as a context manager around the call; it clears itself on exit."""
 
     def __init__(self, title: str, estimate: Estimate | None, curves_title: str = "", every_s: float = 1.0,
-                 colours=None):
-        import marimo as mo
+                 colours=None, mo=None):
+        if mo is None:
+            import marimo as mo
         self.mo, self.title, self.curves_title, self.every_s, self.colours = mo, title, curves_title, every_s, colours
         # the bar counts percent of the estimated work (marimo shows "done / total" and turns the rate into an ETA)
         self.units = 100
         self.scale = 100 / estimate.seconds if estimate is not None and estimate.seconds else None
-        self._bar_cm, self.bar, self._shown, self._drawn = None, None, 0, 0.0
+        self._bar_cm, self.bar, self._shown, self._drawn, self._entries = None, None, 0, 0.0, 0
 
     def __enter__(self) -> "MarimoView":
         self._bar_cm = self.mo.status.progress_bar(total=self.units, title=self.title, show_rate=False, show_eta=True,
@@ -472,16 +474,18 @@ class MarimoView:
         self._bar_cm.__exit__(*exc)
         self.mo.output.clear()
 
-    def __call__(self, live: Live, epoch: bool) -> None:
+    def __call__(self, live: Live, event: str) -> None:
         if self.scale is not None:
             target = min(self.units - 1, int(self.scale * live.done_units()))
         else:
             target = min(self.units - 1, int(self.units * live.kept / max(1, live.total)))
         self.bar.update(increment=max(0, target - self._shown), subtitle=live.line())
         self._shown = max(self._shown, target)
-        now = time.monotonic()
-        if epoch and live.curves and now - self._drawn > self.every_s:
-            self._drawn = now
+        now, entries = time.monotonic(), sum(len(v) for v in live.curves.values())
+        # an epoch redraws at most every every_s seconds; a finished run draws what is left
+        due = event == "run" or (event == "epoch" and now - self._drawn > self.every_s)
+        if entries > self._entries and due:
+            self._drawn, self._entries = now, entries
             self.mo.output.replace_at_index(P.epoch_curves(live.curves, title=self.curves_title,
                                                            colours=self.colours), 1)
 

@@ -53,7 +53,7 @@ def test_the_live_callbacks_name_the_run_epoch_and_loss():
     data, base = streak_data(), TrainConfig(**TINY)
     tracker = live.Live()
     lines = []
-    tracker.on_change = lambda lv, epoch: lines.append(lv.line())
+    tracker.on_change = lambda lv, event: lines.append(lv.line())
     comp = ex.compare(base, ["ids"], seeds=(0,), controls=("floor",), data=data, progress=tracker.progress,
                       on_step=tracker.on_step, on_epoch=tracker.on_epoch)
     assert tracker.kept == tracker.total == 2 and tracker.reused == 0
@@ -154,3 +154,38 @@ def test_a_stopped_comparison_leaves_no_claim_and_resumes_in_the_same_process(tm
     again = live.run(ex.compare, view=None, base=base, conditions=["ids"], data=data, controls=("none", "floor"),
                      results_dir=tmp_path)
     assert (again.kept, again.total, again.reused) == (3, 3, 1)
+
+
+def test_the_marimo_view_shows_percent_done_and_redraws_curves_sparingly():
+    """MarimoView with a stand-in for marimo: the bar moves by percent of the estimated work with the Live's line
+    as subtitle; epochs redraw the curves at most once per every_s, and a finished run draws what is left."""
+    from types import SimpleNamespace
+    bars, draws = [], []
+    bar = SimpleNamespace(update=lambda increment=1, title=None, subtitle=None: bars.append((increment, subtitle)))
+
+    class Ctx:
+        def __enter__(self):
+            return bar
+
+        def __exit__(self, *exc):
+            pass
+    mo = SimpleNamespace(status=SimpleNamespace(progress_bar=lambda **kw: Ctx()),
+                         output=SimpleNamespace(replace_at_index=lambda fig, i: draws.append((fig, i)),
+                                                clear=lambda: None))
+    est = live.Estimate([live.RunCost("ids", "train", 10.0, False), live.RunCost("floor", "train", 10.0, False)],
+                        0.01, "this CPU")
+    view = live.MarimoView("t", est, every_s=3600, mo=mo)
+    tracker = live.Live(est, on_change=view)
+    cfg = TrainConfig(**TINY)
+    run = ex.RunRef(0, 2, "ids", cfg)
+    with view:
+        tracker.on_step(run, 0, 8, None)
+        tracker.on_step(run, 4, 8, 5.0)
+        # 80% of a run is its training (the rest: probes): half its steps are 40% of its 10 s, 20% of all 20 s
+        assert bars[-1] == (20, "IDS (run 1 of 2) · epoch 1 of 2 · loss 5.000") and sum(b for b, _ in bars) == 20
+        tracker.on_epoch(run, {"epoch": 1, "loss": 5.0, "knn_acc": 0.6, "effective_rank": 3.0, "z_std": 0.5})
+        tracker.on_epoch(run, {"epoch": 2, "loss": 4.0, "knn_acc": 0.7, "effective_rank": 3.0, "z_std": 0.6})
+        assert len(draws) == 1 and draws[0][1] == 1             # the second epoch came within every_s: not drawn
+        tracker.progress(1, 2, {"label": "ids", "config": {"seed": 0}})
+        assert len(draws) == 2 and len(draws[1][0].data[0].x) == 2   # the run's end draws both epochs
+        assert sum(b for b, _ in bars) == 50                     # half the estimated work is done
