@@ -44,7 +44,7 @@ def _():
         BUDGET = dict(n_pretrain=4000, n_probe_train=2000, n_probe_test=600, epochs=30, batch_size=256, seeds=3,
                       sweep_epochs=20, sweep_sls=(0.01, 0.02, 0.05, 0.1, 0.2), sweep_seeds=3, head_epochs=20,
                       draws=256)
-    else:  # 2-core CPU: every button about 20 s or less (docs/BENCHMARKS.md, benchmarks/bench_notebook.py)
+    else:  # 2-core CPU: sized for about 20 s of CPU per button (docs/BENCHMARKS.md, benchmarks/bench_notebook.py)
         # (head_epochs = epochs: the paper-head runs of section 5 are then section 3's, reused from the store)
         BUDGET = dict(n_pretrain=4000, n_probe_train=2000, n_probe_test=600, epochs=5, batch_size=256, seeds=1,
                       sweep_epochs=3, sweep_sls=(0.02, 0.2), sweep_seeds=2, head_epochs=5, draws=128)
