@@ -16,8 +16,8 @@ from plotly.subplots import make_subplots
 
 __all__ = ["loss_curves", "umap_2d", "pca_2d", "umap_side_by_side", "similarity_histograms", "cloud_scatter", "sweep_points",
            "sl_sweep", "sl_sweep_from_csv", "view_grid", "label_colours", "condition_colour", "condition_name", "CONDITION_NAMES",
-           "reference_levels", "by_label", "accuracy_bars", "physics_bars", "diagnostics_bars", "training_panel", "warm_umap",
-           "epoch_curves", "head_colour"]
+           "reference_levels", "by_label", "accuracy_bars", "physics_bars", "diagnostics_bars", "epoch_curves",
+           "head_colour"]
 
 # Colour per class label (0, 1) and per condition, reused across figures so a notebook reads consistently.
 LABEL_COLOURS = ("#4C78A8", "#F58518")
@@ -89,18 +89,17 @@ def reference_levels(controls: Mapping | None, metric: str = "mlp_acc") -> dict[
     return out
 
 
-def _add_references(fig: go.Figure, levels: Mapping[str, float], row=None, col=None, labels: bool = True,
-                    suffix: str = "") -> None:
-    """Horizontal reference lines (floor, no augmentation, trivial, supervised). labels: each line also gets a
-    legend entry naming it with its level (a dummy trace in the line's style; `suffix` says which panel it belongs
-    to), so no label is drawn over a bar or a point; the same line in several panels is named once."""
+def _add_references(fig: go.Figure, levels: Mapping[str, float], row=None, col=None, suffix: str = "") -> None:
+    """Horizontal reference lines (floor, no augmentation, trivial, supervised), each named with its level in the
+    legend (a dummy trace in the line's style; `suffix` says which panel a floor or none line belongs to), so no
+    label is drawn over a bar or a point; the same line in several panels is named once."""
     named = {t.name for t in fig.data}
     for name, y in levels.items():
         label, colour, dash = REFERENCE_STYLE.get(name, (name, "#7F7F7F", "dot"))
         kw = dict(row=row, col=col) if row is not None else {}
         fig.add_hline(y=y, line=dict(color=colour, dash=dash, width=1.5), **kw)
         text = f"{label}{suffix if name in ('floor', 'none') else ''}: {100 * y:.1f}%"
-        if labels and text not in named:
+        if text not in named:
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=text, legendgroup=f"ref-{name}",
                                      line=dict(color=colour, dash=dash, width=1.5), hoverinfo="skip"))
             named.add(text)
@@ -151,7 +150,7 @@ def umap_side_by_side(embeddings: Mapping[str, object], labels, class_names: Seq
                       seed: int = 0, title: str | None = None, method: str = "umap") -> go.Figure:
     """One 2-D embedding panel per condition, points coloured by label. embeddings: {views: (n, 32)}; labels (n,)
     in 0..K-1 (K = len(class_names)), -1 for no label (grey). method: "umap" (umap-learn, seeded; its first call
-    in a process compiles for ~20 s on 2 CPU cores) or "pca" (instant; notebooks use it in quick mode)."""
+    in a process compiles for ~20 s on 2 CPU cores) or "pca" (instant; the notebooks' default, UMAP on request)."""
     if method not in ("umap", "pca"):
         raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
     reduce = (lambda e: umap_2d(e, seed=seed)) if method == "umap" else pca_2d
@@ -505,27 +504,6 @@ def diagnostics_bars(records: Mapping[str, Mapping], title: str = "Representatio
     return fig
 
 
-def training_panel(histories: Mapping[str, Sequence[float]], records: Mapping[str, Mapping] | None = None,
-                   title: str = "Pre-training loss and representation diagnostics") -> go.Figure:
-    """The loss curves (NT-Xent per epoch, one line per condition) beside the diagnostics of the trained h
-    (alignment, uniformity, effective rank; records: {label: record or {"metrics": ...}}), in one row, so a
-    falling loss reads against whether h collapsed. Every bar is named on its panel's x axis (the floor has a bar
-    but no loss curve). Panels without values stay empty."""
-    fig = make_subplots(rows=1, cols=4, column_widths=[0.34, 0.22, 0.22, 0.22], horizontal_spacing=0.07,
-                        subplot_titles=["NT-Xent loss per epoch"] + [t for _, t in DIAGNOSTICS])
-    for name, hist in histories.items():
-        hist = list(hist)
-        fig.add_trace(go.Scatter(x=list(range(1, len(hist) + 1)), y=hist, mode="lines+markers",
-                                 name=condition_name(name), line=dict(color=condition_colour(name), width=2)),
-                      row=1, col=1)
-    for col, (key, _) in enumerate(DIAGNOSTICS, start=2):
-        fig.add_trace(_ci_bars(_diagnostic_values(records or {}, key), condition_colour), row=1, col=col)
-        fig.update_xaxes(showticklabels=True, tickangle=-35, tickfont=dict(size=10), row=1, col=col)
-    fig.update_xaxes(title_text="epoch", row=1, col=1)
-    fig.update_layout(title=title, height=430, legend=dict(orientation="h", y=-0.45), **_LAYOUT)
-    return fig
-
-
 # ------------------------------------------------------------------------------------------- per-epoch monitor
 MONITOR = (("loss", "training loss"), ("knn_acc", "k-NN accuracy"), ("effective_rank", "effective rank of h"),
            ("z_std", "z_std (0 = collapsed)"))
@@ -625,24 +603,3 @@ def view_grid(rows: Mapping[str, object], colorbar_title: str = "SNR (dB)", zmin
     # at most ~560 px by default: marimo's edit mode scrolls any cell output taller than 610 px
     fig.update_layout(title=title, height=height or min(560, (230 if by_column else 115) * n_rows + 90), **_LAYOUT)
     return fig
-
-
-_WARM = []
-
-
-def warm_umap() -> None:
-    """Compile umap-learn's numba kernels in a background thread (the first UMAP of a process costs ~20 s on a
-    2-core CPU), so a notebook's first run button does not pay for it. Idempotent; errors are ignored."""
-    if _WARM:
-        return
-    import threading
-
-    def _work():
-        try:
-            umap_2d(np.random.default_rng(0).normal(size=(64, 8)), seed=0)
-        except Exception:  # only a warm-up: the real call reports real errors
-            pass
-
-    t = threading.Thread(target=_work, name="idslab-umap-warmup", daemon=True)
-    _WARM.append(t)
-    t.start()
