@@ -687,9 +687,9 @@ def _(get_results, math, mo):
     noise brings them back to 89.2 ± 1.7% ({_bn}, 10 seeds, docs/RESULTS.md). The button below trains both heads
     with identical views and with weight noise and draws, epoch by epoch, the training loss, k-NN accuracy on a
     probe subset, the effective rank of h and the spread of z (z_std: 0 would mean every tile has the same z);
-    a few sentences above the curves say what this run shows (k-NN, uniformity of h, any collapse). The objective dropdown
-    swaps NT-Xent for a loss **without negatives** (BYOL, SimSiam: nothing pushes different tiles apart) or with
-    explicit variance terms (VICReg, Barlow Twins); notebook 04 compares the objectives in depth.
+    a few sentences above the curves say what this run shows (k-NN, uniformity of h, any collapse). The objective
+    dropdown swaps NT-Xent for a loss **without negatives** (BYOL, SimSiam: nothing pushes different tiles apart) or
+    with explicit variance terms (VICReg, Barlow Twins); notebook 04 compares the objectives in depth.
     """)
     return
 
