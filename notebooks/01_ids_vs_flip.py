@@ -96,6 +96,7 @@ def _():
 @app.cell(hide_code=True)
 def _(AUTO, DEVICE, QUICK, mo, rotated_streak):
     _quarter = rotated_streak(73, 90)  # what a quarter turn tells the encoder about the fastest meteor
+    _when = "only when you press their button, with a time estimate first and live progress"
     mo.md(
         rf"""
         # Implicit Data Synthesis versus flips and rotations
@@ -117,7 +118,7 @@ def _(AUTO, DEVICE, QUICK, mo, rotated_streak):
         (sections 3 and 4), and why is the second (section 5). At evaluation $s_l = 0$.
 
         <small>Mode: {"quick (IDSLAB_QUICK=1)" if QUICK else "full"}, device: {DEVICE}; heavy cells run
-        {"automatically (not in a marimo kernel)" if AUTO else "only when you press their button, with a time estimate first and live progress"}.</small>
+        {"automatically (not in a marimo kernel)" if AUTO else _when}.</small>
         """
     )
     return
@@ -278,7 +279,8 @@ def _(
         diag = dict(which=(f"the `{_ids_runs[0]}` encoder from section 3" if _ids_runs else
                            "a warm-up encoder (one epoch of IDS); press *Pre-train and compare* to use a trained one"),
                     clean=_clean, cloud=_cloud, labels=_y[_pick], numbers=D.cloud_stats(_clean, _cloud), n=len(_x),
-                    sims={v: D.pair_similarities(_model, _x, v, sl_value, seed=0) for v in dict.fromkeys(["ids", *chosen])})
+                    sims={v: D.pair_similarities(_model, _x, v, sl_value, seed=0)
+                          for v in dict.fromkeys(["ids", *chosen])})
     return (diag,)
 
 
