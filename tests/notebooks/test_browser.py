@@ -7,8 +7,8 @@ every one of its buttons, shows none of what a reader must never see (tests/note
 checks can fail: a copy of a notebook with one cell of each kind injected must trip every one of them. Notebook 01
 also: the s_l slider redraws the weight-space numbers and clouds; each section's button shows its results under the
 same names as the legends; the save buttons download the JSON and write it on the server; marimo's stop ends a
-comparison with one line, keeps the finished runs, and the next press reuses them. Opening a notebook must not
-rewrite it. Screenshots go to screenshots/ (ignored by git).
+comparison with one line, keeps the finished runs, and the next press reuses them; with CIFAR-10 chosen nothing is
+stopped or in error. Opening a notebook must not rewrite it. Screenshots go to screenshots/ (ignored by git).
 """
 import json
 import os
@@ -264,4 +264,11 @@ def test_notebook01_every_section_button_save_and_stop(chromium, tmp_path):
         # the kept runs, and the floor if the first comparison stored it (epochs = 0: the same run at any epochs)
         assert again and int(again.group(1)) >= int(kept.group(1)), status.inner_text()
         B.check(page, "01 after resuming")
+
+        # CIFAR-10 chosen: its data (or, without a CIFAR folder, a callout with the fix) and nothing stopped below
+        page.get_by_label("dataset").select_option(label="CIFAR-10 vehicle / animal")
+        B.settle(page)
+        B.check(page, "01 with CIFAR-10 chosen")
+        loaded = page.locator("#data-summary, #data-error").first.inner_text()
+        assert loaded.startswith("Data: cifar") or loaded.startswith("Cannot load cifar"), loaded
         page.close()
