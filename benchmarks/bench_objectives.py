@@ -52,7 +52,8 @@ def main(argv=None) -> int:
         e.new_epoch()
         for s in range(3):
             e.step(s, s + 1, 1000)
-    times = {o: [] for o in OBJECTIVES}
+    ms = monitor_set(data, dev)
+    times, mon = {o: [] for o in OBJECTIVES}, []
     for _ in range(a.rounds):
         for o, e in engines.items():
             e.new_epoch()
@@ -62,6 +63,11 @@ def main(argv=None) -> int:
                 e.step(s % e.steps_per_epoch, s + 1, 1000)
             sync(dev)
             times[o].append((time.perf_counter() - t) / a.steps)
+        sync(dev)                                   # the monitor in the same round: the same load as the steps
+        t = time.perf_counter()
+        measure(engines["ntxent"].model, ms)
+        sync(dev)
+        mon.append(time.perf_counter() - t)
     load_avg = os.getloadavg()[0]
     print(f"{a.encoder}, batch 256, device {dev}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load average {load_avg:.1f}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
@@ -73,16 +79,8 @@ def main(argv=None) -> int:
         m = statistics.median(ts)
         print(f"| {o} | {1e3 * m:.1f} | {m / base:.2f} | {1e3 * min(ts):.1f} | {min(ts) / best:.2f} |")
 
-    ms = monitor_set(data, dev)
     e = engines["ntxent"]
     per_epoch = base * e.steps_per_epoch
-    mon = []
-    for _ in range(a.rounds):
-        sync(dev)
-        t = time.perf_counter()
-        measure(e.model, ms)
-        sync(dev)
-        mon.append(time.perf_counter() - t)
     m = statistics.median(mon)
     print(f"\nmonitor: {1e3 * m:.0f} ms per epoch ({len(ms.x_ref)} reference + {len(ms.x_eval)} evaluated tiles) "
           f"against {1e3 * per_epoch:.0f} ms of NT-Xent steps per epoch ({e.steps_per_epoch} steps): "

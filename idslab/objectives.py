@@ -103,8 +103,11 @@ def branches(objective: str, online, target, views: torch.Tensor) -> tuple[torch
     if not uses_predictor(objective):
         return (online(views, False),)
     z, p = online(views, True)
-    t = target(views) if uses_target(objective) else z
-    return p, t.detach()
+    if not uses_target(objective):
+        return p, z.detach()
+    with torch.no_grad():   # the target gets no gradients: no graph to build for its pass (~10% of a BYOL step)
+        t = target(views)
+    return p, t
 
 
 def objective_loss(objective: str, out: tuple[torch.Tensor, ...], temperature: float = 0.5,
