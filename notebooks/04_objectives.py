@@ -318,12 +318,12 @@ def _(HEAD_NAMES, MEASURED, R, data, dataset, head, mo, objective, tile):
     _key = (dataset.value, _enc, objective.value, head.value)
     _note = ""
     if _key not in MEASURED and (dataset.value, "cnn16", objective.value, head.value) in MEASURED:
-        _note = f" The study has no {_enc.upper()} table for this choice yet: CNN-16's is shown."
+        _note = f" The study has no CNN-{_enc[3:]} table for this choice yet: CNN-16's is shown."
         _key = (dataset.value, "cnn16", objective.value, head.value)
     measured_rows = MEASURED.get(_key)
     _head = HEAD_NAMES[head.value]
     if measured_rows:
-        _body = (f"<span id='measured'>**{objective.selected_key}, {_head}** ({_key[0]}, {_key[1].upper()}; the "
+        _body = (f"<span id='measured'>**{objective.selected_key}, {_head}** ({_key[0]}, CNN-{_key[1][3:]}; the "
                  "quick protocol: 2048 / 1024 / 600 tiles, 10 epochs, paired seeds, 2-core CPU).</span>"
                  f"{_note} {R.objectives_sentences(measured_rows, objective.selected_key, _head)}")
     else:
