@@ -485,7 +485,7 @@ def _run_state(mon: list, floor: float | None, unif: float | None, name: str) ->
         state = (f", back at the random init's level after a peak of {_pct(peak['knn_acc'])} at epoch "
                  f"{peak['epoch']}" if (peak.get("knn_acc") or 0) - floor >= 0.03 else
                  ", no better than the random init")
-    u = f", uniformity of h {unif:.2f}" if unif is not None else ""
+    u = f", uniformity of h {0.0 if abs(unif) < 0.005 else unif:.2f}" if unif is not None else ""
     return f"{name}: k-NN {_pct(knn) if knn is not None else '–'}{u}{state}"
 
 

@@ -311,7 +311,7 @@ def _(L, mo, run_file, save_run):
 
 
 @app.cell(hide_code=True)
-def _(HEAD_NAMES, MEASURED, R, data, dataset, head, mo, objective, tile):
+def _(E, HEAD_NAMES, MEASURED, R, data, dataset, head, mo, objective, tile):
     # The study's measured table for the chosen objective and head (docs/results/objectives.md, parsed by
     # idslab.report.objectives_tables), and sentences computed from it (idslab.report.objectives_sentences).
     _enc = f"cnn{data.tile if data is not None else tile.value}"
@@ -323,8 +323,10 @@ def _(HEAD_NAMES, MEASURED, R, data, dataset, head, mo, objective, tile):
     measured_rows = MEASURED.get(_key)
     _head = HEAD_NAMES[head.value]
     if measured_rows:
+        _q = E.QUICK   # the study's protocol (scripts/objectives.py trains at idslab.experiments.QUICK)
         _body = (f"<span id='measured'>**{objective.selected_key}, {_head}** ({_key[0]}, CNN-{_key[1][3:]}; the "
-                 "quick protocol: 2048 / 1024 / 600 tiles, 10 epochs, paired seeds, 2-core CPU).</span>"
+                 f"quick protocol: {_q['n_pretrain']} / {_q['n_probe_train']} / {_q['n_probe_test']} tiles, "
+                 f"{_q['epochs']} epochs, paired seeds, 2-core CPU).</span>"
                  f"{_note} {R.objectives_sentences(measured_rows, objective.selected_key, _head)}")
     else:
         _body = (f"<span id='measured'>The study has no table for {objective.selected_key} with the {_head} on "
