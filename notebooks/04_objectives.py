@@ -340,7 +340,7 @@ def _(E, HEAD_NAMES, MEASURED, R, data, dataset, head, mo, objective, tile):
 
 @app.cell(hide_code=True)
 def _(R, measured_rows, mo):
-    _cmds = "\n".join(R.OBJECTIVES_COMMANDS)
+    _cmds = "\n".join(c.replace(" --datasets", " \\\n    --datasets") for c in R.OBJECTIVES_COMMANDS)
     mo.md((R.objectives_markdown(measured_rows) + "\n\n" if measured_rows else "")
           + f"Produced by (training, resumable; then the tables):\n```bash\n{_cmds}\n```")
     return
