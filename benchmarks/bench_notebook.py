@@ -137,7 +137,8 @@ def main(argv=None) -> int:
                     before = cpu()
                     out["buttons"][name] = round(B.press(page, name, timeout_s=900), 1)
                     out.setdefault("buttons_cpu_s", {})[name] = round(cpu() - before, 1)
-                    status = page.locator("#compare-status, #sweep-status, #heads-status, #train-status").all_inner_texts()
+                    status = page.locator("#compare-status, #sweep-status, #heads-status, #train-status") \
+                        .all_inner_texts()
                     out.setdefault("status", {})[name] = status[-1] if status else None
                     out.setdefault("problems", {})[name] = B.problems(page)
                 B.shoot(page, args.screenshots / "after_buttons.png", tall=9000)
@@ -150,8 +151,8 @@ def main(argv=None) -> int:
         else:
             out["clone"] = str(tmp / "idslab")
     load = lambda v: "/".join(f"{x:.1f}" for x in v)
-    print(f"{Path(args.notebook).stem}, CPU defaults, fresh clone; {out['date']}; {out['device']}; load average (1/5/15 min) "
-          f"before {load(out['load_before'])}, after {load(out['load_after'])}\n")
+    print(f"{Path(args.notebook).stem}, CPU defaults, fresh clone; {out['date']}; {out['device']}; load average "
+          f"(1/5/15 min) before {load(out['load_before'])}, after {load(out['load_after'])}\n")
     print("| step | wall s | marimo + kernel CPU s | target (quiet machine) |\n|---|---|---|---|")
     print(f"| marimo answering | {out.get('server_s', '–')} | | |")
     print(f"| first screen computed (data generated) | {out.get('first_screen_s', '–')} | "

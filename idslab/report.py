@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -615,7 +616,6 @@ def objectives_tables(markdown: str) -> dict[tuple[str, str, str, str], list[dic
 def parse_difference(cell: str) -> dict | None:
     """A paired difference as the study writes it, '+4.5 [+2.4, +6.6] **' (points, 95% interval; ** when it
     excludes 0) -> {"mean": 4.5, "ci": [2.4, 6.6]}; '–' or anything else -> None."""
-    import re
     num = r"([+\-−]?\d+(?:\.\d+)?)"
     m = re.match(rf"\s*{num}\s*\[\s*{num}\s*,\s*{num}\s*\]", cell or "")
     if not m:
