@@ -232,7 +232,8 @@ def _(
     _out = None
     if run_args is not None and (train_button.value or AUTO):
         _out = L.press(E.compare, title=f"{objective.selected_key}, {HEAD_NAMES[head.value]}", view=VIEW,
-                       confirmed=AUTO, get_confirmed=get_confirmed, set_confirmed=set_confirmed, results_dir=STORE, **run_args)
+                       confirmed=AUTO, get_confirmed=get_confirmed, set_confirmed=set_confirmed, results_dir=STORE,
+                       **run_args)
         if _out.value is not None:
             set_run({"comparison": _out.value, "objective": objective.selected_key, "objective_key": objective.value,
                      "head": HEAD_NAMES[head.value], "head_key": head.value, "sl": float(sl.value),
