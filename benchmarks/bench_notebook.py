@@ -2,6 +2,7 @@
 `make notebook` on a fresh clone, every button within 20 s), measured in headless Chromium as a reader meets it.
 
     python benchmarks/bench_notebook.py [--keep] [--buttons "Pre-train and compare,Run the s_l sweep,Train both heads"]
+    python benchmarks/bench_notebook.py --notebook notebooks/04_objectives.py --buttons "Train and watch"
 
 What it does: `git clone` this checkout's HEAD into a temporary folder (a fresh clone: no data cache, no results
 store, no screenshots), links the checkout's .venv into it (so nothing is installed), and starts what `make
@@ -90,6 +91,7 @@ def fresh_clone(dest: Path) -> Path:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--notebook", default="notebooks/01_ids_vs_flip.py", help="the notebook (a path in the checkout)")
     p.add_argument("--buttons", default=",".join(DEFAULT_BUTTONS), help="comma-separated, pressed in order")
     p.add_argument("--keep", action="store_true", help="keep the clone (its data cache and results store)")
     p.add_argument("--json", type=Path, help="also write the measurements here")
@@ -112,7 +114,7 @@ def main(argv=None) -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=B.CHROMIUM, headless=True, args=B.ARGS)
             t0 = time.monotonic()
-            with B.marimo("edit", Path("notebooks/01_ids_vs_flip.py"), tmp / "marimo.log", env, cwd=clone,
+            with B.marimo("edit", Path(args.notebook), tmp / "marimo.log", env, cwd=clone,
                           marimo_bin=marimo_bin) as url:
                 sid = B.LAST_PID[0]
                 cpu = lambda: round(tree_cpu_s(sid), 1)
@@ -135,7 +137,8 @@ def main(argv=None) -> int:
                     before = cpu()
                     out["buttons"][name] = round(B.press(page, name, timeout_s=900), 1)
                     out.setdefault("buttons_cpu_s", {})[name] = round(cpu() - before, 1)
-                    status = page.locator("#compare-status, #sweep-status, #heads-status").all_inner_texts()
+                    status = page.locator("#compare-status, #sweep-status, #heads-status, #train-status") \
+                        .all_inner_texts()
                     out.setdefault("status", {})[name] = status[-1] if status else None
                     out.setdefault("problems", {})[name] = B.problems(page)
                 B.shoot(page, args.screenshots / "after_buttons.png", tall=9000)
@@ -148,8 +151,8 @@ def main(argv=None) -> int:
         else:
             out["clone"] = str(tmp / "idslab")
     load = lambda v: "/".join(f"{x:.1f}" for x in v)
-    print(f"notebook 01, CPU defaults, fresh clone; {out['date']}; {out['device']}; load average (1/5/15 min) "
-          f"before {load(out['load_before'])}, after {load(out['load_after'])}\n")
+    print(f"{Path(args.notebook).stem}, CPU defaults, fresh clone; {out['date']}; {out['device']}; load average "
+          f"(1/5/15 min) before {load(out['load_before'])}, after {load(out['load_after'])}\n")
     print("| step | wall s | marimo + kernel CPU s | target (quiet machine) |\n|---|---|---|---|")
     print(f"| marimo answering | {out.get('server_s', '–')} | | |")
     print(f"| first screen computed (data generated) | {out.get('first_screen_s', '–')} | "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -455,6 +456,40 @@ def sweep_sentences(records: list[dict]) -> str:
     return " ".join(out)
 
 
+def _last_epochs(comp, roles=("condition",)) -> tuple[dict, dict]:
+    """The first seed's per-epoch monitor of each run of `roles` ({label: entries}) and the uniformity of its
+    trained h ({label: value}, where the record has it)."""
+    final, unif = {}, {}
+    for r in comp.records:
+        mon = r.get("monitor") or []
+        if r.get("role") in roles and mon and r["config"]["seed"] == comp.seeds[0]:
+            final[r["label"]] = mon
+            u = ((r.get("metrics") or {}).get("diagnostics") or {}).get("uniformity")
+            if isinstance(u, (int, float)):
+                unif[r["label"]] = u
+    return final, unif
+
+
+def collapsed(entry: dict) -> bool:
+    """A monitor entry of a collapsed run: z_std < 0.1 (every z nearly the same) or an effective rank of h < 2."""
+    return entry["z_std"] < 0.1 or entry["effective_rank"] < 2
+
+
+def _run_state(mon: list, floor: float | None, unif: float | None, name: str) -> str:
+    """'IDS: k-NN 81.0%, uniformity of h -1.10, collapsed (z_std 0.01, rank of h 1.6)' from a run's monitor."""
+    last, peak = mon[-1], max(mon, key=lambda e: e.get("knn_acc") or 0)
+    knn = last.get("knn_acc")
+    state = ""
+    if collapsed(last):
+        state = f", collapsed (z_std {last['z_std']:.2f}, rank of h {last['effective_rank']:.1f})"
+    elif knn is not None and floor is not None and knn - floor < 0.03:
+        state = (f", back at the random init's level after a peak of {_pct(peak['knn_acc'])} at epoch "
+                 f"{peak['epoch']}" if (peak.get("knn_acc") or 0) - floor >= 0.03 else
+                 ", no better than the random init")
+    u = f", uniformity of h {0.0 if abs(unif) < 0.005 else unif:.2f}" if unif is not None else ""
+    return f"{name}: k-NN {_pct(knn) if knn is not None else '–'}{u}{state}"
+
+
 def heads_sentences(comp, objective: str = "NT-Xent") -> str:
     """What the head experiment of notebook 01 shows, from each run's per-epoch monitor: for the paper's and the
     batch-normalised head, identical views (s_l = 0) against weight noise, at the last epoch (k-NN, effective rank,
@@ -462,32 +497,10 @@ def heads_sentences(comp, objective: str = "NT-Xent") -> str:
     z_std < 0.1 or the rank of h < 2; it 'fell back to the floor' when its last k-NN is within 3 points of the
     floor's after a higher peak."""
     floor = comp.controls.get("floor", {}).get("knn_acc")
-    final, unif = {}, {}
-    for r in comp.records:
-        mon = r.get("monitor") or []
-        if r.get("role") == "condition" and mon and r["config"]["seed"] == comp.seeds[0]:
-            final[r["label"]] = mon
-            u = ((r.get("metrics") or {}).get("diagnostics") or {}).get("uniformity")
-            if isinstance(u, (int, float)):
-                unif[r["label"]] = u
+    final, unif = _last_epochs(comp)
     if not final:
         return ""
-
-    def say(label: str) -> str:
-        mon = final[label]
-        last, peak = mon[-1], max(mon, key=lambda e: e.get("knn_acc") or 0)
-        knn = last.get("knn_acc")
-        state = ""
-        if last["z_std"] < 0.1 or last["effective_rank"] < 2:
-            state = f", collapsed (z_std {last['z_std']:.2f}, rank of h {last['effective_rank']:.1f})"
-        elif knn is not None and floor is not None and knn - floor < 0.03:
-            state = (f", back at the random init's level after a peak of {_pct(peak['knn_acc'])} at epoch "
-                     f"{peak['epoch']}" if (peak.get("knn_acc") or 0) - floor >= 0.03 else
-                     ", no better than the random init")
-        u = f", uniformity of h {unif[label]:.2f}" if label in unif else ""
-        return f"{label}: k-NN {_pct(knn) if knn is not None else '–'}{u}{state}"
-
-    parts = [say(lab) for lab in final]
+    parts = [_run_state(final[lab], floor, unif.get(lab), lab) for lab in final]
     out = (f"With {objective}, after {len(next(iter(final.values())))} epoch(s) (random init: k-NN "
            f"{_pct(floor) if floor is not None else '–'}): " + "; ".join(parts) + ".")
     bn0 = next((lab for lab in final if lab.startswith("BN head") and lab.endswith("s_l = 0")), None)
@@ -498,6 +511,37 @@ def heads_sentences(comp, objective: str = "NT-Xent") -> str:
             out += (" Weight noise brings the batch-normalised head's training back (" if b - a > 0.03 else
                     " Weight noise does not change the batch-normalised head's training (")
             out += f"{100 * (b - a):+.1f} k-NN points over identical views)."
+    return out
+
+
+def collapse_sentences(comp, objective: str, head: str, name=None) -> str:
+    """What notebook 04's run shows, from each run's per-epoch monitor (first seed, last epoch): per run its k-NN,
+    the uniformity of h and whether it collapsed (z_std < 0.1 or rank of h < 2) or fell back to the random init;
+    then whether weight noise ("ids") rescued identical views ("none"): both collapsed, only identical views
+    (rescued), neither (nothing to rescue: the k-NN difference), or only IDS. objective, head: names to write."""
+    from .plots.training import condition_name
+    name = name or condition_name
+    floor = comp.controls.get("floor", {}).get("knn_acc")
+    final, unif = _last_epochs(comp, ("condition", "control"))
+    final.pop("floor", None)
+    if not final:
+        return ""
+    parts = [_run_state(final[lab], floor, unif.get(lab), name(lab)) for lab in final]
+    out = (f"With {objective} and the {head}, after {len(next(iter(final.values())))} epoch(s) (random init: k-NN "
+           f"{_pct(floor) if floor is not None else '–'}): " + "; ".join(parts) + ".")
+    if "none" in final and "ids" in final:
+        a, b = final["none"][-1], final["ids"][-1]
+        knn = (f" ({100 * (b['knn_acc'] - a['knn_acc']):+.1f} k-NN points)"
+               if b.get("knn_acc") is not None and a.get("knn_acc") is not None else "")
+        if collapsed(a) and collapsed(b):
+            out += " Weight noise does not prevent the collapse here: both runs collapsed."
+        elif collapsed(a):
+            out += f" Weight noise rescues identical views from collapse{knn}."
+        elif collapsed(b):
+            out += f" Identical views did not collapse but the weight-noise run did{knn}."
+        else:
+            out += f" Neither run collapsed, so there is no collapse for weight noise to rescue; IDS − identical " \
+                   f"views{knn or ': no k-NN to compare'}."
     return out
 
 
@@ -520,3 +564,122 @@ def report_sections(markdown: str) -> tuple[str, dict[str, str]]:
         body = "\n".join(lines[i:starts[k + 1] if k + 1 < len(starts) else len(lines)]).strip()
         out[title.split(" (")[0] if len(title) > 40 else title] = body
     return header, out
+
+
+# ------------------------------------------------------------------------------ the objectives study (issue 18)
+OBJECTIVES_REPORT = "docs/results/objectives.md"
+OBJECTIVES_COMMANDS = (
+    "OMP_NUM_THREADS=1 python scripts/objectives.py --cifar-dir ../shared/datasets/cifar10-train-jpg "
+    "--datasets meteor,cifar --encoders cnn16,cnn8,cnn32 --parts main,range --seeds 0-4",
+    "python scripts/objectives.py --report-only --out docs/results/objectives.md")
+# the study's names for the views (scripts/objectives.py) -> the notebooks' (idslab.plots.training.CONDITION_NAMES)
+STUDY_VIEWS = {"none": "no augmentation", "flip+rot": "flip + rotation", "fft": "FFT band mask",
+               "IDS fc1 0.02 (paper)": "IDS (fc1, s_l = 0.02, the paper's)"}
+
+
+def markdown_table(lines: list[str]) -> list[dict]:
+    """The rows of a Markdown table (its lines, header first) as {column header: cell text}."""
+    cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]
+    rows = [cells(line) for line in lines if line.strip().startswith("|")]
+    if len(rows) < 2:
+        return []
+    return [dict(zip(rows[0], r)) for r in rows[2:]]
+
+
+def objectives_tables(markdown: str) -> dict[tuple[str, str, str, str], list[dict]]:
+    """The per-cell tables of the objectives study (docs/results/objectives.md, section "Every cell", written by
+    scripts/objectives.py): {(dataset, encoder, objective, head): rows}, e.g. ("meteor", "cnn16", "byol", "BN
+    head"), each row {column header: cell text} ("views", "MLP (%)", "MLP − none (pts, 95% CI)", "k-NN (%)",
+    "k-NN − none", "z_std (end)", "eff. rank (end)", ..., "seeds"). Tables under other headings are skipped."""
+    out, key, block = {}, None, []
+
+    def close():
+        if key is not None and block:
+            out[key] = markdown_table(block)
+
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            close()
+            key, block = None, []
+            title = line.lstrip("#").strip()
+            if " / " in title and ": " in title and ", " in title.split(": ", 1)[1]:
+                where, what = title.split(": ", 1)
+                dataset, encoder = where.split(" / ", 1)
+                objective, head = what.rsplit(", ", 1)
+                key = (dataset.strip(), encoder.strip(), objective.strip(), head.strip())
+        elif key is not None and line.strip().startswith("|"):
+            block.append(line)
+    close()
+    return out
+
+
+def parse_difference(cell: str) -> dict | None:
+    """A paired difference as the study writes it, '+4.5 [+2.4, +6.6] **' (points, 95% interval; ** when it
+    excludes 0) -> {"mean": 4.5, "ci": [2.4, 6.6]}; '–' or anything else -> None."""
+    num = r"([+\-−]?\d+(?:\.\d+)?)"
+    m = re.match(rf"\s*{num}\s*\[\s*{num}\s*,\s*{num}\s*\]", cell or "")
+    if not m:
+        return None
+    f = lambda s: float(s.replace("−", "-"))
+    return {"mean": f(m.group(1)), "ci": [f(m.group(2)), f(m.group(3))]}
+
+
+def parse_mean(cell: str) -> float | None:
+    """The mean of '77.2 ± 6.1' (or a lone '77.2'); None for '–'."""
+    try:
+        return float((cell or "").split("±")[0].strip().replace("−", "-"))
+    except ValueError:
+        return None
+
+
+def objectives_sentences(rows: list[dict], objective: str, head: str, collapsed_below: float = 0.1) -> str:
+    """What one objective and head's measured table (a value of objectives_tables) says, in two or three sentences:
+    whether no augmentation collapsed (z_std at the end below `collapsed_below`), whether the paper's IDS (fc1, s_l
+    = 0.02) beats no augmentation with a 95% interval that excludes 0, and flip + rotation and the FFT mask against
+    the same no-augmentation runs. objective, head: the names to write. Every number is read from the rows."""
+    by = {r.get("views"): r for r in rows}
+    none = by.get("none")
+    out = []
+    if none is not None and parse_mean(none.get("MLP (%)")) is not None:
+        z = parse_mean(none.get("z_std (end)"))
+        state = "" if z is None else (f", collapsed (z_std {z:.2f} at the end)" if z < collapsed_below else
+                                      f", not collapsed (z_std {z:.2f} at the end)")
+        out.append(f"With {objective} and the {head}, no augmentation reaches {none['MLP (%)']}% (MLP probe, "
+                   f"{none.get('seeds', '?')} seeds){state}.")
+    else:
+        return (f"The study has no no-augmentation runs for {objective} with the {head} here yet, so nothing is "
+                "compared against them.")
+
+    def verdict(d: dict | None) -> tuple[str, str] | None:
+        if d is None:
+            return None
+        lo, hi = d["ci"]
+        how = ("beats no augmentation" if lo > 0 else "is below no augmentation" if hi < 0 else
+               "is not distinguishable from no augmentation")
+        return how, f"{d['mean']:+.1f} points [{lo:+.1f}, {hi:+.1f}], the 95% interval " + (
+            "excludes 0" if lo > 0 or hi < 0 else "includes 0")
+
+    paper = "IDS fc1 0.02 (paper)"
+    ids = verdict(parse_difference(by.get(paper, {}).get("MLP − none (pts, 95% CI)", "")))
+    if ids:
+        zi = parse_mean(by[paper].get("z_std (end)"))
+        out.append(f"The paper's IDS (fc1, s_l = 0.02) {ids[0]}: {ids[1]}"
+                   + (f"; its z_std at the end is {zi:.2f}." if zi is not None else "."))
+    data = [(n, verdict(parse_difference(by.get(v, {}).get("MLP − none (pts, 95% CI)", ""))))
+            for v, n in (("flip+rot", "flip + rotation"), ("fft", "the FFT mask"))]
+    data = [f"{n} {v[0]} ({v[1]})" for n, v in data if v]
+    if data:
+        out.append("Against the same runs, " + " and ".join(data) + ".")
+    return " ".join(out)
+
+
+def objectives_markdown(rows: list[dict], columns=("views", "MLP (%)", "MLP − none (pts, 95% CI)", "k-NN (%)",
+                                                   "k-NN − none", "z_std (end)", "eff. rank (end)", "seeds")) -> str:
+    """One objective and head's measured rows as a Markdown table of `columns` (those the rows have), the views
+    under the notebooks' names (STUDY_VIEWS)."""
+    cols = [c for c in columns if any(c in r for r in rows)]
+    lines = ["| " + " | ".join(cols) + " |", "|:---" + "|---" * (len(cols) - 1) + "|"]
+    for r in rows:
+        cells = [STUDY_VIEWS.get(r.get(c, ""), r.get(c, "")) if c == "views" else r.get(c, "–") for c in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

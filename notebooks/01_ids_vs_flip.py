@@ -691,7 +691,9 @@ def _(get_results, math, mo):
     probe subset, the effective rank of h and the spread of z (z_std: 0 would mean every tile has the same z);
     a few sentences above the curves say what this run shows (k-NN, uniformity of h, any collapse). The objective
     dropdown swaps NT-Xent for a loss **without negatives** (BYOL, SimSiam: nothing pushes different tiles apart) or
-    with explicit variance terms (VICReg, Barlow Twins); notebook 04 compares the objectives in depth.
+    with explicit variance terms (VICReg, Barlow Twins). **Notebook 04** (`marimo edit notebooks/04_objectives.py`)
+    asks where weight noise matters across these objectives: any objective, views and head, trained live beside
+    the full study's measured table.
     """)
     return
 

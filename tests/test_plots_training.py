@@ -154,3 +154,11 @@ def test_epoch_curves_draw_each_run_per_panel_with_its_colour():
     assert lo < 0.6 < hi                                        # the floor's line is inside the k-NN panel
     assert [a.text for a in fig.layout.annotations[:4]] == ["training loss", "k-NN accuracy", "effective rank of h",
                                                             "z_std (0 = collapsed)"]
+
+
+def test_epoch_curves_show_a_collapse_against_zero():
+    """z_std from 0 to at least 1 and the rank of h from 0: a collapsed run sits on the floor of its panel."""
+    mon = [{"epoch": e + 1, "loss": -0.5, "knn_acc": 0.7, "effective_rank": 1.7 - 0.1 * e, "z_std": 0.02 - 0.005 * e}
+           for e in range(3)]
+    fig = P.epoch_curves({"none": mon})
+    assert tuple(fig.layout.yaxis4.range) == (0, 1.05) and fig.layout.yaxis3.rangemode == "tozero"

@@ -200,3 +200,108 @@ def test_report_sections_split_tables_for_tabs():
     assert header == "## T\n\nintro" and list(parts) == ["MLP (%)", "k-NN (%)"] and "| 2 |" in parts["k-NN (%)"]
     header, parts = report.report_sections("## F\n\nprotocol\n\n| s_l |\n|---|\n| 0 |\n\nPaper: 78-82%.")
     assert header == "## F\n\nprotocol" and parts == {"results": "| s_l |\n|---|\n| 0 |\n\nPaper: 78-82%."}
+
+
+OBJECTIVES_MD = """### Headline
+
+#### meteor, cnn16: MLP − none with the same objective and head (points, 95% CI; ** excludes 0), z_std at the end
+
+| objective | head | none: MLP (%), z_std | IDS fc1 0.02 (paper) |
+|---|---|---|---|
+| byol | BN head | 77.2 ± 6.1 (0.85 ± 0.06) | +4.5 [+2.4, +6.6] ** (0.79 ± 0.09) |
+
+### Every cell
+
+#### meteor / cnn16: byol, BN head
+
+| views | MLP (%) | MLP − none (pts, 95% CI) | k-NN (%) | k-NN − none | z_std (end) | eff. rank (end) | seeds |
+|---|---|---|---|---|---|---|---|
+| none | 77.2 ± 6.1 | – | 74.0 ± 7.3 | – | 0.85 ± 0.06 | 11.4 ± 0.8 | 5 |
+| IDS fc1 0.02 (paper) | 81.7 ± 5.4 | +4.5 [+2.4, +6.6] ** | 81.0 | +7.0 [+3.4, +10.6] ** | 0.79 ± 0.09 | 8.4 | 5 |
+| flip+rot | 80.8 ± 6.0 | +3.6 [-0.7, +7.8] | 75.2 ± 6.3 | +1.2 [-3.5, +5.9] | 0.63 ± 0.10 | 6.0 ± 0.4 | 5 |
+| fft | 73.0 ± 6.1 | -4.2 [-6.5, -1.7] ** | 79.8 ± 5.3 | +5.8 [+2.3, +9.2] ** | 0.84 ± 0.06 | 10.5 ± 1.1 | 5 |
+
+#### meteor / cnn16: simsiam, paper head
+
+| views | MLP (%) | MLP − none (pts, 95% CI) | k-NN (%) | k-NN − none | z_std (end) | eff. rank (end) | seeds |
+|---|---|---|---|---|---|---|---|
+| none | 73.9 ± 5.8 | – | 70.0 ± 5.0 | – | 0.01 ± 0.00 | 1.3 ± 0.1 | 5 |
+
+#### meteor / cnn8: simsiam, paper head
+
+| views | MLP (%) | MLP − none (pts, 95% CI) | k-NN (%) | k-NN − none | z_std (end) | eff. rank (end) | seeds |
+|---|---|---|---|---|---|---|---|
+| IDS fc1 0.02 (paper) | 83.3 ± 2.9 | – | 85.6 ± 2.7 | – | 0.01 ± 0.00 | 1.3 ± 0.1 | 5 |
+"""
+
+
+def test_objectives_tables_read_every_cell_and_skip_the_headline():
+    tables = report.objectives_tables(OBJECTIVES_MD)
+    assert list(tables) == [("meteor", "cnn16", "byol", "BN head"), ("meteor", "cnn16", "simsiam", "paper head"),
+                            ("meteor", "cnn8", "simsiam", "paper head")]
+    rows = tables["meteor", "cnn16", "byol", "BN head"]
+    assert [r["views"] for r in rows] == ["none", "IDS fc1 0.02 (paper)", "flip+rot", "fft"]
+    assert rows[1]["z_std (end)"] == "0.79 ± 0.09" and rows[0]["seeds"] == "5"
+    assert report.parse_difference(rows[1]["MLP − none (pts, 95% CI)"]) == {"mean": 4.5, "ci": [2.4, 6.6]}
+    assert report.parse_difference("−1.5 [−6.3, +3.3]") == {"mean": -1.5, "ci": [-6.3, 3.3]}
+    assert report.parse_difference("–") is None and report.parse_mean("–") is None
+    assert report.parse_mean("77.2 ± 6.1") == 77.2
+
+
+def test_objectives_sentences_follow_the_intervals_of_the_table():
+    tables = report.objectives_tables(OBJECTIVES_MD)
+    text = report.objectives_sentences(tables["meteor", "cnn16", "byol", "BN head"], "BYOL", "batch-normalised head")
+    assert text.startswith("With BYOL and the batch-normalised head, no augmentation reaches 77.2 ± 6.1% (MLP "
+                           "probe, 5 seeds), not collapsed (z_std 0.85 at the end).")
+    assert "The paper's IDS (fc1, s_l = 0.02) beats no augmentation: +4.5 points [+2.4, +6.6], the 95% interval " \
+           "excludes 0; its z_std at the end is 0.79." in text
+    assert "flip + rotation is not distinguishable from no augmentation (+3.6 points [-0.7, +7.8], the 95% " \
+           "interval includes 0)" in text
+    assert "the FFT mask is below no augmentation (-4.2 points [-6.5, -1.7]" in text
+    collapsed = report.objectives_sentences(tables["meteor", "cnn16", "simsiam", "paper head"], "SimSiam", "x")
+    assert "collapsed (z_std 0.01 at the end)." in collapsed and "IDS" not in collapsed
+    assert report.objectives_sentences(tables["meteor", "cnn8", "simsiam", "paper head"], "SimSiam", "x") \
+        .startswith("The study has no no-augmentation runs")
+    md = report.objectives_markdown(tables["meteor", "cnn16", "byol", "BN head"])
+    assert md.splitlines()[2].startswith("| no augmentation | 77.2 ± 6.1 | – |")
+    assert "| flip + rotation |" in md and "| FFT band mask |" in md
+
+
+def test_the_committed_objectives_report_parses_for_every_objective_and_head():
+    """docs/results/objectives.md (scripts/objectives.py --report-only) as notebook 04 reads it: meteor CNN-16 has
+    a table for every objective and head, each with no augmentation and the paper's IDS; the commands notebook 04
+    shows use flags the script has."""
+    from pathlib import Path
+    from idslab.objectives import OBJECTIVES
+    root = Path(__file__).resolve().parents[1]
+    tables = report.objectives_tables((root / report.OBJECTIVES_REPORT).read_text())
+    for o in OBJECTIVES:
+        for h in ("paper head", "BN head"):
+            views = {r["views"] for r in tables["meteor", "cnn16", o, h]}
+            assert {"none", "IDS fc1 0.02 (paper)", "flip+rot", "fft"} <= views, (o, h)
+            assert "no augmentation reaches" in report.objectives_sentences(tables["meteor", "cnn16", o, h], o, h)
+    script = (root / "scripts" / "objectives.py").read_text()
+    import re
+    for flag in re.findall(r"--[a-z-]+", " ".join(report.OBJECTIVES_COMMANDS)):
+        assert f'"{flag}"' in script, flag
+
+
+def test_collapse_sentences_say_whether_weight_noise_rescued_identical_views():
+    def mon(knns, z=0.9, rank=8.0):
+        return [{"epoch": i + 1, "knn_acc": k, "z_std": z, "effective_rank": rank} for i, k in enumerate(knns)]
+    ctrl = {"floor": {"knn_acc": 0.75}}
+
+    def comp(none_z, ids_z):
+        return comp_of([("none", 0, 0.8, [0.7, 0.9], {"monitor": mon([0.80, 0.78], z=none_z, rank=1.2 if
+                                                                    none_z < 0.1 else 8.0)}),
+                        ("ids", 0, 0.85, [0.8, 0.9], {"monitor": mon([0.82, 0.88], z=ids_z)}),
+                        ("floor", 0, 0.74, [0.7, 0.8], {})], labels=("none", "ids"), controls=ctrl)
+    text = report.collapse_sentences(comp(0.02, 0.9), "BYOL", "paper's head")
+    assert text.startswith("With BYOL and the paper's head, after 2 epoch(s) (random init: k-NN 75.0%): no "
+                           "augmentation: k-NN 78.0%, collapsed (z_std 0.02, rank of h 1.2); IDS: k-NN 88.0%.")
+    assert text.endswith("Weight noise rescues identical views from collapse (+10.0 k-NN points).")
+    both = report.collapse_sentences(comp(0.02, 0.05), "SimSiam", "paper's head")
+    assert both.endswith("Weight noise does not prevent the collapse here: both runs collapsed.")
+    neither = report.collapse_sentences(comp(0.9, 0.9), "VICReg", "paper's head")
+    assert "Neither run collapsed" in neither and "(+10.0 k-NN points)" in neither
+    assert "random init (floor)" not in neither             # the floor is the reference, not a run

@@ -558,6 +558,10 @@ def epoch_curves(histories: Mapping[str, Sequence[Mapping]], title: str = "Per-e
         fig.update_xaxes(title_text="epoch", dtick=1 if max((len(v) for v in histories.values()), default=0) <= 12
                          else None, row=1, col=col)
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    # rank and z_std from 0, so a collapse (rank -> 1, z_std -> 0) reads as one, not as a zoomed-in wiggle
+    zs = [e.get("z_std") for v in histories.values() for e in v if isinstance(e.get("z_std"), (int, float))]
+    fig.update_yaxes(rangemode="tozero", row=1, col=3)
+    fig.update_yaxes(range=[0, max([1.05, *(1.05 * z for z in zs)])], row=1, col=4)
     fig.update_layout(title=title, height=400, legend=dict(orientation="h", y=-0.25), **_LAYOUT)
     return fig
 
