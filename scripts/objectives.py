@@ -255,7 +255,7 @@ def curves_table(comps: dict, dataset: str, encoder: str = "cnn16") -> str:
 
 def report(args) -> str:
     comps = {cell: comp for cell in cells(args) if (comp := stored(args, cell)).records}
-    out = ["### Headline", "", headline(args, comps)]
+    out = [header(args, comps), "", "### Headline", "", headline(args, comps)]
     for dataset in args.datasets:
         out += [range_table(comps, dataset), "", target_table(comps, dataset), "", curves_table(comps, dataset), ""]
     out.append("### Every cell")
@@ -263,6 +263,24 @@ def report(args) -> str:
         if cell[2] == "main":
             out += ["", f"#### {' / '.join(cell[:2])}: {cell[3]}, {cell[4]}", "", cell_table(comp)]
     return "\n".join(out)
+
+
+def header(args, comps) -> str:
+    """What the tables are: the study, its protocol and the runs behind them, from the records themselves."""
+    recs = [r for c in comps.values() for r in c.records if r.get("role") == "condition" or r["label"] == "none"]
+    done = {(c[0], c[1]) for c in comps}
+    when = sorted(r["created"][:10] for r in recs if r.get("created"))
+    devices = sorted({f"{r.get('device', '?')} ({r.get('device_name', '?')})" for r in recs})
+    q = QUICK
+    return "\n".join([
+        "## The objectives study (issue 18): every table, built from the stored records", "",
+        f"`python scripts/objectives.py --report-only --out docs/results/objectives.md`, from the records of "
+        f"`OMP_NUM_THREADS=1 python scripts/objectives.py --cifar-dir ../shared/datasets/cifar10-train-jpg` "
+        f"(`--shard 0/2` and `1/2`). Quick protocol: {q['n_pretrain']} / {q['n_probe_train']} / {q['n_probe_test']} "
+        f"tiles, {q['epochs']} epochs, batch 256; seeds {args.seeds[0]}-{args.seeds[-1]} paired; "
+        f"device {', '.join(devices)}" + (f"; runs of {when[0]}" + (f" to {when[-1]}" if when[-1] != when[0] else "") if when else "") + ". "
+        f"Data sets and encoders with records: {', '.join(f'{d} {e}' for d, e in sorted(done))}; "
+        "a cell or column not run shows '–'. Discussion: docs/RESULTS.md, \"Objectives without negatives\"."])
 
 
 def stored(args, cell):
