@@ -151,6 +151,9 @@ def data_version(dataset: str) -> str | None:
         if dataset == "cifar":
             from .datasets.cifar import DECODER_VERSION
             return DECODER_VERSION
+        if dataset == "spectra":
+            from .datasets.spectra import SIMULATOR_VERSION as SPECTRA_VERSION
+            return SPECTRA_VERSION
     except ImportError:
         pass
     return None
@@ -478,7 +481,8 @@ def gap_closed(acc: float | None, floor: float | None, ceiling: float | None) ->
 
 
 TABLE_METRICS = ("mlp_acc", "knn_acc", "linear10_acc", "physics.velocity_r2", "physics.slope_r2",
-                 "physics.snr_r2", "physics.altitude_r2", "physics.direction_acc", "diagnostics.effective_rank",
+                 "physics.snr_r2", "physics.altitude_r2", "physics.line_snr_r2", "physics.line_width_r2",
+                 "physics.continuum_slope_r2", "physics.direction_acc", "diagnostics.effective_rank",
                  "diagnostics.alignment", "diagnostics.uniformity", "final_loss")
 
 
