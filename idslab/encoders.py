@@ -49,8 +49,9 @@ _CNN1D = {
     "cnn1d1024": (1024, [(16, 7, 3, 4, 4), (32, 5, 2, 4, 4), (64, 5, 2, 4, 4), (64, 3, 1, 2, 2)]),  # -> 16 -> 8
 }
 _RESNET = {"resnet18": (torchvision.models.resnet18, 512), "resnet50": (torchvision.models.resnet50, 2048)}
-ENCODERS = tuple(_CNN) + tuple(_RESNET) + tuple(_CNN1D)
-ENCODERS_1D = tuple(_CNN1D)
+ENCODERS_2D = tuple(_CNN) + tuple(_RESNET)     # the paper's encoders, for images (its Tables 1 and 2)
+ENCODERS_1D = tuple(_CNN1D)                    # for signals (spectra, time series)
+ENCODERS = ENCODERS_2D + ENCODERS_1D
 RESNET_TILE = 256  # the paper runs ResNets on 256x256 tiles only
 
 

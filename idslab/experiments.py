@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from . import __version__, baselines
-from .encoders import ENCODERS
+from .encoders import ENCODERS_2D
 from .records import metric_value
 from .train import TrainConfig, load_data, pretrain, run, write_json
 
@@ -112,14 +112,14 @@ def get_grid(name: str, quick: bool = False) -> Grid:
         if quick:
             return Grid("table1", "Table 1 (quick, CPU-sized): meteor", "meteor", ("cnn8", "cnn16"),
                         ("flip", "fft", "ids"), (0, 1, 2), overrides=QUICK, quick=True, controls=t_controls)
-        return Grid("table1", "Table 1: meteor head-echo detection", "meteor", ENCODERS, ("flip", "fft", "ids"),
+        return Grid("table1", "Table 1: meteor head-echo detection", "meteor", ENCODERS_2D, ("flip", "fft", "ids"),
                     (0, 1, 2), controls=t_controls)
     if name == "table2":
         if quick:
             return Grid("table2", "Table 2 (quick, CPU-sized): CIFAR-10 vehicle vs animal", "cifar",
                         ("cnn8", "cnn16"), ("flip", "ids"), (0, 1, 2), overrides=QUICK, quick=True,
                         controls=t_controls)
-        return Grid("table2", "Table 2: CIFAR-10 vehicle vs animal", "cifar", ENCODERS, ("flip", "ids"), (0, 1, 2),
+        return Grid("table2", "Table 2: CIFAR-10 vehicle vs animal", "cifar", ENCODERS_2D, ("flip", "ids"), (0, 1, 2),
                     controls=t_controls)
     if name == "fig3":
         if quick:
