@@ -25,6 +25,9 @@ _HELP = {
     "edge": "your data (--data): 'drop' tiles crossing the image edge, or 'shift' a last one to end on it",
     "proj_dim": "size of the projection z the loss reads (the paper's D_p = 16)",
     "proj_bn": "BatchNorm in the projection head (SimCLR's head; the paper has none)",
+    "objective": "ntxent (SimCLR, the paper), byol, simsiam, vicreg or barlow (docs/RESULTS.md 'Objectives')",
+    "target_noise": "BYOL: the EMA target's perturbation sites draw their own λ (--no-target-noise: target at s_l = 0)",
+    "ema": "BYOL: τ_base of the target's EMA (cosine schedule from τ_base to 1)",
     "cifar_dir": "folder of CIFAR-10 images in class sub-folders (train/ and optionally test/)",
 }
 
@@ -98,7 +101,7 @@ def _fmt(rec: dict) -> str:
     m = rec["metrics"]
     if m is None:   # a user's unlabelled file: pre-training only, no probes
         loss = f"{rec['loss_history'][-1]:.3f}" if rec["loss_history"] else "n/a"
-        return (f"no labels, probes skipped; final NT-Xent {loss}  pretrain {rec['pretrain_s']:.1f}s  "
+        return (f"no labels, probes skipped; final loss {loss}  pretrain {rec['pretrain_s']:.1f}s  "
                 f"total {rec['wall_s']:.1f}s  ({rec['device']})")
     ci = lambda c: f"[{c[0] * 100:.1f}, {c[1] * 100:.1f}]"
     return (f"mlp {m['mlp_acc'] * 100:5.1f}% {ci(m['mlp_ci'])}  knn {m['knn_acc'] * 100:5.1f}% {ci(m['knn_ci'])}  "

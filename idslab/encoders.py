@@ -142,16 +142,27 @@ def build_projector(d_in: int = D_REP, d_out: int = D_PROJ, batch_norm: bool = F
     return nn.Sequential(nn.Linear(d_in, d_in), *norm, nn.ReLU(), nn.Linear(d_in, d_out))
 
 
-class SimCLRModel(nn.Module):
-    """Encoder + projection head. forward gives z for the loss; `.encoder` alone gives h for the probes."""
+def build_predictor(d: int = D_PROJ, hidden: int = D_REP, batch_norm: bool = False) -> nn.Sequential:
+    """The predictor q of BYOL and SimSiam (idslab.objectives): the projector's architecture (BYOL Sec. 3.3),
+    Linear -> [BatchNorm1d] -> ReLU -> Linear, (B, d) -> (B, d)."""
+    norm = [nn.BatchNorm1d(hidden)] if batch_norm else []
+    return nn.Sequential(nn.Linear(d, hidden), *norm, nn.ReLU(), nn.Linear(hidden, d))
 
-    def __init__(self, encoder: Encoder, proj_dim: int = D_PROJ, proj_bn: bool = False):
+
+class SimCLRModel(nn.Module):
+    """Encoder + projection head (+ the predictor of BYOL / SimSiam). forward gives z for the loss (and q(z) with
+    predict=True); `.encoder` alone gives h for the probes."""
+
+    def __init__(self, encoder: Encoder, proj_dim: int = D_PROJ, proj_bn: bool = False, predictor: bool = False):
         super().__init__()
         self.encoder = encoder
         self.projector = build_projector(d_out=proj_dim, batch_norm=proj_bn)
+        self.predictor = build_predictor(proj_dim, batch_norm=proj_bn) if predictor else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, N, N) or (B, C, L) -> (B, proj_dim)
-        return self.projector(self.encoder(x))
+    def forward(self, x: torch.Tensor, predict: bool = False):
+        """(B, C, N, N) or (B, C, L) -> z (B, proj_dim); predict=True: (z, q(z)), both (B, proj_dim)."""
+        z = self.projector(self.encoder(x))
+        return (z, self.predictor(z)) if predict else z
 
 
 def _check_name(name: str) -> None:

@@ -40,7 +40,7 @@ _NOT_HASHED = ("data_dir", "cifar_dir", "download", "device")
 # Fields added after records existed: left out of the hash while at these defaults, so old records keep their names.
 _HASHED_IF_NOT_DEFAULT = {"noise": "view", "scale_mode": "absolute", "data_path": None, "data_key": None,
                           "label_key": None, "proj_dim": 16, "proj_bn": False, "stride": None,
-                          "edge": "drop"}
+                          "edge": "drop", "objective": "ntxent", "target_noise": True, "ema": 0.996}
 
 # The paper's conditions: column name in its tables -> our views string.
 CONDITIONS = {"flip": "Baseline", "fft": "In-domain", "ids": "IDS"}
@@ -744,9 +744,16 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
             done += 1
             if progress is not None:
                 progress(done, total, records[-1])
-    comp = Comparison(base, labels, seeds, records, models, embeddings, {})
+    return summarise(base, labels, seeds, records, models, embeddings)
+
+
+def summarise(base: TrainConfig, labels: list, seeds: list, records: list, models: dict | None = None,
+              embeddings: dict | None = None) -> Comparison:
+    """A Comparison of finished records (each with "label" and "role"), with the controls' summaries: what
+    compare() returns, also for records read back from a results store without training."""
+    comp = Comparison(base, list(labels), list(seeds), records, models or {}, embeddings or {}, {})
     for name in CONTROLS:
-        if name in controls and comp.runs(name):
+        if comp.runs(name):
             accs = [v for v in comp.values(name, "mlp_acc") if v is not None]
             summary = {"acc": float(np.mean(accs)), "sd": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
                        "n": len(accs), "acc_per_seed": accs}

@@ -1,9 +1,11 @@
 """Train several small CNN encoders at once: K runs (seeds, conditions, s_l values) stacked along a leading model
 axis with torch.func (stack_module_state + vmap(functional_call)), one optimiser step for all K per batch.
 
-It is idslab.train's engine (setup, loop, step, record) with three hooks changed: views are drawn per run, the forward
-is SimCLRModel.forward itself under vmap (functional_call over the stacked parameters), and the loss is the same
-NT-Xent under vmap. Nothing of the encoder or the loss is re-written here, so a change to either reaches both paths.
+It is idslab.train's engine (setup, loop, step, monitor, record) with its hooks changed: views are drawn per run, the
+forward is the objective's branches (idslab.objectives: SimCLRModel.forward, and BYOL's target) under vmap
+(functional_call over the stacked parameters), the loss is the same objective loss under vmap, and BYOL's EMA runs on
+the stacked tensors. Nothing of the encoder, the objective or the loss is re-written here, so a change to any of them
+reaches both paths.
 
 Why: a CNN-8/16 step on a GPU is a few tiny kernels, so one run leaves the device idle on launch overhead; vmap turns
 K convolutions into one grouped convolution and K small matmuls into one batched matmul.
@@ -33,15 +35,17 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from .encoders import encoder_dims
+from .monitor import monitor_set
+from .objectives import branches, ema_momentum, ema_update, make_target, objective_loss, uses_target
 from .perturb import draw_shape, perturbed_layers, set_sites, set_views
-from .train import (Engine, Pretrained, Progress, TrainConfig, check_finite_input, check_tiles, contrastive_loss,
-                    make_record, resolve_device, setup, two_views)
+from .train import (Engine, OnEpoch, Pretrained, Progress, TrainConfig, check_finite_input, check_tiles, make_record,
+                    resolve_device, setup, two_views)
 from .views import parse_views
 
 # Fields that must agree for runs to share one stacked step (everything else, e.g. seed, views, s_l, may differ).
 SHARED = ("dataset", "encoder", "tile", "epochs", "batch_size", "lr", "weight_decay", "temperature", "n_pretrain",
           "n_probe_train", "n_probe_test", "data_seed", "amp", "device", "data_dir", "cifar_dir", "noise",
-          "scale_mode", "proj_dim", "proj_bn")
+          "scale_mode", "proj_dim", "proj_bn", "objective", "target_noise", "ema")
 MAX_STACK = 32   # runs per stack
 MAX_TILE = 64    # CNN-128/256 steps already fill a GPU, and 9 of them stacked would need tens of GB of activations
 
@@ -96,20 +100,21 @@ class _Streams:
 
 
 class StackedEngine(Engine):
-    """K compatible runs as one: parameters stacked along a leading axis, the same SimCLRModel.forward and the same
-    NT-Xent (idslab.train.contrastive_loss) run under torch.func.vmap over that axis, one Adam for all.
+    """K compatible runs as one: parameters stacked along a leading axis, the same objective branches
+    (SimCLRModel.forward, BYOL's target) and the same objective loss run under torch.func.vmap over that axis, one
+    Adam for all, BYOL's EMA on the stacked tensors.
 
     Each run's random draws (permutation, data views, λ) happen on its own RNG stream in the order the single path
     makes them: the standard-normal draw of every perturbed layer (shape idslab.perturb.draw_shape, in forward
-    order) times that run's s_l enters the shared forward through the layers' `eps` buffer, and the shared layers
-    run at s_l = 1 (zeros for a run without that site). vmap runs with randomness="error": a random op added to the encoder's forward
-    (dropout, say) stops the stacked path with an error instead of silently giving every run different noise than
-    it would get alone.
+    order: the online network's, then the target's) times that run's s_l enters the shared forward through the
+    layers' `eps` buffer, and the shared layers run at s_l = 1 (zeros for a run without that site). vmap runs with
+    randomness="error": a random op added to the encoder's forward (dropout, say) stops the stacked path with an
+    error instead of silently giving every run different noise than it would get alone.
     """
 
-    def __init__(self, cfgs: list[TrainConfig], x: torch.Tensor, device: torch.device):
-        self.cfgs = cfgs
-        super().__init__(cfgs[0], x, device)
+    def __init__(self, cfgs: list[TrainConfig], x: torch.Tensor, device: torch.device, monitor=None):
+        self.cfgs, self.n_runs = cfgs, len(cfgs)
+        super().__init__(cfgs[0], x, device, monitor)
 
     def build(self) -> None:
         self.streams = _Streams(self.device.type == "cuda")
@@ -118,22 +123,39 @@ class StackedEngine(Engine):
             self.models.append(setup(cfg, self.x, self.device))
             self.specs.append(parse_views(cfg.views))
             self.streams.save_new()
-        # s_l per run and site (qualified names, e.g. "encoder.fc1"); a run without a site has 0 there
-        self.scales = [{n: la.scale for n, la in perturbed_layers(m).items()} for m in self.models]
         self.params, self.buffers = stack_module_state(self.models)         # (K, ...) leaves
-        base = copy.deepcopy(self.models[0]).to("meta")
-        used = {n for sc in self.scales for n, v in sc.items() if v > 0}
-        set_sites(base, {n: 1.0 for n in used}, self.cfg.noise, self.cfg.scale_mode)   # s_l comes in with eps
-        set_views(base, 2)
-        self.sites = {n: la for n, la in perturbed_layers(base).items() if n in used}  # forward order
+        self.base, self.sites = self._functional_base(self.models)
+        self.tparams, self.tbuffers, self.tbase, self.tsites = {}, {}, None, {}
+        if uses_target(self.cfg.objective):                                 # BYOL: the targets, stacked the same way
+            targets = [make_target(m, self.cfg.target_noise) for m in self.models]
+            self.tparams, self.tbuffers = stack_module_state(targets)
+            self.tparams = {k: v.detach().requires_grad_(False) for k, v in self.tparams.items()}
+            self.tbase, self.tsites = self._functional_base(targets)
+        objective, temperature = self.cfg.objective, self.cfg.temperature
 
-        def one_run(p, b, v):                                               # (2B, C, N, N) -> (2B, D_p)
-            return functional_call(base, {**p, **b}, (v,))
+        def one_run(p, b, tp, tb, v):                                       # (2B, C, N, N) -> the branches
+            online = lambda x, predict: functional_call(self.base, {**p, **b}, (x,), {"predict": predict})
+            target = (lambda x: functional_call(self.tbase, {**tp, **tb}, (x,))) if self.tbase is not None else None
+            return branches(objective, online, target, v)
 
         self._forward = vmap(one_run, randomness="error")
-        self._loss = vmap(lambda z: contrastive_loss(z, self.cfg.temperature), randomness="error")
+        self._loss = vmap(lambda out: objective_loss(objective, out, temperature), randomness="error")
         self.opt = torch.optim.Adam(list(self.params.values()), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        names = list(self.tparams)
+        self.ema = ([self.tparams[n] for n in names], [self.params[n] for n in names]) if names else None
         self.perms = [None] * len(self.cfgs)
+
+    def _functional_base(self, models: list) -> tuple[torch.nn.Module, dict]:
+        """A weightless copy of models[0] to functional_call with each run's tensors, its perturbed layers armed at
+        s_l = 1 wherever some run perturbs (s_l comes in with eps), and {site: (layer, [s_l per run])} in forward
+        order."""
+        scales = [{n: la.scale for n, la in perturbed_layers(m).items()} for m in models]
+        base = copy.deepcopy(models[0]).to("meta")
+        used = {n for sc in scales for n, v in sc.items() if v > 0}
+        set_sites(base, {n: 1.0 for n in used}, self.cfg.noise, self.cfg.scale_mode)
+        set_views(base, 2)
+        return base, {n: (la, [sc.get(n, 0.0) for sc in scales]) for n, la in perturbed_layers(base).items()
+                      if n in used}
 
     def new_epoch(self) -> None:
         for k in range(len(self.cfgs)):
@@ -141,35 +163,54 @@ class StackedEngine(Engine):
                 self.perms[k] = torch.randperm(self.n, device=self.device)
 
     def views(self, step: int) -> torch.Tensor:                             # -> (K, 2B, C, N, N)
-        views, self._eps = [], {s: [] for s in self.sites}
+        views = []
+        self._eps = {s: [] for s in self.sites}
+        self._teps = {s: [] for s in self.tsites}
         for k in range(len(self.cfgs)):                                     # draws in the single path's order
             with self.streams.use(k):
                 views.append(two_views(self.specs[k], self.x[self.perms[k][step * self.b:(step + 1) * self.b]]))
-                for s, layer in self.sites.items():                         # the layers' forward order
-                    scale, shape = self.scales[k].get(s, 0.0), draw_shape(layer, 2 * self.b)
-                    self._eps[s].append(torch.randn(shape, device=self.device) * scale if scale > 0
-                                        else torch.zeros(shape, device=self.device))
+                for sites, eps in ((self.sites, self._eps), (self.tsites, self._teps)):   # online, then target
+                    for s, (layer, scale) in sites.items():                # the layers' forward order
+                        shape = draw_shape(layer, 2 * self.b)
+                        eps[s].append(torch.randn(shape, device=self.device) * scale[k] if scale[k] > 0
+                                      else torch.zeros(shape, device=self.device))
         return torch.stack(views)
 
-    def forward(self, views: torch.Tensor) -> torch.Tensor:                 # -> z (K, 2B, D_p)
-        eps = {f"{s}.eps": torch.stack(v) for s, v in self._eps.items()}   # (K, *draw_shape)
-        return self._forward(self.params, {**self.buffers, **eps}, views)
+    def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, ...]:     # -> the branches, each (K, 2B, D_p)
+        eps = {f"{s}.eps": torch.stack(v) for s, v in self._eps.items()}    # (K, *draw_shape)
+        teps = {f"{s}.eps": torch.stack(v) for s, v in self._teps.items()}
+        return self._forward(self.params, {**self.buffers, **eps}, self.tparams, {**self.tbuffers, **teps}, views)
 
-    def loss(self, z: torch.Tensor) -> torch.Tensor:                        # -> (K,)
-        return self._loss(z)
+    def loss(self, out: tuple[torch.Tensor, ...]) -> torch.Tensor:         # -> (K,)
+        return self._loss(out)
 
-    def finish(self, history: list, wall: float) -> list[Pretrained]:
+    def after_step(self, done: int, total: int) -> None:
+        if self.ema is not None:                                            # elementwise: K EMAs at once
+            ema_update(*self.ema, ema_momentum(done - 1, total, self.cfg.ema))
+
+    def monitored(self) -> list[torch.nn.Module]:
+        self._sync()
+        return self.models
+
+    def _sync(self) -> None:
+        """Copy each run's slice of the stacked tensors into its own module."""
+        with torch.no_grad():
+            for k, m in enumerate(self.models):
+                for name, t in [*m.named_parameters(), *m.named_buffers()]:
+                    if name in self.params or name in self.buffers:
+                        t.copy_((self.params.get(name) if name in self.params else self.buffers[name])[k])
+
+    def finish(self, history: list, wall: float, monitor: list) -> list[Pretrained]:
+        self._sync()
         out = []
         for k, m in enumerate(self.models):
-            with torch.no_grad():
-                for name, p in m.named_parameters():
-                    p.copy_(self.params[name][k])
             m.eval()
-            out.append(Pretrained(m, [h[k] for h in history], wall / len(self.models), str(self.device)))
+            out.append(Pretrained(m, [h[k] for h in history], wall / len(self.models), str(self.device), monitor[k]))
         return out
 
 
-def pretrain_many(cfgs: list[TrainConfig], data, progress: Progress | None = None) -> list[Pretrained]:
+def pretrain_many(cfgs: list[TrainConfig], data, progress: Progress | None = None,
+                  on_epoch: OnEpoch | None = None) -> list[Pretrained]:
     """idslab.train.pretrain for K compatible configs at once (see module doc). Returns one Pretrained per config;
     each one's wall_s is the K-th part of the stack's wall time."""
     if not cfgs:
@@ -183,14 +224,15 @@ def pretrain_many(cfgs: list[TrainConfig], data, progress: Progress | None = Non
     device = resolve_device(c0.device)
     x = data.pretrain.x.to(device, torch.float32)                             # (n, C, N, N), shared by all runs
     check_finite_input(x)
-    return StackedEngine(cfgs, x, device).fit(progress)
+    return StackedEngine(cfgs, x, device, monitor_set(data, device)).fit(progress, on_epoch)
 
 
-def run_many(cfgs: list[TrainConfig], data) -> list[dict]:
+def run_many(cfgs: list[TrainConfig], data, progress: Progress | None = None,
+             on_epoch: OnEpoch | None = None) -> list[dict]:
     """idslab.train.run for K compatible configs: stacked pre-training, then each run's probes. Records as run()'s,
     plus "stacked": K and "stacked_pretrain_s" (the wall time of the whole stack; pretrain_s is its K-th part)."""
     t0 = time.perf_counter()
-    results = pretrain_many(cfgs, data)
+    results = pretrain_many(cfgs, data, progress, on_epoch)
     recs = [make_record(cfg, res, data, t0, stacked=len(cfgs), stacked_pretrain_s=res.wall_s * len(cfgs))
             for cfg, res in zip(cfgs, results)]
     wall = time.perf_counter() - t0

@@ -1,17 +1,20 @@
-"""SimCLR pre-training with data-space views, weight-space views (IDS), or both, then the probes: the one engine.
+"""Self-supervised pre-training with data-space views, weight-space views (IDS), or both, then the probes: the one
+engine, for every objective (idslab.objectives: SimCLR's NT-Xent by default, BYOL, SimSiam, VICReg, Barlow Twins).
 
 One step: x (B, C, N, N) on the device -> two data views (identity for pure IDS) stacked as (2B, ...) -> one forward
-pass through encoder + projector in which every perturbation site draws one λ per view (Eq. 1) -> NT-Xent(z1, z2)
--> one Adam update. The whole pre-training split lives on the device; batches are index gathers, views are batched
-tensor ops.
+pass through encoder + projector (+ predictor, + the EMA target's pass for BYOL) in which every perturbation site
+draws one λ per view (Eq. 1) -> the objective's loss -> one Adam update -> the objective's after-step update (BYOL's
+EMA). The whole pre-training split lives on the device; batches are index gathers, views are batched tensor ops.
+After every epoch the monitor (idslab.monitor) measures k-NN accuracy, effective rank and z_std in eval mode.
 
 The engine has three parts, shared by every way of training (like nanoGPT's one loop with a DDP flag):
   setup()       seed, model, input standardisation                       -> SimCLRModel
-  Engine        the loop (epochs, permutations, NaN check, progress) and the step (views -> forward -> loss ->
-                update); idslab.multi.StackedEngine (K runs at once, torch.func) and idslab.distributed.DDPEngine
-                (one run over W processes) override only how views are drawn, how the forward runs and how the
-                epoch loss is reduced, and call the same encoder forward and the same nt_xent.
-  make_record() the JSON-able record of a run (config, losses, metrics, timings, device), for every path.
+  Engine        the loop (epochs, permutations, NaN check, monitor, progress) and the step (views -> forward ->
+                loss -> update -> after-step); idslab.multi.StackedEngine (K runs at once, torch.func) and
+                idslab.distributed.DDPEngine (one run over W processes) override only how views are drawn, how the
+                forward runs, how the epoch loss is reduced and which models the monitor reads, and call the same
+                encoder forward and the same objective (idslab.objectives.branches / objective_loss).
+  make_record() the JSON-able record of a run (config, losses, monitor, metrics, timings, device), for every path.
 """
 from __future__ import annotations
 
@@ -37,12 +40,15 @@ from . import checks as C
 from .atomic import atomic_write, write_json  # noqa: F401 (write_json: re-exported, callers import it from here)
 from .diagnostics import representation_diagnostics
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_dims, encoder_tile
-from .loss import nt_xent
+from .monitor import MonitorSet, measure, monitor_set
+from .objectives import (branches, check_objective, ema_momentum, ema_pairs, ema_update, make_target, objective_loss,
+                         uses_predictor, uses_target)
 from .perturb import check_modes, expand_sites, set_sites, set_views
 from .probes import ProbeConfig, evaluate
 from .views import check_views_dims, parse_views
 
 Progress = Callable[[int, int, float], None]  # (steps done, total steps, loss of the last step)
+OnEpoch = Callable[[dict], None]               # the monitor's entry of the epoch that just ended (idslab.monitor)
 
 
 @dataclass
@@ -60,6 +66,9 @@ class TrainConfig:
     lr: float = 1e-3                   # Adam
     weight_decay: float = 1e-6
     temperature: float = 0.5           # τ of NT-Xent
+    objective: str = "ntxent"          # idslab.objectives.OBJECTIVES: "ntxent" | "byol" | "simsiam" | "vicreg" | "barlow"
+    target_noise: bool = True          # BYOL: the EMA target's sites draw their own λ (False: target at s_l = 0)
+    ema: float = 0.996                 # BYOL: τ_base of the target's EMA schedule
     proj_dim: int = 16                 # D_p, the projection head's output (the loss reads z)
     proj_bn: bool = False              # BatchNorm in the projection head (SimCLR's head; not the paper's)
     seed: int = 0                      # model init, batch order, views, λ draws
@@ -113,6 +122,10 @@ def _validate(cfg: TrainConfig) -> None:
     cfg.weight_decay = C.check_float("weight_decay", cfg.weight_decay, lo=0.0, fix="e.g. 1e-6, or 0 for none")
     cfg.temperature = C.check_float("temperature", cfg.temperature, lo=1e-4, above=True,
                                     fix="NT-Xent's temperature, e.g. 0.5 (the protocol's)")
+    if not isinstance(cfg.objective, str):
+        raise ValueError(f"{C.flag('objective')} must be a string, got {cfg.objective!r}")
+    check_objective(cfg.objective)
+    cfg.ema = C.check_float("ema", cfg.ema, lo=0.0, hi=1.0, fix="BYOL's τ_base, e.g. 0.996 (1 freezes the target)")
     cfg.proj_dim = C.check_int("proj_dim", cfg.proj_dim, lo=1, hi=4096, fix="the projection's size, e.g. 16 (the "
                                "paper's D_p)")
     for name in ("seed", "data_seed"):
@@ -227,9 +240,10 @@ def _check_by_type(cfg: TrainConfig, f: dataclasses.Field) -> None:
 @dataclass
 class Pretrained:
     model: SimCLRModel          # .encoder gives h, .projector gives z
-    loss_history: list          # mean NT-Xent per epoch
-    wall_s: float               # pre-training seconds (data on the device, excluding data generation)
+    loss_history: list          # the objective's mean loss per epoch
+    wall_s: float               # pre-training seconds (data on the device, excluding data generation; monitor included)
     device: str
+    monitor: list = field(default_factory=list)   # one idslab.monitor entry per epoch
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -267,7 +281,7 @@ def load_data(cfg: TrainConfig):
 
 def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
     """Encoder + projector with the config's perturbation sites armed (s_l = 0 unless 'ids' is in the views)."""
-    model = SimCLRModel(build_encoder(cfg.encoder, channels), cfg.proj_dim, cfg.proj_bn)
+    model = SimCLRModel(build_encoder(cfg.encoder, channels), cfg.proj_dim, cfg.proj_bn, uses_predictor(cfg.objective))
     set_sites(model.encoder, dict(cfg.sites) if parse_views(cfg.views).ids else {}, cfg.noise, cfg.scale_mode)
     set_views(model, 2)  # the two views always run as one stacked batch
     return model
@@ -291,24 +305,21 @@ def two_views(spec, xb: torch.Tensor) -> torch.Tensor:
     return torch.cat([spec(xb), spec(xb)])
 
 
-def contrastive_loss(z: torch.Tensor, temperature: float, gather: bool = False) -> torch.Tensor:
-    """NT-Xent of a stacked pair batch z (2B, D_p): rows [:B] are view 1, [B:] view 2. -> scalar."""
-    half = z.shape[0] // 2
-    return nt_xent(z[:half], z[half:], temperature, gather=gather)
-
-
 class Engine:
     """One pre-training run on one process: the loop and the step that every path shares.
 
-    Subclasses change only the hooks: `new_epoch` (the permutation), `views` (a step's input), `forward`, `loss`
-    (may return one loss per stacked run, shape (K,)), `reduce` (the summed epoch loss -> its mean) and `finish`.
+    Subclasses change only the hooks: `new_epoch` (the permutation), `views` (a step's input), `forward` (the
+    objective's branches; may be stacked over K runs), `loss` (may return one loss per stacked run, shape (K,)),
+    `after_step` (BYOL's EMA), `reduce` (the summed epoch loss -> its mean), `monitored` (the models the monitor
+    reads) and `finish`. monitor: the fixed samples of idslab.monitor (None: no monitor entries).
     """
+    gather = False   # DDP: losses see the global batch (idslab.loss)
 
-    def __init__(self, cfg: TrainConfig, x: torch.Tensor, device: torch.device):
+    def __init__(self, cfg: TrainConfig, x: torch.Tensor, device: torch.device, monitor: MonitorSet | None = None):
         n = x.shape[0]
         if n < cfg.batch_size:
             raise ValueError(f"batch_size {cfg.batch_size} exceeds the {n} pre-training samples: lower --batch-size")
-        self.cfg, self.x, self.device = cfg, x, device
+        self.cfg, self.x, self.device, self.monitor = cfg, x, device, monitor
         self.n, self.b = n, cfg.batch_size
         self.steps_per_epoch = n // cfg.batch_size                           # drop the ragged last batch
         self.amp = cfg.amp and device.type == "cuda"                         # bf16 autocast on CUDA only
@@ -321,6 +332,12 @@ class Engine:
         self.model = setup(self.cfg, self.x, self.device).to(memory_format=torch.channels_last)
         self.spec = parse_views(self.cfg.views)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        self.build_target(self.model)
+
+    def build_target(self, online: torch.nn.Module) -> None:
+        """BYOL's EMA target (a frozen copy of encoder + projector, outside the optimiser) and its EMA pairs."""
+        self.target = make_target(online, self.cfg.target_noise) if uses_target(self.cfg.objective) else None
+        self.ema = ema_pairs(self.target, online) if self.target is not None else None
 
     def new_epoch(self) -> None:
         self.perm = torch.randperm(self.n, device=self.device)
@@ -328,61 +345,87 @@ class Engine:
     def views(self, step: int) -> torch.Tensor:                             # -> (2B, C, N, N)
         return two_views(self.spec, self.x[self.perm[step * self.b:(step + 1) * self.b]])
 
-    def forward(self, views: torch.Tensor) -> torch.Tensor:                 # -> z (2B, D_p); λ drawn inside
+    def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, ...]:    # λ drawn inside; see objectives.branches
         if views.dim() == 4:                                                # images; signals (2B, C, L) as they are
             views = views.contiguous(memory_format=torch.channels_last)
-        return self.model(views)
+        return branches(self.cfg.objective, self.model, self.target, views)
 
-    def loss(self, z: torch.Tensor) -> torch.Tensor:
-        return contrastive_loss(z, self.cfg.temperature)
+    def loss(self, out: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return objective_loss(self.cfg.objective, out, self.cfg.temperature, gather=self.gather)
+
+    def after_step(self, done: int, total: int) -> None:
+        """After the optimiser step `done` (1-based) of `total`: BYOL's target follows the online network."""
+        if self.ema is not None:
+            ema_update(*self.ema, ema_momentum(done - 1, total, self.cfg.ema))
 
     def reduce(self, epoch_loss: torch.Tensor) -> torch.Tensor:
         return epoch_loss / self.steps_per_epoch
 
-    def finish(self, history: list, wall: float) -> list[Pretrained]:
+    def monitored(self) -> list[torch.nn.Module]:
+        """The models the monitor reads after an epoch, one per run (the stacked path: its runs' synced copies)."""
+        return [self.model]
+
+    def finish(self, history: list, wall: float, monitor: list) -> list[Pretrained]:
         self.model.eval()
-        return [Pretrained(self.model, history, wall, str(self.device))]
+        return [Pretrained(self.model, history, wall, str(self.device), monitor[0])]
 
     # ---- the step and the loop, shared by every path
-    def step(self, step: int) -> torch.Tensor:
-        """views -> forward (bf16 autocast on CUDA) -> NT-Xent -> Adam update. -> the detached loss (or (K,))."""
+    def step(self, step: int, done: int = 1, total: int = 1) -> torch.Tensor:
+        """views -> forward (bf16 autocast on CUDA) -> loss -> Adam update -> after-step. -> the detached loss (or
+        (K,)). done: this step's 1-based number in the run, total: the run's steps (BYOL's EMA schedule)."""
         views = self.views(step)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            z = self.forward(views)
-        loss = self.loss(z)
+            out = self.forward(views)
+        loss = self.loss(out)
         self.opt.zero_grad(set_to_none=True)
         loss.sum().backward()                              # stacked runs: run k's gradients are d loss_k only
         self.opt.step()
+        self.after_step(done, total)
         return loss.detach()
 
-    def fit(self, progress: Progress | None = None) -> list[Pretrained]:
-        """cfg.epochs epochs of steps; loss history = mean NT-Xent per epoch (one device sync per epoch)."""
+    def fit(self, progress: Progress | None = None, on_epoch: OnEpoch | None = None) -> list[Pretrained]:
+        """cfg.epochs epochs of steps; loss history = the objective's mean loss per epoch (one device sync per
+        epoch); after each epoch the monitor's entry per run, handed to on_epoch (stacked: with "run": k)."""
         cfg = self.cfg
         total, done, history = cfg.epochs * self.steps_per_epoch, 0, []
+        monitor: list[list] = [[] for _ in range(getattr(self, "n_runs", 1))]
         t0 = time.perf_counter()
         for epoch in range(cfg.epochs):
             self.new_epoch()
             epoch_loss = None
             for step in range(self.steps_per_epoch):
-                loss = self.step(step)
-                epoch_loss = loss if epoch_loss is None else epoch_loss + loss
                 done += 1
+                loss = self.step(step, done, total)
+                epoch_loss = loss if epoch_loss is None else epoch_loss + loss
                 if progress is not None:
                     progress(done, total, float(loss.float().mean()))
             mean = self.reduce(epoch_loss).tolist()                         # float, or one per stacked run
             bad = [k for k, v in enumerate(np.atleast_1d(mean)) if not np.isfinite(v)]
             if bad:
                 runs = f" (stacked runs {bad})" if isinstance(mean, list) else ""
-                raise FloatingPointError(f"NT-Xent became non-finite in epoch {epoch + 1}{runs}: lower the learning "
-                                         f"rate (--lr, now {cfg.lr}) or s_l (--sl, now {cfg.sites}), or raise "
-                                         "--temperature")
+                raise FloatingPointError(f"the {cfg.objective} loss became non-finite in epoch {epoch + 1}{runs}: "
+                                         f"lower the learning rate (--lr, now {cfg.lr}) or s_l (--sl, now "
+                                         f"{cfg.sites}), or raise --temperature")
             history.append(mean)
-        results = self.finish(history, time.perf_counter() - t0)
+            if self.monitor is not None:
+                self._monitor(epoch + 1, mean, t0, monitor, on_epoch)
+        results = self.finish(history, time.perf_counter() - t0, monitor)
         for r in results:          # the loss guard above sees the loss *before* the last update, not after it
             check_finite_model(r.model, cfg)
             # back to the default layout: probes and a reloaded checkpoint then compute exactly the same h
             r.model.to(memory_format=torch.contiguous_format)
         return results
+
+    def _monitor(self, epoch: int, mean, t0: float, monitor: list, on_epoch: OnEpoch | None) -> None:
+        losses = np.atleast_1d(mean)
+        for k, model in enumerate(self.monitored()):
+            check_finite_model(model, self.cfg)   # a diverged run stops here, not in the monitor's SVD
+            entry = {"epoch": epoch, "loss": float(losses[k]),
+                     **measure(model, self.monitor, self.cfg.knn_k, self.cfg.knn_metric),
+                     "wall_s": time.perf_counter() - t0}
+            monitor[k].append(entry)
+            if on_epoch is not None:
+                on_epoch({**entry, "run": k} if len(monitor) > 1 else entry)
 
 
 def check_tiles(cfg: TrainConfig, data) -> None:
@@ -397,14 +440,17 @@ def check_tiles(cfg: TrainConfig, data) -> None:
         raise ValueError(f"data {size} but the config says tile={cfg.tile}")
 
 
-def pretrain(cfg: TrainConfig, data=None, progress: Progress | None = None) -> Pretrained:
-    """Pre-train encoder + projector with NT-Xent on data.pretrain (labels unused). Deterministic on the CPU."""
+def pretrain(cfg: TrainConfig, data=None, progress: Progress | None = None,
+             on_epoch: OnEpoch | None = None) -> Pretrained:
+    """Pre-train encoder + projector (+ predictor) with the config's objective on data.pretrain (labels unused; the
+    monitor reads fixed probe subsets). Deterministic on the CPU. progress(done, total, loss) after every step,
+    on_epoch(monitor entry) after every epoch."""
     data = data if data is not None else load_data(cfg)
     check_tiles(cfg, data)
     device = resolve_device(cfg.device)
     x = data.pretrain.x.to(device, torch.float32)                       # (n, C, N, N), resident on the device
     check_finite_input(x)
-    return Engine(cfg, x, device).fit(progress)[0]
+    return Engine(cfg, x, device, monitor_set(data, device)).fit(progress, on_epoch)[0]
 
 
 def check_finite_input(x: torch.Tensor) -> None:
@@ -433,15 +479,17 @@ def check_finite_model(model: torch.nn.Module, cfg: TrainConfig) -> None:
                                  f"(--sl, now {cfg.sites}), or raise --temperature")
 
 
-def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoint: str | None = None) -> dict:
-    """Pre-train, then probe. Returns the JSON-able record of the run; `checkpoint`: also save the model there."""
+def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoint: str | None = None,
+        on_epoch: OnEpoch | None = None) -> dict:
+    """Pre-train, then probe. Returns the JSON-able record of the run; `checkpoint`: also save the model there.
+    progress / on_epoch: as pretrain's."""
     t0 = time.perf_counter()
     resolve_device(cfg.device)  # an absent accelerator fails before the data is loaded, not after
     if checkpoint:
         C.check_writable(checkpoint, "checkpoint (--save-model)")
     data = data if data is not None else load_data(cfg)
     check_data(cfg, data)
-    result = pretrain(cfg, data, progress)
+    result = pretrain(cfg, data, progress, on_epoch)
     saved = save_checkpoint_or_fallback(checkpoint, result, cfg, data) if checkpoint else None
     rec = make_record(cfg, result, data, t0)
     if saved is not None:
@@ -464,6 +512,7 @@ def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float, **extra) 
         "config": cfg.to_dict(),
         "loss_history": result.loss_history,
         "final_loss": result.loss_history[-1] if result.loss_history else None,
+        "monitor": result.monitor,
         "metrics": metrics,
         "pretrain_s": result.wall_s,
         "wall_s": time.perf_counter() - t0,

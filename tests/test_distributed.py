@@ -1,4 +1,4 @@
-"""DDP + gathered NT-Xent equal one process on the same global batch (gloo, 2 CPU processes)."""
+"""DDP with every objective equals one process on the same global batch (gloo, 2 CPU processes)."""
 import os
 import socket
 
@@ -12,6 +12,7 @@ from idslab.train import TrainConfig, build_model, pretrain
 from tests.conftest import signal_data, streak_data
 
 WORLD = 2
+OBJECTIVES = ("byol", "simsiam", "vicreg", "barlow")
 CFG = dict(encoder="cnn16", views="ids+flip", epochs=1, batch_size=32, n_pretrain=64, device="cpu", seed=3)
 
 
@@ -59,11 +60,15 @@ def _worker(rank, port, out):
         dist.all_reduce(mean)
         # one short end-to-end pre-training through the module's own loop
         res = idist.pretrain_ddp(TrainConfig(**CFG), streak_data(n=(64, 16, 16)))
+        objectives = {o: idist.pretrain_ddp(TrainConfig(**CFG, objective=o), streak_data(n=(64, 16, 16)))
+                      for o in OBJECTIVES}
         rec = idist.run_ddp(TrainConfig(**{**CFG, "epochs": 0, "knn_k": 5}), streak_data(n=(64, 16, 16)))
         assert (rec is None) == (rank != 0)
         if rank == 0:
             torch.save({"loss": mean / WORLD, "grads": {n: p.grad.clone() for n, p in model.named_parameters()},
-                        "history": res.loss_history, "state": res.model.state_dict(), "record": rec}, out)
+                        "history": res.loss_history, "state": res.model.state_dict(), "record": rec,
+                        "objectives": {o: (r.loss_history, r.model.state_dict(), r.monitor)
+                                       for o, r in objectives.items()}}, out)
     finally:
         dist.destroy_process_group()
 
@@ -88,6 +93,19 @@ def test_ddp_loss_and_gradients_equal_one_process(tmp_path):
     assert got["history"] == pytest.approx(ref.loss_history, rel=1e-4)
     for name, t in ref.model.state_dict().items():
         torch.testing.assert_close(got["state"][name], t, rtol=1e-3, atol=1e-4, msg=name)
+    # every objective: the same losses (VICReg and Barlow Twins on gathered batch statistics), BYOL's EMA target and
+    # predictor included; rank 0 ran the monitor
+    from idslab.probes import embed
+    from idslab.train import build_model
+    for o, (history, state, monitor) in got["objectives"].items():
+        ref = pretrain(TrainConfig(**CFG, objective=o), streak_data(n=(64, 16, 16)))
+        assert history == pytest.approx(ref.loss_history, rel=1e-4), o
+        assert len(monitor) == CFG["epochs"] and state.keys() == ref.model.state_dict().keys()
+        model = build_model(TrainConfig(**CFG, objective=o), 1)
+        model.load_state_dict(state)
+        x = streak_data(n=(64, 16, 16)).probe_test.x
+        h, h_ref = embed(model.encoder, x), embed(ref.model.encoder, x)
+        assert float((h - h_ref).norm() / h_ref.norm()) < 1e-3, o
 
 
 CFG_1D = dict(dataset="spectra", encoder="cnn1d64", views="ids+flip", sites={"all": 0.05}, epochs=1, batch_size=32, n_pretrain=64,

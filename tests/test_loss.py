@@ -38,3 +38,44 @@ def test_bad_input():
         nt_xent(torch.randn(2, 3), torch.randn(2, 3), 0.0)
     with pytest.raises(ValueError, match=r"\(B, D\)"):
         nt_xent(torch.randn(2, 3), torch.randn(3, 3))
+
+
+# ---- the objectives' losses against lightly 1.6 (a test-only dependency: the reference implementation)
+lightly_loss = pytest.importorskip("lightly.loss", reason="lightly is the reference; pip install -e '.[test]'")
+
+
+@pytest.mark.parametrize("b,d", [(8, 16), (33, 4), (256, 32)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_objective_losses_equal_lightly(b, d, seed):
+    from idslab.loss import barlow_twins, negative_cosine, vicreg
+    g = torch.Generator().manual_seed(seed)
+    z1, z2 = torch.randn(b, d, generator=g) * 2 + 0.5, torch.randn(b, d, generator=g)
+    z2 = z2 + z1 * 0.7                                                    # correlated pairs, as after training
+    pairs = [(vicreg(z1, z2), lightly_loss.VICRegLoss()(z1, z2)),
+             (barlow_twins(z1, z2), lightly_loss.BarlowTwinsLoss()(z1, z2)),
+             (negative_cosine(z1, z2), lightly_loss.NegativeCosineSimilarity()(z1, z2)),
+             (nt_xent(z1, z2, 0.5), lightly_loss.NTXentLoss(temperature=0.5)(z1, z2))]
+    for ours, ref in pairs:
+        torch.testing.assert_close(ours, ref.float(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_wrong_reference_is_caught():
+    """The comparison above can fail: VICReg with another variance weight differs from lightly's default."""
+    from idslab.loss import vicreg
+    z1, z2 = torch.randn(16, 8), torch.randn(16, 8)
+    assert not torch.allclose(vicreg(z1, z2, var_weight=24.0), lightly_loss.VICRegLoss()(z1, z2), rtol=1e-5)
+
+
+def test_objective_losses_reward_agreement_and_refuse_bad_input():
+    from idslab.loss import barlow_twins, negative_cosine, vicreg
+    torch.manual_seed(0)
+    z = torch.randn(64, 16)
+    noisy, unrelated = z + 0.05 * torch.randn_like(z), torch.randn(64, 16)
+    for f in (vicreg, barlow_twins, negative_cosine):
+        assert f(z, noisy) < f(z, unrelated), f.__name__
+    assert float(negative_cosine(z, 3 * z)) == pytest.approx(-1.0)
+    for f in (vicreg, barlow_twins):
+        with pytest.raises(ValueError, match="at least 2 pairs"):
+            f(torch.randn(1, 4), torch.randn(1, 4))
+    with pytest.raises(ValueError, match=r"\(B, D\)"):
+        negative_cosine(torch.randn(4, 3), torch.randn(4, 2))

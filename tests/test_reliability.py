@@ -264,6 +264,10 @@ def test_random_bytes_checkpoint_has_our_message(tmp_path):
     ("sites", {"conv9": 0.02}, "unknown perturbation site"),
     ("amp", "yes", "amp"),
     ("data_dir", "", "data_dir"),
+    ("objective", "simclr", "unknown objective"),
+    ("objective", None, "objective"),
+    ("ema", 1.5, "ema"),
+    ("target_noise", "yes", "target_noise"),
 ])
 def test_train_config_validates_every_field(field, value, msg):
     with pytest.raises(ValueError, match=msg):
@@ -325,6 +329,7 @@ def test_a_device_or_pipe_is_never_replaced(tmp_path, no_work, capsys):
     (["train", *FAST, "--weight-decay", "inf"], "--weight-decay"),
     (["train", *FAST, "--seed", "99999999999"], "--seed"),
     (["train", *FAST, "--encoder", "cnn16", "--tile", "0"], "--tile 16"),
+    (["train", *FAST, "--objective", "moco"], "--objective"),
 ])
 def test_further_cli_cases(argv, msg, tmp_path, no_work, capsys):
     argv = [str(tmp_path / "x") if a == "SAME" else a for a in argv]

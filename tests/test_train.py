@@ -45,7 +45,7 @@ def test_ids_loss_falls(streaks):
 
 
 def test_nan_loss_is_a_clear_error(streaks, monkeypatch):
-    monkeypatch.setattr(T, "nt_xent", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    monkeypatch.setattr(T, "objective_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         pretrain(cfg(), streaks)
 
