@@ -16,8 +16,11 @@ frozen h of the positives; real vs reversed spectra) come with every record; the
 trained to regress each target (idslab.baselines.supervised_regression). Every condition is read against no
 augmentation by paired differences over seeds with Student-t 95% intervals (idslab.experiments.paired_difference).
 
-Each objective (TrainConfig.objective, when idslab has it: ntxent | byol | simsiam | vicreg | barlow) is its own
-comparison, `--objectives ntxent,byol`; without that field only ntxent (SimCLR's NT-Xent, the paper's) exists.
+Each objective (TrainConfig.objective: ntxent | byol | simsiam | vicreg | barlow, idslab.objectives) is its own
+comparison, read against no augmentation with the same objective. NT-Xent (SimCLR's, the paper's) runs every
+condition and control; the other objectives run the headline conditions (OBJECTIVE_CONDITIONS: flip, fft, ids) and
+their own no-augmentation control, and share the objective-free controls (floor, trivial, supervised: the encoder at
+initialisation and the supervised encoder do not depend on the self-supervised loss).
 
 Records live in the idslab.experiments results store (<results>/<objective>/<hash>.json, control_*.json; the
 ceilings in <results>/ceilings/), written atomically as each run ends: rerunning the command resumes.
@@ -45,6 +48,7 @@ from idslab.records import metric_value
 from idslab.train import TrainConfig, load_data, write_json
 
 CONDITIONS = ["flip", "shift", "reverse", "fft", "simclr", "ids"]
+OBJECTIVE_CONDITIONS = ["flip", "fft", "ids"]          # the headline comparison, for the objectives beyond NT-Xent
 LABELS = {"flip": "reversal + shift (flip)", "shift": "shift", "reverse": "reversal", "fft": "FFT band mask",
           "simclr": "scaling + jitter (simclr)", "ids": "IDS fc1 s_l = 0.02", "none": "*no augmentation*",
           "floor": "*random-init floor*", "trivial": "*trivial (logistic, 9 statistics)*",
@@ -57,17 +61,10 @@ CEILING_TARGET = {"physics.velocity_r2": "velocity_kms", "physics.line_snr_r2": 
 QUICK_SIZES = dict(n_pretrain=512, n_probe_train=256, n_probe_test=200, epochs=2, batch_size=128)
 
 
-def has_objectives() -> bool:
-    return "objective" in {f.name for f in dataclasses.fields(TrainConfig)}
-
-
 def base_config(objective: str, quick: bool) -> TrainConfig:
     over = dict(QUICK_SIZES) if quick else {}
     if objective != "ntxent":
-        if not has_objectives():
-            raise ValueError(f"--objectives {objective}: this idslab has no TrainConfig.objective (only NT-Xent); "
-                             "merge the objectives work or run --objectives ntxent")
-        over["objective"] = objective
+        over["objective"] = objective                  # TrainConfig validates it (idslab.objectives.OBJECTIVES)
     return TrainConfig(dataset="spectra", encoder="cnn1d512", device="cpu", **over)
 
 
@@ -119,7 +116,8 @@ def _diff(a, b, pct=True):
 
 
 def report(objective: str, records: list, ceil: dict, base: TrainConfig, seeds: list) -> tuple[str, dict]:
-    """Markdown tables (headline: accuracies and paired differences; physics) and the numbers as a dict."""
+    """Markdown tables (headline: accuracies and paired differences; physics) and the numbers as a dict. records:
+    the objective's conditions and its "none", plus the shared controls (floor, trivial, supervised)."""
     labels = [c for c in CONDITIONS if any(r.get("label") == c for r in records)]
     rows = ["none"] + labels + [c for c in ("floor", "trivial", "supervised")]
     none_mlp = _vals(records, "none", "mlp_acc")
@@ -186,21 +184,28 @@ def main(argv=None) -> int:
     first = bases[objectives[0]]
     ceil = _read_ceilings(results / "ceilings") if args.report_only else ceilings(first, data, results / "ceilings")
     texts, numbers = [], {"ceilings": ceil}
-    for obj, base in bases.items():
+    shared = []                                       # floor, trivial, supervised: from the NT-Xent comparison
+    for obj, base in sorted(bases.items(), key=lambda kv: kv[0] != "ntxent"):
         def progress(done, total, rec, obj=obj):
             if rec is not None:
                 m = rec["metrics"]
                 acc = m.get("mlp_acc", m.get("acc"))
                 print(f"[{time.perf_counter() - t0:7.0f}s] {obj} {done}/{total} {rec['label']:>10} seed "
                       f"{rec['config']['seed']}: {100 * acc:5.1f}%", flush=True)
+        conditions, controls = (CONDITIONS, CONTROLS) if obj == "ntxent" else (OBJECTIVE_CONDITIONS, ("none",))
+        if obj != "ntxent" and not shared:
+            shared = [r for r in _stored(results / "ntxent", base_config("ntxent", args.quick), seeds)
+                      if r["label"] in ("floor", "trivial", "supervised")]
         if args.report_only:
-            from idslab.experiments import load_records
-            recs = [r for r in load_records(results / obj)]
-            comp_records = _label_records(recs, base, seeds)
+            comp_records = [r for r in _stored(results / obj, base, seeds) if r["label"] in conditions + ["none"]]
         else:
-            comp = compare(base, CONDITIONS, seeds=seeds, controls=CONTROLS, data=data, progress=progress,
+            comp = compare(base, conditions, seeds=seeds, controls=controls, data=data, progress=progress,
                            results_dir=results / obj, keep_models=False)
             comp_records = comp.records
+        if obj == "ntxent":
+            shared = [r for r in comp_records if r["label"] in ("floor", "trivial", "supervised")]
+        else:
+            comp_records = comp_records + shared
         text, nums = report(obj, comp_records, ceil, base, seeds)
         texts.append(text)
         numbers[obj] = nums
@@ -221,12 +226,14 @@ def _read_ceilings(folder: Path) -> dict:
     return out
 
 
-def _label_records(recs: list, base: TrainConfig, seeds: list) -> list:
-    """Finished store records labelled as compare() labels them (report-only)."""
+def _stored(folder: Path, base: TrainConfig, seeds: list) -> list:
+    """Finished store records of `folder`, labelled as compare() labels them (report-only, shared controls)."""
+    from idslab.experiments import load_records
     out = []
-    for r in recs:
+    for r in load_records(folder):
         c = r["config"]
-        if c.get("seed") not in seeds or c.get("dataset") != base.dataset:
+        same = all(c.get(k) == getattr(base, k) for k in ("dataset", "encoder", "n_pretrain", "n_probe_test"))
+        if c.get("seed") not in seeds or not same or c.get("objective", "ntxent") != base.objective:
             continue
         if r.get("control"):
             out.append({**r, "label": r["control"]})

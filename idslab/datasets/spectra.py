@@ -378,6 +378,20 @@ def simulate_spectrum(velocity_kms: float = 0.0, snr: float = 15.0, line_snr: fl
                              absorption_strength=absorption_strength))
 
 
+def shifted_velocity(velocity_kms: float, bins: float, params: SpectraParams = SpectraParams()) -> float:
+    """What a shift of the axis by `bins` (idslab.views.shift) tells the encoder: the velocity of the shifted galaxy,
+    c ((1 + v / c) 10^(bins dloglam) - 1) km/s (on the log grid a shift multiplies every wavelength alike)."""
+    return C_KMS * ((1.0 + velocity_kms / C_KMS) * 10.0 ** (bins * params.dloglam) - 1.0)
+
+
+def reversed_wavelength(lam, params: SpectraParams = SpectraParams()):
+    """Where a feature at wavelength lam lands when the axis is reversed (bin i -> L - 1 - i): lam_first lam_last /
+    lam. The doublet keeps its 41.8-bin separation, but its strong line now lies on the blue side: a flux ratio
+    4960 : 5008 of 2.98 : 1, which no gas emits."""
+    w = params.wavelength()
+    return w[0] * w[-1] / np.asarray(lam, np.float64)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Balanced, matched splits
 # ----------------------------------------------------------------------------------------------------------------
