@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from idslab.atomic import atomic_write
-from idslab.baselines import supervised_regression
+from idslab.baselines import supervised_ceiling, supervised_regression, trivial_baseline
+from idslab.datasets import Sizes, SpectraParams, load
 from idslab.datasets.spectra import SIMULATOR_VERSION, TARGETS
 from idslab.experiments import CONTROLS, compare, paired_difference
 from idslab.records import metric_value
@@ -88,6 +89,26 @@ def ceilings(base: TrainConfig, data, folder: Path, seed: int = 0, epochs: int =
         res["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         write_json(path, res)
         out[target] = res
+    return out
+
+
+def data_controls(base: TrainConfig, data, folder: Path, seeds=(0, 1, 2)) -> dict:
+    """The benchmark's own controls (docs/DATA.md): the trivial baseline on the matched negatives and on natural
+    ones (plain galaxies, same sizes and seed), and the supervised ceiling on every labelled spectrum (pre-train +
+    probe-train, train_on="all", 30 epochs) for a few seeds. Stored in folder/data_controls_<version>.json."""
+    path = folder / f"data_controls_{SIMULATOR_VERSION}_n{base.n_pretrain}_{base.n_probe_test}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    sizes = Sizes(base.n_pretrain, base.n_probe_train, base.n_probe_test)
+    natural = load("spectra", base.tile, seed=base.data_seed, sizes=sizes, data_dir=base.data_dir,
+                   params=SpectraParams(negatives="natural"))
+    out = {"trivial_matched": trivial_baseline(data), "trivial_natural": trivial_baseline(natural),
+           "match_gap": {s: data.meta["splits"][s]["match_gap"] for s in ("pretrain", "probe_train", "probe_test")},
+           "generation_s": data.meta["generation_seconds"], "natural_generation_s": natural.meta["generation_seconds"],
+           "supervised_all": {str(s): supervised_ceiling(dataclasses.replace(base, seed=s), data, epochs=30,
+                                                         train_on="all") for s in seeds},
+           "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average": list(__import__("os").getloadavg())}
+    write_json(path, out)
     return out
 
 
@@ -184,6 +205,8 @@ def main(argv=None) -> int:
     first = bases[objectives[0]]
     ceil = _read_ceilings(results / "ceilings") if args.report_only else ceilings(first, data, results / "ceilings")
     texts, numbers = [], {"ceilings": ceil}
+    if not args.report_only and not args.quick:
+        numbers["data_controls"] = data_controls(first, data, results)
     shared = []                                       # floor, trivial, supervised: from the NT-Xent comparison
     for obj, base in sorted(bases.items(), key=lambda kv: kv[0] != "ntxent"):
         def progress(done, total, rec, obj=obj):
