@@ -176,7 +176,8 @@ def _check_tile(cfg: TrainConfig) -> None:
     cfg.tile = int(cfg.tile)
     dims = encoder_dims(cfg.encoder)
     if (dims == 1) != (cfg.dataset == "spectra") and cfg.dataset != "file":
-        want = "a 1-D encoder, e.g. --encoder cnn1d512" if cfg.dataset == "spectra" else "a 2-D encoder (cnnN, resnet)"
+        want = ("a 1-D encoder, e.g. --encoder cnn1d512" if cfg.dataset == "spectra" else
+                "a 2-D encoder (cnnN, resnetN), or --dataset spectra / --data PATH for signals")
         raise ValueError(f"{C.flag('encoder')} {cfg.encoder} takes {'signals (n, C, L)' if dims == 1 else 'images'}, "
                          f"but the {cfg.dataset} data are {'signals' if cfg.dataset == 'spectra' else 'images'}: "
                          f"use {want}")

@@ -490,8 +490,8 @@ def grid_of(src: DataSource, spec: TileSpec) -> tuple[np.ndarray, ...]:
             return tile_grid(src.shape[2], src.shape[3], spec, f"the images of {src.path}")
         except ValueError as e:
             if src.shape[1] == 1 and src.kind != "images":     # a 3-D array: perhaps signals (n, C, L)
-                raise ValueError(f"{e}; if the file holds signals (n, C, L), use a 1-D encoder (--encoder "
-                                 "cnn1dN), which reads it as such") from None
+                raise ValueError(f"{e}; if the file holds signals (n, C, L), read it as such: a 1-D encoder "
+                                 "(--encoder cnn1dN), or `idslab data --dims 1`") from None
             raise
     n, length = spec.tile, src.shape[2]
     if n > length:
