@@ -205,8 +205,16 @@ class PerturbedLinear(_Perturbed, nn.Linear):
 
 
 class _PerturbedConv(_Perturbed):
-    """The forward of PerturbedConv2d and PerturbedConv1d: the layer's own convolution when inactive, else its
-    functional form (`_functional`) with explicit padding for non-zero padding modes."""
+    """What PerturbedConv2d and PerturbedConv1d share: nn.ConvNd's arguments plus the perturbation's, and a forward
+    that is the layer's own convolution when inactive, else its functional form (`_functional`) with explicit
+    padding for non-zero padding modes."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", scale: float = 0.0,
+                 noise: str = "view", scale_mode: str = "absolute", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device=device, dtype=dtype)                  # nn.Conv2d / nn.Conv1d
+        self._init_perturbation(scale, noise, scale_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._active():
@@ -229,24 +237,10 @@ class PerturbedConv2d(_PerturbedConv, nn.Conv2d):
     (V·B, C, H, W) -> (V·B, out, H', W')."""
     _functional = staticmethod(perturbed_conv2d)
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", scale: float = 0.0,
-                 noise: str = "view", scale_mode: str = "absolute", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, device=device, dtype=dtype)
-        self._init_perturbation(scale, noise, scale_mode)
-
 
 class PerturbedConv1d(_PerturbedConv, nn.Conv1d):
     """PerturbedConv2d one dimension down (1-D encoders): drop-in nn.Conv1d, (V·B, C, L) -> (V·B, out, L')."""
     _functional = staticmethod(perturbed_conv1d)
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", scale: float = 0.0,
-                 noise: str = "view", scale_mode: str = "absolute", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, device=device, dtype=dtype)
-        self._init_perturbation(scale, noise, scale_mode)
 
 
 PERTURBED = (PerturbedLinear, PerturbedConv2d, PerturbedConv1d)
