@@ -145,7 +145,7 @@ def report(objective: str, records: list, ceil: dict, base: TrainConfig, seeds: 
     out = {"objective": objective, "seeds": seeds, "rows": {}}
     head = (f"**Objective {objective}.** Mean ± sd over seeds {','.join(map(str, seeds))} (accuracies in %, "
             f"{base.n_probe_test} probe-test spectra); 'vs none': paired difference of the MLP probe against no "
-            "augmentation, points, Student-t 95% interval over seeds.\n")
+            "augmentation, points, Student-t 95% interval over seeds.\n\n")
     t = ["| condition | MLP (%) | k-NN (%) | MLP vs none (pts, 95% CI) | k-NN vs none (pts, 95% CI) | eff. rank |",
          "|---|---|---|---|---|---|"]
     for lab in rows:
@@ -155,7 +155,8 @@ def report(objective: str, records: list, ceil: dict, base: TrainConfig, seeds: 
         d_mlp, d = _diff(mlp, none_mlp) if lab in labels else ("–", None)
         d_knn, dk = _diff(knn, _vals(records, "none", "knn_acc")) if lab in labels else ("–", None)
         rank = _vals(records, lab, "diagnostics.effective_rank")
-        t.append(f"| {LABELS.get(lab, lab)} | {_ms(mlp)} | {_ms(knn) if lab not in ('trivial', 'supervised') else '–'}"
+        knn_cell = _ms(knn) if lab not in ("trivial", "supervised") else "–"
+        t.append(f"| {LABELS.get(lab, lab)} | {_ms(mlp)} | {knn_cell}"
                  f" | {d_mlp} | {d_knn} | {_ms(rank, pct=False)} |")
         out["rows"][lab] = {"mlp": [v for v in mlp], "knn": [v for v in knn], "mlp_vs_none": d, "knn_vs_none": dk}
     p = ["| condition | " + " | ".join(n for n, _ in PHYSICS) + " |", "|---" * (len(PHYSICS) + 1) + "|"]
@@ -183,7 +184,7 @@ def report(objective: str, records: list, ceil: dict, base: TrainConfig, seeds: 
         p.append("| *supervised regression (ceiling, seed 0)* | " + " | ".join(cells) + " |")
     phys = ("\nPhysics probes on the frozen h of probe-test's positives (ridge R², fitted on probe-train's; "
             "'real vs reversed': linear probe telling each positive from the same spectrum reversed, 50% = "
-            "reversal-invariant). In brackets: paired difference against no augmentation, 95% interval.\n")
+            "reversal-invariant). In brackets: paired difference against no augmentation, 95% interval.\n\n")
     return head + "\n".join(t) + "\n" + phys + "\n".join(p) + "\n", out
 
 
