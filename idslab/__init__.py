@@ -5,16 +5,21 @@
 """
 __version__ = "0.1.0"
 
-from .perturb import PerturbedLinear, set_sites  # noqa: E402
-from .encoders import ENCODERS, build_encoder  # noqa: E402
-from .loss import nt_xent  # noqa: E402
-
 __all__ = ["PerturbedLinear", "set_sites", "ENCODERS", "build_encoder", "nt_xent", "embed", "__version__"]
+
+# The public names are imported on first use (PEP 562), so `import idslab` (and with it `import idslab.cli`, the
+# console script's first line) does not import torch: a Ctrl-C while torch loads then reaches cli.main's handler
+# (one line, exit 130) instead of printing a traceback from inside an import.
+_LAZY = {"PerturbedLinear": "perturb", "set_sites": "perturb", "ENCODERS": "encoders", "build_encoder": "encoders",
+         "nt_xent": "loss", "embed": "embeddings"}
 
 
 def __getattr__(name):
-    # idslab.embed is idslab.embeddings.embed, imported on first use: `import idslab` stays light (no train/probes)
-    if name == "embed":
-        from .embeddings import embed
-        return embed
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'idslab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

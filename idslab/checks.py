@@ -4,7 +4,7 @@ The package-wide rule (docs/DESIGN.md "Bad input"): every entry point validates 
 raises ValueError / FileNotFoundError naming the input and the fix. These helpers build those messages, so every
 entry point words them the same way: "<name> must be <rule>, got <value>: <fix>".
 
-Nothing here imports from the rest of idslab (it sits at the top of the data flow).
+Nothing here imports from the rest of idslab but idslab.atomic (both sit at the top of the data flow).
 """
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import math
 import numbers
 import os
 import tempfile
-import time
 from pathlib import Path
+
+from .atomic import fallback_path  # noqa: F401 (re-exported: the entry points import it from here)
 
 
 def flag(name: str) -> str:
@@ -77,6 +78,7 @@ def check_writable(path: str | os.PathLike, what: str) -> Path:
     if path is None or not str(path).strip():
         raise ValueError(f"{what}: empty path: give a file name, e.g. {what} run.json")
     p = Path(path)
+    _check_name_lengths(p, what)
     if p.is_dir():
         raise ValueError(f"{what} {p} is a folder: give a file name inside it, e.g. {what} {p / 'run.json'}")
     if p.exists() and not p.is_file():  # a device or pipe: the atomic rename would replace it (as root: /dev/null)
@@ -91,12 +93,28 @@ def check_folder(path: str | os.PathLike, what: str, write: bool = True) -> Path
     if path is None or not str(path).strip():
         raise ValueError(f"{what}: empty path: give a folder")
     p = Path(path)
+    _check_name_lengths(p, what)
     if p.exists() and not p.is_dir():
         raise ValueError(f"{what} {p} is a file, not a folder: choose another path")
     folder = _nearest_folder(p, p, what)
     if write:
         _probe_write(folder, p, what)
     return p
+
+
+def _check_name_lengths(p: Path, what: str) -> None:
+    """ValueError for a path part longer than the file system takes (NAME_MAX, 255 bytes on most), before any work:
+    otherwise the write after training fails, and the temp-folder fallback, which keeps the name, fails with it."""
+    limit = 255
+    try:
+        limit = os.pathconf(_nearest_folder(p.parent, p, what), "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        pass
+    for part in p.parts:
+        n = len(os.fsencode(part))
+        if n > limit:
+            raise ValueError(f"{what} {str(p)[:60]}...: the name {part[:30]}... is {n} bytes, longer than the {limit} "
+                             "this file system allows: choose a shorter name")
 
 
 def _nearest_folder(start: Path, p: Path, what: str) -> Path:
@@ -116,9 +134,3 @@ def _probe_write(folder: Path, p: Path, what: str) -> None:
         os.unlink(probe)
     except OSError as e:
         raise ValueError(f"{what} {p}: cannot write in {folder} ({e.strerror or e}): choose a writable folder")
-
-
-def fallback_path(target: str | os.PathLike) -> Path:
-    """Where to put a finished result whose own path failed: the system temp folder, same name + a timestamp."""
-    t = Path(target)
-    return Path(tempfile.gettempdir()) / f"{t.stem}.{time.strftime('%Y%m%d-%H%M%S')}.{os.getpid()}{t.suffix}"

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
+import signal
 import sys
+import warnings
 
-from .checks import check_folder, check_writable, fallback_path
-from .train import TrainConfig
+# Light imports only: torch loads inside main(), under its Ctrl-C handler (idslab/__init__.py is lazy for the same
+# reason), so an interrupt while it loads is one line and exit 130, not a traceback.
+from . import atomic
+from .checks import check_folder, check_writable
 
 _HELP = {
     "dataset": "meteor (simulated JRO radar), cifar (CIFAR-10 vehicle vs animal) or spectra (simulated galaxy "
@@ -34,6 +39,7 @@ _HELP = {
 
 def add_config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """One --flag per TrainConfig field, typed and defaulted from the dataclass (the single source of truth)."""
+    from .train import TrainConfig
     for f in dataclasses.fields(TrainConfig):
         if f.name in skip or f.name == "sites":
             continue
@@ -75,7 +81,9 @@ def parse_sites(text: str, sl: float) -> dict[str, float]:
     return sites
 
 
-def config_from_args(args: argparse.Namespace, **override) -> TrainConfig:
+def config_from_args(args: argparse.Namespace, **override):
+    """The TrainConfig of parsed flags (with overrides)."""
+    from .train import TrainConfig
     kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     kw["sites"] = parse_sites(args.sites, args.sl)
     kw.update(override)
@@ -123,19 +131,29 @@ def check_outputs(**paths: str | None) -> None:
 
 
 def save_json(path: str, obj, what: str = "record") -> int:
-    """Write a finished result; if its path fails now (after training), write it to the temp folder and say where.
-    Returns the exit status: 0, or 1 when the fallback was used."""
+    """Write a finished result; if its path fails now (after training), write it to the temp folder and say where
+    (idslab.atomic.write_or_fallback); if that fails too, print the JSON on stdout, the last place it can go.
+    Returns the exit status: 0, or 1 when the result is not at its own path."""
     from .train import write_json
     try:
         write_json(path, obj)
         print(f"{what} written to {path}")
         return 0
-    except (OSError, ValueError) as e:  # ValueError: a NaN/inf slipped into the record (never bare NaN in JSON)
-        alt = fallback_path(path)
-        write_json(alt, finite_or_null(obj))
-        print(f"idslab: error: could not write the {what} to {path} ({e}); saved it to {alt} instead"
-              + (" (NaN/inf written as null)" if isinstance(e, ValueError) else ""), file=sys.stderr)
-        return 1
+    except ValueError as e:  # a NaN/inf slipped into the record (never bare NaN in JSON): write it with nulls
+        obj, note = finite_or_null(obj), f" ({e}; NaN/inf written as null)"
+    except OSError as e:
+        note = ""
+    try:
+        _, problem = atomic.write_or_fallback(path, lambda p: write_json(p, obj), what)
+        if problem is None:  # the nulled record went to its own path
+            print(f"idslab: error: the {what} held NaN/inf{note}: written to {path} with them as null",
+                  file=sys.stderr)
+        else:
+            print(f"idslab: error: {problem}{note}", file=sys.stderr)
+    except atomic.SavedElsewhere as lost:
+        print(f"idslab: error: {lost}; the {what} follows on stdout as JSON", file=sys.stderr)
+        print(json.dumps(finite_or_null(obj), indent=1))
+    return 1
 
 
 def finite_or_null(obj):
@@ -153,18 +171,21 @@ def cmd_train(args) -> int:
     from .train import run
     cfg = config_from_args(args)
     check_outputs(**{"--out": args.out, "--save-model": args.save_model})
+    args.on_interrupt = "no model or record was written (train does not resume: rerun to start again)"
     rec = run(cfg, progress=None if args.quiet else _tqdm_progress(cfg.views), checkpoint=args.save_model)
     name = cfg.data_path if cfg.dataset == "file" else cfg.dataset
     print(f"{name} tile {cfg.tile} {cfg.encoder} views={cfg.views}: {_fmt(rec)}")
-    if args.save_model and os.path.abspath(rec["checkpoint"]) != os.path.abspath(args.save_model):
-        print(f"idslab: warning: the model went to {rec.get('checkpoint')} (could not write {args.save_model})",
-              file=sys.stderr)
-    return save_json(args.out, rec) if args.out else 0
+    status = 0
+    if args.save_model and rec["checkpoint"]:
+        args.on_interrupt = f"the model is in {rec['checkpoint']}; the record was not written"
+    if rec.get("checkpoint_note"):   # the model went to the temp folder: an error, even though it is kept
+        print(f"idslab: error: {rec['checkpoint_note']}", file=sys.stderr)
+        status = 1
+    return max(status, save_json(args.out, rec)) if args.out else status
 
 
 def cmd_compare(args) -> int:
     from .experiments import CONTROLS, compare, parse_condition
-    from .train import write_json
     conditions = [c.strip() for c in args.conditions.split(",")]
     if not all(conditions):
         raise ValueError(f"--conditions {args.conditions!r}: empty condition: give comma-separated views strings, "
@@ -185,13 +206,20 @@ def cmd_compare(args) -> int:
     if base.dataset == "file":
         check_file_has_labels(base)
     done_records = []
+    out = _Incremental(args.out, "records")
+    args.on_interrupt = (f"every finished run is stored in {args.results}: rerun the same command to resume"
+                         if args.results else "nothing was written yet (rerun with --results DIR to make a "
+                         "comparison resumable)")
 
     def progress(done: int, total: int, rec) -> None:
         if rec is None:
             return
         done_records.append(rec)
         if args.out and done < total:
-            write_json(args.out, done_records)  # finished runs survive a Ctrl-C or crash in the next one
+            out.write(done_records)  # finished runs survive a Ctrl-C or crash in the next one
+            if not args.results:
+                args.on_interrupt = (f"the {len(done_records)} finished runs are in {out.path} (compare resumes "
+                                     "only with --results DIR: rerun to start again)")
         if not args.quiet:
             m = rec["metrics"]
             acc = m.get("mlp_acc", m.get("acc"))
@@ -205,7 +233,39 @@ def cmd_compare(args) -> int:
           f"paired-seed difference against no augmentation with its 95% t-interval; gap closed = (acc − floor) / "
           f"(supervised − floor); controls: {', '.join(c for c in CONTROLS if c in comp.controls) or 'none'}")
     print(comp.markdown())
-    return save_json(args.out, comp.records, "records") if args.out else 0
+    return out.finish(comp.records) if args.out else 0
+
+
+class _Incremental:
+    """compare --out: the list of finished records, rewritten after each run. If the path fails, the list goes to
+    the temp folder (said once, then kept up to date there) and the command ends with status 1; if that fails too,
+    the comparison goes on and the list is printed on stdout at the end (save_json)."""
+
+    def __init__(self, path: str | None, what: str):
+        self.target, self.path, self.what, self.problem = path, path, what, None
+
+    def write(self, obj) -> None:
+        from .train import write_json
+        if self.problem is None:
+            try:
+                self.path, self.problem = atomic.write_or_fallback(self.target, lambda p: write_json(p, obj),
+                                                                   self.what)
+            except atomic.SavedElsewhere as nowhere:
+                self.path, self.problem = None, nowhere
+                print(f"idslab: error: {nowhere} (the comparison goes on; the {self.what} will follow on stdout)",
+                      file=sys.stderr, flush=True)
+                return
+            if self.problem is not None:
+                print(f"idslab: error: {self.problem} (it is kept up to date there)", file=sys.stderr, flush=True)
+        elif self.path is not None:
+            write_json(self.path, obj)
+
+    def finish(self, obj) -> int:
+        if self.problem is None or self.path is None:
+            return max(save_json(self.target, obj, self.what), 1 if self.problem is not None else 0)
+        self.write(obj)
+        print(f"idslab: error: the {self.what} are in {self.path}, not {self.target}", file=sys.stderr)
+        return 1
 
 
 # ------------------------------------------------------------------------------------- a user's own data (issue 13)
@@ -250,15 +310,21 @@ def add_embed_parser(sub) -> argparse.ArgumentParser:
 
 
 def cmd_embed(args) -> int:
-    from .embeddings import embed
+    from .embeddings import embed, save_embeddings
     check_outputs(**{"--out": args.out})  # before the model and the file are read
+    args.on_interrupt = "no embeddings were written (embed does not resume: rerun to start again)"
     emb = embed(args.model, args.data, tile=args.tile, data_key=args.data_key, label_key=args.label_key,
-                stride=args.stride, edge=args.edge, batch_size=args.batch_size, device=args.device, out=args.out)
+                stride=args.stride, edge=args.edge, batch_size=args.batch_size, device=args.device)
     n_lab = int((emb.y >= 0).sum())
     t, n = emb.meta["tile"], emb.meta["file_shape"][0]
     what = f"windows of {t} samples from {n} signals" if emb.meta["dims"] == 1 else f"tiles of {t}x{t} from {n} images"
     print(f"{len(emb)} {what} -> h {tuple(emb.h.shape)} in {emb.meta['seconds']:.1f} s ({emb.meta['device']}); "
-          f"{n_lab} labelled; written to {args.out}")
+          f"{n_lab} labelled")
+    path, problem = atomic.write_or_fallback(args.out, lambda p: save_embeddings(p, emb), "embeddings")
+    if problem is not None:
+        print(f"idslab: error: {problem}", file=sys.stderr)
+        return 1
+    print(f"written to {path}")
     return 0
 
 
@@ -299,23 +365,83 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM / SIGHUP (a scheduler's or a closed terminal's stop): handled like Ctrl-C, so temporary files are
+    removed and the message says what is kept; the exit status is 128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
+def _stop_on_signals() -> dict:
+    """Raise Terminated on SIGTERM and SIGHUP, unless the caller ignores them (nohup ignores SIGHUP: kept) or
+    handles them itself. Returns the handlers replaced, for main() to put back."""
+    old = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        try:
+            if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+                old[signum] = signal.signal(signum, _terminate)
+        except (ValueError, OSError):   # not the main thread
+            pass
+    return old
+
+
+_PATH_ARGS = ("out", "save_model", "results", "report_dir", "data_dir", "cifar_dir", "data_path", "model", "data")
+
+
+def _expand_user(args: argparse.Namespace) -> None:
+    """A quoted '~/run.json' reaches us unexpanded (the shell expands only a bare ~): it means the home folder, not a
+    folder named '~' in the current one."""
+    for name in _PATH_ARGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, name, os.path.expanduser(value))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand. Bad input (ValueError, FileNotFoundError) and a diverged run (FloatingPointError): the
-    message on stderr without a traceback, exit 2. Another OS error (disk full, permission): the same, exit 1.
-    Ctrl-C: one line, exit 130; every finished record is already on disk (written atomically as each run ends)."""
-    args = build_parser().parse_args(argv)
+    message on stderr without a traceback, exit 2. A result that could not be written where asked (kept in the temp
+    folder) or another OS error (disk full, permission): the message naming the path and the fix, exit 1.
+    Ctrl-C: one line saying what is kept (and "rerun to resume" only where the command resumes), exit 130; SIGTERM
+    and SIGHUP the same with 143 / 129. Records, checkpoints and caches are written atomically as each run ends."""
+    args, old_handlers, old_format = None, _stop_on_signals(), warnings.formatwarning
+    # a warning (a cache that could not be written, a record set aside) is one line for a person, not a code excerpt
+    warnings.formatwarning = lambda message, *a, **k: f"idslab: warning: {message}\n"
     try:
+        args = build_parser().parse_args(argv)
+        _expand_user(args)
         return args.func(args)
     except (ValueError, FileNotFoundError, FloatingPointError) as e:
         print(f"idslab: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
+    except BrokenPipeError:   # `idslab data meteor --json | head`: the reader left; nothing to say to it
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        return 1
+    except atomic.SavedElsewhere as e:
         print(f"idslab: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("\nidslab: interrupted (Ctrl-C); every finished record is kept, rerun the same command to resume",
-              file=sys.stderr)
-        return 130
+    except OSError as e:
+        msg = atomic.describe_os_error(e) if e.filename and e.errno else str(e)
+        print(f"idslab: error: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:
+        what = "Ctrl-C" if not isinstance(e, Terminated) else signal.Signals(e.signum).name
+        kept = getattr(args, "on_interrupt", None) or "nothing was written"
+        print(f"\nidslab: interrupted ({what}); {kept}", file=sys.stderr)
+        return 130 if not isinstance(e, Terminated) else 128 + e.signum
+    finally:
+        warnings.formatwarning = old_format
+        for signum, handler in old_handlers.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from .datasets.arrays import DataSource, TileSpec, fingerprint, iter_tiles, open_data
-from .atomic import atomic_write
+from .atomic import atomic_write, write_or_fallback
 from .encoders import Encoder, SimCLRModel
 from .train import load_checkpoint, resolve_device
 
@@ -102,6 +103,7 @@ def embed(model, data, *, tile: int | None = None, data_key: str | None = None, 
             ys.append(y)
             idx.append(index)
         h = torch.cat(hs).numpy() if hs else np.zeros((0, 32), np.float32)
+        check_finite_embeddings(h, info.get("model", enc.name))
         meta = dict(info, data=fingerprint(src.path) if src.kind != "array" else dict(path="<array>"),
                     data_key=src.data_key, label_key=src.label_key, tile=tile, stride=spec.step, edge=edge,
                     file_shape=list(src.shape), dims=dims, encoder=enc.name, device=str(dev),
@@ -111,9 +113,23 @@ def embed(model, data, *, tile: int | None = None, data_key: str | None = None, 
                          tuple(src.classes), meta)
     finally:
         src.close()
-    if out is not None:
-        save_embeddings(out, emb)
+    if out is not None:   # a failing path (full disk) sends them to the temp folder, with a warning saying where
+        written, problem = write_or_fallback(out, lambda p: save_embeddings(p, emb), "embeddings")
+        emb.meta["written_to"] = str(written)
+        if problem is not None:
+            warnings.warn(str(problem), stacklevel=2)
     return emb
+
+
+def check_finite_embeddings(h: np.ndarray, model) -> None:
+    """FloatingPointError if some h (n, 32) is NaN/inf: never written, never returned. The input was checked finite
+    as it was read (datasets.arrays), so the model is at fault: a diverged one (saved by an older idslab) or one
+    whose finite but huge weights overflow on this data."""
+    bad = ~np.isfinite(h).all(1)
+    if bad.any():
+        raise FloatingPointError(f"the model {model} maps {int(bad.sum())} of {len(h)} tiles to NaN/inf embeddings "
+                                 "(its training diverged, or its weights overflow on this data): nothing was written;"
+                                 " retrain it with a lower learning rate (--lr) and check the data's value range")
 
 
 def save_embeddings(path: str | os.PathLike, emb: Embeddings) -> None:

@@ -279,21 +279,26 @@ class _DataCache:
 
 
 def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.PathLike | None = None,
-                progress: RunProgress | None = None, grid_name: str | None = None, stack: bool | str = False
-                ) -> list[dict]:
+                progress: RunProgress | None = None, grid_name: str | None = None, stack: bool | str = False,
+                poll_s: float = 2.0) -> list[dict]:
     """Run every config (skipping those with a finished record in results_dir) and return their records in order.
 
     data: one SSLData for all configs, or None to load each config's data (cached across configs).
     stack: train compatible configs (same CNN and protocol, different seeds/conditions/s_l) several at a time with
         idslab.multi (True; "auto" does so on CUDA only, where it is faster); False: one after another.
+    With results_dir, every cell is claimed before it is trained (idslab.claims): a cell another live process is
+    training is left to it and its record read when it appears (checked every poll_s seconds), so two sweeps on
+    one store share the work. A record that cannot be written goes to the temp folder and the run stops there
+    (atomic.SavedElsewhere, naming both paths and the fix).
     """
     cfgs = list(cfgs)
     total, records = len(cfgs), [None] * len(cfgs)
+    path = (lambda i: record_path(results_dir, cfgs[i])) if results_dir is not None else (lambda i: None)
     if progress is not None:
         progress(0, total, None)
     todo = []
     for i, cfg in enumerate(cfgs):
-        rec = read_record(record_path(results_dir, cfg), set_aside=True) if results_dir is not None else None
+        rec = read_record(path(i), set_aside=True) if results_dir is not None else None
         if rec is not None:
             records[i] = rec
         else:
@@ -302,6 +307,7 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
     if progress is not None and done:
         progress(done, total, None)
     get_data = _DataCache(data)
+    store = _Store(results_dir)
 
     def finish(i: int, rec: dict) -> None:
         nonlocal done
@@ -309,31 +315,130 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
         rec["data_version"] = data_version(cfgs[i].dataset)
         if grid_name is not None:
             rec["grid"] = grid_name
-        if results_dir is not None:
-            write_json(record_path(results_dir, cfgs[i]), rec)
         records[i] = rec
+        if results_dir is not None:
+            store.write_record(path(i), rec)
+            store.claims.release(path(i))
         done += 1
         if progress is not None:
             progress(done, total, rec)
 
-    use_stack = _want_stack(stack, cfgs)
-    if use_stack:
-        from .multi import group_compatible, run_many
-        for group in group_compatible([cfgs[i] for i in todo], todo):
-            idx = [i for i, _ in group]
-            try:
-                recs = run_many([c for _, c in group], get_data(group[0][1])) if len(group) > 1 else None
-            except (RuntimeError, NotImplementedError) as e:  # e.g. an op vmap cannot batch on this build
-                warnings.warn(f"stacked training failed ({e}); running these {len(group)} configs one by one")
-                recs = None
-            if recs is None:
-                recs = [run(cfgs[i], get_data(cfgs[i])) for i in idx]
-            for i, rec in zip(idx, recs):
-                finish(i, rec)
-    else:
-        for i in todo:
-            finish(i, run(cfgs[i], get_data(cfgs[i])))
+    def found(i: int) -> bool:
+        """The record appeared (another process finished the cell): take it."""
+        nonlocal done
+        rec = read_record(path(i))
+        if rec is None:
+            return False
+        records[i] = rec
+        done += 1
+        if progress is not None:
+            progress(done, total, rec)
+        return True
+
+    def mine(idx: list[int]) -> tuple[list[int], list[int]]:
+        """Split cells into those this process claims now and those another live process holds."""
+        if results_dir is None:
+            return idx, []
+        ours, theirs = [], []
+        for i in idx:
+            if not store.claims.claim(path(i)):
+                theirs.append(i)
+            elif found(i):                       # finished by another process between our read and our claim
+                store.claims.release(path(i))
+            else:
+                ours.append(i)
+        return ours, theirs
+
+    deferred = []
+    with store:
+        use_stack = _want_stack(stack, cfgs)
+        if use_stack:
+            from .multi import group_compatible, run_many
+            for group in group_compatible([cfgs[i] for i in todo], todo):
+                idx, theirs = mine([i for i, _ in group])
+                deferred += theirs
+                if not idx:
+                    continue
+                try:
+                    recs = run_many([cfgs[i] for i in idx], get_data(cfgs[idx[0]])) if len(idx) > 1 else None
+                except (RuntimeError, NotImplementedError) as e:  # e.g. an op vmap cannot batch on this build
+                    warnings.warn(f"stacked training failed ({e}); running these {len(idx)} configs one by one")
+                    recs = None
+                if recs is None:
+                    recs = [run(cfgs[i], get_data(cfgs[i])) for i in idx]
+                for i, rec in zip(idx, recs):
+                    finish(i, rec)
+                store.check()
+        else:
+            for i in todo:
+                ours, theirs = mine([i])
+                deferred += theirs
+                for i in ours:
+                    finish(i, run(cfgs[i], get_data(cfgs[i])))
+                    store.check()
+        # cells another process claimed: wait for their records; a claim that goes stale (its process died) or is
+        # released without a record (it failed or was interrupted) is taken over here
+        while deferred:
+            waiting = []
+            for i in deferred:
+                if found(i):
+                    continue
+                ours, _ = mine([i])
+                if ours:
+                    finish(i, run(cfgs[i], get_data(cfgs[i])))
+                    store.check()
+                elif records[i] is None:
+                    waiting.append(i)
+            deferred = waiting
+            if deferred:
+                time.sleep(poll_s)
     return records
+
+
+class _Store:
+    """A results store's writes for one sweep: records (and checkpoints) written atomically, cells claimed
+    (idslab.claims). A write that fails (disk full, folder removed) sends that result, and every later one of this
+    sweep, to one folder in the temp folder; check() then stops the sweep with a message naming both folders and
+    the fix. results_dir None: nothing is stored or claimed."""
+
+    def __init__(self, results_dir):
+        from .claims import Claims
+        self.dir = Path(results_dir) if results_dir is not None else None
+        self.claims = Claims()
+        self.spill, self.first, self.error, self.n = None, None, None, 0
+
+    def write(self, path: Path, write) -> None:
+        """write(path), or write(spill folder / path.name) once a write to the store has failed."""
+        if self.spill is None:
+            try:
+                write(path)
+                return
+            except OSError as e:
+                from .atomic import fallback_path
+                self.spill, self.first, self.error = fallback_path(self.dir), path, e
+        try:
+            write(self.spill / path.name)
+        except OSError as e2:
+            from .atomic import SavedElsewhere
+            raise SavedElsewhere("record", path, None, self.error, e2) from self.error
+        self.n += 1
+
+    def write_record(self, path: Path, rec: dict) -> None:
+        self.write(path, lambda p: write_json(p, rec))
+
+    def check(self) -> None:
+        """SavedElsewhere if a write has failed: the sweep stops, every finished result already saved."""
+        if self.spill is not None:
+            from .atomic import SavedElsewhere
+            raise SavedElsewhere("record", self.first, f"{self.spill}/", self.error,
+                                 then=f"; the {self.n} finished result(s) of this run that could not be stored are "
+                                      f"there: move them into {self.dir} and rerun the same command to resume")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.claims.close()
 
 
 def _want_stack(stack: bool | str, cfgs: list[TrainConfig]) -> bool:
@@ -347,7 +452,8 @@ def _want_stack(stack: bool | str, cfgs: list[TrainConfig]) -> bool:
 def run_grid(grid: Grid, results_dir: str | os.PathLike = "results", data=None, progress: RunProgress | None = None,
              stack: bool | str = "auto", **extra) -> list[dict]:
     """Run (or resume) a grid; records go to <results_dir>/<grid.name>[_quick]/. extra: TrainConfig fields outside
-    the protocol (device, data_dir, cifar_dir). Returns the records in run order."""
+    the protocol (device, data_dir, cifar_dir). Returns the records in run order. Two processes on one store share
+    the cells (run_configs' claims)."""
     t0 = time.perf_counter()
     folder = grid_dir(results_dir, grid)
     base_cfgs = grid.baseline_configs(**extra)
@@ -359,13 +465,16 @@ def run_grid(grid: Grid, results_dir: str | os.PathLike = "results", data=None, 
                        grid_name=grid.name, stack=stack)
     get_data = _DataCache(data)
     n_trained = len(recs)
-    for k, (name, cfg) in enumerate(base_cfgs):
-        rec = _baseline_run(name, cfg, get_data(cfg), folder, SUPERVISED_EPOCHS)
-        rec["grid"] = grid.name
-        recs.append(rec)
-        if progress is not None:
-            progress(n_trained + k + 1, n_trained + n_base, rec)
-    write_json(folder / "grid.json", {**grid.describe(), "last_wall_s": time.perf_counter() - t0})
+    with _Store(folder) as store:
+        for k, (name, cfg) in enumerate(base_cfgs):
+            rec = _baseline_run(name, cfg, get_data, folder, SUPERVISED_EPOCHS, store)
+            rec["grid"] = grid.name
+            recs.append(rec)
+            if progress is not None:
+                progress(n_trained + k + 1, n_trained + n_base, rec)
+        store.write(folder / "grid.json", lambda p: write_json(p, {**grid.describe(),
+                                                                    "last_wall_s": time.perf_counter() - t0}))
+        store.check()
     return recs
 
 
@@ -592,31 +701,58 @@ def comparison_markdown(rows: list[dict], base: TrainConfig | None = None, seeds
     return "\n".join(out)
 
 
-def _trained_run(cfg: TrainConfig, data, results_dir: Path | None, keep_model: bool):
+def _trained_run(cfg: TrainConfig, data, results_dir: Path | None, keep_model: bool, store: "_Store"):
     """One run with its model: (record, model or None). With results_dir the record (and, if keep_model, the
-    checkpoint <hash>.pt) is stored there and read back on rerun."""
+    checkpoint <hash>.pt) is stored there and read back on rerun; a cell another live process has claimed is waited
+    for (claims, as in run_configs)."""
     from .train import load_checkpoint, make_record, pretrain, save_checkpoint
     path = record_path(results_dir, cfg) if results_dir is not None else None
-    rec = read_record(path, set_aside=True) if path is not None else None
     ckpt = path.with_suffix(".pt") if path is not None else None
-    if rec is not None and (not keep_model or ckpt.exists()):
-        model = None
-        if keep_model:
-            try:
-                model = load_checkpoint(ckpt)[0]
-            except (ValueError, KeyError, RuntimeError):
-                rec = None                       # a corrupt checkpoint: train again
-        if rec is not None:
+
+    def stored():
+        rec = read_record(path, set_aside=True) if path is not None else None
+        if rec is not None and (not keep_model or ckpt.exists()):
+            model = None
+            if keep_model:
+                try:
+                    model = load_checkpoint(ckpt)[0]
+                except (ValueError, KeyError, RuntimeError):
+                    return None                  # a corrupt checkpoint: train again
             return rec, model
-    t0 = time.perf_counter()
-    result = pretrain(cfg, data)
-    rec = make_record(cfg, result, data, t0)
-    rec["hash"], rec["data_version"] = config_hash(cfg), data_version(cfg.dataset)
-    if path is not None:
-        if keep_model:
-            save_checkpoint(ckpt, result, cfg)
-        write_json(path, rec)
+        return None
+
+    found = stored() if path is None else _claim_or_wait(path, store, stored)
+    if found is not None:
+        return found
+    try:
+        t0 = time.perf_counter()
+        result = pretrain(cfg, data)
+        rec = make_record(cfg, result, data, t0)
+        rec["hash"], rec["data_version"] = config_hash(cfg), data_version(cfg.dataset)
+        if path is not None:
+            if keep_model:
+                store.write(ckpt, lambda p: save_checkpoint(p, result, cfg))
+            store.write_record(path, rec)
+    finally:
+        if path is not None:
+            store.claims.release(path)
+    store.check()
     return rec, result.model.cpu().eval() if keep_model else None
+
+
+def _claim_or_wait(path: Path, store: "_Store", stored: Callable, poll_s: float = 2.0):
+    """What stored() finds for a cell (e.g. its record), or None once this process holds the cell's claim: while
+    another live process holds it, wait for its result (a stale or released claim is taken over)."""
+    while True:
+        found = stored()
+        if found is not None:
+            return found
+        if store.claims.claim(path):
+            found = stored()                     # finished between our look and our claim
+            if found is not None:
+                store.claims.release(path)
+            return found
+        time.sleep(poll_s)
 
 
 def _control_key(name: str, cfg: TrainConfig, **extra) -> str:
@@ -642,15 +778,28 @@ def read_control_record(path) -> dict | None:
     return rec if ok else None
 
 
-def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, supervised_epochs: int) -> dict:
+def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, supervised_epochs: int,
+                  store: "_Store | None" = None) -> dict:
     """trivial or supervised control for one seed, as a record {"control", "config", "metrics": {acc, ci, n_test}}.
-    Stored in results_dir (control_path) and read back on rerun."""
-    path = None
-    if results_dir is not None:
-        path = control_path(results_dir, name, cfg, supervised_epochs)
-        rec = read_control_record(path)
-        if rec is not None:
-            return rec
+    Stored in results_dir (control_path) and read back on rerun (claimed like a trained cell). data: an SSLData, or
+    a callable cfg -> SSLData (loaded only when the control has to run)."""
+    if results_dir is None:
+        return _baseline_record(name, cfg, data(cfg) if callable(data) else data, supervised_epochs)
+    store = store if store is not None else _Store(results_dir)
+    path = control_path(results_dir, name, cfg, supervised_epochs)
+    rec = _claim_or_wait(path, store, lambda: read_control_record(path))
+    if rec is not None:
+        return rec
+    try:
+        rec = _baseline_record(name, cfg, data(cfg) if callable(data) else data, supervised_epochs)
+        store.write_record(path, rec)
+    finally:
+        store.claims.release(path)
+    store.check()
+    return rec
+
+
+def _baseline_record(name: str, cfg: TrainConfig, data, supervised_epochs: int) -> dict:
     t0 = time.perf_counter()
     if name == "trivial":
         res = baselines.trivial_baseline(data, seed=cfg.seed)
@@ -662,16 +811,13 @@ def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, s
 
     from .train import resolve_device
     dev = str(resolve_device(cfg.device))
-    rec = {"control": name, "config": cfg.to_dict(), "metrics": {"acc": res["acc"], "ci": list(res["ci"]),
-                                                                  "n_test": res.get("n_test")},
-           "wall_s": time.perf_counter() - t0, "data_version": data_version(cfg.dataset), "device": dev,
-           "device_name": torch.cuda.get_device_name() if dev.startswith("cuda") else platform.processor()
-           or platform.machine(), "versions": {"idslab": __version__, "torch": torch.__version__},
-           "supervised_epochs": supervised_epochs if name == "supervised" else None,
-           "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    if path is not None:
-        write_json(path, rec)
-    return rec
+    return {"control": name, "config": cfg.to_dict(), "metrics": {"acc": res["acc"], "ci": list(res["ci"]),
+                                                                   "n_test": res.get("n_test")},
+            "wall_s": time.perf_counter() - t0, "data_version": data_version(cfg.dataset), "device": dev,
+            "device_name": torch.cuda.get_device_name() if dev.startswith("cuda") else platform.processor()
+            or platform.machine(), "versions": {"idslab": __version__, "torch": torch.__version__},
+            "supervised_epochs": supervised_epochs if name == "supervised" else None,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
 def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, data=None,
@@ -721,10 +867,11 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
         progress(0, total, None)
     records, models, embeddings = [], {}, {}
     n_emb = min(embed_n, len(data.probe_test.y))
+    store = _Store(results_dir)   # claims (released as each cell ends) and writes that fall back, as in run_configs
     for lab, _ in trained:
         for k, seed in enumerate(seeds):
             cfg = dataclasses.replace(cfgs[lab], seed=seed)
-            rec, model = _trained_run(cfg, data, results_dir, keep_model=keep_models and k == 0)
+            rec, model = _trained_run(cfg, data, results_dir, keep_model=keep_models and k == 0, store=store)
             rec = {**rec, "label": lab, "role": "condition" if lab in labels else "control"}
             records.append(rec)
             if model is not None:
@@ -739,7 +886,7 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
         for seed in seeds:
             # views "none": the baselines ignore views; the same config (and stored record) as a grid's control
             cfg = dataclasses.replace(base, seed=seed, views="none")
-            rec = _baseline_run(name, cfg, data, results_dir, supervised_epochs)
+            rec = _baseline_run(name, cfg, data, results_dir, supervised_epochs, store)
             records.append({**rec, "label": name, "role": "control"})
             done += 1
             if progress is not None:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 
 from .checks import check_folder
+from .datasets.cache import data_dir
 from .encoders import ENCODERS
 from .experiments import GRID_NAMES, get_grid, grid_dir, load_records, run_grid
 from .report import write_report
@@ -26,8 +26,8 @@ def add_parser(subparsers) -> None:
                    help="run only these rows of the grid, comma-separated (e.g. cnn8,cnn16 for a CPU); the report "
                         "then holds only them")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda or mps")
-    p.add_argument("--data-dir", default="data", help="dataset cache folder (default: data)")
-    p.add_argument("--cifar-dir", default=os.environ.get("IDSLAB_CIFAR_DIR"),
+    p.add_argument("--data-dir", default=None, help="dataset cache folder (default: $IDSLAB_DATA, else ./data)")
+    p.add_argument("--cifar-dir", default=None,
                    help="CIFAR-10 images in class sub-folders (default: $IDSLAB_CIFAR_DIR)")
     p.add_argument("--stack", choices=("auto", "on", "off"), default="auto",
                    help="train compatible CNN runs several at a time (idslab.multi); auto: on CUDA only")
@@ -43,7 +43,9 @@ def cmd_reproduce(args) -> int:
     check_folder(args.results, "--results", write=not (args.report_only and args.report_dir))
     if args.report_dir is not None:
         check_folder(args.report_dir, "--report-dir")
-    check_folder(args.data_dir, "--data-dir", write=False)
+    check_folder(data_dir(args.data_dir), "--data-dir" if args.data_dir is not None else "$IDSLAB_DATA",
+                 write=False)
+    args.on_interrupt = f"every finished run is stored in {args.results}: rerun the same command to resume"
     for name in names:
         grid = _select(get_grid(name, quick=args.quick), args.encoders)
         t0 = time.perf_counter()

@@ -75,6 +75,10 @@ def measure(model: nn.Module, ms: MonitorSet, knn_k: int = 20, knn_metric: str =
     try:
         model.eval()
         h = embed(model.encoder, ms.x_eval)                                    # (n_eval, 32)
+        if not torch.isfinite(h).all():   # finite but huge weights (--lr 1e30): say so, not an SVD error below
+            raise FloatingPointError(f"training diverged: the encoder maps {int((~torch.isfinite(h)).any(1).sum())} "
+                                     f"of {len(h)} monitored samples to NaN/inf embeddings: lower the learning rate "
+                                     "(--lr) or s_l (--sl), or raise --temperature; no model file was written")
         z = model.projector(h)                                                 # (n_eval, D_p)
         knn = None
         if ms.y_ref is not None and len(ms.y_ref):

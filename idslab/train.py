@@ -27,7 +27,6 @@ import platform
 import random
 import re
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -37,7 +36,7 @@ import torch
 
 from . import __version__
 from . import checks as C
-from .atomic import atomic_write, write_json  # noqa: F401 (write_json: re-exported, callers import it from here)
+from .atomic import SavedElsewhere, atomic_write, write_json, write_or_fallback  # noqa: F401 (re-exported)
 from .diagnostics import representation_diagnostics
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_dims, encoder_tile
 from .monitor import MonitorSet, measure, monitor_set
@@ -404,7 +403,8 @@ class Engine:
             bad = [k for k, v in enumerate(np.atleast_1d(mean)) if not np.isfinite(v)]
             if bad:
                 runs = f" (stacked runs {bad})" if isinstance(mean, list) else ""
-                raise FloatingPointError(f"the {cfg.objective} loss became non-finite in epoch {epoch + 1}{runs}: "
+                raise FloatingPointError(f"training diverged: the {cfg.objective} loss became non-finite in epoch "
+                                         f"{epoch + 1}{runs}: "
                                          f"lower the learning rate (--lr, now {cfg.lr}) or s_l (--sl, now "
                                          f"{cfg.sites}), or raise --temperature")
             history.append(mean)
@@ -472,18 +472,43 @@ def device_name(device: str | torch.device) -> str:
 
 def check_finite_model(model: torch.nn.Module, cfg: TrainConfig) -> None:
     """FloatingPointError if any parameter or buffer is NaN/inf (e.g. the final optimiser step diverged)."""
-    bad = [n for n, t in [*model.named_parameters(), *model.named_buffers()]
-           if t.is_floating_point() and not torch.isfinite(t).all()]
+    bad = non_finite_tensors(model)
     if bad:
         raise FloatingPointError(f"training diverged: {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} hold "
-                                 f"NaN/inf after the last step: lower the learning rate (--lr, now {cfg.lr}) or s_l "
-                                 f"(--sl, now {cfg.sites}), or raise --temperature")
+                                 f"NaN/inf after the last step: {_diverged_fix(cfg)}")
+
+
+def non_finite_tensors(model: torch.nn.Module) -> list[str]:
+    """Names of the floating-point parameters and buffers holding NaN/inf."""
+    return [n for n, t in [*model.named_parameters(), *model.named_buffers()]
+            if t.is_floating_point() and not torch.isfinite(t).all()]
+
+
+def _diverged_fix(cfg: TrainConfig) -> str:
+    return (f"lower the learning rate (--lr, now {cfg.lr:g}) or s_l (--sl, now {cfg.sites}), or raise "
+            "--temperature; no model file was written")
+
+
+def check_finite_output(model: SimCLRModel, x: torch.Tensor, cfg: TrainConfig, n: int = 256) -> None:
+    """FloatingPointError if the encoder maps some of the first n samples of x (n, C, N, N) to NaN/inf h: weights
+    can be finite and still huge (one Adam step moves each by about lr: --lr 1e30 gives 1e30-sized weights), and
+    the probes, the embeddings and a saved model would then be meaningless. Eval mode, s_l = 0, as the probes."""
+    from .probes import embed
+    if not len(x):
+        return
+    h = embed(model.encoder, x[:n])
+    bad = int((~torch.isfinite(h)).any(1).sum())
+    if bad:
+        raise FloatingPointError(f"training diverged: the trained encoder maps {bad} of {len(h)} samples to NaN/inf "
+                                 f"embeddings (its weights are finite but too large): {_diverged_fix(cfg)}")
 
 
 def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoint: str | None = None,
         on_epoch: OnEpoch | None = None) -> dict:
-    """Pre-train, then probe. Returns the JSON-able record of the run; `checkpoint`: also save the model there.
-    progress / on_epoch: as pretrain's."""
+    """Pre-train, then probe. Returns the JSON-able record of the run; `checkpoint`: also save the model there, once
+    the run has passed every check (a diverged run leaves no model file). If that path fails, the model goes to the
+    temp folder: record["checkpoint"] says where and record["checkpoint_note"] why. progress / on_epoch: as
+    pretrain's."""
     t0 = time.perf_counter()
     resolve_device(cfg.device)  # an absent accelerator fails before the data is loaded, not after
     if checkpoint:
@@ -491,10 +516,15 @@ def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoin
     data = data if data is not None else load_data(cfg)
     check_data(cfg, data)
     result = pretrain(cfg, data, progress, on_epoch)
-    saved = save_checkpoint_or_fallback(checkpoint, result, cfg, data) if checkpoint else None
-    rec = make_record(cfg, result, data, t0)
-    if saved is not None:
-        rec["checkpoint"] = str(saved)  # where the model is (the temp folder if its own path failed)
+    rec = make_record(cfg, result, data, t0)     # checks the model's output first: divergence stops here
+    if checkpoint:
+        try:
+            saved, note = save_checkpoint_or_fallback(checkpoint, result, cfg, data)
+        except SavedElsewhere as e:  # neither its path nor the temp folder took it: the record still goes out
+            saved, note = None, str(e)
+        rec["checkpoint"] = None if saved is None else str(saved)  # where the model is (the temp folder if its own
+        if note is not None:                                         # path failed; None: nowhere)
+            rec["checkpoint_note"] = note
     return rec
 
 
@@ -502,7 +532,9 @@ def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float, **extra) 
     """Probe a pre-trained model and build its JSON-able run record (t0: perf_counter at the start of the run): the
     one record builder of every path (run, multi.run_many, distributed.run_ddp); `extra` adds path-specific keys
     (stacked, stacked_pretrain_s, world_size). Unlabelled data (a user's file without labels): pre-training only,
-    metrics None."""
+    metrics None. FloatingPointError (training diverged) when the encoder's output is not finite. The record's
+    "sizes" are the splits actually used (a user's file can hold fewer tiles than config n_pretrain etc. ask for)."""
+    check_finite_output(result.model, data.probe_test.x if len(data.probe_test.y) else data.pretrain.x, cfg)
     metrics = None
     if len(data.probe_test.y):
         metrics = evaluate(result.model.encoder, data, probe_config(cfg))
@@ -511,6 +543,7 @@ def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float, **extra) 
                                                             seed=cfg.seed)
     return {
         "config": cfg.to_dict(),
+        "sizes": {name: len(getattr(data, name).y) for name in ("pretrain", "probe_train", "probe_test")},
         "loss_history": result.loss_history,
         "final_loss": result.loss_history[-1] if result.loss_history else None,
         "monitor": result.monitor,
@@ -526,8 +559,9 @@ def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float, **extra) 
 
 
 def check_data(cfg: TrainConfig, data) -> None:
-    """Before any training: the probe splits are non-empty with labels in 0..K-1, k-NN has k neighbours to vote,
-    and no split holds NaN/inf (which would surface an epoch later as a 'diverged' loss, or as a 50% probe)."""
+    """Before any training: the probe splits are non-empty with labels in 0..K-1 and at least two classes, k-NN has k
+    neighbours to vote, and no split holds NaN/inf (which would surface an epoch later as a 'diverged' loss, or as a
+    50% probe)."""
     unlabelled = len(data.probe_train.y) == 0 and len(data.probe_test.y) == 0  # a user's file: pre-training only
     for name in ("pretrain", "probe_train", "probe_test"):
         split = getattr(data, name)
@@ -542,6 +576,10 @@ def check_data(cfg: TrainConfig, data) -> None:
         if name != "pretrain" and not (split.y >= 0).all():   # the probes take any K classes 0..K-1
             raise ValueError(f"the {name} labels must be class indices 0..K-1, got values "
                              f"{sorted(set(split.y.unique().tolist()))[:10]}")
+        if name != "pretrain" and len(split.y.unique()) < 2:  # one class: every probe scores 100%, measuring nothing
+            raise ValueError(f"the {name} split holds one class only (label {int(split.y[0])}, {len(split.y)} "
+                             "samples): a probe needs at least two classes to measure anything; give data with "
+                             "every class in every split (more images, or labels of both kinds)")
     n_probe = len(data.probe_train.y)
     if cfg.knn_k > n_probe and not unlabelled:
         raise ValueError(f"{C.flag('knn_k')}={cfg.knn_k} but the data has {n_probe} probe-train samples: lower "
@@ -555,7 +593,8 @@ def probe_config(cfg: TrainConfig) -> ProbeConfig:
 def save_checkpoint(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig, data=None) -> None:
     """Model weights (with the input standardisation, encoder.in_mean / in_std), config, loss history and what it
     was trained on (`data_info`: the data set's name, tile, classes and, for a user's file, its fingerprint), in one
-    file, written atomically."""
+    file, written atomically. FloatingPointError, writing nothing, if a weight is NaN/inf (a diverged model)."""
+    check_finite_model(result.model, cfg)
     buf = io.BytesIO()
     torch.save({"state_dict": result.model.state_dict(), "config": cfg.to_dict(),
                 "loss_history": result.loss_history, "version": __version__,
@@ -572,17 +611,13 @@ def data_info(data) -> dict:
                 **{k: m[k] for k in keep if k in m})
 
 
-def save_checkpoint_or_fallback(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig, data=None) -> Path:
+def save_checkpoint_or_fallback(path: str | os.PathLike, result: Pretrained, cfg: TrainConfig, data=None
+                                ) -> tuple[Path, str | None]:
     """save_checkpoint, but a write that fails after training (disk full, folder gone) does not lose the model: it
-    goes to the temp folder instead, with a warning saying where. Returns the path written."""
-    try:
-        save_checkpoint(path, result, cfg, data)
-        return Path(path)
-    except OSError as e:
-        alt = C.fallback_path(path)
-        save_checkpoint(alt, result, cfg, data)
-        warnings.warn(f"could not write the checkpoint to {path} ({e}); saved it to {alt} instead", stacklevel=2)
-        return alt
+    goes to the temp folder instead. Returns (the path written, None) or (the fallback, the message saying why and
+    what to do). If the temp folder fails too: atomic.SavedElsewhere (an OSError naming both)."""
+    saved, problem = write_or_fallback(path, lambda p: save_checkpoint(p, result, cfg, data), "model")
+    return saved, None if problem is None else str(problem)
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[SimCLRModel, TrainConfig, list]:
@@ -617,4 +652,9 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[SimCL
     except (KeyError, RuntimeError, AttributeError) as e:
         raise ValueError(f"checkpoint {p}: its weights do not fit a {cfg.encoder} ({type(e).__name__}): the file is "
                          "damaged or from another idslab version; retrain it") from e
+    bad = non_finite_tensors(model)
+    if bad:  # a diverged model (saved by an older idslab, or edited): every h it gives would be NaN
+        raise ValueError(f"checkpoint {p} holds NaN/inf weights ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''})"
+                         f": the run that saved it diverged; retrain with a lower learning rate (--lr, it was "
+                         f"{cfg.lr:g})")
     return model.to(device).eval(), cfg, ckpt["loss_history"]

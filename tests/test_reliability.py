@@ -177,7 +177,7 @@ def test_a_failed_write_after_training_saves_the_record_elsewhere(tmp_path, fake
             raise OSError(28, "No space left on device")
         return real(path, *chunks)
     monkeypatch.setattr(atomic, "atomic_write", flaky)              # write_json's writer
-    monkeypatch.setattr(cli, "fallback_path", lambda p: tmp_path / "fallback.json")
+    monkeypatch.setattr(atomic, "fallback_path", lambda p: tmp_path / "fallback.json")
     assert cli.main(["train", *FAST, "--out", str(target)]) == 1
     err = capsys.readouterr().err
     assert "saved it to" in err and str(tmp_path / "fallback.json") in err

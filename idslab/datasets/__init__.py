@@ -24,9 +24,9 @@ from .meteor import (CLASSES as METEOR_CLASSES, SIMULATOR_VERSION, TARGETS as ME
                      trajectory)
 from .spectra import SpectraParams
 
-__all__ = ["Split", "SSLData", "Sizes", "load", "summary", "MeteorParams", "simulate_scenes", "simulate_echo",
-           "tile_scenes", "tile_labels", "trajectory", "check_tile", "echo_stats", "SIMULATOR_VERSION",
-           "METEOR_TARGETS", "rotated_streak", "per_class", "SpectraParams"]
+__all__ = ["Split", "SSLData", "Sizes", "load", "summary", "TARGETS_VERSION", "MeteorParams", "simulate_scenes",
+           "simulate_echo", "tile_scenes", "tile_labels", "trajectory", "check_tile", "echo_stats",
+           "SIMULATOR_VERSION", "METEOR_TARGETS", "rotated_streak", "per_class", "SpectraParams"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,9 @@ class SSLData:
 
 
 SPLIT_NAMES = ("pretrain", "probe_train", "probe_test")
+# The meteor physics targets' arithmetic, in the cache key (not in SIMULATOR_VERSION, which keys run records: pixels
+# and labels did not change): 2 = peak_snr_db by meteor.db_exact, the same on every CPU (issue 19).
+TARGETS_VERSION = 2
 
 
 def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_dir=None, cifar_dir=None,
@@ -91,7 +94,8 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
     length L = 512), from the cache or built.
 
     data_dir: cache folder (default $IDSLAB_DATA or ./data). cifar_dir: a folder of class sub-folders (see
-    idslab.datasets.cifar); download: fetch CIFAR-10 through torchvision. params: MeteorParams or SpectraParams.
+    idslab.datasets.cifar; default $IDSLAB_CIFAR_DIR); download: fetch CIFAR-10 through torchvision. params:
+    MeteorParams or SpectraParams.
     name "file": a user's .npy / .npz / HDF5 / CSV file or image folder at `path` (idslab.datasets.arrays.load_file),
     tiled (windowed, for 1-D data) with corners every `stride` pixels (None: N) and `edge` "drop" | "shift" (only
     files have these); dims: 1 reads a 3-D array as signals (n, C, L), 2 as images (n, H, W) (None: by shape).
@@ -115,7 +119,10 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
         check_tile(tile)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2 ** 32:
         raise ValueError(f"data seed={seed!r}: need a whole number in 0..2**32-1")
-    check_folder(cache.data_dir(data_dir), "data_dir (--data-dir)", write=False)  # not a file, not under one
+    check_folder(cache.data_dir(data_dir), "data_dir (--data-dir)" if data_dir is not None else "$IDSLAB_DATA",
+                 write=False)  # not a file, not under one
+    if name == "cifar" and cifar_dir is None:   # every command honours $IDSLAB_CIFAR_DIR, as reproduce always did
+        cifar_dir = cache.env_path("IDSLAB_CIFAR_DIR", "a folder of CIFAR-10 images in class sub-folders")
     if not isinstance(sizes, Sizes):
         raise ValueError(f"sizes={sizes!r}: pass an idslab.datasets.Sizes")
     if name in ("meteor", "cifar", "spectra"):
@@ -176,7 +183,8 @@ def _load_generated(name: str, key_obj: dict, path, build, targets) -> tuple[dic
 
 def _load_meteor(tile: int, seed: int, sizes: Sizes, root, params: MeteorParams) -> SSLData:
     from .meteor import generate
-    key_obj = dict(params=params.to_json(), sizes=vars(sizes), seed=seed, tile=tile, version=SIMULATOR_VERSION)
+    key_obj = dict(params=params.to_json(), sizes=vars(sizes), seed=seed, tile=tile, version=SIMULATOR_VERSION,
+                   targets=TARGETS_VERSION)
     path = root / f"meteor_t{tile}_s{seed}_{cache.cache_key(key_obj)}.pt"
     splits, info, cached, secs = _load_generated("meteor", key_obj, path,
                                                  lambda: generate(tile, sizes, params, seed), METEOR_TARGETS)

@@ -158,6 +158,9 @@ def open_data(path, data_key: str | None = None, label_key: str | None = None, d
         if label_key:
             raise ValueError(f"{p}: a .npy file holds one array (x): save x and labels together in a .npz "
                              "(np.savez(path, x=x, y=y)) to use --label-key")
+        if data_key:   # a key the file cannot have: ignoring it would hide a wrong file or a wrong flag
+            raise ValueError(f"{p}: a .npy file holds one unnamed array, so --data-key {data_key!r} names nothing: "
+                             "leave --data-key out, or give the .npz / .h5 file that holds that array")
         try:
             x = np.load(p, mmap_mode="r", allow_pickle=False)
         except Exception as e:
@@ -403,29 +406,45 @@ def _read_image(f: Path, shape) -> np.ndarray:
 
 
 def fingerprint(path) -> dict:
-    """What a model was trained on: path, size and sha256 (full up to HASH_LIMIT; otherwise of the size and the
-    first and last 16 MiB, marked partial); for an image folder, of the sorted file names and sizes. Cached per
-    (path, size, modification time): a results store asks once per config."""
+    """What a model was trained on: path, size and sha256 of the content (full up to HASH_LIMIT; otherwise of the
+    size and the first and last 16 MiB, marked partial); for an image folder, of every image's relative path and
+    content (the same limit over the folder's total size). Cached per state of the file(s) (size, modification and
+    change times, inode of each), so an image replaced in place, even with the same size and time stamp, is hashed
+    again: a results store asks once per config."""
     p = Path(path).expanduser().resolve()
     if not p.exists():
         raise FileNotFoundError(f"data file {p} does not exist: give the path to a .npy, .npz or .h5 file or a "
                                 "folder of images")
+    if p.is_dir():
+        files = _folder_images(p)
+        return dict(_fingerprint(str(p), tuple((str(f.relative_to(p)),) + _state(f) for f in files)))
+    return dict(_fingerprint(str(p), _state(p)))
+
+
+def _state(p: Path) -> tuple:
+    """What any change of a file changes: size, modification time, inode, and the change time (ctime), which no
+    tool can set back (a `cp -p` or `touch -r` over the file restores mtime, not ctime)."""
     st = p.stat()
-    if p.is_dir():  # a folder's own mtime misses edits inside its class sub-folders: never cached (names are cheap)
-        return dict(_fingerprint.__wrapped__(str(p), 0, 0))
-    return dict(_fingerprint(str(p), st.st_size, st.st_mtime_ns))
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def _folder_images(p: Path) -> list[Path]:
+    return sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
 
 
 @functools.lru_cache(maxsize=64)
-def _fingerprint(path: str, size: int, mtime_ns: int) -> tuple:
+def _fingerprint(path: str, state: tuple) -> tuple:
     p = Path(path)
     h = hashlib.sha256()
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-        for f in files:
-            h.update(f"{f.relative_to(p)}:{f.stat().st_size}\n".encode())
-        return tuple(dict(path=str(p), files=len(files), sha256=h.hexdigest(), hash_of="names and sizes").items())
-    size = p.stat().st_size
+        total = sum(s[1] for s in state)
+        for rel, size, *_ in state:
+            h.update(f"{rel}:{size}\n".encode())
+            if total <= HASH_LIMIT:
+                h.update(hashlib.sha256((p / rel).read_bytes()).digest())
+        how = "names and contents" if total <= HASH_LIMIT else "names and sizes (over 2 GiB)"
+        return tuple(dict(path=str(p), files=len(state), sha256=h.hexdigest(), hash_of=how).items())
+    size = state[0]
     with open(p, "rb") as fh:
         if size <= HASH_LIMIT:
             for block in iter(lambda: fh.read(2 ** 22), b""):
@@ -695,9 +714,11 @@ def write_hdf5(path, x: np.ndarray, y: np.ndarray | None = None, data_key: str =
     """Save arrays as an HDF5 file that load_file reads lazily (chunked one scene per chunk, gzip-free so a read
     is a copy). Atomic: written to a temporary name, then renamed."""
     import h5py
+    from ..atomic import remove_stale_temps, temp_name
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    remove_stale_temps(path)                    # a killed earlier write's leftover (idslab.atomic's naming)
+    tmp = path.with_name(temp_name(path, "h5"))
     try:
         with h5py.File(tmp, "w") as f:
             f.create_dataset(data_key, data=x, chunks=(chunk_scenes,) + tuple(x.shape[1:]))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, write_fix
 
 MAGIC = b"IDSLAB-CACHE v1"
 
@@ -27,8 +27,26 @@ class CacheError(Exception):
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """The data folder: the argument, else $IDSLAB_DATA, else ./data."""
-    return Path(path if path is not None else os.environ.get("IDSLAB_DATA", "data"))
+    """The data folder: the argument, else $IDSLAB_DATA, else ./data. ValueError when $IDSLAB_DATA is set but empty
+    or names a file (a typo there would otherwise scatter caches into ./data or fail deep inside a write)."""
+    if path is not None:
+        return Path(path)
+    env = env_path("IDSLAB_DATA", "the data cache folder")
+    if env is not None and env.exists() and not env.is_dir():
+        raise ValueError(f"$IDSLAB_DATA={os.environ['IDSLAB_DATA']} is a file, not a folder: point it at a folder for "
+                         "the data cache, or unset it (then ./data is used)")
+    return env if env is not None else Path("data")
+
+
+def env_path(name: str, what: str) -> Path | None:
+    """The path in environment variable `name` (~ expanded), None when unset; ValueError when set but empty (most
+    often `export NAME=$UNSET_VARIABLE`)."""
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    if not value.strip():
+        raise ValueError(f"${name} is set but empty: set it to {what}, or unset it (`unset {name}`)")
+    return Path(value).expanduser()
 
 
 def cache_key(obj) -> str:
@@ -52,8 +70,11 @@ def save_or_warn(path: str | os.PathLike, obj: dict) -> Path | None:
     try:
         return save(path, obj)
     except (OSError, ValueError) as e:
-        warnings.warn(f"could not write the data cache {path} ({e}); using the data uncached (it will be built again "
-                      "next time): point --data-dir / $IDSLAB_DATA at a writable folder", stacklevel=2)
+        fix = write_fix(e, path, "--data-dir / $IDSLAB_DATA") if isinstance(e, OSError) \
+            else "point --data-dir / $IDSLAB_DATA at a writable folder"
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+        warnings.warn(f"could not write the data cache {path} ({reason}); using the data uncached (it will be built "
+                      f"again next time): {fix}", stacklevel=2)
         return None
 
 

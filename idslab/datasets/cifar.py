@@ -9,6 +9,7 @@ train, disjoint from pre-train and probe-train at the image level.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import warnings
@@ -59,17 +60,24 @@ def find_folders(cifar_dir) -> tuple[Path, Path | None]:
 
 
 def _list_images(folder: Path) -> tuple[list[str], np.ndarray, dict]:
-    """Sorted image paths (strings: pathlib is slow at 50k files), CIFAR-10 class indices and a cheap fingerprint
-    (names, counts and folder modification times; no per-file stat)."""
+    """Sorted image paths (strings: pathlib is slow at 50k files), CIFAR-10 class indices and a fingerprint of
+    every file's state: name, size, modification and change times, inode. Any change to an image (rewritten in
+    place with any size, replaced by a rename, restored with its old time stamp: ctime cannot be set back) changes
+    it; one stat per file (0.45 s for 50,000 files, against about 10 s to decode them)."""
     files, labels, finger = [], [], {}
     for k, c in enumerate(CIFAR10_CLASSES):
         d = os.path.join(folder, c)
-        names = sorted(e.name for e in os.scandir(d) if os.path.splitext(e.name)[1].lower() in _EXT)
-        if not names:
+        entries = sorted((e for e in os.scandir(d) if os.path.splitext(e.name)[1].lower() in _EXT),
+                         key=lambda e: e.name)
+        if not entries:
             raise FileNotFoundError(f"{d} holds no images ({'/'.join(_EXT)}): {_FIX}")
-        files += [os.path.join(d, n) for n in names]
-        labels += [k] * len(names)
-        finger[c] = [len(names), os.stat(d).st_mtime_ns, cache.cache_key(names)]
+        h = hashlib.sha256()
+        for e in entries:
+            st = e.stat()
+            h.update(f"{e.name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode())
+        files += [os.path.join(d, e.name) for e in entries]
+        labels += [k] * len(entries)
+        finger[c] = [len(entries), h.hexdigest()[:16]]
     return files, np.array(labels, np.int64), finger
 
 
@@ -114,8 +122,8 @@ def _decode_all(files: list[str], chunk: int = 4096) -> torch.Tensor:
 
 def decode_folder(folder: Path, data_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """All images of a class-folder tree as (n, 3, 32, 32) uint8 and (n,) CIFAR-10 class indices, decoded once
-    (PIL in a thread pool) and cached; the cache key covers the folder, the file names and the class folders'
-    modification times (adding, removing or renaming files re-decodes; rewriting a file in place does not)."""
+    (PIL in a thread pool) and cached; the cache key covers the folder and the state of every file (_list_images:
+    adding, removing, renaming or rewriting any image decodes again)."""
     files, labels, finger = _list_images(folder)
     key = cache.cache_key(dict(folder=str(folder.resolve()), classes=finger, version=DECODER_VERSION))
     path = data_dir / f"cifar_{folder.name}_{key}.pt"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -52,6 +53,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     """Load (generating/caching as needed) and print the summary; returns the exit status."""
     from . import MeteorParams, Sizes, SpectraParams, echo_stats, load, summary
+    args.on_interrupt = ("a data cache is written only once complete, so nothing half-written was left: rerun to "
+                         "generate it again")
     sizes = Sizes(args.pretrain, args.probe_train, args.probe_test)
     if args.dataset not in ("meteor", "cifar", "spectra"):
         return run_file(args, sizes)
@@ -59,16 +62,18 @@ def run(args) -> int:
         raise ValueError(f"--dims reads your own file (PATH); the {args.dataset} data have their own layout")
     params = {"meteor": lambda: MeteorParams(negatives=args.negatives),
               "spectra": lambda: SpectraParams(negatives=args.negatives), "cifar": lambda: None}[args.dataset]()
-    tile = args.tile or (params.n_bins if args.dataset == "spectra" else 16)
-    data = load(args.dataset, tile, seed=args.seed, sizes=sizes, data_dir=args.data_dir,
-                cifar_dir=args.cifar_dir, download=args.download, params=params)
+    # --tile 0 is refused by load, not read as "the default"
+    tile = args.tile if args.tile is not None else (params.n_bins if args.dataset == "spectra" else 16)
+    data = load(args.dataset, tile, seed=args.seed, sizes=sizes, data_dir=args.data_dir, cifar_dir=args.cifar_dir,
+                download=args.download, params=params)
     s = summary(data)
     if args.dataset == "meteor":
         s["echo_stats"] = echo_stats(params=params, seed=args.seed)
+    m = s["meta"]
+    cache_failed = "cache_path" in m and not Path(m["cache_path"]).is_file()  # caching is this command's job
     if args.json:
         print(json.dumps(s, indent=1))
-        return 0
-    m = s["meta"]
+        return 1 if cache_failed else 0
     how = "read from cache" if m.get("cached") else "generated"
     if data.name == "cifar":
         how = f"from {m['source']['kind']}" + (", probe-test held out from train" if m["held_out_test"] else "")
@@ -77,7 +82,7 @@ def run(args) -> int:
           f"load {m['load_seconds']:.2f} s" + (f", generation {m['generation_seconds']:.2f} s" if "generation_seconds"
                                                 in m else "") + ")")
     if "cache_path" in m:
-        print(f"cache: {m['cache_path']}")
+        print(f"cache: {m['cache_path']}" + (" (NOT written: see the warning above)" if cache_failed else ""))
     print(f"{'split':<12} {'n':>6}  " + "  ".join(f"{c:>10}" for c in s["classes"]) + "      min      max     mean")
     for name, sp in s["splits"].items():
         counts = "  ".join(f"{sp['class_counts'][c]:>10}" for c in s["classes"])
@@ -88,13 +93,11 @@ def run(args) -> int:
               f"{'/'.join(f'{v:.1f}' for v in e['peak_snr_db'])} dB [16.3/23.5/31.5], duration "
               f"{'/'.join(f'{v:.0f}' for v in e['duration_pulses'])} pulses [17/35/54], extent "
               f"{'/'.join(f'{v:.2f}' for v in e['extent_per_pulse'])} gates/pulse [0.19/0.42/0.60]")
-    return 0
+    return 1 if cache_failed else 0
 
 
 def run_file(args, sizes) -> int:
     """`idslab data PATH`: a user's file (datasets.arrays): format, shapes, value ranges, label counts, tiles."""
-    from pathlib import Path
-
     from . import summary
     from .arrays import load_file
     if not Path(args.dataset).expanduser().exists():

@@ -223,10 +223,12 @@ def test_threads_do_not_change_the_bytes():
 
 
 # simulate_scenes(3, MeteorParams(scenes_per_chunk=2), seed=3, pairs=True): images, masks, backgrounds, echo table.
-# Recorded with meteor-5 (before the chunk pool and the sparse clutter boxes) on this stack; the bytes also depend on
-# torch's randn, pocketfft and the CPU's vector units, hence the skip elsewhere.
+# Recorded with meteor-5 (before the chunk pool and the sparse clutter boxes) on an AVX2 machine with this stack, and
+# the same on AVX-512 (measured, and with torch's and numpy's AVX2 kernels forced on an AVX-512 machine: issue 19).
+# Other CPUs (torch's or numpy's baseline kernels: ARM, x86 without AVX2) differ in the noise's last bits, hence the
+# skip there; tests/datasets/test_meteor_cpus.py checks what holds on every CPU.
 _CHECKSUM = ("fe974f56cfff921ee754f3c51b9bc920453d375a0f01daee2d42898a655b5d99",
-             dict(simulator="meteor-5", torch="2.14.1", numpy="2.4.6", scipy="1.17.1", cpu="AVX2"))
+             dict(simulator="meteor-5", torch="2.14.1", numpy="2.4.6", scipy="1.17.1", cpu=("AVX2", "AVX512")))
 
 
 def test_same_bytes_as_recorded():
@@ -235,7 +237,8 @@ def test_same_bytes_as_recorded():
     digest, env = _CHECKSUM
     here = dict(simulator=M.SIMULATOR_VERSION, torch=torch.__version__.split("+")[0], numpy=np.__version__,
                 scipy=scipy.__version__, cpu=torch.backends.cpu.get_cpu_capability())
-    if {k: v for k, v in here.items() if k != "simulator"} != {k: v for k, v in env.items() if k != "simulator"}:
+    if {k: v for k, v in here.items() if k not in ("simulator", "cpu")} != \
+            {k: v for k, v in env.items() if k not in ("simulator", "cpu")} or here["cpu"] not in env["cpu"]:
         pytest.skip(f"checksum recorded on {env}, this is {here}")
     im, mk, e, bg = simulate_scenes(3, MeteorParams(scenes_per_chunk=2), seed=3, pairs=True)
     got = _digest(im, mk, bg, *(e[k] for k in sorted(e)))
