@@ -92,13 +92,16 @@ def ceilings(base: TrainConfig, data, folder: Path, seed: int = 0, epochs: int =
     return out
 
 
-def data_controls(base: TrainConfig, data, folder: Path, seeds=(0, 1, 2)) -> dict:
+def data_controls(base: TrainConfig, data, folder: Path, seeds=(0, 1, 2), compute: bool = True) -> dict | None:
     """The benchmark's own controls (docs/DATA.md): the trivial baseline on the matched negatives and on natural
     ones (plain galaxies, same sizes and seed), and the supervised ceiling on every labelled spectrum (pre-train +
-    probe-train, train_on="all", 30 epochs) for a few seeds. Stored in folder/data_controls_<version>.json."""
+    probe-train, train_on="all", 30 epochs) for a few seeds. Stored in folder/data_controls_<version>.json and read
+    back; compute=False: None when not stored yet."""
     path = folder / f"data_controls_{SIMULATOR_VERSION}_n{base.n_pretrain}_{base.n_probe_test}.json"
     if path.exists():
         return json.loads(path.read_text())
+    if not compute:
+        return None
     sizes = Sizes(base.n_pretrain, base.n_probe_train, base.n_probe_test)
     natural = load("spectra", base.tile, seed=base.data_seed, sizes=sizes, data_dir=base.data_dir,
                    params=SpectraParams(negatives="natural"))
@@ -206,8 +209,8 @@ def main(argv=None) -> int:
     first = bases[objectives[0]]
     ceil = _read_ceilings(results / "ceilings") if args.report_only else ceilings(first, data, results / "ceilings")
     texts, numbers = [], {"ceilings": ceil}
-    if not args.report_only and not args.quick:
-        numbers["data_controls"] = data_controls(first, data, results)
+    if not args.quick:
+        numbers["data_controls"] = data_controls(first, data, results, compute=not args.report_only)
     shared = []                                       # floor, trivial, supervised: from the NT-Xent comparison
     for obj, base in sorted(bases.items(), key=lambda kv: kv[0] != "ntxent"):
         def progress(done, total, rec, obj=obj):
@@ -221,7 +224,7 @@ def main(argv=None) -> int:
             shared = [r for r in _stored(results / "ntxent", base_config("ntxent", args.quick), seeds)
                       if r["label"] in ("floor", "trivial", "supervised")]
         if args.report_only:
-            comp_records = [r for r in _stored(results / obj, base, seeds) if r["label"] in conditions + ["none"]]
+            comp_records = [r for r in _stored(results / obj, base, seeds) if r["label"] in conditions + list(controls)]
         else:
             comp = compare(base, conditions, seeds=seeds, controls=controls, data=data, progress=progress,
                            results_dir=results / obj, keep_models=False)
