@@ -67,7 +67,7 @@ def air_to_vacuum(lam_air) -> np.ndarray:
 # 5460.735 (street lamps).
 OIII = tuple(air_to_vacuum([4958.911, 5006.843]).round(3))             # (4960.295, 5008.240)
 OIII_RATIO = 2.98                                                      # F(5008) / F(4960), Storey & Zeippen 2000
-HBETA = float(air_to_vacuum(4861.333).round(3))                        # 4862.683
+HBETA = float(air_to_vacuum(4861.333).round(3))                        # 4862.691
 # stellar absorption: (name, vacuum wavelength, reference equivalent width in Angstrom at strength 1); the widths
 # are of the order of early-type galaxies' Lick indices (Hbeta ~ 2, Mg b ~ 4 over the triplet, Fe5270 ~ 3,
 # Fe5335 ~ 2.5 A; Trager et al. 1998), split over single lines: a stated choice, not a fitted population model
