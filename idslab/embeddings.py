@@ -13,6 +13,8 @@ scene chunk (datasets.arrays.iter_tiles) and embedded in batches on the device, 
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -20,6 +22,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -149,35 +152,97 @@ def save_embeddings(path: str | os.PathLike, emb: Embeddings) -> None:
 # ------------------------------------------------------------------------------- notebook 03: train, look, export
 @dataclass
 class Trained:
-    """One pre-trained condition on a user's data: the model, its run record, and h of one split for plots
-    (probe-test when the data is labelled, else pre-training)."""
+    """One condition or control on a user's data: the model, its probes, and h of one split for plots (probe-test
+    when the data is labelled, else pre-training). Controls (role "control"): "floor", the untrained encoder probed
+    the same way, and "trivial", a logistic regression on tile statistics (no model: result and h are None)."""
     cfg: object            # TrainConfig
-    result: object         # train.Pretrained
-    metrics: dict | None   # probes.evaluate() or None (no labels)
-    h: np.ndarray          # (n, 32)
-    y: np.ndarray          # (n,) int64, -1 = unlabelled
+    result: object         # train.Pretrained (None for "trivial")
+    metrics: dict | None   # probes.evaluate() or None (no labels); trivial: {"mlp_acc", "mlp_ci"}
+    h: np.ndarray | None   # (n, 32)
+    y: np.ndarray | None   # (n,) int64, -1 = unlabelled
+    role: str = "condition"
+    label: str = ""        # the views string, "floor" or "trivial"
 
 
-def pretrain_and_embed(cfgs, data, progress=None) -> dict[str, Trained]:
+class RunRef(NamedTuple):
+    """Which run a live callback is about: the fields of experiments.RunRef (which sits below this module)."""
+    index: int
+    total: int
+    label: str
+    cfg: object
+
+
+def _data_key(data) -> str:
+    """What identifies a user's data set for `keep`: its meta (source file, fingerprint, keys, tiling) and tile."""
+    blob = json.dumps({"meta": data.meta, "tile": data.tile, "n": [len(data.pretrain.y), len(data.probe_train.y),
+                                                                    len(data.probe_test.y)]},
+                      sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _keep_key(data, label: str, cfg) -> tuple:
+    return _data_key(data), label, json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+
+
+def planned_runs(cfgs, data, controls: bool = True, keep: dict | None = None) -> list[tuple]:
+    """The runs of pretrain_and_embed in order: (label, role, config, already in keep)."""
+    cfgs = list(cfgs)
+    runs = [(c.views, "condition", c) for c in cfgs]
+    if controls and len(data.probe_test.y) and cfgs:
+        runs.append(("floor", "control", dataclasses.replace(cfgs[0], views="none", epochs=0)))
+        runs.append(("trivial", "control", cfgs[0]))
+    return [(label, role, cfg, _keep_key(data, label, cfg) in (keep or {})) for label, role, cfg in runs]
+
+
+def pretrain_and_embed(cfgs, data, progress=None, on_step=None, on_epoch=None, controls: bool = True,
+                       keep: dict | None = None) -> dict[str, Trained]:
     """Pre-train each config on the same data (train.pretrain), probe it when the data has labels, and embed one
-    split. progress(done_steps, total_steps, text) over all configs. Returns {cfg.views: Trained}."""
+    split; with `controls` (and labels) also the random-init floor (the first config with epochs = 0) and the trivial
+    baseline (idslab.baselines.trivial_baseline). Returns {label: Trained}: the configs under their views strings,
+    then "floor" and "trivial".
+
+    progress(done, total, record): after each run, record = {"label", "reused", "monitor"} (the
+    idslab.live convention of experiments.compare); on_step(run, done, total, loss) and on_epoch(run, entry) with a
+    RunRef. keep: a dict that holds finished runs (by data and config): a stopped call keeps what finished there,
+    and the same call with the same dict reuses it.
+    """
+    from . import baselines
     from .probes import embed as embed_tensor, evaluate
     from .train import pretrain, probe_config
-    cfgs = list(cfgs)
-    n = len(data.pretrain.y)
-    total = sum(c.epochs * (n // c.batch_size) for c in cfgs)
-    done, out = 0, {}
     labelled = len(data.probe_test.y) > 0
     split = data.probe_test if labelled else data.pretrain
-    for cfg in cfgs:
-        def step(d, t, loss, cfg=cfg, base=done):
-            if progress is not None:
-                progress(base + d, total, f"{cfg.views}: step {d}/{t}, NT-Xent {loss:.3f}")
-        res = pretrain(cfg, data, step)
-        done += cfg.epochs * (n // cfg.batch_size)
-        metrics = evaluate(res.model.encoder, data, probe_config(cfg)) if labelled else None
-        h = embed_tensor(res.model.encoder, split.x).cpu().numpy()
-        out[cfg.views] = Trained(cfg, res, metrics, h, split.y.numpy().astype(np.int64))
+    keep = keep if keep is not None else {}
+    runs = planned_runs(cfgs, data, controls, keep)
+    out = {}
+    if progress is not None:
+        progress(0, len(runs), None)
+    for i, (label, role, cfg, _) in enumerate(runs):
+        key = _keep_key(data, label, cfg)
+        reused = key in keep
+        if not reused:
+            ref = RunRef(i, len(runs), label, cfg if label != "trivial" else None)   # as experiments.RunRef
+            if on_step is not None:
+                on_step(ref, 0, cfg.epochs * (len(data.pretrain.y) // cfg.batch_size) if label != "trivial" else 0,
+                        None)
+            if label == "trivial":
+                res = baselines.trivial_baseline(data, seed=cfg.seed)
+                t = Trained(cfg, None, {"mlp_acc": res["acc"], "mlp_ci": list(res["ci"])}, None, None, role, label)
+            else:
+                live = {}
+                if on_step is not None:
+                    live["progress"] = lambda d, tot, loss, ref=ref: on_step(ref, d, tot, loss)
+                if on_epoch is not None:
+                    live["on_epoch"] = lambda entry, ref=ref: on_epoch(ref, entry)
+                result = pretrain(cfg, data, **live)
+                metrics = evaluate(result.model.encoder, data, probe_config(cfg)) if labelled else None
+                h = embed_tensor(result.model.encoder, split.x).cpu().numpy()
+                t = Trained(cfg, result, metrics, h, split.y.numpy().astype(np.int64), role, label)
+            keep[key] = t
+        out[label] = keep[key]
+        if progress is not None:
+            r = out[label].result
+            progress(i + 1, len(runs), {"label": label, "reused": reused,
+                                        "monitor": list(getattr(r, "monitor", None) or [])})
     return out
 
 
@@ -190,7 +255,7 @@ def export(trained: dict, data, out_dir) -> dict[str, dict[str, Path]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     m = data.meta
     paths = {}
-    for views, t in trained.items():
+    for views, t in ((v, t) for v, t in trained.items() if t.role == "condition"):
         stem = views.replace("+", "_")
         model_path, emb_path = out_dir / f"model_{stem}.pt", out_dir / f"embeddings_{stem}.npz"
         save_checkpoint(model_path, t.result, t.cfg, data)

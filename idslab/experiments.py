@@ -34,6 +34,47 @@ from .train import TrainConfig, load_data, pretrain, run, write_json
 
 RunProgress = Callable[[int, int, "dict | None"], None]  # (runs done, total runs, last record or None at the start)
 
+
+@dataclass(frozen=True)
+class RunRef:
+    """Which run a step or epoch callback is about (the notebooks' live progress names it): its place among the
+    call's runs (0-based, in run order), their number, its label and its config (None for a baseline control)."""
+    index: int
+    total: int
+    label: str
+    cfg: "TrainConfig | None"
+
+
+# Live callbacks of compare / sweep_sl / run_configs (idslab.live turns them into a progress bar and curves):
+#   on_step(run, steps done, total steps, loss of the last step): after every optimiser step, and once with
+#       (run, 0, total steps, None) when a run starts (total 0 for the trivial and supervised controls);
+#   on_epoch(run, entry): after every epoch, entry = the engine's per-epoch monitor dict (idslab.train).
+StepCallback = Callable[[RunRef, int, int, "float | None"], None]
+EpochCallback = Callable[[RunRef, dict], None]
+
+
+def _live_kwargs(ref: RunRef, on_step: StepCallback | None, on_epoch: EpochCallback | None) -> dict:
+    """The engine's progress/on_epoch arguments for one run, bound to its RunRef (only those asked for)."""
+    kw = {}
+    if on_step is not None:
+        on_step(ref, 0, ref.cfg.epochs * (ref.cfg.n_pretrain // ref.cfg.batch_size) if ref.cfg else 0, None)
+        kw["progress"] = lambda done, total, loss: on_step(ref, done, total, loss)
+    if on_epoch is not None:
+        kw["on_epoch"] = lambda entry: on_epoch(ref, entry)
+    return kw
+
+
+def run_label(cfg: TrainConfig) -> str:
+    """A short name for a run in progress lines: views (and s_l with IDS), head and seed; 'floor' for epochs = 0."""
+    if cfg.epochs == 0:
+        return f"floor (seed {cfg.seed})"
+    name = cfg.views
+    if "ids" in cfg.views.split("+"):
+        name += " s_l=" + ",".join(f"{v:g}" for v in cfg.sites.values())
+    if cfg.proj_bn:
+        name += ", BN head"
+    return f"{name} (seed {cfg.seed})"
+
 # Config fields that do not change what a run computes: left out of the record's hash so a move of the data folder
 # or "auto" vs "cuda" still finds the finished record.
 _NOT_HASHED = ("data_dir", "cifar_dir", "download", "device")
@@ -280,7 +321,8 @@ class _DataCache:
 
 def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.PathLike | None = None,
                 progress: RunProgress | None = None, grid_name: str | None = None, stack: bool | str = False,
-                poll_s: float = 2.0) -> list[dict]:
+                poll_s: float = 2.0, on_step: StepCallback | None = None, on_epoch: EpochCallback | None = None
+                ) -> list[dict]:
     """Run every config (skipping those with a finished record in results_dir) and return their records in order.
 
     data: one SSLData for all configs, or None to load each config's data (cached across configs).
@@ -290,6 +332,9 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
     training is left to it and its record read when it appears (checked every poll_s seconds), so two sweeps on
     one store share the work. A record that cannot be written goes to the temp folder and the run stops there
     (atomic.SavedElsewhere, naming both paths and the fix).
+    on_step, on_epoch: live callbacks (StepCallback, EpochCallback; RunRef.label from run_label). A stacked group
+        reports its steps under its first run's RunRef, labelled with the group's size, and each epoch entry under
+        its own run. Every record is stored as it finishes, so an interrupt (Ctrl-C, a notebook's stop) keeps them.
     """
     cfgs = list(cfgs)
     total, records = len(cfgs), [None] * len(cfgs)
@@ -323,6 +368,11 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
         if progress is not None:
             progress(done, total, rec)
 
+    ref = lambda i, label=None: RunRef(i, total, label or run_label(cfgs[i]), cfgs[i])
+
+    def one(i: int) -> dict:
+        return run(cfgs[i], get_data(cfgs[i]), **_live_kwargs(ref(i), on_step, on_epoch))
+
     def found(i: int) -> bool:
         """The record appeared (another process finished the cell): take it."""
         nonlocal done
@@ -332,7 +382,7 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
         records[i] = rec
         done += 1
         if progress is not None:
-            progress(done, total, rec)
+            progress(done, total, {**rec, "reused": True})      # the flag tells idslab.live it was not trained here
         return True
 
     def mine(idx: list[int]) -> tuple[list[int], list[int]]:
@@ -360,12 +410,17 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
                 if not idx:
                     continue
                 try:
-                    recs = run_many([cfgs[i] for i in idx], get_data(cfgs[idx[0]])) if len(idx) > 1 else None
+                    recs = None
+                    if len(idx) > 1:
+                        kw = _live_kwargs(ref(idx[0], f"{len(idx)} runs at once"), on_step, None)
+                        if on_epoch is not None:
+                            kw["on_epoch"] = lambda entry, idx=idx: on_epoch(ref(idx[entry.get("run", 0)]), entry)
+                        recs = run_many([cfgs[i] for i in idx], get_data(cfgs[idx[0]]), **kw)
                 except (RuntimeError, NotImplementedError) as e:  # e.g. an op vmap cannot batch on this build
                     warnings.warn(f"stacked training failed ({e}); running these {len(idx)} configs one by one")
                     recs = None
                 if recs is None:
-                    recs = [run(cfgs[i], get_data(cfgs[i])) for i in idx]
+                    recs = [one(i) for i in idx]
                 for i, rec in zip(idx, recs):
                     finish(i, rec)
                 store.check()
@@ -374,7 +429,7 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
                 ours, theirs = mine([i])
                 deferred += theirs
                 for i in ours:
-                    finish(i, run(cfgs[i], get_data(cfgs[i])))
+                    finish(i, one(i))
                     store.check()
         # cells another process claimed: wait for their records; a claim that goes stale (its process died) or is
         # released without a record (it failed or was interrupted) is taken over here
@@ -385,7 +440,7 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
                     continue
                 ours, _ = mine([i])
                 if ours:
-                    finish(i, run(cfgs[i], get_data(cfgs[i])))
+                    finish(i, one(i))
                     store.check()
                 elif records[i] is None:
                     waiting.append(i)
@@ -450,10 +505,11 @@ def _want_stack(stack: bool | str, cfgs: list[TrainConfig]) -> bool:
 
 
 def run_grid(grid: Grid, results_dir: str | os.PathLike = "results", data=None, progress: RunProgress | None = None,
-             stack: bool | str = "auto", **extra) -> list[dict]:
+             stack: bool | str = "auto", on_step: StepCallback | None = None, on_epoch: EpochCallback | None = None,
+             **extra) -> list[dict]:
     """Run (or resume) a grid; records go to <results_dir>/<grid.name>[_quick]/. extra: TrainConfig fields outside
     the protocol (device, data_dir, cifar_dir). Returns the records in run order. Two processes on one store share
-    the cells (run_configs' claims)."""
+    the cells (run_configs' claims). on_step, on_epoch: live callbacks (see run_configs)."""
     t0 = time.perf_counter()
     folder = grid_dir(results_dir, grid)
     base_cfgs = grid.baseline_configs(**extra)
@@ -462,12 +518,17 @@ def run_grid(grid: Grid, results_dir: str | os.PathLike = "results", data=None, 
     if progress is not None:   # one count over trained cells and baseline controls
         inner = lambda done, total, rec: progress(done, total + n_base, rec)
     recs = run_configs(grid.configs(**extra), data=data, results_dir=folder, progress=inner,
-                       grid_name=grid.name, stack=stack)
+                       grid_name=grid.name, stack=stack, on_step=on_step, on_epoch=on_epoch)
     get_data = _DataCache(data)
     n_trained = len(recs)
     with _Store(folder) as store:
         for k, (name, cfg) in enumerate(base_cfgs):
-            rec = _baseline_run(name, cfg, get_data, folder, SUPERVISED_EPOCHS, store)
+            step = None
+            if on_step is not None:
+                ref = RunRef(n_trained + k, n_trained + n_base, f"{name} (seed {cfg.seed}, {cfg.encoder})", None)
+                on_step(ref, 0, 0, None)
+                step = lambda d, t, loss, ref=ref: on_step(ref, d, t, loss)
+            rec = _baseline_run(name, cfg, get_data, folder, SUPERVISED_EPOCHS, store, progress=step)
             rec["grid"] = grid.name
             recs.append(rec)
             if progress is not None:
@@ -484,7 +545,8 @@ def grid_dir(results_dir: str | os.PathLike, grid: Grid) -> Path:
 
 def sweep_sl(base: TrainConfig, sls: list[float], seeds: list[int], data=None,
              results_dir: str | os.PathLike | None = None, progress: RunProgress | None = None,
-             stack: bool | str = False, include_zero: bool = True, floor: bool = True) -> list[dict]:
+             stack: bool | str = False, include_zero: bool = True, floor: bool = True,
+             on_step: StepCallback | None = None, on_epoch: EpochCallback | None = None) -> list[dict]:
     """Sweep s_l (every perturbation site of `base` set to each value) x seeds; the rest of `base` is kept.
 
     Returns one idslab.train.run record per (s_l, seed), s_l-major, s_l = 0 first when include_zero (IDS with no
@@ -492,8 +554,23 @@ def sweep_sl(base: TrainConfig, sls: list[float], seeds: list[int], data=None,
     (epochs = 0, s_l = 0), marked record["control"] = "floor" (plots must not draw it as an s_l point). Every
     record has "final_loss" (last epoch's NT-Xent; None for the floor): at large s_l training can stop learning
     while the probes sit at the floor, and a flat accuracy curve must not hide that. With results_dir each record
-    is stored there and reused on rerun. progress(done_runs, total_runs, last_record_or_None) after each run.
+    is stored there and reused on rerun. progress(done_runs, total_runs, last_record_or_None) after each run;
+    on_step, on_epoch: live callbacks (see run_configs).
     """
+    cfgs, n_sweep = sweep_configs(base, sls, seeds, include_zero, floor)
+    recs = run_configs(cfgs, data=data, results_dir=results_dir, progress=progress, stack=stack, on_step=on_step,
+                       on_epoch=on_epoch)
+    for rec in recs[n_sweep:]:
+        rec["control"] = "floor"
+    for rec in recs:
+        rec.setdefault("final_loss", rec["loss_history"][-1] if rec.get("loss_history") else None)
+    return recs
+
+
+def sweep_configs(base: TrainConfig, sls: list[float], seeds: list[int], include_zero: bool = True,
+                  floor: bool = True) -> tuple[list[TrainConfig], int]:
+    """The runs of sweep_sl in run order, and how many of them are s_l points (the floor runs follow).
+    Raises ValueError for a base without IDS, no s_l or seed, or a seed that is not a whole number."""
     if "ids" not in base.views.split("+"):
         raise ValueError(f"sweep_sl needs IDS in the views (s_l does nothing otherwise), got views={base.views!r}")
     if not sls or not seeds:
@@ -509,12 +586,7 @@ def sweep_sl(base: TrainConfig, sls: list[float], seeds: list[int], data=None,
     if floor:
         cfgs += [dataclasses.replace(base, sites={k: 0.0 for k in sites}, seed=int(seed), epochs=0)
                  for seed in seeds]
-    recs = run_configs(cfgs, data=data, results_dir=results_dir, progress=progress, stack=stack)
-    for rec in recs[n_sweep:]:
-        rec["control"] = "floor"
-    for rec in recs:
-        rec.setdefault("final_loss", rec["loss_history"][-1] if rec.get("loss_history") else None)
-    return recs
+    return cfgs, n_sweep
 
 
 def warm_encoder(data, encoder: str, sl: float = 0.02, epochs: int = 1, batch_size: int = 256,
@@ -701,10 +773,10 @@ def comparison_markdown(rows: list[dict], base: TrainConfig | None = None, seeds
     return "\n".join(out)
 
 
-def _trained_run(cfg: TrainConfig, data, results_dir: Path | None, keep_model: bool, store: "_Store"):
+def _trained_run(cfg: TrainConfig, data, results_dir: Path | None, keep_model: bool, store: "_Store", **live):
     """One run with its model: (record, model or None). With results_dir the record (and, if keep_model, the
     checkpoint <hash>.pt) is stored there and read back on rerun; a cell another live process has claimed is waited
-    for (claims, as in run_configs)."""
+    for (claims, as in run_configs). live: pretrain's progress / on_epoch."""
     from .train import load_checkpoint, make_record, pretrain, save_checkpoint
     path = record_path(results_dir, cfg) if results_dir is not None else None
     ckpt = path.with_suffix(".pt") if path is not None else None
@@ -726,7 +798,7 @@ def _trained_run(cfg: TrainConfig, data, results_dir: Path | None, keep_model: b
         return found
     try:
         t0 = time.perf_counter()
-        result = pretrain(cfg, data)
+        result = pretrain(cfg, data, **live)
         rec = make_record(cfg, result, data, t0)
         rec["hash"], rec["data_version"] = config_hash(cfg), data_version(cfg.dataset)
         if path is not None:
@@ -779,19 +851,22 @@ def read_control_record(path) -> dict | None:
 
 
 def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, supervised_epochs: int,
-                  store: "_Store | None" = None) -> dict:
+                  store: "_Store | None" = None, progress=None) -> dict:
     """trivial or supervised control for one seed, as a record {"control", "config", "metrics": {acc, ci, n_test}}.
     Stored in results_dir (control_path) and read back on rerun (claimed like a trained cell). data: an SSLData, or
-    a callable cfg -> SSLData (loaded only when the control has to run)."""
+    a callable cfg -> SSLData (loaded only when the control has to run). progress(step, total, loss): the
+    supervised training's steps."""
     if results_dir is None:
-        return _baseline_record(name, cfg, data(cfg) if callable(data) else data, supervised_epochs)
+        return _baseline_record(name, cfg, data(cfg) if callable(data) else data, supervised_epochs,
+                                progress)
     store = store if store is not None else _Store(results_dir)
     path = control_path(results_dir, name, cfg, supervised_epochs)
     rec = _claim_or_wait(path, store, lambda: read_control_record(path))
     if rec is not None:
         return rec
     try:
-        rec = _baseline_record(name, cfg, data(cfg) if callable(data) else data, supervised_epochs)
+        rec = _baseline_record(name, cfg, data(cfg) if callable(data) else data, supervised_epochs,
+                                progress)
         store.write_record(path, rec)
     finally:
         store.claims.release(path)
@@ -799,12 +874,13 @@ def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, s
     return rec
 
 
-def _baseline_record(name: str, cfg: TrainConfig, data, supervised_epochs: int) -> dict:
+def _baseline_record(name: str, cfg: TrainConfig, data, supervised_epochs: int, progress=None) -> dict:
     t0 = time.perf_counter()
     if name == "trivial":
         res = baselines.trivial_baseline(data, seed=cfg.seed)
     else:
-        res = baselines.supervised_ceiling(cfg, data, epochs=supervised_epochs, train_on="probe_train")
+        res = baselines.supervised_ceiling(cfg, data, epochs=supervised_epochs, train_on="probe_train",
+                                           **({"progress": progress} if progress is not None else {}))
     import platform
 
     import torch
@@ -820,22 +896,23 @@ def _baseline_record(name: str, cfg: TrainConfig, data, supervised_epochs: int) 
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, data=None,
-            progress: RunProgress | None = None, embed_n: int = 1000, results_dir: str | os.PathLike | None = None,
-            supervised_epochs: int = SUPERVISED_EPOCHS, keep_models: bool = True) -> Comparison:
-    """Compare views conditions on one encoder and one data set, with the controls, over paired seeds.
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a compare() call, in run order (compare_plan)."""
+    label: str
+    role: str            # "condition" | "control"
+    kind: str            # "train" (pre-training, then the probes; epochs = 0 for the floor) | "trivial" | "supervised"
+    cfg: TrainConfig
+    keep_model: bool     # compare keeps its model (the first seed of each trained label, when keep_models)
 
-    base: the protocol (encoder, data, epochs, ...); every condition and control differs from it only in views/
-        sites (and epochs = 0 for the floor). conditions: views strings or dicts (see parse_condition), e.g.
-        ["flip", "fft", {"views": "ids", "sl": 0.02}]. seeds: training seeds; every condition and control runs
-        each of them on the same data, so differences are paired. controls: any of CONTROLS ("floor", "none",
-        "trivial", "supervised"; trivial/supervised come from idslab.baselines). progress(runs done, runs total, last record or None) after each run.
-        embed_n: probe-test samples whose h is returned in `embeddings`. results_dir: store every record (and the
-        first seed's models) there and reuse them on rerun. keep_models=False: no models or embeddings (a stored
-        record without its checkpoint is then reused instead of retrained, e.g. the CLI on a grid's folder).
-    Raises ValueError for an unknown condition/control or no seeds, before any work.
-    """
-    from .train import load_data
+
+def compare_plan(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS,
+                 supervised_epochs: int = SUPERVISED_EPOCHS, keep_models: bool = True
+                 ) -> tuple[list[str], list[PlannedRun]]:
+    """The condition labels and every run of compare(...) in run order: each condition and the trained controls
+    ("none", "floor") per seed, then the trivial and supervised controls per seed. Validates everything first
+    (ValueError: unknown condition or control, duplicate labels, no seeds, a bad config or supervised_epochs), so
+    a notebook can estimate a comparison's time before running it (idslab.live.estimate)."""
     parsed = [parse_condition(c) for c in conditions]
     labels = [lab for lab, _ in parsed]
     if len(set(labels)) != len(labels):
@@ -859,38 +936,80 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
             supervised_epochs, int) or supervised_epochs < 1):  # checked now, not after every condition has trained
         raise ValueError(f"supervised_epochs (--supervised-epochs) must be a whole number >= 1, got "
                          f"{supervised_epochs!r}")
+    runs = [PlannedRun(lab, "condition" if lab in labels else "control", "train",
+                       dataclasses.replace(cfgs[lab], seed=seed), keep_models and k == 0)
+            for lab, _ in trained for k, seed in enumerate(seeds)]
+    # views "none": the baselines ignore views; the same config (and stored record) as a grid's control
+    runs += [PlannedRun(name, "control", name, dataclasses.replace(base, seed=seed, views="none"), False)
+             for name in baselines_wanted for seed in seeds]
+    return labels, runs
+
+
+def is_stored(run: PlannedRun, results_dir: str | os.PathLike | None,
+              supervised_epochs: int = SUPERVISED_EPOCHS) -> bool:
+    """Whether compare() would reuse this run from results_dir instead of computing it (a finished record, and the
+    checkpoint when the run keeps its model)."""
+    if results_dir is None:
+        return False
+    if run.kind != "train":
+        return read_control_record(control_path(results_dir, run.kind, run.cfg, supervised_epochs)) is not None
+    path = record_path(results_dir, run.cfg)
+    return read_record(path) is not None and (not run.keep_model or path.with_suffix(".pt").exists())
+
+
+def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, data=None,
+            progress: RunProgress | None = None, embed_n: int = 1000, results_dir: str | os.PathLike | None = None,
+            supervised_epochs: int = SUPERVISED_EPOCHS, keep_models: bool = True,
+            on_step: StepCallback | None = None, on_epoch: EpochCallback | None = None) -> Comparison:
+    """Compare views conditions on one encoder and one data set, with the controls, over paired seeds.
+
+    base: the protocol (encoder, data, epochs, ...); every condition and control differs from it only in views/
+        sites (and epochs = 0 for the floor). conditions: views strings or dicts (see parse_condition), e.g.
+        ["flip", "fft", {"views": "ids", "sl": 0.02}]. seeds: training seeds; every condition and control runs
+        each of them on the same data, so differences are paired. controls: any of CONTROLS ("floor", "none",
+        "trivial", "supervised"; trivial/supervised come from idslab.baselines). progress(runs done, runs total,
+        last record or None) after each run (a run reused from results_dir: the record with "reused": True);
+        on_step, on_epoch: live callbacks (StepCallback, EpochCallback).
+        embed_n: probe-test samples whose h is returned in `embeddings`. results_dir: store every record (and the
+        first seed's models) there as it finishes and reuse them on rerun, so an interrupted comparison resumes.
+        keep_models=False: no models or embeddings (a stored record without its checkpoint is then reused instead
+        of retrained, e.g. the CLI on a grid's folder).
+    Raises ValueError for an unknown condition/control or no seeds, before any work (compare_plan).
+    """
+    from .train import load_data
+    labels, plan = compare_plan(base, conditions, seeds, controls, supervised_epochs, keep_models)
+    seeds = [int(s) for s in seeds]
     data = data if data is not None else load_data(base)
     results_dir = Path(results_dir) if results_dir is not None else None
-    total = len(trained) * len(seeds) + len(baselines_wanted) * len(seeds)
-    done = 0
+    total = len(plan)
     if progress is not None:
         progress(0, total, None)
     records, models, embeddings = [], {}, {}
     n_emb = min(embed_n, len(data.probe_test.y))
-    store = _Store(results_dir)   # claims (released as each cell ends) and writes that fall back, as in run_configs
-    for lab, _ in trained:
-        for k, seed in enumerate(seeds):
-            cfg = dataclasses.replace(cfgs[lab], seed=seed)
-            rec, model = _trained_run(cfg, data, results_dir, keep_model=keep_models and k == 0, store=store)
-            rec = {**rec, "label": lab, "role": "condition" if lab in labels else "control"}
-            records.append(rec)
-            if model is not None:
-                from .probes import embed
-                models[lab] = model
-                embeddings[lab] = (embed(model.encoder, data.probe_test.x[:n_emb], "cpu").numpy(),
-                                   data.probe_test.y[:n_emb].numpy())
-            done += 1
-            if progress is not None:
-                progress(done, total, rec)
-    for name in baselines_wanted:
-        for seed in seeds:
-            # views "none": the baselines ignore views; the same config (and stored record) as a grid's control
-            cfg = dataclasses.replace(base, seed=seed, views="none")
-            rec = _baseline_run(name, cfg, data, results_dir, supervised_epochs, store)
-            records.append({**rec, "label": name, "role": "control"})
-            done += 1
-            if progress is not None:
-                progress(done, total, records[-1])
+    # claims (released as each cell ends, and all of them when the call ends, an interrupt included: a notebook's
+    # next press in the same process must not wait on a claim of its own) and writes that fall back, as run_configs
+    with _Store(results_dir) as store:
+        for done, run_ in enumerate(plan, start=1):
+            ref = RunRef(done - 1, total, run_.label, run_.cfg if run_.kind == "train" else None)
+            reused = progress is not None and is_stored(run_, results_dir, supervised_epochs)
+            if run_.kind == "train":
+                rec, model = _trained_run(run_.cfg, data, results_dir, run_.keep_model, store,
+                                          **_live_kwargs(ref, on_step, on_epoch))
+                if model is not None:
+                    from .probes import embed
+                    models[run_.label] = model
+                    embeddings[run_.label] = (embed(model.encoder, data.probe_test.x[:n_emb], "cpu").numpy(),
+                                              data.probe_test.y[:n_emb].numpy())
+            else:
+                step = None
+                if on_step is not None:
+                    on_step(ref, 0, 0, None)
+                    step = lambda d, t, loss, ref=ref: on_step(ref, d, t, loss)
+                rec = _baseline_run(run_.kind, run_.cfg, data, results_dir, supervised_epochs, store,
+                                    progress=step)
+            records.append({**rec, "label": run_.label, "role": run_.role})
+            if progress is not None:   # a reused run flagged for idslab.live (the returned records are unflagged)
+                progress(done, total, {**records[-1], "reused": True} if reused else records[-1])
     return summarise(base, labels, seeds, records, models, embeddings)
 
 

@@ -320,3 +320,205 @@ def paper_markdown(table: str) -> str:
             out.append(f"| {ENCODER_NAMES[enc]} | " + " | ".join(_fmt(*row[c], c in best) for c in conds) + " |")
         out.append("")
     return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------------- what a notebook says about it
+# Notebook 01 states its results in words computed from the records on the page, never fixed text (issue 17): each
+# function below reads what the runs measured and says what it resolves, and only that.
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _half_width(ci) -> float:
+    """Half the width of a [lo, hi] interval (0 for none)."""
+    return (ci[1] - ci[0]) / 2 if ci else 0.0
+
+
+def comparison_sentences(comp, name=None) -> str:
+    """What a Comparison (idslab.experiments.compare) resolves, in two or three sentences: whether training with
+    identical views ("none") learned anything over the random-init floor, and each condition against it (paired
+    95% interval over seeds; with one seed, whether the two runs' Wilson intervals overlap)."""
+    from .plots.training import condition_name
+    name = name or condition_name
+    acc = lambda lab: [v for v in comp.values(lab) if v is not None]
+    out = []
+    none, floor = acc("none"), acc("floor")
+    if none and floor:
+        gain, spread = float(np.mean(none) - np.mean(floor)), max(_sd(none) + _sd(floor), 0.02)
+        learned = ("so the encoder learned without any view variation" if gain > spread else
+                   "so at these settings it learned little or nothing")
+        out.append(f"Identical views (no augmentation) reach {_pct(np.mean(none))} against the random init's "
+                   f"{_pct(np.mean(floor))}, {learned}.")
+    for lab in comp.labels:
+        if lab == "none" or not none or not acc(lab):
+            continue
+        d = comp.difference(lab)
+        if d is None:
+            continue
+        pts = f"{100 * d['mean']:+.1f} points"
+        if d["ci"] is not None:
+            lo, hi = d["ci"]
+            verdict = ("inside seed noise" if lo <= 0 <= hi else "resolvably above" if lo > 0 else
+                       "resolvably below")
+            out.append(f"{name(lab)} − no augmentation: {pts} [{100 * lo:+.1f}, {100 * hi:+.1f}] over {d['n']} "
+                       f"seeds, {verdict}{' identical views' if verdict != 'inside seed noise' else ''}.")
+        else:
+            ra, rb = comp.runs(lab)[0]["metrics"], comp.runs("none")[0]["metrics"]
+            overlap = ra["mlp_ci"][0] <= rb["mlp_ci"][1] and rb["mlp_ci"][0] <= ra["mlp_ci"][1]
+            out.append(f"{name(lab)} − no augmentation: {pts} with one seed, "
+                       + ("inside the two runs' 95% intervals (about ±"
+                          f"{100 * _half_width(ra['mlp_ci']):.0f} points): more seeds would tell" if overlap else
+                          "outside both runs' 95% intervals"))
+            out[-1] += "."
+    return " ".join(out)
+
+
+def direction_sentence(groups: dict, name=None) -> str:
+    """What the direction probe resolves (groups: plots.training.by_label of a comparison's records): which
+    encoders tell a descending echo from its altitude flip above chance (95% interval above 50%), and flip +
+    rotation against the random init. Says so when no encoder is above chance (e.g. large tiles)."""
+    from .plots.training import condition_name
+    name = name or condition_name
+    vals = {}
+    for lab, g in groups.items():
+        ph = (g.get("metrics") or {}).get("physics") or {}
+        if isinstance(ph.get("direction_acc"), (int, float)):
+            vals[lab] = (ph["direction_acc"], ph.get("direction_ci"))
+    if not vals:
+        return ""
+    above = [lab for lab, (a, ci) in vals.items() if ci and ci[0] > 0.5]
+    if not above:
+        return ("At this tile size no encoder's direction probe is above chance (every 95% interval includes "
+                "50%): here the probe cannot tell the methods apart.")
+    out = "Above chance: " + ", ".join(f"{name(lab)} {_pct(vals[lab][0])}" for lab in above) + "."
+    at = [lab for lab in vals if lab not in above]
+    if at:
+        out += " At chance: " + ", ".join(name(lab) for lab in at) + "."
+    if "floor" in vals:      # what training added to direction: each encoder against the random init
+        rci = vals["floor"][1]
+        apart = lambda ci: ci and rci and (ci[0] > rci[1] or ci[1] < rci[0])
+        trained = [lab for lab in vals if lab != "floor"]
+        above = [lab for lab in trained if apart(vals[lab][1]) and vals[lab][0] > vals["floor"][0]]
+        below = [lab for lab in trained if apart(vals[lab][1]) and vals[lab][0] < vals["floor"][0]]
+        level = [lab for lab in trained if lab not in above and lab not in below]
+        for words, labs in (("above the random init", above), ("below it", below),
+                            ("level with the random init (95% intervals overlap)", level)):
+            if labs:
+                out += f" {words[0].upper()}{words[1:]}: {', '.join(name(lab) for lab in labs)}."
+    return out
+
+
+def sweep_sentences(records: list[dict]) -> str:
+    """What an s_l sweep (idslab.experiments.sweep_sl records) shows: s_l = 0 against the floor, the best s_l > 0
+    against s_l = 0, and the largest s_l, each against the seed spread (sd over seeds; one seed: ±2.5 points, about
+    a 600-tile Wilson half-width)."""
+    by = defaultdict(list)
+    loss = defaultdict(list)
+    floor = []
+    for r in records:
+        m = (r.get("metrics") or {}).get("mlp_acc")
+        if m is None:
+            continue
+        if r.get("control") == "floor" or (r.get("config") or {}).get("epochs") == 0:
+            floor.append(m)
+            continue
+        s = float(r["config"]["sites"].get("fc1", next(iter(r["config"]["sites"].values()), 0.0)))
+        by[s].append(m)
+        if r.get("final_loss") is not None:
+            loss[s].append(r["final_loss"])
+    if 0.0 not in by:
+        return ""
+    noise = lambda *xs: max(sum(_sd(x) for x in xs), 0.025)
+    m0 = float(np.mean(by[0.0]))
+    out = [f"At s_l = 0 (identical views) the MLP probe reaches {_pct(m0)}"]
+    if floor:
+        f = float(np.mean(floor))
+        out[0] += (f" against the random init's {_pct(f)}: " + ("the encoder learned without any weight noise."
+                                                                 if m0 - f > noise(by[0.0], floor) else
+                                                                 "at these settings it learned little."))
+    else:
+        out[0] += "."
+    rest = [s for s in by if s > 0]
+    if rest:
+        best = max(rest, key=lambda s: np.mean(by[s]))
+        d = float(np.mean(by[best])) - m0
+        verdict = ("within the seed spread of s_l = 0" if abs(d) <= noise(by[best], by[0.0]) else
+                   "above s_l = 0" if d > 0 else "below s_l = 0")
+        out.append(f"The best s_l > 0 ({best:g}) reaches {_pct(np.mean(by[best]))}, {100 * d:+.1f} points: "
+                   f"{verdict}.")
+        top = max(rest)
+        if top != best:
+            dt = float(np.mean(by[top])) - m0
+            hurt = dt < -noise(by[top], by[0.0])
+            lt = f"; its final loss {np.mean(loss[top]):.3f} against {np.mean(loss[0.0]):.3f} at s_l = 0" \
+                if loss.get(top) and loss.get(0.0) else ""
+            out.append(f"At s_l = {top:g}: {_pct(np.mean(by[top]))} ({100 * dt:+.1f} points{lt})"
+                       + (": too much noise hurts." if hurt else "."))
+    return " ".join(out)
+
+
+def heads_sentences(comp, objective: str = "NT-Xent") -> str:
+    """What the head experiment of notebook 01 shows, from each run's per-epoch monitor: for the paper's and the
+    batch-normalised head, identical views (s_l = 0) against weight noise, at the last epoch (k-NN, effective rank,
+    z_std; the uniformity of the trained h, 0 = all alike) against the random init's k-NN. A run 'collapsed' when
+    z_std < 0.1 or the rank of h < 2; it 'fell back to the floor' when its last k-NN is within 3 points of the
+    floor's after a higher peak."""
+    floor = comp.controls.get("floor", {}).get("knn_acc")
+    final, unif = {}, {}
+    for r in comp.records:
+        mon = r.get("monitor") or []
+        if r.get("role") == "condition" and mon and r["config"]["seed"] == comp.seeds[0]:
+            final[r["label"]] = mon
+            u = ((r.get("metrics") or {}).get("diagnostics") or {}).get("uniformity")
+            if isinstance(u, (int, float)):
+                unif[r["label"]] = u
+    if not final:
+        return ""
+
+    def say(label: str) -> str:
+        mon = final[label]
+        last, peak = mon[-1], max(mon, key=lambda e: e.get("knn_acc") or 0)
+        knn = last.get("knn_acc")
+        state = ""
+        if last["z_std"] < 0.1 or last["effective_rank"] < 2:
+            state = f", collapsed (z_std {last['z_std']:.2f}, rank of h {last['effective_rank']:.1f})"
+        elif knn is not None and floor is not None and knn - floor < 0.03:
+            state = (f", back at the random init's level after a peak of {_pct(peak['knn_acc'])} at epoch "
+                     f"{peak['epoch']}" if (peak.get("knn_acc") or 0) - floor >= 0.03 else
+                     ", no better than the random init")
+        u = f", uniformity of h {unif[label]:.2f}" if label in unif else ""
+        return f"{label}: k-NN {_pct(knn) if knn is not None else '–'}{u}{state}"
+
+    parts = [say(lab) for lab in final]
+    out = (f"With {objective}, after {len(next(iter(final.values())))} epoch(s) (random init: k-NN "
+           f"{_pct(floor) if floor is not None else '–'}): " + "; ".join(parts) + ".")
+    bn0 = next((lab for lab in final if lab.startswith("BN head") and lab.endswith("s_l = 0")), None)
+    bns = next((lab for lab in final if lab.startswith("BN head") and lab != bn0), None)
+    if bn0 and bns:
+        a, b = final[bn0][-1].get("knn_acc"), final[bns][-1].get("knn_acc")
+        if a is not None and b is not None:
+            out += (" Weight noise brings the batch-normalised head's training back (" if b - a > 0.03 else
+                    " Weight noise does not change the batch-normalised head's training (")
+            out += f"{100 * (b - a):+.1f} k-NN points over identical views)."
+    return out
+
+
+def report_sections(markdown: str) -> tuple[str, dict[str, str]]:
+    """A report (report_markdown or a committed docs/results/*.md) split for display: the header (title, protocol,
+    device) and its tables as {title: body}, one per bold-titled block (MLP, k-NN, gap closed, physics, ...), so a
+    notebook shows each in its own tab instead of one output too tall to read in place."""
+    lines = markdown.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("**") and line.rstrip().endswith("**")
+              or (line.startswith("**") and "**" in line[2:] and i + 1 < len(lines) and not lines[i + 1].strip())]
+    if not starts:        # one table (Figure 3's reports): it and what follows it form the one section
+        table = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+        if table is None:
+            return markdown, {}
+        return "\n".join(lines[:table]).strip(), {"results": "\n".join(lines[table:]).strip()}
+    header = "\n".join(lines[:starts[0]]).strip()
+    out = {}
+    for k, i in enumerate(starts):
+        title = lines[i].split("**")[1].strip()
+        body = "\n".join(lines[i:starts[k + 1] if k + 1 < len(starts) else len(lines)]).strip()
+        out[title.split(" (")[0] if len(title) > 40 else title] = body
+    return header, out

@@ -7,8 +7,11 @@ app = marimo.App(width="medium", app_title="IDS vs flip + rotation")
 @app.cell(hide_code=True)
 def _():
     # Set-up: imports; modes, sizes and folders.
+    import atexit
+    import math
     import os
-    import time
+    import shutil
+    import tempfile
     from pathlib import Path
 
     import marimo as mo
@@ -17,9 +20,11 @@ def _():
     import idslab
     from idslab import diagnostics as D
     from idslab import experiments as E
+    from idslab import live as L
+    from idslab import report as R
     from idslab.datasets import Sizes, load, per_class, rotated_streak
     from idslab.plots import training as P
-    from idslab.train import TrainConfig, write_json
+    from idslab.train import TrainConfig
     from idslab.views import fft_band_mask, flip_rotate, simclr_augment
 
     # QUICK (IDSLAB_QUICK=1): tiny sizes so CI runs the whole notebook in well under a minute.
@@ -34,23 +39,31 @@ def _():
         torch.set_num_threads(1)
     if QUICK:
         BUDGET = dict(n_pretrain=256, n_probe_train=128, n_probe_test=128, epochs=1, batch_size=64, seeds=1,
-                      sweep_epochs=1, sweep_sls=(0.0, 0.05), sweep_seeds=2, draws=32)
+                      sweep_epochs=1, sweep_sls=(0.05,), sweep_seeds=2, head_epochs=2, draws=32)
     elif GPU:
         BUDGET = dict(n_pretrain=4000, n_probe_train=2000, n_probe_test=600, epochs=30, batch_size=256, seeds=3,
-                      sweep_epochs=20, sweep_sls=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2), sweep_seeds=3, draws=256)
-    else:  # 2-core CPU
-        BUDGET = dict(n_pretrain=4000, n_probe_train=2000, n_probe_test=600, epochs=8, batch_size=256, seeds=1,
-                      sweep_epochs=3, sweep_sls=(0.0, 0.01, 0.05, 0.2), sweep_seeds=2, draws=128)
+                      sweep_epochs=20, sweep_sls=(0.01, 0.02, 0.05, 0.1, 0.2), sweep_seeds=3, head_epochs=20,
+                      draws=256)
+    else:  # 2-core CPU: sized for about 20 s of CPU per button (docs/BENCHMARKS.md, benchmarks/bench_notebook.py)
+        # (head_epochs = epochs: the paper-head runs of section 5 are then section 3's, reused from the store)
+        BUDGET = dict(n_pretrain=4000, n_probe_train=2000, n_probe_test=600, epochs=5, batch_size=256, seeds=1,
+                      sweep_epochs=3, sweep_sls=(0.02, 0.2), sweep_seeds=2, head_epochs=5, draws=128)
     ROOT = Path(idslab.__file__).resolve().parent.parent
     _checkout = (ROOT / "pyproject.toml").exists()
     # $IDSLAB_DATA wins; else the checkout's data/ (whatever folder marimo was started from); else ./data
     DATA_DIR = os.environ.get("IDSLAB_DATA") or (str(ROOT / "data") if _checkout else None)
     _shared = ROOT.parent / "shared" / "datasets" / "cifar10-train-jpg"
     CIFAR_DIR = os.environ.get("IDSLAB_CIFAR_DIR") or (str(_shared) if _shared.is_dir() else None)
-    RESULTS_DIR = ROOT / "results" / "notebooks" if _checkout else Path("results") / "notebooks"
+    # Saved results go to results/notebooks/; quick mode (CI) uses a temporary folder, removed at exit.
+    RESULTS_DIR = (Path(tempfile.mkdtemp(prefix="idslab_nb01_")) if QUICK else
+                   ROOT / "results" / "notebooks" if _checkout else Path("results") / "notebooks")
+    if QUICK:
+        atexit.register(shutil.rmtree, RESULTS_DIR, True)
+    # The notebook's results store: every finished run is written here as it finishes (atomically), so a stop keeps
+    # it and the next press of the same button reuses it.
+    STORE = RESULTS_DIR / "store"
     DEVICE = "cuda" if GPU else "cpu"
-    if not AUTO and not QUICK:
-        P.warm_umap()  # compile UMAP in the background while the reader reads
+    VIEW = None if AUTO else "marimo"   # live progress and curves in the running cell (none in a script)
     return (
         AUTO,
         BUDGET,
@@ -59,27 +72,31 @@ def _():
         DATA_DIR,
         DEVICE,
         E,
+        L,
         P,
         QUICK,
+        R,
         RESULTS_DIR,
+        STORE,
         Sizes,
         TrainConfig,
+        VIEW,
         fft_band_mask,
         flip_rotate,
         load,
+        math,
         mo,
         per_class,
         rotated_streak,
         simclr_augment,
-        time,
         torch,
-        write_json,
     )
 
 
 @app.cell(hide_code=True)
 def _(AUTO, DEVICE, QUICK, mo, rotated_streak):
     _quarter = rotated_streak(73, 90)  # what a quarter turn tells the encoder about the fastest meteor
+    _when = "only when you press their button, with a time estimate first and live progress"
     mo.md(
         rf"""
         # Implicit Data Synthesis versus flips and rotations
@@ -96,10 +113,12 @@ def _(AUTO, DEVICE, QUICK, mo, rotated_streak):
         connected layer (`fc1`) every forward pass draws fresh Gaussian noise on the weights (paper Eq. 1),
         $h^{{(l)}} = \sigma\big((W^{{(l)}} + \lambda^{{(l)}})\, h^{{(l-1)}}\big)$,
         $\lambda^{{(l)}}_{{ij}} \sim \mathcal N(0, s_l^2)$. Two passes of the *same* input give the positive pair;
-        $s_l$ sets how far apart they are ($s_l = 0$: identical, nothing to learn). At evaluation $s_l = 0$.
+        $s_l$ sets how far apart they are. At $s_l = 0$ the two views are identical and the positive pair is
+        already perfect: whether the encoder still learns anything is the first question this notebook answers
+        (sections 3 and 4), and why is the second (section 5). At evaluation $s_l = 0$.
 
         <small>Mode: {"quick (IDSLAB_QUICK=1)" if QUICK else "full"}, device: {DEVICE}; heavy cells run
-        {"automatically (not in a marimo kernel)" if AUTO else "only when you press their button"}.</small>
+        {"automatically (not in a marimo kernel)" if AUTO else _when}.</small>
         """
     )
     return
@@ -126,7 +145,7 @@ def _(P, QUICK, mo):
 @app.cell(hide_code=True)
 def _(BUDGET, CIFAR_DIR, DATA_DIR, Sizes, dataset, load, mo, tile):
     # A data set that cannot be loaded (CIFAR without its folder, a bad tile) is shown as a callout with the fix;
-    # every later cell waits (data is None) instead of failing silently.
+    # every later section then shows nothing (data is None) instead of failing.
     data, data_error = None, None
     try:
         with mo.status.spinner(title=f"Loading {dataset.value} tiles of {tile.value}x{tile.value} "
@@ -142,7 +161,7 @@ def _(BUDGET, CIFAR_DIR, DATA_DIR, Sizes, dataset, load, mo, tile):
                 if dataset.value == "cifar" else "Choose another tile size, or see `docs/DATA.md`.")
         _view = mo.callout(mo.md(f"<span id='data-error'>**Cannot load {dataset.value} at "
                                  f"{tile.value}x{tile.value}.**</span> {data_error}\n\n{_fix}\n\n"
-                                 "Sections 1 to 4 wait until a data set loads."), kind="danger")
+                                 "Sections 1 to 5 wait until a data set loads."), kind="danger")
     else:
         _view = mo.md(f"<span id='data-summary'>**Data:** {data.name}, {data.tile}x{data.tile} tiles, "
                       f"{data.channels} channel(s); {len(data.pretrain.y)} pre-training (labels unused), "
@@ -163,6 +182,29 @@ def _(conditions, encoder_kind, sl, tile):
 
 @app.cell(hide_code=True)
 def _(mo):
+    # Results live in state, so moving a slider afterwards neither retrains nor clears them; the cells that show
+    # them read the state (they never wait on a run cell, so a stopped run leaves nothing half-drawn below it).
+    get_results, set_results = mo.state(None)
+    get_sweep, set_sweep = mo.state(None)
+    get_heads, set_heads = mo.state(None)
+    get_store, set_store = mo.state(0)            # bumped after every run: the estimates re-read the store
+    get_confirmed, set_confirmed = mo.state(None)  # the long run the reader was warned about once
+    return (
+        get_confirmed,
+        get_heads,
+        get_results,
+        get_store,
+        get_sweep,
+        set_confirmed,
+        set_heads,
+        set_results,
+        set_store,
+        set_sweep,
+    )
+
+
+@app.cell(hide_code=True)
+def _(mo):
     redraw = mo.ui.button(value=0, on_click=lambda v: v + 1, label="new random views")
     mo.vstack([
         mo.md("## 1. Data-space views\nEach row transforms the top row. On radar tiles (time →, altitude ↑) a flip "
@@ -179,39 +221,36 @@ def _(
     data,
     fft_band_mask,
     flip_rotate,
-    mo,
     per_class,
     redraw,
     simclr_augment,
     torch,
 ):
-    mo.stop(data is None)
     # The same 6 probe-test tiles (3 per class) under each transform; radar on the fixed 0-40 dB scale of notebook 00
-    _x = data.probe_test.x[per_class(data.probe_test.y, 3)].float()
-    torch.manual_seed(int(redraw.value))
-    _rows = {"original": _x, P.condition_name("flip"): flip_rotate(_x), P.condition_name("fft"): fft_band_mask(_x),
-             P.condition_name("simclr"): simclr_augment(_x)}
-    _db = data.channels == 1
-    P.view_grid(_rows, colorbar_title="SNR (dB)" if _db else "", zmin=0 if _db else None, zmax=40 if _db else None,
-                title=f"The same tiles under data-space views: 3 × {data.classes[0]}, then 3 × {data.classes[1]}")
+    _view = None
+    if data is not None:
+        _x = data.probe_test.x[per_class(data.probe_test.y, 3)].float()
+        torch.manual_seed(int(redraw.value))
+        _rows = {"original": _x, P.condition_name("flip"): flip_rotate(_x),
+                 P.condition_name("fft"): fft_band_mask(_x), P.condition_name("simclr"): simclr_augment(_x)}
+        _db = data.channels == 1
+        _view = P.view_grid(_rows, colorbar_title="SNR (dB)" if _db else "", zmin=0 if _db else None,
+                            zmax=40 if _db else None,
+                            title=f"The same tiles under data-space views: 3 × {data.classes[0]}, then 3 × "
+                                  f"{data.classes[1]}")
+    _view
     return
 
 
 @app.cell(hide_code=True)
 def _(BUDGET, DEVICE, E, data, encoder_name, mo):
-    mo.stop(data is None)
     # A briefly pre-trained IDS encoder for the weight-space diagnostics until the run button has trained one
-    with mo.status.spinner(title="Warm-up: one epoch of IDS pre-training for the diagnostics"):
-        warm_model = E.warm_encoder(data, encoder_name, sl=0.02, epochs=1, batch_size=BUDGET["batch_size"],
-                                    device=DEVICE)
+    warm_model = None
+    if data is not None:
+        with mo.status.spinner(title="Warm-up: one epoch of IDS pre-training for the diagnostics"):
+            warm_model = E.warm_encoder(data, encoder_name, sl=0.02, epochs=1, batch_size=BUDGET["batch_size"],
+                                        device=DEVICE)
     return (warm_model,)
-
-
-@app.cell(hide_code=True)
-def _(mo):
-    get_results, set_results = mo.state(None)
-    get_sweep, set_sweep = mo.state(None)
-    return get_results, get_sweep, set_results, set_sweep
 
 
 @app.cell(hide_code=True)
@@ -222,78 +261,76 @@ def _(
     data,
     encoder_name,
     get_results,
-    mo,
     per_class,
     sl_value,
     warm_model,
 ):
-    mo.stop(data is None)
     # Weight-space views, recomputed on every s_l move (a fraction of a second): perturbed-representation clouds
     # and positive/negative similarity per view type.
-    _res = get_results()
-    _trained = _res is not None and _res["key"] == (data.name, data.tile, encoder_name)
-    _ids_runs = [c for c in (_res or {}).get("models", {}) if "ids" in c.split("+")] if _trained else []
-    diag_model = _res["models"][_ids_runs[0]] if _ids_runs else warm_model
-    diag_which = (f"the `{_ids_runs[0]}` encoder from section 3" if _ids_runs
-                  else "a warm-up encoder (one epoch of IDS); press *Pre-train and compare* to use a trained one")
-    diag_x = data.probe_test.x[:128].float()
-    diag_y = data.probe_test.y[:128]
-    diag_pick = per_class(diag_y, 3)
-    clean, cloud = D.perturbed_cloud(diag_model, diag_x[diag_pick], sl_value, BUDGET["draws"], seed=0)
-    cloud_numbers = D.cloud_stats(clean, cloud)
-    sims = {v: D.pair_similarities(diag_model, diag_x, v, sl_value, seed=0)
-            for v in dict.fromkeys(["ids", *chosen])}
-    return (
-        clean,
-        cloud,
-        cloud_numbers,
-        diag_pick,
-        diag_which,
-        diag_x,
-        diag_y,
-        sims,
-    )
+    diag = None
+    if warm_model is not None:
+        _res = get_results()
+        _trained = _res is not None and _res["key"] == (data.name, data.tile, encoder_name)
+        _ids_runs = [c for c in (_res or {}).get("models", {}) if "ids" in c.split("+")] if _trained else []
+        _model = _res["models"][_ids_runs[0]] if _ids_runs else warm_model
+        _x, _y = data.probe_test.x[:128].float(), data.probe_test.y[:128]
+        _pick = per_class(_y, 3)
+        _clean, _cloud = D.perturbed_cloud(_model, _x[_pick], sl_value, BUDGET["draws"], seed=0)
+        diag = dict(which=(f"the `{_ids_runs[0]}` encoder from section 3" if _ids_runs else
+                           "a warm-up encoder (one epoch of IDS); press *Pre-train and compare* to use a trained one"),
+                    clean=_clean, cloud=_cloud, labels=_y[_pick], numbers=D.cloud_stats(_clean, _cloud), n=len(_x),
+                    sims={v: D.pair_similarities(_model, _x, v, sl_value, seed=0)
+                          for v in dict.fromkeys(["ids", *chosen])})
+    return (diag,)
 
 
 @app.cell(hide_code=True)
-def _(BUDGET, cloud_numbers, diag_which, mo, sl_value):
-    _cs = cloud_numbers
-    mo.md(f"""## 2. Weight-space views (IDS) at s_l = {sl_value:.3f}
+def _(BUDGET, diag, mo, sl_value):
+    _view = None
+    if diag is not None:
+        _cs = diag["numbers"]
+        _view = mo.md(f"""## 2. Weight-space views (IDS) at s_l = {sl_value:.3f}
     Each × is a tile's clean representation h = f<sub>W</sub>(x) (32-d, shown by PCA); the dots around it are
-    {BUDGET["draws"]} perturbed passes f<sub>W+λ</sub>(x). Model: {diag_which}.
+    {BUDGET["draws"]} perturbed passes f<sub>W+λ</sub>(x). Model: {diag["which"]}.
 
     <span id="ids-stats">**s_l = {sl_value:.3f}**: the perturbed h̃ lie on average **{_cs["spread"]:.3f}** from
     the clean h ({100 * _cs["rel_spread"]:.1f}% of |h|, {_cs["spread_over_neighbour"]:.2f}× the distance to the
     nearest other tile; mean cos(h̃, h) = {_cs["cos"]:.3f}).</span>
     """)
+    _view
     return
 
 
 @app.cell(hide_code=True)
-def _(P, clean, cloud, data, diag_pick, diag_y, mo):
-    mo.stop(data is None)
-    P.cloud_scatter(clean, cloud, diag_y[diag_pick], data.classes)
+def _(P, data, diag):
+    P.cloud_scatter(diag["clean"], diag["cloud"], diag["labels"], data.classes) if diag is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(D, P, diag_x, mo, sims, sl_value):
-    _rows = "\n".join(f"| {P.condition_name(v)} | {s['pos_mean']:.3f} | {s['neg_mean']:.3f} | {s['gap']:+.3f} |"
-                      for v, s in ((v, D.similarity_stats(s)) for v, s in sims.items()))
-    mo.md(f"""Cosine similarity in projection space z (where NT-Xent scores them) of **positive pairs** (two
-    views of one tile) and **negative pairs** (views of different tiles), {len(diag_x)} probe-test tiles. The loss wants
-    positives near 1 and well above the negatives; IDS moves with s_l, data views do not (s_l = {sl_value:.3f}).
+def _(D, P, diag, mo, sl_value):
+    _view = None
+    if diag is not None:
+        _stats = {v: D.similarity_stats(s) for v, s in diag["sims"].items()}
+        _rows = "\n".join(f"| {P.condition_name(v)} | {s['pos_mean']:.3f} | {s['neg_mean']:.3f} | {s['gap']:+.3f} |"
+                          for v, s in _stats.items())
+        _view = mo.md(f"""Cosine similarity in projection space z (where NT-Xent scores them) of **positive pairs**
+    (two views of one tile) and **negative pairs** (views of different tiles), {diag["n"]} probe-test tiles. The loss
+    wants positives near 1 and well above the negatives; IDS moves with s_l, data views do not (s_l = {sl_value:.3f};
+    at s_l = 0 the IDS positives are exactly 1).
 
     | views | mean cos, positives | mean cos, negatives | gap |
     |---|---|---|---|
     {_rows}
     """)
+    _view
     return
 
 
 @app.cell(hide_code=True)
-def _(P, sims, sl_value):
-    P.similarity_histograms(sims, title=f"Positive vs negative pairs at s_l = {sl_value:.3f}")
+def _(P, diag, sl_value):
+    P.similarity_histograms(diag["sims"], title=f"Positive vs negative pairs at s_l = {sl_value:.3f}") \
+        if diag is not None else None
     return
 
 
@@ -304,19 +341,19 @@ def _(BUDGET, mo):
     seeds = mo.ui.slider(1, 5, value=BUDGET["seeds"], label="seeds", show_value=True)
     run_button = mo.ui.run_button(label="Pre-train and compare", kind="success")
     mo.vstack([
-        mo.md("## 3. Pre-train and compare\nTrains every chosen condition on the same encoder, data and seed, then "
-              "freezes each encoder (s_l = 0), drops the projection head and fits an MLP probe and a k-NN "
-              "classifier on h (paper Sec. 4.1). IDS uses the s_l above. The controls say what the numbers mean: "
-              "the untrained encoder (the floor), the same training without any augmentation, a logistic "
-              "regression on tile statistics (trivial) and the same encoder trained with labels (the ceiling). "
-              f"Default: {BUDGET['epochs']} epoch(s) on {BUDGET['n_pretrain']} tiles."),
+        mo.md("## 3. Does weight noise beat identical views?\nTrains every chosen condition on the same encoder, "
+              "data and seed, then freezes each encoder (s_l = 0), drops the projection head and fits an MLP probe "
+              "and a k-NN classifier on h (paper Sec. 4.1). IDS uses the s_l above. The controls say what the "
+              "numbers mean: the untrained encoder (the floor), **the same training with two identical views (no "
+              "augmentation, i.e. IDS at s_l = 0)**, a logistic regression on tile statistics (trivial) and the "
+              "same encoder trained with labels (the ceiling). Stop it any time (marimo's ■): finished runs are "
+              "kept, and pressing again resumes."),
         mo.hstack([epochs, seeds, with_controls, run_button], justify="start", gap=2)])
     return epochs, run_button, seeds, with_controls
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(
-    AUTO,
     BUDGET,
     DEVICE,
     E,
@@ -325,277 +362,506 @@ def _(
     data,
     encoder_name,
     epochs,
-    mo,
-    run_button,
     seeds,
-    set_results,
     sl_value,
-    time,
     with_controls,
 ):
-    # The button: one package call, idslab.experiments.compare (the conditions, then the controls, on the same
-    # data and seeds). Results go into state, so moving a slider afterwards neither retrains nor clears them.
-    mo.stop(data is None or not (run_button.value or AUTO))
-    _base = TrainConfig(dataset=data.name, encoder=encoder_name, tile=data.tile, views="ids",
-                        sites={"fc1": sl_value}, epochs=int(epochs.value), device=DEVICE,
-                        batch_size=min(BUDGET["batch_size"], len(data.pretrain.y)), n_pretrain=len(data.pretrain.y))
-    _t0 = time.perf_counter()
-    with mo.status.spinner(title="Pre-train and compare") as _spin:
-        def _tick(done, total, rec):
-            _what = f": {rec.get('label')} done" if rec else ""
-            _spin.update(subtitle=f"run {done} of {total}{_what}")
-
-        comparison = E.compare(_base, chosen, seeds=range(int(seeds.value)), data=data, progress=_tick,
-                               controls=E.CONTROLS if with_controls.value else ())
-    trained = {"key": (data.name, data.tile, encoder_name), "sl": sl_value, "comparison": comparison,
-               "total_s": time.perf_counter() - _t0}
-    set_results(trained)
-    return (trained,)
+    # What the button will run: idslab.experiments.compare's arguments (the estimate reads the same ones).
+    compare_args = None
+    if data is not None:
+        compare_args = dict(
+            base=TrainConfig(dataset=data.name, encoder=encoder_name, tile=data.tile, views="ids",
+                             sites={"fc1": sl_value}, epochs=int(epochs.value), device=DEVICE,
+                             batch_size=min(BUDGET["batch_size"], len(data.pretrain.y)),
+                             n_pretrain=len(data.pretrain.y), n_probe_train=len(data.probe_train.y),
+                             n_probe_test=len(data.probe_test.y)),
+            conditions=chosen, data=data, seeds=tuple(range(int(seeds.value))),
+            controls=E.CONTROLS if with_controls.value else ())
+    return (compare_args,)
 
 
 @app.cell(hide_code=True)
-def _(get_results, trained):
-    # The last results (from state); `trained` orders this cell after the run cell in scripts and Jupyter.
-    results = trained if trained is not None else get_results()
-    return (results,)
+def _(L, STORE, compare_args, get_store, mo):
+    # The section's one hint line: what pressing costs on this device (a measured step), before anything trains.
+    get_store()
+    _view = None
+    if compare_args is not None:
+        _view = L.hint(L.estimate_compare(**compare_args, results_dir=STORE), "Pre-train and compare", mo)
+    _view
+    return
 
 
 @app.cell(hide_code=True)
-def _(E, P, mo, results):
-    mo.stop(results is None, mo.callout(mo.md("Press **Pre-train and compare** to train the chosen conditions "
-                                              "and their controls."), kind="info"))
-    _c = results["comparison"]
-    _rows = _c.table()
-    for _r in _rows:
-        _r["label"] = P.condition_name(_r["label"])
-    _name, _tile, _enc = results["key"]
-    mo.md(f"""<span id="run-results">**Results** ({_name}, {_tile}x{_tile}, {_enc}, IDS s_l = {results["sl"]:.3f},
-    {len(_c.seeds)} seed(s); {results["total_s"]:.0f} s in all).</span> Probe-test accuracy (mean ± sd over seeds);
-    *gap closed*: the fraction of the way from the random-init floor to the supervised ceiling; *MLP − none*: the
-    paired difference to the same training without augmentation (95% interval over seeds, needs 2 or more).
+def _(
+    AUTO,
+    E,
+    L,
+    STORE,
+    VIEW,
+    compare_args,
+    data,
+    encoder_name,
+    get_confirmed,
+    mo,
+    run_button,
+    set_confirmed,
+    set_results,
+    set_store,
+    sl_value,
+):
+    # The button: one package call, idslab.live.press(idslab.experiments.compare, ...): live progress and curves;
+    # every finished run is stored as it finishes, so marimo's stop keeps it and the next press reuses it.
+    _out = None
+    if compare_args is not None and (run_button.value or AUTO):
+        _out = L.press(E.compare, title="Pre-train and compare", view=VIEW, confirmed=AUTO,
+                       get_confirmed=get_confirmed, set_confirmed=set_confirmed, results_dir=STORE,
+                       **compare_args)
+        if _out.value is not None:
+            _c = _out.value
+            set_results({"key": (data.name, data.tile, encoder_name), "sl": sl_value, "comparison": _c,
+                         "models": _c.models, "total_s": _out.wall_s})
+        set_store(lambda v: v + 1)
+    mo.md(f"<span id='compare-status'>{_out.message}</span>") if _out is not None else None
+    return
+
+
+@app.cell(hide_code=True)
+def _(E, P, R, get_results, mo):
+    _res = get_results()
+    _view = None
+    if _res is not None:
+        _c = _res["comparison"]
+        _rows = _c.table()
+        for _r in _rows:
+            _r["label"] = P.condition_name(_r["label"])
+        _name, _tile, _enc = _res["key"]
+        _view = mo.md(f"""<span id="run-results">**Results** ({_name}, {_tile}x{_tile}, {_enc}, IDS s_l =
+    {_res["sl"]:.3f}, {len(_c.seeds)} seed(s), {_c.base.epochs} epoch(s); {_res["total_s"]:.0f} s).</span>
+    {R.comparison_sentences(_c)}
+
+    Probe-test accuracy (mean ± sd over seeds); *gap closed*: the fraction of the way from the random-init floor to
+    the supervised ceiling; *MLP − none*: the paired difference to the same training with identical views (95%
+    interval over seeds, needs 2 or more).
 
     {E.comparison_markdown(_rows)}
     """)
-    return
-
-
-@app.cell(hide_code=True)
-def _(P, mo, results):
-    mo.stop(results is None)
-    _c = results["comparison"]
-    P.accuracy_bars({k: v for k, v in P.by_label(_c.records, roles=("condition",)).items()},
-                    references=P.reference_levels(_c.controls))
-    return
-
-
-@app.cell(hide_code=True)
-def _(P, mo, results):
-    mo.stop(results is None)
-    _c = results["comparison"]
-    _groups = P.by_label(_c.records)
-    # the first seed's loss curve per trained label (the floor trains for 0 epochs: no curve)
-    _losses = {}
-    for _r in _c.records:
-        if _r.get("loss_history") and _r.get("label") not in _losses:
-            _losses[_r["label"]] = _r["loss_history"]
-    _fig = P.training_panel(_losses, _groups)
-    if not any("diagnostics" in g["metrics"] for g in _groups.values()):
-        _fig = mo.vstack([_fig, mo.md("_No representation diagnostics in these records (`metrics.diagnostics`)._")])
-    _fig
-    return
-
-
-@app.cell(hide_code=True)
-def _(P, mo, results):
-    mo.stop(results is None)
-    _groups = P.by_label(results["comparison"].records)
-    if any("physics" in g["metrics"] for g in _groups.values()):
-        _view = mo.vstack([
-            mo.md("**Physics probes** (meteor): a ridge regression of the echo's signed velocity from the frozen h "
-                  "(R² on positive tiles), and whether a linear classifier on h tells a real, descending echo from "
-                  "the same tile flipped in altitude (an ascending meteor). A flip-invariant encoder cannot: "
-                  "that is the paper's argument against flips, as a number."),
-            P.physics_bars(_groups)])
-    else:
-        _view = mo.callout(mo.md("No physics probes for this data set (`metrics.physics` needs the meteor tiles' "
-                                 "per-tile targets)."), kind="neutral")
     _view
     return
 
 
 @app.cell(hide_code=True)
-def _(P, QUICK, data, mo, results):
-    mo.stop(results is None)
-    _emb = results["comparison"].embeddings
-    _labels = [k for k in _emb if k != "floor"]
-    mo.stop(not _labels)
-    with mo.status.spinner(title="2-D embedding of the frozen representations"):
-        _fig = P.umap_side_by_side({k: _emb[k][0] for k in _labels}, _emb[_labels[0]][1], data.classes, seed=0,
-                                   method="pca" if QUICK else "umap")
-    _fig
+def _(P, get_results):
+    _res = get_results()
+    _c = _res["comparison"] if _res is not None else None
+    P.accuracy_bars(P.by_label(_c.records, roles=("condition",)), references=P.reference_levels(_c.controls),
+                    knn_references=P.reference_levels(_c.controls, "knn_acc")) if _c is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(mo):
-    save_results = mo.ui.run_button(label="Save the results as JSON")
-    save_results
-    return (save_results,)
+def _(P, get_results):
+    _res = get_results()
+    _view = None
+    if _res is not None:
+        _c = _res["comparison"]
+        _view = P.epoch_curves({r["label"]: r["monitor"] for r in _c.records if r.get("monitor")
+                                and r["config"]["seed"] == _c.seeds[0]},
+                               title="Per epoch, first seed: training loss, k-NN on a probe subset, rank and spread "
+                                     "of the representation",
+                               knn_references={k: v for k, v in P.reference_levels(_c.controls, "knn_acc").items()
+                                               if k == "floor"})
+    _view
+    return
 
 
 @app.cell(hide_code=True)
-def _(RESULTS_DIR, mo, results, save_results, write_json):
-    # an if, not mo.stop: outside a marimo kernel (script, Jupyter) the button is never pressed and nothing is saved
-    if not save_results.value:
-        _view = None
-    elif results is None:
-        _view = mo.md("_Nothing to save yet._")
-    else:
-        _name, _tile, _enc = results["key"]
-        _path = RESULTS_DIR / f"compare_{_name}_t{_tile}_{_enc}_sl{results['sl']:g}.json"
-        write_json(_path, results["comparison"].to_dict())
-        _view = mo.md(f"<span id='saved-results'>Saved `{_path}` ({len(results['comparison'].records)} records; "
-                      "written atomically).</span>")
+def _(P, get_results):
+    _res = get_results()
+    P.diagnostics_bars(P.by_label(_res["comparison"].records),
+                       title="The trained representations h: alignment, uniformity, effective rank") \
+        if _res is not None else None
+    return
+
+
+@app.cell(hide_code=True)
+def _(P, R, get_results, mo):
+    _res = get_results()
+    _view = None
+    if _res is not None:
+        _groups = P.by_label(_res["comparison"].records)
+        if any("physics" in g["metrics"] for g in _groups.values()):
+            _view = mo.vstack([
+                mo.md("**Physics probes** (meteor): a ridge regression of the echo's signed velocity from the "
+                      "frozen h (R² on positive tiles), and whether a linear classifier on h tells a real, "
+                      "descending echo from the same tile flipped in altitude (an ascending meteor). "
+                      + R.direction_sentence(_groups)),
+                P.physics_bars(_groups)])
+        else:
+            _view = mo.md("_No physics probes for this data set (`metrics.physics` needs the meteor tiles' "
+                          "per-tile targets)._")
     _view
+    return
+
+
+@app.cell(hide_code=True)
+def _(get_results, mo):
+    _res = get_results()
+    emb_method = mo.ui.dropdown(["PCA", "UMAP"], value="PCA", label="2-D embedding (UMAP: slower, about 15 s "
+                                "the first time)") if _res is not None else None
+    emb_method
+    return (emb_method,)
+
+
+@app.cell(hide_code=True)
+def _(P, data, emb_method, get_results, mo):
+    _res = get_results()
+    _view = None
+    if _res is not None and emb_method is not None:
+        _emb = _res["comparison"].embeddings
+        _labels = [k for k in _emb if k != "floor"]
+        if _labels:
+            with mo.status.spinner(title=f"{emb_method.value} of the frozen representations"):
+                _view = P.umap_side_by_side({k: _emb[k][0] for k in _labels}, _emb[_labels[0]][1], data.classes,
+                                            seed=0, method=emb_method.value.lower())
+    _view
+    return
+
+
+@app.cell(hide_code=True)
+def _(L, RESULTS_DIR, get_results, mo):
+    # Save (after a run only): a browser download of the records as JSON, and the same file on the server.
+    _res = get_results()
+    save_results = mo.ui.run_button(label="Save on the server") if _res is not None else None
+    results_file = (None, None) if _res is None else (
+        _res["comparison"].to_dict, RESULTS_DIR / "compare_{}_t{}_{}_sl{:g}.json".format(*_res["key"], _res["sl"]))
+    L.save_row(save_results, *results_file, mo)
+    return results_file, save_results
+
+
+@app.cell(hide_code=True)
+def _(L, mo, results_file, save_results):
+    L.save_on_server(save_results, *results_file, mo)
     return
 
 
 @app.cell(hide_code=True)
 def _(BUDGET, mo):
     sweep_sls = mo.ui.multiselect([f"{s:g}" for s in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)],
-                                  value=[f"{s:g}" for s in BUDGET["sweep_sls"] if s > 0], label="s_l values")
+                                  value=[f"{s:g}" for s in BUDGET["sweep_sls"]], label="s_l values")
     sweep_seeds = mo.ui.slider(1, 5, value=BUDGET["sweep_seeds"], label="seeds", show_value=True)
     sweep_button = mo.ui.run_button(label="Run the s_l sweep")
     mo.vstack([
-        mo.md("## 4. Live s_l sweep\nIDS pre-training at each s_l and seed (paper Fig. 3: CNN-16 from 0.01 to "
-              f"0.20), {BUDGET['sweep_epochs']} epoch(s) each, then both probes; mean ± sd over seeds. s_l = 0 "
-              "(identical views: no augmentation) and the random-init floor are always included."),
+        mo.md("## 4. The s_l sweep: does any amount of weight noise help?\nIDS pre-training at each s_l and seed "
+              f"(paper Fig. 3: CNN-16 from 0.01 to 0.20), {BUDGET['sweep_epochs']} epoch(s) each, then both "
+              "probes; mean ± sd over seeds. **s_l = 0** (identical views: no augmentation) and the random-init "
+              "floor are always included."),
         mo.hstack([sweep_sls, sweep_seeds, sweep_button], justify="start", gap=2)])
     return sweep_button, sweep_seeds, sweep_sls
 
 
-@app.cell
-def _(
-    AUTO,
-    BUDGET,
-    DEVICE,
-    E,
-    TrainConfig,
-    data,
-    encoder_name,
-    mo,
-    set_sweep,
-    sweep_button,
-    sweep_seeds,
-    sweep_sls,
-    time,
-):
-    # The button: one package call, idslab.experiments.sweep_sl (s_l = 0 and the floor included).
-    mo.stop(data is None or not (sweep_button.value or AUTO))
-    _sls = sorted(float(s) for s in sweep_sls.value) or [0.02]
-    _base = TrainConfig(dataset=data.name, encoder=encoder_name, tile=data.tile, views="ids", sites={"fc1": 0.02},
-                        epochs=BUDGET["sweep_epochs"], device=DEVICE, n_pretrain=len(data.pretrain.y),
-                        batch_size=min(BUDGET["batch_size"], len(data.pretrain.y)))
-    _t0 = time.perf_counter()
-    with mo.status.spinner(title="s_l sweep") as _spin:
-        def _tick(done, total, rec):
-            _what = (f": s_l = {rec['config']['sites']['fc1']:g}, seed {rec['config']['seed']}, MLP "
-                     f"{100 * rec['metrics']['mlp_acc']:.1f}%") if rec else ""
-            _spin.update(subtitle=f"run {done} of {total}{_what}")
-
-        # stack="auto": on a GPU compatible runs train together (idslab.multi), on a CPU one after another
-        _records = E.sweep_sl(_base, _sls, list(range(int(sweep_seeds.value))), data=data, progress=_tick,
-                              stack="auto")
-    swept = {"records": _records, "total_s": time.perf_counter() - _t0, "key": (data.name, data.tile, encoder_name)}
-    set_sweep(swept)
-    return (swept,)
+@app.cell(hide_code=True)
+def _(BUDGET, DEVICE, TrainConfig, data, encoder_name, sweep_seeds, sweep_sls):
+    sweep_args = None
+    if data is not None:
+        sweep_args = dict(
+            base=TrainConfig(dataset=data.name, encoder=encoder_name, tile=data.tile, views="ids",
+                             sites={"fc1": 0.02}, epochs=BUDGET["sweep_epochs"], device=DEVICE,
+                             n_pretrain=len(data.pretrain.y), n_probe_train=len(data.probe_train.y),
+                             n_probe_test=len(data.probe_test.y),
+                             batch_size=min(BUDGET["batch_size"], len(data.pretrain.y))),
+            sls=sorted(float(s) for s in sweep_sls.value) or [0.02], seeds=list(range(int(sweep_seeds.value))),
+            data=data)
+    return (sweep_args,)
 
 
 @app.cell(hide_code=True)
-def _(P, get_results, get_sweep, mo, swept):
-    _sw = swept if swept is not None else get_sweep()
-    mo.stop(_sw is None, mo.callout(mo.md("Press **Run the s_l sweep**."), kind="info"))
-    _name, _tile, _enc = _sw["key"]
-    _res = get_results()
-    # the trivial and supervised levels of the last comparison on the same data and encoder, when there is one
-    _refs = {k: v for k, v in P.reference_levels(_res["comparison"].controls).items() if k in ("trivial", "supervised")
-             } if _res is not None and _res["key"] == _sw["key"] else {}
-    mo.vstack([
-        mo.md(f"<span id='sweep-results'>**Sweep**: {len(_sw['records'])} runs ({_name}, {_tile}x{_tile}, "
-              f"{_enc}) in {_sw['total_s']:.0f} s.</span> At s_l = 0 the two views coincide and the loss has "
-              "nothing to learn from but the negatives; where the final loss stays near its start and the "
-              "accuracy sits at the floor, the encoder learned nothing."),
-        P.sl_sweep(_sw["records"], references=_refs,
-                   title=f"Probe accuracy and final loss versus s_l ({_enc}, {_name} {_tile}x{_tile})")])
+def _(L, STORE, get_store, mo, sweep_args):
+    get_store()
+    L.hint(L.estimate_sweep(**sweep_args, results_dir=STORE), "Run the s_l sweep", mo) \
+        if sweep_args is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(mo):
-    save_sweep = mo.ui.run_button(label="Save the sweep as JSON")
-    save_sweep
-    return (save_sweep,)
+def _(
+    AUTO,
+    E,
+    L,
+    STORE,
+    VIEW,
+    data,
+    encoder_name,
+    get_confirmed,
+    mo,
+    set_confirmed,
+    set_store,
+    set_sweep,
+    sweep_args,
+    sweep_button,
+):
+    # The button: one package call, idslab.live.press(idslab.experiments.sweep_sl, ...) (s_l = 0 and the floor
+    # included; on a GPU compatible runs train together, idslab.multi).
+    _out = None
+    if sweep_args is not None and (sweep_button.value or AUTO):
+        _out = L.press(E.sweep_sl, title="s_l sweep", view=VIEW, confirmed=AUTO, get_confirmed=get_confirmed,
+                       set_confirmed=set_confirmed, results_dir=STORE, stack="auto", **sweep_args)
+        if _out.value is not None:
+            set_sweep({"records": _out.value, "total_s": _out.wall_s, "key": (data.name, data.tile, encoder_name)})
+        set_store(lambda v: v + 1)
+    mo.md(f"<span id='sweep-status'>{_out.message}</span>") if _out is not None else None
+    return
 
 
 @app.cell(hide_code=True)
-def _(RESULTS_DIR, get_sweep, mo, save_sweep, write_json):
+def _(P, R, get_results, get_sweep, mo):
     _sw = get_sweep()
-    if not save_sweep.value:
-        _view = None
-    elif _sw is None:
-        _view = mo.md("_Nothing to save yet._")
-    else:
+    _view = None
+    if _sw is not None:
         _name, _tile, _enc = _sw["key"]
-        _path = RESULTS_DIR / f"sweep_{_name}_t{_tile}_{_enc}.json"
-        write_json(_path, {"records": _sw["records"], "wall_s": _sw["total_s"]})
-        _view = mo.md(f"<span id='saved-sweep'>Saved `{_path}` ({len(_sw['records'])} records; written "
-                      "atomically).</span>")
+        _res = get_results()
+        # the trivial and supervised levels of the last comparison on the same data and encoder, when there is one
+        _refs = {k: v for k, v in P.reference_levels(_res["comparison"].controls).items()
+                 if k in ("trivial", "supervised")} if _res is not None and _res["key"] == _sw["key"] else {}
+        _view = mo.vstack([
+            mo.md(f"<span id='sweep-results'>**Sweep**: {len(_sw['records'])} runs ({_name}, {_tile}x{_tile}, "
+                  f"{_enc}) in {_sw['total_s']:.0f} s.</span> {R.sweep_sentences(_sw['records'])}"),
+            P.sl_sweep(_sw["records"], references=_refs,
+                       title=f"Probe accuracy and final loss versus s_l ({_enc}, {_name} {_tile}x{_tile})")])
     _view
     return
 
 
 @app.cell(hide_code=True)
-def _(mo):
-    mo.md(r"""
-    ## 5. What the weight perturbation does and does not buy
-    <span id="measured">Measured with the full protocol (docs/RESULTS.md; meteor-5, CNN-16, 4000 / 2000 / 600 tiles,
-    20 epochs, 5 paired seeds, 2-core CPU, 2026-11-27), not with this notebook's small defaults:</span>
+def _(P, get_sweep):
+    _sw = get_sweep()
+    _view = None
+    if _sw is not None:
+        _first = min(r["config"]["seed"] for r in _sw["records"])
+        _view = P.epoch_curves({f"s_l = {r['config']['sites']['fc1']:g}": r["monitor"] for r in _sw["records"]
+                                if r.get("monitor") and r["config"]["seed"] == _first},
+                               title="Per epoch, first seed: how each s_l trains")
+    _view
+    return
 
-    - **Nothing measurable over no augmentation.** IDS at s_l = 0.02 scores 90.6% (MLP probe); the same training
-      with two identical views (s_l = 0) scores 90.5%: +0.1 points, 95% interval [−1.9, +2.1]. What the encoder
-      learns comes from NT-Xent's negatives, not from λ. Ten variants (one λ per sample, σ relative to RMS(W),
-      every conv and linear layer, several s_l) on meteor and CIFAR-10 did not change that (RESULTS.md, "Beyond
-      the paper"); on CNN-32 the paper's IDS is even 2.5 points *below* no augmentation ([−3.3, −1.7]).
-    - **It does no harm where flips do.** Flip + rotation loses 10.3 points against no augmentation and its
-      direction probe (real descending echo vs the same tile flipped) sits at the random-init level; IDS never
-      touches the input and keeps direction as well as no augmentation (70.0% vs 67.5%).
-    - **Too much noise stops learning.** From s_l ≈ 0.03 at fc1 the accuracy falls (91.0% at s_l = 0, 88.8% at
-      0.03, 83.6% at 0.1, 71.7% at 0.2, below the untrained encoder's 76.5%) while the final loss rises and the
-      effective rank of h collapses (9.1 → 2.1): press *Run the s_l sweep* above to see it.
-    - **Speed is lost by every method.** No self-supervised encoder here keeps the meteor's speed linearly
-      readable from h (velocity R² 0.03-0.11), although the same CNN trained with the speed reaches 0.77.
-    - **It rescues training only where training itself fails.** With a batch-normalised projection head (SimCLR's,
-      `proj_bn=True`), no augmentation collapses on meteor (80.0%); each of the three weight-noise views tried
-      brings it back (89.2-90.4%), but only to where the paper's head gets without noise (89.0%; quick protocol,
-      10 seeds).
+
+@app.cell(hide_code=True)
+def _(L, RESULTS_DIR, get_sweep, mo):
+    _sw = get_sweep()
+    save_sweep = mo.ui.run_button(label="Save on the server") if _sw is not None else None
+    sweep_file = (None, None) if _sw is None else (
+        lambda: {"records": _sw["records"], "wall_s": _sw["total_s"]},
+        RESULTS_DIR / "sweep_{}_t{}_{}.json".format(*_sw["key"]))
+    L.save_row(save_sweep, *sweep_file, mo)
+    return save_sweep, sweep_file
+
+
+@app.cell(hide_code=True)
+def _(L, mo, save_sweep, sweep_file):
+    L.save_on_server(save_sweep, *sweep_file, mo)
+    return
+
+
+@app.cell(hide_code=True)
+def _(get_results, math, mo):
+    _res = get_results()
+    _none = None
+    if _res is not None:
+        _runs = [r for r in _res["comparison"].runs("none") if r.get("loss_history")]
+        if _runs:
+            _b, _h = _runs[0]["config"]["batch_size"], _runs[0]["loss_history"]
+            _none = (f"In your comparison above, training with identical views brought the loss to {_h[-1]:.3f} "
+                     f"after {len(_h)} epoch(s), below ln(2B − 1) = {math.log(2 * _b - 1):.3f}, its value when "
+                     f"every tile has the same z (B = {_b}): with the positive term fixed, all of that drop came "
+                     "from pushing the negatives apart.")
+    _bn = "`python scripts/beyond_paper.py --encoders cnn16 --parts bn --seeds 0-9`"
+    mo.md(rf"""
+    ## 5. Why identical views learn: the negatives
+    NT-Xent (SimCLR's loss) for a view $z_i$ with its positive $z_j$ and the other $2B - 2$ views of the batch:
+    $\ell_i = -\log \dfrac{{e^{{\cos(z_i, z_j)/\tau}}}}{{\sum_{{k \ne i}} e^{{\cos(z_i, z_k)/\tau}}}}$.
+    With identical views ($s_l = 0$) the numerator is already at its maximum, $\cos = 1$; the loss can still fall,
+    and only by making the *other* tiles' $z$ less similar: **instance discrimination**, which alone teaches the
+    encoder what tells tiles apart. {_none or "Press *Pre-train and compare* above to see how far the loss of the "
+    "no-augmentation control falls."}
+
+    What if the negatives cannot do that job? With a **batch-normalised projection head** (SimCLR's own head,
+    `TrainConfig.proj_bn=True`, instead of the paper's plain one) identical views collapse on meteor: 80.0 ± 3.6%
+    (MLP probe) against 89.0% with the paper's head, their h concentrated (uniformity −0.30 against −1.12); weight
+    noise brings them back to 89.2 ± 1.7% ({_bn}, 10 seeds, docs/RESULTS.md). The button below trains both heads
+    with identical views and with weight noise and draws, epoch by epoch, the training loss, k-NN accuracy on a
+    probe subset, the effective rank of h and the spread of z (z_std: 0 would mean every tile has the same z);
+    a few sentences above the curves say what this run shows (k-NN, uniformity of h, any collapse). The objective
+    dropdown swaps NT-Xent for a loss **without negatives** (BYOL, SimSiam: nothing pushes different tiles apart) or
+    with explicit variance terms (VICReg, Barlow Twins); notebook 04 compares the objectives in depth.
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def _(BUDGET, mo):
+    head_sl = mo.ui.slider(0.005, 0.2, step=0.005, value=0.02, label="s_l of the noisy runs", show_value=True)
+    objective = mo.ui.dropdown({"NT-Xent (SimCLR, the paper's)": "ntxent", "BYOL": "byol", "SimSiam": "simsiam",
+                                "VICReg": "vicreg", "Barlow Twins": "barlow"},
+                               value="NT-Xent (SimCLR, the paper's)", label="objective")
+    head_epochs = mo.ui.slider(1, 50, value=BUDGET["head_epochs"], label="epochs", show_value=True)
+    heads_button = mo.ui.run_button(label="Train both heads", kind="success")
+    mo.hstack([head_sl, objective, head_epochs, heads_button], justify="start", gap=2)
+    return head_epochs, head_sl, heads_button, objective
+
+
+@app.cell(hide_code=True)
+def _(
+    BUDGET,
+    DEVICE,
+    TrainConfig,
+    data,
+    encoder_name,
+    head_epochs,
+    head_sl,
+    objective,
+):
+    # Paper's head vs batch-normalised head, each with identical views (s_l = 0) and with weight noise, and the floor
+    heads_args = None
+    if data is not None:
+        _s = float(head_sl.value)
+        heads_args = dict(
+            base=TrainConfig(dataset=data.name, encoder=encoder_name, tile=data.tile, views="none",
+                             epochs=int(head_epochs.value), device=DEVICE, objective=objective.value,
+                             batch_size=min(BUDGET["batch_size"], len(data.pretrain.y)),
+                             n_pretrain=len(data.pretrain.y), n_probe_train=len(data.probe_train.y),
+                             n_probe_test=len(data.probe_test.y)),
+            conditions=[{"views": "none", "label": "paper head, s_l = 0"},
+                        {"views": "ids", "sl": _s, "label": f"paper head, s_l = {_s:g}"},
+                        {"views": "none", "proj_bn": True, "label": "BN head, s_l = 0"},
+                        {"views": "ids", "sl": _s, "proj_bn": True, "label": f"BN head, s_l = {_s:g}"}],
+            data=data, controls=("floor",))
+    return (heads_args,)
+
+
+@app.cell(hide_code=True)
+def _(L, STORE, get_store, heads_args, mo):
+    get_store()
+    L.hint(L.estimate_compare(**heads_args, results_dir=STORE), "Train both heads", mo) \
+        if heads_args is not None else None
+    return
+
+
+@app.cell(hide_code=True)
+def _(
+    AUTO,
+    E,
+    L,
+    P,
+    STORE,
+    VIEW,
+    data,
+    get_confirmed,
+    heads_args,
+    heads_button,
+    mo,
+    objective,
+    set_confirmed,
+    set_heads,
+    set_store,
+):
+    # The button: one package call, idslab.live.press(idslab.experiments.compare, ...) on the four head x s_l runs.
+    _out = None
+    if heads_args is not None and (heads_button.value or AUTO):
+        _out = L.press(E.compare, title="Both heads, identical views and weight noise", view=VIEW,
+                       confirmed=AUTO, get_confirmed=get_confirmed, set_confirmed=set_confirmed, results_dir=STORE,
+                       curves_colours=P.head_colour, **heads_args)
+        if _out.value is not None:
+            set_heads({"comparison": _out.value, "objective": objective.selected_key,
+                       "objective_key": objective.value, "total_s": _out.wall_s, "key": (data.name, data.tile)})
+        set_store(lambda v: v + 1)
+    mo.md(f"<span id='heads-status'>{_out.message}</span>") if _out is not None else None
+    return
+
+
+@app.cell(hide_code=True)
+def _(R, get_heads, mo):
+    _hd = get_heads()
+    mo.md(f"<span id='heads-results'>{R.heads_sentences(_hd['comparison'], _hd['objective'])}</span>") \
+        if _hd is not None else None
+    return
+
+
+@app.cell(hide_code=True)
+def _(P, get_heads):
+    _hd = get_heads()
+    _view = None
+    if _hd is not None:
+        _c = _hd["comparison"]
+        _view = P.epoch_curves({r["label"]: r["monitor"] for r in _c.records if r.get("monitor")},
+                               colours=P.head_colour,
+                               title=f"Per epoch ({_hd['objective']}): training loss, k-NN, rank of h, spread of z",
+                               knn_references={k: v for k, v in P.reference_levels(_c.controls, "knn_acc").items()
+                                               if k == "floor"})
+    _view
+    return
+
+
+@app.cell(hide_code=True)
+def _(L, RESULTS_DIR, get_heads, mo):
+    _hd = get_heads()
+    save_heads = mo.ui.run_button(label="Save on the server") if _hd is not None else None
+    heads_file = (None, None) if _hd is None else (
+        _hd["comparison"].to_dict, RESULTS_DIR / "heads_{}_t{}_{}.json".format(*_hd["key"], _hd["objective_key"]))
+    L.save_row(save_heads, *heads_file, mo)
+    return heads_file, save_heads
+
+
+@app.cell(hide_code=True)
+def _(L, heads_file, mo, save_heads):
+    L.save_on_server(save_heads, *heads_file, mo)
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    # Measured with the full protocols: quoted from docs/RESULTS.md with their numbers and commands (a test checks
+    # that every number here appears there).
+    _cmd = "idslab compare --dataset meteor --encoder cnn16 --conditions flip,fft,ids --seeds 0,1,2,3,4"
+    mo.md(rf"""
+    ## 6. What the weight perturbation does and does not buy
+    <span id="measured">Measured with the full protocol (docs/RESULTS.md: meteor-5, CNN-16, 4000 / 2000 / 600
+    tiles, 20 epochs, 5 paired seeds, 2-core CPU), not with this notebook's small defaults:</span>
+
+    - **Nothing measurable over identical views.** IDS at s_l = 0.02 scores 90.6% (MLP probe); the same training
+      with two identical views scores 90.5%: +0.1 points, 95% interval [−1.9, +2.1] (`{_cmd}`). What the encoder
+      learns comes from NT-Xent's negatives, not from λ. On CNN-32 the paper's IDS is 2.5 points *below* no
+      augmentation ([−3.3, −1.7], `idslab reproduce table1`).
+    - **It does no harm where flips do.** Flip + rotation loses 10.3 points against no augmentation
+      ([−15.0, −5.6]) and its direction probe (62.8%) sits at the random init's 64.0%; IDS never touches the input
+      and keeps direction as well as no augmentation (70.0% vs 67.5%; same command).
+    - **Too much noise stops learning.** The accuracy falls from 91.0% at s_l = 0 to 83.6% at 0.1 and 71.7% at
+      0.2, below the untrained encoder's 76.5%, while the effective rank of h collapses (9.1 → 2.1)
+      (`idslab reproduce fig3`).
+    - **Speed is lost by every method.** No self-supervised encoder keeps the meteor's speed linearly readable from
+      h (velocity R² 0.03-0.11); the same CNN trained with the speed reaches 0.77
+      (`python scripts/physics_ceiling.py --tile 16 --seeds 0,1,2`).
+    - **It rescues training only where training itself fails.** With a batch-normalised projection head, identical
+      views collapse on meteor (80.0 ± 3.6%); weight noise brings them back (89.2 ± 1.7%, +9.2 [+6.7, +11.7]), but
+      only to where the paper's head gets without any noise (`python scripts/beyond_paper.py --encoders cnn16
+      --parts bn --seeds 0-9`, quick protocol, 10 seeds).
     """)
     return
 
 
 @app.cell(hide_code=True)
 def _(mo):
-    mo.md("""
-    ## In Jupyter
-    The same s_l exploration, as ipywidgets on the same idslab functions:
-
-    ```python
-    from idslab.datasets import Sizes, load
+    _code = """from idslab.datasets import Sizes, load
     from idslab.train import TrainConfig, pretrain
     from idslab.widgets import sl_explorer
 
     data = load("meteor", 16, sizes=Sizes(2000, 1000, 600))
     model = pretrain(TrainConfig(encoder="cnn16", epochs=2, n_pretrain=2000), data).model
-    sl_explorer(model, data.probe_test.x[:128], data.probe_test.y[:128], class_names=data.classes)
+    sl_explorer(model, data.probe_test.x[:128], data.probe_test.y[:128], class_names=data.classes)"""
+    mo.md(f"""
+    ## In Jupyter
+    The same s_l exploration, as ipywidgets on the same idslab functions:
+
+    ```python
+    {_code}
     ```
     """)
     return

@@ -133,13 +133,22 @@ def test_pretrain_and_embed_then_export(trained, tmp_path):
     data = A.load_file(d / "scenes.h5", 16, label_key="mask", sizes=Sizes(64, 32, 32))
     common = dict(encoder="cnn16", epochs=1, batch_size=16, n_pretrain=len(data.pretrain.y), knn_k=5,
                   device="cpu")
-    seen = []
-    out = pretrain_and_embed([TrainConfig(views="ids", **common), TrainConfig(views="fft", **common)], data,
-                             lambda done, total, text: seen.append((done, total)))
-    assert list(out) == ["ids", "fft"] and seen[-1][0] == seen[-1][1] == 2 * (len(data.pretrain.y) // 16)
+    seen, steps, kept = [], [], {}
+    cfgs = [TrainConfig(views="ids", **common), TrainConfig(views="fft", **common)]
+    out = pretrain_and_embed(cfgs, data, lambda done, total, rec: seen.append((done, total)),
+                             on_step=lambda run, d, t, loss: steps.append((run.label, d, t)), keep=kept)
+    assert list(out) == ["ids", "fft", "floor", "trivial"] and seen[-1] == (4, 4)     # the controls follow
+    assert ("fft", len(data.pretrain.y) // 16, len(data.pretrain.y) // 16) in steps
     for t in out.values():
-        assert t.h.shape == (len(data.probe_test.y), 32) and 0 <= t.metrics["mlp_acc"] <= 1
+        assert 0 <= t.metrics["mlp_acc"] <= 1
+        assert t.h is None if t.label == "trivial" else t.h.shape == (len(data.probe_test.y), 32)
+    assert [t.role for t in out.values()] == ["condition", "condition", "control", "control"]
+    assert out["floor"].cfg.epochs == 0 and len(kept) == 4
+    steps.clear()
+    again = pretrain_and_embed(cfgs, data, keep=kept, on_step=lambda *a: steps.append(a))
+    assert not steps and again["ids"] is out["ids"]                     # kept runs are reused, not retrained
     paths = export(out, data, tmp_path / "exp")
+    assert set(paths) == {"ids", "fft"}                                 # the controls are not exported
     z = np.load(paths["ids"]["embeddings"])
     assert z["h"].shape == (24 * 9, 32) and z["index"].shape == (24 * 9, 3)
     model, cfg, _ = load_checkpoint(paths["fft"]["model"])

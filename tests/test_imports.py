@@ -125,10 +125,13 @@ def _declared(section: str | None = None) -> set[str]:
 
 def test_declared_dependencies_are_what_the_package_imports():
     """pyproject.toml's dependencies are exactly the third-party packages idslab/ imports (besides the widgets
-    module, whose ipywidgets is an optional 'notebooks' extra), and the notebooks' imports are declared somewhere."""
-    used = {_DIST.get(n, n).lower() for n in _third_party(p for p in PKG.rglob("*.py") if p.name != "widgets.py")}
+    module, whose ipywidgets, and live's MarimoView, whose marimo, are the optional 'notebooks' extra), and the
+    notebooks' imports are declared somewhere."""
+    extra = ("widgets.py", "live.py")
+    used = {_DIST.get(n, n).lower() for n in _third_party(p for p in PKG.rglob("*.py") if p.name not in extra)}
+    used |= {_DIST.get(n, n).lower() for n in _third_party([PKG / "live.py"])} - {"marimo"}
     assert used == _declared(), f"imported but undeclared: {used - _declared()}; declared but unused: " \
                                 f"{_declared() - used}"
     nb = {_DIST.get(n, n).lower() for n in _third_party((ROOT / "notebooks").glob("*.py"))}
-    nb |= {_DIST.get(n, n).lower() for n in _third_party([PKG / "widgets.py"])}
+    nb |= {_DIST.get(n, n).lower() for n in _third_party([PKG / n for n in extra])}
     assert nb <= _declared() | _declared("notebooks"), nb - _declared() - _declared("notebooks")

@@ -124,3 +124,33 @@ def test_by_label_groups_seeds_and_skips_baselines():
     assert set(g) == {"ids", "flip"} and g["flip"]["metrics"]["mlp_ci"] == [0.7, 0.8] and g["ids"]["n"] == 2
     assert np.isclose(g["ids"]["metrics"]["mlp_acc"], 0.85) and np.isclose(g["ids"]["metrics"]["physics"]["velocity_r2"], 0.3)
     assert np.allclose(g["ids"]["metrics"]["mlp_ci"], [0.85 - 0.0707107, 0.85 + 0.0707107])
+
+
+def test_accuracy_bars_name_every_control_beside_the_bars_and_tick_both_panels():
+    recs = {"flip": {"metrics": {"mlp_acc": 0.8, "mlp_ci": [0.77, 0.83], "knn_acc": 0.6, "knn_ci": [0.56, 0.64]}},
+            "ids": {"metrics": {"mlp_acc": 0.9, "mlp_ci": [0.87, 0.92], "knn_acc": 0.88, "knn_ci": [0.85, 0.9]}}}
+    fig = P.accuracy_bars(recs, references={"floor": 0.75, "trivial": 0.55, "supervised": 0.93},
+                          knn_references={"floor": 0.72})
+    names = [t.name for t in fig.data if t.name]
+    assert names == ["random init (floor) (MLP): 75.0%", "trivial (tile statistics): 55.0%",
+                     "supervised (ceiling): 93.0%", "random init (floor) (k-NN): 72.0%"]   # each named once
+    assert not fig.layout.annotations[2:]                       # only the two panel titles: no label on a bar
+    assert fig.layout.yaxis.showticklabels and fig.layout.yaxis2.showticklabels
+    assert sorted(round(s.y0, 2) for s in fig.layout.shapes) == [0.55, 0.55, 0.72, 0.75, 0.93, 0.93]
+    assert list(fig.data[0].x) == ["flip + rotation", "IDS"] == list(fig.data[1].x)
+
+
+def test_epoch_curves_draw_each_run_per_panel_with_its_colour():
+    mon = lambda k: [{"epoch": e + 1, "loss": 5 - e, "knn_acc": k + 0.01 * e, "effective_rank": 8.0,
+                      "z_std": 0.9} for e in range(3)]
+    fig = P.epoch_curves({"BN head, s_l = 0": mon(0.7), "BN head, s_l = 0.02": mon(0.85),
+                          "BN head, s_l = 0 · seed 1": mon(0.72)}, colours=P.head_colour,
+                         knn_references={"floor": 0.6})
+    lines = [t for t in fig.data if t.x and t.x[0] is not None]
+    assert len(lines) == 3 * 4 and [t.showlegend for t in lines[:4]] == [True, False, False, False]
+    assert {t.line.color for t in lines} == {"#4C78A8", "#F58518"}
+    assert {t.line.dash for t in lines if "seed 1" in t.name} == {"dot"}
+    lo, hi = fig.layout.yaxis2.range
+    assert lo < 0.6 < hi                                        # the floor's line is inside the k-NN panel
+    assert [a.text for a in fig.layout.annotations[:4]] == ["training loss", "k-NN accuracy", "effective rank of h",
+                                                            "z_std (0 = collapsed)"]

@@ -123,3 +123,80 @@ def test_sweep_report_and_figure_show_zero_floor_and_loss():
     names = [t.name for t in fig.data]
     assert "final NT-Xent loss" in names and list(fig.data[0].x) == ["0", "0.1"]  # categorical; floor no point
     assert len(fig.layout.shapes) == 2 + 3                                     # paper bands + 3 reference lines
+
+
+# ---------------------------------------------------------------- the sentences notebook 01 computes from its results
+def comp_of(runs, labels=("ids",), seeds=(0,), controls=None):
+    """A stand-in Comparison: records with label/role/metrics/config, and its controls' summaries."""
+    from idslab.experiments import Comparison
+    from idslab.train import TrainConfig
+    recs = []
+    for lab, seed, mlp, ci, extra in runs:
+        recs.append({"label": lab, "role": "condition" if lab in labels else "control",
+                     "config": {"seed": seed, "epochs": 0 if lab == "floor" else 5, "batch_size": 256},
+                     "metrics": {"mlp_acc": mlp, "mlp_ci": ci, "knn_acc": mlp, "knn_ci": ci}, **extra})
+    return Comparison(TrainConfig(), list(labels), list(seeds), recs, {}, {}, controls or {})
+
+
+def test_comparison_sentences_say_what_the_seeds_resolve():
+    one = comp_of([("ids", 0, 0.90, [0.87, 0.92], {}), ("none", 0, 0.91, [0.88, 0.93], {}),
+                   ("floor", 0, 0.75, [0.71, 0.78], {})])
+    text = report.comparison_sentences(one)
+    assert "Identical views (no augmentation) reach 91.0% against the random init's 75.0%, so the encoder " \
+           "learned without any view variation." in text
+    assert "IDS − no augmentation: -1.0 points with one seed, inside the two runs' 95% intervals" in text
+    stuck = comp_of([("ids", 0, 0.76, [0.72, 0.79], {}), ("none", 0, 0.755, [0.72, 0.79], {}),
+                     ("floor", 0, 0.75, [0.71, 0.78], {})])
+    assert "learned little or nothing" in report.comparison_sentences(stuck)
+    three = comp_of([(lab, s, a + d, [0.8, 0.95], {}) for s, d in enumerate((0.0, 0.01, -0.01))
+                     for lab, a in (("ids", 0.80), ("none", 0.90), ("floor", 0.75))], seeds=(0, 1, 2))
+    assert "IDS − no augmentation: -10.0 points [-10.0, -10.0] over 3 seeds, resolvably below identical views." \
+        in report.comparison_sentences(three)
+
+
+def test_direction_sentence_follows_the_intervals():
+    g = lambda a, lo, hi: {"metrics": {"physics": {"direction_acc": a, "direction_ci": [lo, hi]}}}
+    chance = {"flip": g(0.52, 0.45, 0.58), "ids": g(0.55, 0.49, 0.61), "floor": g(0.50, 0.44, 0.56)}
+    assert report.direction_sentence(chance).startswith("At this tile size no encoder's direction probe is above")
+    mixed = {"flip": g(0.60, 0.55, 0.65), "fft": g(0.85, 0.80, 0.89), "floor": g(0.62, 0.57, 0.67)}
+    text = report.direction_sentence(mixed)
+    assert "Above chance: flip + rotation 60.0%, FFT band mask 85.0%, random init (floor) 62.0%." in text
+    assert "Above the random init: FFT band mask." in text and "Level with the random init" in text \
+        and "flip + rotation" in text.split("Level with")[1]
+
+
+def test_sweep_sentences_compare_against_the_seed_spread():
+    def r(sl, seed, acc, loss, control=None):
+        return {"config": {"sites": {"fc1": sl}, "seed": seed, "epochs": 0 if control else 3},
+                "metrics": {"mlp_acc": acc}, "final_loss": loss, **({"control": control} if control else {})}
+    recs = [r(0.0, 0, 0.90, 4.6), r(0.0, 1, 0.91, 4.6), r(0.02, 0, 0.906, 4.7), r(0.02, 1, 0.90, 4.7),
+            r(0.2, 0, 0.75, 6.2), r(0.2, 1, 0.77, 6.2), r(0.0, 0, 0.74, None, "floor"), r(0.0, 1, 0.75, None, "floor")]
+    text = report.sweep_sentences(recs)
+    assert text.startswith("At s_l = 0 (identical views) the MLP probe reaches 90.5% against the random init's "
+                           "74.5%: the encoder learned without any weight noise.")
+    assert "The best s_l > 0 (0.02) reaches 90.3%, -0.2 points: within the seed spread of s_l = 0." in text
+    assert "At s_l = 0.2: 76.0% (-14.5 points; its final loss 6.200 against 4.600 at s_l = 0): too much noise " \
+           "hurts." in text
+
+
+def test_heads_sentences_name_a_collapse_and_a_fall_back_to_the_floor():
+    def mon(knns, z=0.9, rank=8.0):
+        return [{"epoch": i + 1, "knn_acc": k, "z_std": z, "effective_rank": rank} for i, k in enumerate(knns)]
+    labels = ("paper head, s_l = 0", "BN head, s_l = 0", "BN head, s_l = 0.02")
+    comp = comp_of([("paper head, s_l = 0", 0, 0.7, [0.6, 0.8], {"monitor": mon([0.70, 0.70], z=0.01, rank=1.3)}),
+                    ("BN head, s_l = 0", 0, 0.8, [0.7, 0.9], {"monitor": mon([0.82, 0.76])}),
+                    ("BN head, s_l = 0.02", 0, 0.9, [0.8, 0.95], {"monitor": mon([0.85, 0.90])}),
+                    ("floor", 0, 0.74, [0.7, 0.8], {})], labels=labels, controls={"floor": {"knn_acc": 0.75}})
+    text = report.heads_sentences(comp, "SimSiam")
+    assert text.startswith("With SimSiam, after 2 epoch(s) (random init: k-NN 75.0%)")
+    assert "paper head, s_l = 0: k-NN 70.0%, collapsed (z_std 0.01, rank of h 1.3)" in text
+    assert "BN head, s_l = 0: k-NN 76.0%, back at the random init's level after a peak of 82.0% at epoch 1" in text
+    assert "Weight noise brings the batch-normalised head's training back (+14.0 k-NN points" in text
+
+
+def test_report_sections_split_tables_for_tabs():
+    md = "## T\n\nintro\n\n**MLP (%)**\n\n| a |\n|---|\n| 1 |\n\n**k-NN (%)**\n\n| b |\n|---|\n| 2 |\n"
+    header, parts = report.report_sections(md)
+    assert header == "## T\n\nintro" and list(parts) == ["MLP (%)", "k-NN (%)"] and "| 2 |" in parts["k-NN (%)"]
+    header, parts = report.report_sections("## F\n\nprotocol\n\n| s_l |\n|---|\n| 0 |\n\nPaper: 78-82%.")
+    assert header == "## F\n\nprotocol" and parts == {"results": "| s_l |\n|---|\n| 0 |\n\nPaper: 78-82%."}

@@ -16,7 +16,8 @@ from plotly.subplots import make_subplots
 
 __all__ = ["loss_curves", "umap_2d", "pca_2d", "umap_side_by_side", "similarity_histograms", "cloud_scatter", "sweep_points",
            "sl_sweep", "sl_sweep_from_csv", "view_grid", "label_colours", "condition_colour", "condition_name", "CONDITION_NAMES",
-           "reference_levels", "by_label", "accuracy_bars", "physics_bars", "diagnostics_bars", "training_panel", "warm_umap"]
+           "reference_levels", "by_label", "accuracy_bars", "physics_bars", "diagnostics_bars", "epoch_curves",
+           "head_colour"]
 
 # Colour per class label (0, 1) and per condition, reused across figures so a notebook reads consistently.
 LABEL_COLOURS = ("#4C78A8", "#F58518")
@@ -90,13 +91,20 @@ def reference_levels(controls: Mapping | None, metric: str = "mlp_acc") -> dict[
     return out
 
 
-def _add_references(fig: go.Figure, levels: Mapping[str, float], row=None, col=None) -> None:
-    """Horizontal reference lines (floor, no augmentation, trivial, supervised) labelled at the right."""
+def _add_references(fig: go.Figure, levels: Mapping[str, float], row=None, col=None, suffix: str = "") -> None:
+    """Horizontal reference lines (floor, no augmentation, trivial, supervised), each named with its level in the
+    legend (a dummy trace in the line's style; `suffix` says which panel a floor or none line belongs to), so no
+    label is drawn over a bar or a point; the same line in several panels is named once."""
+    named = {t.name for t in fig.data}
     for name, y in levels.items():
         label, colour, dash = REFERENCE_STYLE.get(name, (name, "#7F7F7F", "dot"))
         kw = dict(row=row, col=col) if row is not None else {}
-        fig.add_hline(y=y, line=dict(color=colour, dash=dash, width=1.5), annotation_text=f"{label} {100 * y:.1f}%",
-                      annotation_position="top left", annotation_font=dict(size=11, color=colour), **kw)
+        fig.add_hline(y=y, line=dict(color=colour, dash=dash, width=1.5), **kw)
+        text = f"{label}{suffix if name in ('floor', 'none') else ''}: {100 * y:.1f}%"
+        if text not in named:
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=text, legendgroup=f"ref-{name}",
+                                     line=dict(color=colour, dash=dash, width=1.5), hoverinfo="skip"))
+            named.add(text)
 
 
 def _np(a) -> np.ndarray:
@@ -144,7 +152,7 @@ def umap_side_by_side(embeddings: Mapping[str, object], labels, class_names: Seq
                       seed: int = 0, title: str | None = None, method: str = "umap") -> go.Figure:
     """One 2-D embedding panel per condition, points coloured by label. embeddings: {views: (n, 32)}; labels (n,)
     in 0..K-1 (K = len(class_names)), -1 for no label (grey). method: "umap" (umap-learn, seeded; its first call
-    in a process compiles for ~20 s on 2 CPU cores) or "pca" (instant; notebooks use it in quick mode)."""
+    in a process compiles for ~20 s on 2 CPU cores) or "pca" (instant; the notebooks' default, UMAP on request)."""
     if method not in ("umap", "pca"):
         raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
     reduce = (lambda e: umap_2d(e, seed=seed)) if method == "umap" else pca_2d
@@ -355,6 +363,11 @@ def _sweep_figure(stats: Mapping[str, list], title: str, references: Mapping[str
                                  marker=dict(symbol="square")), secondary_y=True)
         fig.update_yaxes(title_text="final NT-Xent loss", secondary_y=True, showgrid=False)
     _add_references(fig, dict(references or {}))
+    ys = [p[1] + sign * p[2] for m, pts in stats.items() if m != "final_loss" for p in pts for sign in (-1, 1)
+          if np.isfinite(p[1])] + list(dict(references or {}).values())
+    if ys:   # the reference lines inside the plot, not on its edge
+        pad = 0.03 + 0.05 * (max(ys) - min(ys))
+        fig.update_yaxes(range=[max(0.0, min(ys) - pad), min(1.0, max(ys) + pad)], secondary_y=False)
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=[tick[s] for s in sls],
                      title_text="s_l (standard deviation of λ at fc1; evenly spaced values)")
     fig.update_yaxes(title_text="probe-test accuracy (mean ± sd over seeds)", tickformat=".0%", secondary_y=False)
@@ -409,22 +422,30 @@ def _ci_bars(values: Mapping[str, tuple[float, tuple[float, float] | None]], col
 
 
 def accuracy_bars(records: Mapping[str, Mapping], references: Mapping[str, float] | None = None,
-                  title: str = "Probe-test accuracy (95% Wilson intervals) against the controls") -> go.Figure:
-    """Two panels (MLP probe, k-NN): one bar per condition with its 95% interval, and the controls' levels as
-    lines. records: {views: run record}; references: {control: accuracy} for the MLP panel (reference_levels)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("MLP probe", "k-NN"), shared_yaxes=True,
-                        horizontal_spacing=0.06)
+                  title: str = "Probe-test accuracy (95% Wilson intervals) against the controls",
+                  knn_references: Mapping[str, float] | None = None) -> go.Figure:
+    """Two panels (MLP probe, k-NN), each with its own tick labels: one bar per condition (named on the x axis)
+    with its 95% interval, and the controls' levels as lines named in the legend. records: {views: run record};
+    references: {control: accuracy} for the MLP panel (reference_levels); knn_references: the same for the k-NN
+    panel (reference_levels(controls, "knn_acc")); the trivial and supervised levels are drawn in both."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("MLP probe", "k-NN"), horizontal_spacing=0.08)
+    knn_refs = dict(knn_references or {})
     for col, m in enumerate(("mlp", "knn"), start=1):
         vals = {n: (float(_metric(r, f"{m}_acc")), _metric(r, f"{m}_ci")) for n, r in records.items()
                 if _metric(r, f"{m}_acc") is not None}
         fig.add_trace(_ci_bars(vals, condition_colour), row=1, col=col)
     refs = dict(references or {})
-    if refs:
-        _add_references(fig, refs, row=1, col=1)
-    lows = [v for v in refs.values()] + [_metric(r, "mlp_acc") or 1 for r in records.values()]
-    fig.update_yaxes(tickformat=".0%", range=[max(0.0, min(lows) - 0.08), 1.0])
+    _add_references(fig, refs, row=1, col=1, suffix=" (MLP)")
+    # k-NN panel: the trained controls' own k-NN levels; trivial and supervised are one classifier each, so the
+    # same level in both panels
+    _add_references(fig, {**{k: v for k, v in refs.items() if k in ("trivial", "supervised")}, **knn_refs},
+                    row=1, col=2, suffix=" (k-NN)")
+    accs = [v for r in records.values() for m in ("mlp", "knn") if (v := _metric(r, f"{m}_acc")) is not None]
+    lows = [*refs.values(), *knn_refs.values(), *accs] or [0.5]
+    fig.update_yaxes(tickformat=".0%", range=[max(0.0, min(lows) - 0.08), 1.0], showticklabels=True)
     fig.update_yaxes(title_text="probe-test accuracy", row=1, col=1)
-    fig.update_layout(title=title, height=400, **_LAYOUT)
+    fig.update_xaxes(tickangle=-20)
+    fig.update_layout(title=title, height=430, legend=dict(title="controls"), **_LAYOUT)
     return fig
 
 
@@ -449,11 +470,13 @@ def physics_bars(records: Mapping[str, Mapping], title: str = "What the frozen h
             if isinstance(v, (int, float)):
                 vals[n] = (float(v), tuple(ci) if ci else None)
         fig.add_trace(_ci_bars(vals, condition_colour), row=1, col=col)
-    fig.add_hline(y=0.5, line=dict(color="#7F7F7F", dash="dot"), annotation_text="chance", row=1, col=2,
-                  annotation_position="top left")
+    fig.add_hline(y=0.5, line=dict(color="#7F7F7F", dash="dot"), row=1, col=2)
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="chance (50%)", hoverinfo="skip",
+                             line=dict(color="#7F7F7F", dash="dot")))
     fig.update_yaxes(title_text="R²", row=1, col=1)
     fig.update_yaxes(title_text="accuracy", tickformat=".0%", range=[0, 1], row=1, col=2)
-    fig.update_layout(title=title, height=380, **_LAYOUT)
+    fig.update_xaxes(tickangle=-20)
+    fig.update_layout(title=title, height=400, **_LAYOUT)
     return fig
 
 
@@ -484,23 +507,61 @@ def diagnostics_bars(records: Mapping[str, Mapping], title: str = "Representatio
     return fig
 
 
-def training_panel(histories: Mapping[str, Sequence[float]], records: Mapping[str, Mapping] | None = None,
-                   title: str = "Pre-training loss and representation diagnostics") -> go.Figure:
-    """The loss curves (NT-Xent per epoch, one line per condition) beside the diagnostics of the trained h
-    (alignment, uniformity, effective rank; records: {label: record or {"metrics": ...}}), in one row, so a
-    falling loss reads against whether h collapsed. Panels without values stay empty."""
-    fig = make_subplots(rows=1, cols=4, column_widths=[0.34, 0.22, 0.22, 0.22], horizontal_spacing=0.07,
-                        subplot_titles=["NT-Xent loss per epoch"] + [t for _, t in DIAGNOSTICS])
-    for name, hist in histories.items():
-        hist = list(hist)
-        fig.add_trace(go.Scatter(x=list(range(1, len(hist) + 1)), y=hist, mode="lines+markers",
-                                 name=condition_name(name), line=dict(color=condition_colour(name), width=2)),
-                      row=1, col=1)
-    for col, (key, _) in enumerate(DIAGNOSTICS, start=2):
-        fig.add_trace(_ci_bars(_diagnostic_values(records or {}, key), condition_colour), row=1, col=col)
-        fig.update_xaxes(showticklabels=False, row=1, col=col)   # the bars' colours are the legend's
-    fig.update_xaxes(title_text="epoch", row=1, col=1)
-    fig.update_layout(title=title, height=380, legend=dict(orientation="h", y=-0.18), **_LAYOUT)
+# ------------------------------------------------------------------------------------------- per-epoch monitor
+MONITOR = (("loss", "training loss"), ("knn_acc", "k-NN accuracy"), ("effective_rank", "effective rank of h"),
+           ("z_std", "z_std (0 = collapsed)"))
+
+
+def head_colour(label: str) -> str | None:
+    """Colours of notebook 01's head experiment ("paper head, s_l = 0", "BN head, s_l = 0.02", ...): grey and red
+    for the paper's head without and with weight noise, blue and orange for the batch-normalised one."""
+    head = "bn" if label.startswith("BN head") else "paper" if label.startswith("paper head") else None
+    if head is None:
+        return None
+    zero = label.rstrip().endswith("s_l = 0")
+    return {("paper", True): "#7F7F7F", ("paper", False): "#E45756", ("bn", True): "#4C78A8",
+            ("bn", False): "#F58518"}[head, zero]
+
+
+def epoch_curves(histories: Mapping[str, Sequence[Mapping]], title: str = "Per-epoch monitor",
+                 colours=None, knn_references: Mapping[str, float] | None = None) -> go.Figure:
+    """The engine's per-epoch monitor (idslab.train: loss, k-NN accuracy on a fixed probe subset, effective rank
+    of h, z_std of the normalised projections), one panel each, one line per run, x = epoch.
+
+    histories: {name: [{"epoch", "loss", "knn_acc", "effective_rank", "z_std", ...}, ...]}; a name is a condition
+    label (display name and colour from condition_name / condition_colour unless `colours`, a {label: colour} map
+    or a function label -> colour or None, gives one), optionally with " · seed k" (drawn dotted in the same
+    colour). Missing values (k-NN without labels) are skipped.
+    knn_references: {control: k-NN accuracy} drawn as lines in the k-NN panel."""
+    fig = make_subplots(rows=1, cols=len(MONITOR), subplot_titles=[t for _, t in MONITOR], horizontal_spacing=0.06)
+    palette = iter(_MORE_COLOURS + SAMPLE_COLOURS)
+    auto = {}
+    for name, entries in histories.items():
+        base, _, seed = name.partition(" · ")
+        given = colours(base) if callable(colours) else (colours or {}).get(base)
+        colour = given or (condition_colour(base) if base in CONDITION_COLOURS or base.startswith("ids+")
+                           else auto.setdefault(base, next(palette, "#7F7F7F")))
+        shown = condition_name(base) + (f" · {seed}" if seed else "")
+        ep = [int(e.get("epoch", i + 1)) for i, e in enumerate(entries)]
+        for col, (key, _) in enumerate(MONITOR, start=1):
+            ys = [e.get(key) for e in entries]
+            if not any(isinstance(v, (int, float)) for v in ys):
+                continue
+            fig.add_trace(go.Scatter(x=ep, y=ys, mode="lines+markers", name=shown, legendgroup=shown,
+                                     showlegend=col == 1, line=dict(color=colour, width=2,
+                                                                   dash="dot" if seed else "solid"),
+                                     marker=dict(size=5)), row=1, col=col)
+    if knn_references:
+        _add_references(fig, knn_references, row=1, col=2)
+        ys = [e.get("knn_acc") for v in histories.values() for e in v if isinstance(e.get("knn_acc"), (int, float))]
+        ys += list(knn_references.values())
+        pad = 0.02 + 0.05 * (max(ys) - min(ys))
+        fig.update_yaxes(range=[max(0.0, min(ys) - pad), min(1.0, max(ys) + pad)], row=1, col=2)
+    for col in range(1, len(MONITOR) + 1):
+        fig.update_xaxes(title_text="epoch", dtick=1 if max((len(v) for v in histories.values()), default=0) <= 12
+                         else None, row=1, col=col)
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    fig.update_layout(title=title, height=400, legend=dict(orientation="h", y=-0.25), **_LAYOUT)
     return fig
 
 
@@ -545,24 +606,3 @@ def view_grid(rows: Mapping[str, object], colorbar_title: str = "SNR (dB)", zmin
     # at most ~560 px by default: marimo's edit mode scrolls any cell output taller than 610 px
     fig.update_layout(title=title, height=height or min(560, (230 if by_column else 115) * n_rows + 90), **_LAYOUT)
     return fig
-
-
-_WARM = []
-
-
-def warm_umap() -> None:
-    """Compile umap-learn's numba kernels in a background thread (the first UMAP of a process costs ~20 s on a
-    2-core CPU), so a notebook's first run button does not pay for it. Idempotent; errors are ignored."""
-    if _WARM:
-        return
-    import threading
-
-    def _work():
-        try:
-            umap_2d(np.random.default_rng(0).normal(size=(64, 8)), seed=0)
-        except Exception:  # only a warm-up: the real call reports real errors
-            pass
-
-    t = threading.Thread(target=_work, name="idslab-umap-warmup", daemon=True)
-    _WARM.append(t)
-    t.start()

@@ -17,6 +17,8 @@ def quick_env(**extra) -> dict:
     """The environment every notebook check runs in: IDSLAB_QUICK=1 (tiny sizes), the repo's data cache."""
     env = dict(os.environ, IDSLAB_QUICK="1", PYTHONUNBUFFERED="1", **extra)
     env.setdefault("IDSLAB_DATA", str(ROOT / "data"))
+    # this checkout's idslab, whichever one the venv has installed (a worktree sharing another checkout's venv)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
 
