@@ -6,8 +6,11 @@ app = marimo.App(width="medium", app_title="Spectra: weight noise on a second mo
 
 @app.cell(hide_code=True)
 def _():
-    # Set-up: imports, mode, folders, budget.
+    # Set-up: imports; mode, sizes and folders (as notebook 01).
+    import atexit
     import os
+    import shutil
+    import tempfile
     from pathlib import Path
 
     import marimo as mo
@@ -16,8 +19,10 @@ def _():
     import idslab
     from idslab import diagnostics as D
     from idslab import experiments as E
+    from idslab import live as L
+    from idslab import report as R
     from idslab.datasets import Sizes, SpectraParams, load, per_class
-    from idslab.datasets.spectra import (OIII, reversed_wavelength, shifted_velocity, simulate_spectrum)
+    from idslab.datasets.spectra import OIII, reversed_wavelength, shifted_velocity, simulate_spectrum
     from idslab.plots import spectra as PS
     from idslab.plots import training as P
     from idslab.train import TrainConfig
@@ -27,15 +32,31 @@ def _():
     # script, exported .ipynb under nbval) no button is ever pressed, so the button cells run once by themselves.
     QUICK = os.environ.get("IDSLAB_QUICK", "0") not in ("", "0")
     AUTO = not mo.running_in_notebook()
-    if QUICK:
+    GPU = torch.cuda.is_available()
+    if not GPU:
+        # one intra-op thread: on a 2-core CPU shared with the marimo server and the browser, torch's thread
+        # hand-offs dominate these small tensors (notebook 01 measured 8x faster training)
         torch.set_num_threads(1)
-    _root = Path(idslab.__file__).resolve().parent.parent
-    DATA_DIR = os.environ.get("IDSLAB_DATA") or (str(_root / "data") if (_root / "pyproject.toml").exists() else None)
-    DEVICE = "auto"
+    ROOT = Path(idslab.__file__).resolve().parent.parent
+    _checkout = (ROOT / "pyproject.toml").exists()
+    DATA_DIR = os.environ.get("IDSLAB_DATA") or (str(ROOT / "data") if _checkout else None)
+    # Saved results go to results/notebooks/; quick mode (CI) uses a temporary folder, removed at exit. STORE: every
+    # finished run is written there as it finishes, so marimo's stop keeps it and the next press reuses it.
+    RESULTS_DIR = (Path(tempfile.mkdtemp(prefix="idslab_nb05_")) if QUICK else
+                   ROOT / "results" / "notebooks" if _checkout else Path("results") / "notebooks")
+    if QUICK:
+        atexit.register(shutil.rmtree, RESULTS_DIR, True)
+    STORE = RESULTS_DIR / "store"
+    DEVICE = "cuda" if GPU else "cpu"
+    VIEW = None if AUTO else "marimo"   # live progress and curves in the running cell (none in a script)
     SPEC = SpectraParams()
-    # CPU-sized defaults: about two minutes for the comparison on 2 cores (QUICK: seconds)
-    BUDGET = (dict(sizes=Sizes(256, 128, 100), epochs=1, batch_size=64, draws=8)
-              if QUICK else dict(sizes=Sizes(2000, 1000, 600), epochs=5, batch_size=256, draws=24))
+    # CPU defaults sized like notebook 01's (docs/NOTEBOOKS.md); QUICK: seconds
+    if QUICK:
+        BUDGET = dict(sizes=Sizes(256, 128, 100), epochs=1, batch_size=64, draws=8, supervised_epochs=10)
+    elif GPU:
+        BUDGET = dict(sizes=Sizes(4000, 2000, 600), epochs=30, batch_size=256, draws=64, supervised_epochs=30)
+    else:
+        BUDGET = dict(sizes=Sizes(2000, 1000, 600), epochs=5, batch_size=256, draws=24, supervised_epochs=10)
     return (
         AUTO,
         BUDGET,
@@ -43,12 +64,17 @@ def _():
         DATA_DIR,
         DEVICE,
         E,
+        L,
         OIII,
         P,
         PS,
         QUICK,
+        R,
+        RESULTS_DIR,
         SPEC,
+        STORE,
         TrainConfig,
+        VIEW,
         fft_band_mask,
         load,
         mo,
@@ -199,7 +225,16 @@ def _(BUDGET, DEVICE, E, data, mo):
 
 @app.cell(hide_code=True)
 def _(mo):
+    # Results live in state, so moving a slider afterwards neither retrains nor clears them; the cells that show
+    # them read the state (they never wait on the run cell, so a stopped run leaves nothing half-drawn below it).
     get_results, set_results = mo.state(None)
+    get_store, set_store = mo.state(0)            # bumped after every run: the estimate re-reads the store
+    get_confirmed, set_confirmed = mo.state(None)  # the long run the reader was warned about once
+    return get_confirmed, get_results, get_store, set_confirmed, set_results, set_store
+
+
+@app.cell(hide_code=True)
+def _(mo):
     sl = mo.ui.slider(0.0, 0.2, value=0.02, step=0.005, label="IDS s_l (std of the weight noise at fc1)",
                       show_value=True)
     mo.vstack([mo.md("## 4. Data-space and weight-space views, side by side\nLeft: two data-space views "
@@ -207,7 +242,7 @@ def _(mo):
                      "leaves the spectrum as it is; its pair is two passes through perturbed weights, "
                      "f<sub>W+λ</sub>(x): each × is a spectrum's clean representation h (PCA of the 32-d h), the "
                      "dots its perturbed passes."), sl])
-    return get_results, set_results, sl
+    return (sl,)
 
 
 @app.cell(hide_code=True)
@@ -238,8 +273,9 @@ def _(P, PS, SPEC, clean, cloud, cloud_numbers, data, diag_pick, diag_y, mo, pai
               f"{_cs['spread_over_neighbour']:.2f}× the distance to the nearest other spectrum).</span>"),
         mo.hstack([PS.views_figure(SPEC.wavelength(), pair, title="data space: reversal + shift"),
                    P.cloud_scatter(clean, cloud, diag_y[diag_pick], data.classes).update_layout(
-                       title="weight space: IDS (h under W + λ)", legend=dict(orientation="h", y=-0.25))],
-                  widths=[1, 1]),
+                       title="weight space: IDS (h under W + λ)", legend=dict(orientation="h", y=-0.25))
+                   .for_each_annotation(lambda a: a.update(text=a.text.split(" (")[0]))],  # short panel titles
+                  widths=[2, 3]),
     ])
     return
 
@@ -263,97 +299,173 @@ def _(BUDGET, mo):
     epochs = mo.ui.slider(1, 30, value=BUDGET["epochs"], step=1, label="epochs", show_value=True)
     seeds = mo.ui.slider(1, 3, value=1, step=1, label="seeds", show_value=True)
     run_button = mo.ui.run_button(label="Pre-train and compare", kind="success")
-    mo.vstack([mo.md("## 5. Pre-train and compare\nReversal + shift, the FFT mask and IDS on the same CNN1D-512, "
-                     "data and seeds, with the controls: no augmentation, the random-init floor, the trivial "
-                     "baseline and the supervised reference. The full experiment (5 seeds, every view and "
-                     "objective) is `scripts/spectra_experiment.py`, reported in docs/RESULTS.md."),
+    mo.vstack([mo.md("## 5. Pre-train and compare\nReversal + shift, the FFT mask and IDS (at the s_l above) on the "
+                     "same CNN1D-512, data and seeds, then each encoder frozen and probed (MLP and k-NN on h), with "
+                     "the controls: the same training with two identical views (no augmentation), the random-init "
+                     "floor, a logistic regression on global statistics (trivial) and the encoder trained with "
+                     "labels (supervised). Stop it any time (marimo's ■): finished runs are kept, and pressing "
+                     "again resumes. The full experiment (5 seeds, every view and objective) is "
+                     "`scripts/spectra_experiment.py`, reported in docs/RESULTS.md."),
                mo.hstack([epochs, seeds, run_button], justify="start", gap=2)])
     return epochs, run_button, seeds
 
 
 @app.cell(hide_code=True)
+def _(BUDGET, DEVICE, TrainConfig, data, epochs, seeds, sl):
+    # What the button will run: idslab.experiments.compare's arguments (the estimate reads the same ones).
+    compare_args = dict(
+        base=TrainConfig(dataset="spectra", encoder="cnn1d512", views="ids", sites={"fc1": float(sl.value)},
+                         epochs=int(epochs.value), device=DEVICE, n_pretrain=len(data.pretrain),
+                         batch_size=min(BUDGET["batch_size"], len(data.pretrain)),
+                         n_probe_train=len(data.probe_train), n_probe_test=len(data.probe_test),
+                         knn_k=min(20, len(data.probe_train))),
+        conditions=["reverse+shift", "fft", "ids"], data=data, seeds=tuple(range(int(seeds.value))),
+        supervised_epochs=BUDGET["supervised_epochs"])
+    return (compare_args,)
+
+
+@app.cell(hide_code=True)
+def _(L, STORE, compare_args, get_store, mo):
+    # The section's one hint line: what pressing costs on this device (a measured step), before anything trains.
+    get_store()
+    L.hint(L.estimate_compare(**compare_args, results_dir=STORE), "Pre-train and compare", mo)
+    return
+
+
+@app.cell(hide_code=True)
 def _(
     AUTO,
-    BUDGET,
-    DEVICE,
     E,
-    TrainConfig,
-    data,
-    epochs,
+    L,
+    STORE,
+    VIEW,
+    compare_args,
+    get_confirmed,
     mo,
     run_button,
-    seeds,
+    set_confirmed,
     set_results,
+    set_store,
     sl,
 ):
-    # The button: one package call, idslab.experiments.compare. Results go into state, so moving a slider
-    # afterwards neither retrains nor clears them.
-    mo.stop(not (run_button.value or AUTO))
-    _base = TrainConfig(dataset="spectra", encoder="cnn1d512", views="ids", sites={"fc1": float(sl.value)},
-                        epochs=int(epochs.value), device=DEVICE, n_pretrain=len(data.pretrain),
-                        batch_size=min(BUDGET["batch_size"], len(data.pretrain)), n_probe_train=len(data.probe_train),
-                        n_probe_test=len(data.probe_test), knn_k=min(20, len(data.probe_train)))
-    with mo.status.spinner(title="Pre-train and compare") as _spin:
-        def _tick(done, total, rec):
-            _spin.update(subtitle=f"run {done} of {total}" + (f": {rec.get('label')} done" if rec else ""))
-
-        comparison = E.compare(_base, ["reverse+shift", "fft", "ids"], seeds=range(int(seeds.value)), data=data,
-                               progress=_tick, supervised_epochs=10 if BUDGET["epochs"] < 5 else 30)
-    trained = {"sl": float(sl.value), "comparison": comparison, "models": comparison.models}
-    set_results(trained)
-    return (trained,)
+    # The button: one package call, idslab.live.press(idslab.experiments.compare, ...): live progress and curves;
+    # every finished run is stored as it finishes, so marimo's stop keeps it and the next press reuses it.
+    _out = None
+    if run_button.value or AUTO:
+        _out = L.press(E.compare, title="Pre-train and compare", view=VIEW, confirmed=AUTO,
+                       get_confirmed=get_confirmed, set_confirmed=set_confirmed, results_dir=STORE, **compare_args)
+        if _out.value is not None:
+            set_results({"sl": float(sl.value), "comparison": _out.value, "models": _out.value.models,
+                         "total_s": _out.wall_s})
+        set_store(lambda v: v + 1)
+    mo.md(f"<span id='compare-status'>{_out.message}</span>") if _out is not None else None
+    return
 
 
 @app.cell(hide_code=True)
-def _(get_results, trained):
-    # The last results (from state); `trained` orders this cell after the run cell in scripts and Jupyter.
-    results = trained if trained is not None else get_results()
-    return (results,)
+def _(E, P, R, get_results, mo):
+    _res = get_results()
+    _view = None
+    if _res is not None:
+        _c = _res["comparison"]
+        _rows = _c.table()
+        for _r in _rows:
+            _r["label"] = P.condition_name(_r["label"])
+        _view = mo.md(f"""<span id="run-results">**Results** (spectra, CNN1D-512, IDS s_l = {_res["sl"]:.3f},
+    {len(_c.seeds)} seed(s), {_c.base.epochs} epoch(s); {_res["total_s"]:.0f} s).</span>
+    {R.comparison_sentences(_c)}
 
-
-@app.cell(hide_code=True)
-def _(E, P, mo, results):
-    mo.stop(results is None, mo.callout(mo.md("Press **Pre-train and compare**."), kind="info"))
-    _c = results["comparison"]
-    _rows = _c.table()
-    for _r in _rows:
-        _r["label"] = P.condition_name(_r["label"])
-    mo.md(f"""<span id="run-results">**Results** (spectra, CNN1D-512, IDS s_l = {results["sl"]:.3f},
-    {len(_c.seeds)} seed(s)).</span> Probe-test accuracy (mean ± sd over seeds); *gap closed*: the way from the
-    random-init floor to the supervised reference; *MLP − none*: the paired difference to no augmentation.
+    Probe-test accuracy (mean ± sd over seeds); *gap closed*: the fraction of the way from the random-init floor to
+    the supervised reference; *MLP − none*: the paired difference to the same training with identical views (95%
+    interval over seeds, needs 2 or more).
 
     {E.comparison_markdown(_rows)}
     """)
+    _view
     return
 
 
 @app.cell(hide_code=True)
-def _(P, mo, results):
-    mo.stop(results is None)
-    _c = results["comparison"]
-    P.accuracy_bars(P.by_label(_c.records, roles=("condition",)), references=P.reference_levels(_c.controls))
+def _(P, get_results):
+    _res = get_results()
+    _c = _res["comparison"] if _res is not None else None
+    P.accuracy_bars(P.by_label(_c.records, roles=("condition",)), references=P.reference_levels(_c.controls),
+                    knn_references=P.reference_levels(_c.controls, "knn_acc")) if _c is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(P, mo, results):
-    mo.stop(results is None)
-    mo.vstack([mo.md("**Physics probes**: the galaxy's velocity regressed from the frozen h (ridge R², positives), "
-                     "and whether a linear classifier on h tells a real spectrum from the same spectrum reversed. "
-                     "A shift-invariant encoder should lose the velocity; a reversal-invariant one cannot tell."),
-               P.physics_bars(P.by_label(results["comparison"].records), direction="real vs reversed spectrum")])
+def _(P, get_results):
+    _res = get_results()
+    _view = None
+    if _res is not None:
+        _c = _res["comparison"]
+        _view = P.epoch_curves({r["label"]: r["monitor"] for r in _c.records if r.get("monitor")
+                                and r["config"]["seed"] == _c.seeds[0]},
+                               title="Per epoch, first seed: training loss, k-NN on a probe subset, rank and spread "
+                                     "of the representation",
+                               knn_references={k: v for k, v in P.reference_levels(_c.controls, "knn_acc").items()
+                                               if k == "floor"})
+    _view
     return
 
 
 @app.cell(hide_code=True)
-def _(P, QUICK, data, mo, results):
-    mo.stop(results is None)
-    _emb = results["comparison"].embeddings
-    _labels = [k for k in _emb if k != "floor"]
-    with mo.status.spinner(title="2-D embedding of the frozen representations"):
-        _fig = P.umap_side_by_side({k: _emb[k][0] for k in _labels}, _emb[_labels[0]][1], data.classes, seed=0,
-                                   method="pca" if QUICK else "umap")
-    _fig
+def _(P, R, get_results, mo):
+    _res = get_results()
+    _view = None
+    if _res is not None:
+        _groups = P.by_label(_res["comparison"].records)
+        _view = mo.vstack([
+            mo.md("**Physics probes**: the galaxy's velocity regressed from the frozen h (ridge R² on the spectra "
+                  "with the doublet), and whether a linear classifier on h tells a real spectrum from the same "
+                  "spectrum reversed (chance 50%). A shift-invariant encoder should lose the velocity; a "
+                  "reversal-invariant one cannot tell. " + R.direction_sentence(_groups).replace(
+                      "At this tile size", "At these settings")),
+            P.physics_bars(_groups, direction="real vs reversed spectrum")])
+    _view
+    return
+
+
+@app.cell(hide_code=True)
+def _(QUICK, get_results, mo):
+    _res = get_results()
+    emb_method = mo.ui.dropdown(["PCA", "UMAP"], value="PCA" if QUICK else "UMAP",
+                                label="2-D embedding of h (UMAP: about 15 s the first time)") \
+        if _res is not None else None
+    emb_method
+    return (emb_method,)
+
+
+@app.cell(hide_code=True)
+def _(P, data, emb_method, get_results, mo):
+    _res = get_results()
+    _view = None
+    if _res is not None and emb_method is not None:
+        _emb = _res["comparison"].embeddings
+        _labels = [k for k in _emb if k != "floor"]
+        if _labels:
+            with mo.status.spinner(title=f"{emb_method.value} of the frozen representations"):
+                _view = P.umap_side_by_side({k: _emb[k][0] for k in _labels}, _emb[_labels[0]][1], data.classes,
+                                            seed=0, method=emb_method.value.lower())
+    _view
+    return
+
+
+@app.cell(hide_code=True)
+def _(L, RESULTS_DIR, get_results, mo):
+    # Save (after a run only): a browser download of the records as JSON, and the same file on the server.
+    _res = get_results()
+    save_results = mo.ui.run_button(label="Save on the server") if _res is not None else None
+    results_file = (None, None) if _res is None else (
+        _res["comparison"].to_dict, RESULTS_DIR / "compare_spectra_cnn1d512_sl{:g}.json".format(_res["sl"]))
+    L.save_row(save_results, *results_file, mo)
+    return results_file, save_results
+
+
+@app.cell(hide_code=True)
+def _(L, mo, results_file, save_results):
+    L.save_on_server(save_results, *results_file, mo)
     return
 
 
