@@ -189,9 +189,9 @@ def test_results_store_hash_follows_the_file_content(tmp_path):
     assert ex.config_hash(cfg) != before
 
 
-@pytest.mark.parametrize("layout", ["n_l_npy", "n_c_l_npz", "csv"])
+@pytest.mark.parametrize("layout", ["n_l_npy", "n_c_l_npz", "n_c_l_h5", "csv"])
 def test_a_users_signals_train_and_embed(tmp_path, capsys, layout):
-    """Issue 20: (n, L) .npy, (n, C, L) .npz and a CSV of signals go through `idslab train` (a 1-D encoder, windows
+    """Issue 20: (n, L) .npy, (n, C, L) .npz and HDF5, and a CSV of signals go through `idslab train` (a 1-D encoder, windows
     with a stride) and `idslab embed` (the model's own standardisation, window indices)."""
     rng = np.random.default_rng(0)
     n, length = 40, 160
@@ -205,6 +205,10 @@ def test_a_users_signals_train_and_embed(tmp_path, capsys, layout):
     elif layout == "n_c_l_npz":
         path, extra = tmp_path / "s.npz", []
         np.savez(path, x=x, y=y)
+    elif layout == "n_c_l_h5":
+        from idslab.datasets.arrays import write_hdf5
+        path, extra = tmp_path / "s.h5", []
+        write_hdf5(path, x, y)
     else:
         x = x[:, 0]
         path, extra = tmp_path / "s.csv", []
