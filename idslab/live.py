@@ -156,8 +156,8 @@ def step_seconds(cfg: TrainConfig, data=None, steps: int = 3) -> float:
     """Seconds per optimiser step of cfg's engine on this device: one warm-up step, then `steps` timed ones, on
     data.pretrain (None: random tiles of the config's shape). A large model (not a CNN, or samples above 32 x 32
     values: tiles above 32 px, signals longer than 1024) is timed with one step on about 64 tiles' worth of 32 x 32
-    pixels and scaled to the config's batch (a batch of 2
-    or 4 counts per-call overheads many times over: 7x too slow for ResNet-18 at 32 px; 32 tiles: 1.3x). Kept for
+    pixels and scaled to the config's batch (a batch of 2 or 4 counts per-call overheads many times over: 7x too
+    slow for ResNet-18 at 32 px; 32 tiles: 1.3x). Kept for
     the process per (encoder, tile, batch, views, sites, head, objective, device); the global RNGs are put back, so
     measuring never changes a later run."""
     from .train import Engine
