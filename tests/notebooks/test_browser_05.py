@@ -104,12 +104,12 @@ def test_notebook05_every_control_button_save_and_stop(chromium, tmp_path):  # n
         # marimo's stop: one line, the finished runs kept, and the next press reuses them
         epochs, seeds = sliders.nth(5), sliders.nth(6)
         epochs.focus()
-        for _ in range(9):                        # 10 epochs and 2 seeds (14 runs): long enough to stop in the middle
+        for _ in range(4):                        # 5 epochs and 2 seeds (14 runs): long enough to stop in the middle
             epochs.press("ArrowRight")
         seeds.focus()
         seeds.press("ArrowRight")
         B.settle(page)
-        assert (epochs.get_attribute("aria-valuenow"), seeds.get_attribute("aria-valuenow")) == ("10", "2")
+        assert (epochs.get_attribute("aria-valuenow"), seeds.get_attribute("aria-valuenow")) == ("5", "2")
         shown = page.locator(".marimo-cell .output-area")
         _start(page, status, shown.get_by_text(re.compile(r"\(run \d+ of 14\)")))
         progress = shown.get_by_text(re.compile(r"\(run [3-5] of 14\) · epoch"))
