@@ -30,14 +30,15 @@ RELATIVE_QUANTILES = (0.9, 0.99, 0.999)   # other data: thresholds at these quan
 
 
 def tile_statistics(x: torch.Tensor, thresholds=None) -> torch.Tensor:
-    """Global statistics of each tile, per channel: (n, C, N, N) -> (n, C * (3 + len(QUANTILES) + T)) float32.
+    """Global statistics of each tile (or 1-D sample), per channel: (n, C, N, N) or (n, C, L) -> (n, C * (3 +
+    len(QUANTILES) + T)) float32.
 
     Per channel: max, mean, std, the QUANTILES of the tile's pixels, and the number of pixels above each of the
     T thresholds (values in x's units; meteor: dB SNR). thresholds None: the RELATIVE_QUANTILES of x's own pixels
     (pass the training split's thresholds to score a test split with the same ones, see data_thresholds).
     """
-    if x.dim() != 4:
-        raise ValueError(f"tile_statistics: x must be (n, C, N, N), got shape {tuple(x.shape)}")
+    if x.dim() not in (3, 4):
+        raise ValueError(f"tile_statistics: x must be (n, C, N, N) or (n, C, L), got shape {tuple(x.shape)}")
     x = x.float()
     thr = data_thresholds(x) if thresholds is None else torch.as_tensor(thresholds, dtype=torch.float32)
     flat = x.flatten(2)                                                  # (n, C, N*N)
@@ -94,8 +95,9 @@ def _fit_supervised(cfg: TrainConfig, x: torch.Tensor, target: torch.Tensor, n_o
     seed_everything(cfg.seed)
     x, target = x.to(device, torch.float32), target.to(device)       # (n, C, N, N), (n,)
     encoder = build_encoder(cfg.encoder, x.shape[1]) if encoder is None else encoder
-    encoder.in_mean.copy_(x.mean(dim=(0, 2, 3)).cpu())
-    encoder.in_std.copy_(x.std(dim=(0, 2, 3)).clamp_min(1e-6).cpu())
+    over = (0, *range(2, x.dim()))                                    # every axis but the channel
+    encoder.in_mean.copy_(x.mean(dim=over).cpu())
+    encoder.in_std.copy_(x.std(dim=over).clamp_min(1e-6).cpu())
     model = nn.Sequential(encoder, nn.Linear(encoder.fc2.out_features, n_out)).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)

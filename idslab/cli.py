@@ -16,14 +16,17 @@ from . import atomic
 from .checks import check_folder, check_writable
 
 _HELP = {
-    "dataset": "meteor (simulated JRO radar) or cifar (CIFAR-10 vehicle vs animal)",
-    "encoder": "cnn8 cnn16 cnn32 cnn64 cnn128 cnn256 resnet18 resnet50",
-    "tile": "tile size N (NxN); default: the encoder's own",
-    "views": "flip, flip90, fft, simclr, ids, none, or '+'-joined, e.g. ids+flip",
+    "dataset": "meteor (simulated JRO radar), cifar (CIFAR-10 vehicle vs animal) or spectra (simulated galaxy "
+               "spectra, 1-D: use --encoder cnn1d512)",
+    "encoder": "cnn8 cnn16 cnn32 cnn64 cnn128 cnn256 resnet18 resnet50; 1-D: cnn1d64 cnn1d128 cnn1d256 cnn1d512 "
+               "cnn1d1024",
+    "tile": "tile size N (NxN), or the window length L for a 1-D encoder; default: the encoder's own",
+    "views": "flip, flip90, fft, simclr, ids, none, or '+'-joined, e.g. ids+flip; 1-D also reverse, shift",
     "device": "auto (cuda > mps > cpu), cpu, cuda or mps",
     "noise": "weight noise λ: 'view' (one draw per view, the paper) or 'sample' (one per sample)",
     "scale_mode": "σ of λ: 'absolute' (σ = s_l) or 'relative' (σ = s_l × RMS of the layer's weights)",
-    "stride": "your data (--data): pixels between tile corners (default: the tile size N, no overlap)",
+    "stride": "your data (--data): pixels between tile corners, or samples between window starts (default: the "
+              "tile size N, no overlap)",
     "edge": "your data (--data): 'drop' tiles crossing the image edge, or 'shift' a last one to end on it",
     "proj_dim": "size of the projection z the loss reads (the paper's D_p = 16)",
     "proj_bn": "BatchNorm in the projection head (SimCLR's head; the paper has none)",
@@ -270,13 +273,15 @@ def add_file_args(p: argparse.ArgumentParser) -> None:
     """`--data PATH`: the short form of --data-path (a .npy/.npz/HDF5 file or image folder; sets dataset 'file')."""
     p.add_argument("--data", dest="data_path", default=argparse.SUPPRESS,
                    help="train on your own .npy / .npz / .h5 file or image folder (docs/DATA.md 'Your own data'); "
-                        "with --data-key/--label-key for the arrays, --tile N and a matching --encoder cnnN")
+                        "with --data-key/--label-key for the arrays, --tile N and a matching --encoder cnnN; signals "
+                        "(n, L), (n, C, L) or a .csv with one per row: --encoder cnn1dN, windows of --tile N")
 
 
 def check_file_has_labels(cfg) -> None:
     """compare ranks conditions by probe accuracy: a user's file without labels cannot be compared (before work)."""
     from .datasets.arrays import open_data
-    with open_data(cfg.data_path, cfg.data_key, cfg.label_key) as src:
+    from .encoders import encoder_dims
+    with open_data(cfg.data_path, cfg.data_key, cfg.label_key, encoder_dims(cfg.encoder)) as src:
         if not src.labelled:
             raise ValueError(f"{src.path} has no labels, and compare ranks conditions by probe accuracy: add labels "
                              "(--label-key), or pre-train each condition with `idslab train --data ...`")
@@ -289,7 +294,8 @@ def add_embed_parser(sub) -> argparse.ArgumentParser:
                                    "model's own input standardisation.",
                        epilog="example: idslab embed --model m.pt --data scenes.h5 --label-key mask --out h.npz")
     p.add_argument("--model", required=True, help="a model saved by `idslab train --save-model`")
-    p.add_argument("--data", required=True, help=".npy, .npz, .h5 file or folder of images")
+    p.add_argument("--data", required=True, help=".npy, .npz, .h5 file or folder of images (a 1-D model: signals "
+                                                 "(n, L) or (n, C, L) in those files or a .csv, one per row)")
     p.add_argument("--out", required=True, help="h.npy (h only) or h.npz (h, y, index = scene/row/col, meta)")
     p.add_argument("--data-key", default=None, help="array / HDF5 dataset of images (default 'x' or the only one)")
     p.add_argument("--label-key", default=None, help="labels (n,) or mask (n, H, W) (default 'y' if present)")
@@ -310,8 +316,10 @@ def cmd_embed(args) -> int:
     emb = embed(args.model, args.data, tile=args.tile, data_key=args.data_key, label_key=args.label_key,
                 stride=args.stride, edge=args.edge, batch_size=args.batch_size, device=args.device)
     n_lab = int((emb.y >= 0).sum())
-    print(f"{len(emb)} tiles of {emb.meta['tile']}x{emb.meta['tile']} from {emb.meta['file_shape'][0]} images -> "
-          f"h {tuple(emb.h.shape)} in {emb.meta['seconds']:.1f} s ({emb.meta['device']}); {n_lab} labelled")
+    t, n = emb.meta["tile"], emb.meta["file_shape"][0]
+    what = f"windows of {t} samples from {n} signals" if emb.meta["dims"] == 1 else f"tiles of {t}x{t} from {n} images"
+    print(f"{len(emb)} {what} -> h {tuple(emb.h.shape)} in {emb.meta['seconds']:.1f} s ({emb.meta['device']}); "
+          f"{n_lab} labelled")
     path, problem = atomic.write_or_fallback(args.out, lambda p: save_embeddings(p, emb), "embeddings")
     if problem is not None:
         print(f"idslab: error: {problem}", file=sys.stderr)

@@ -163,7 +163,7 @@ def perturbed_cloud(encoder: nn.Module, x: torch.Tensor, sl: float, n_draws: int
             k = min(draws_per_pass, n_draws - done)
             # k stacked copies of the batch, one λ per copy: (k·n, C, N, N) -> (k·n, 32)
             with perturbation_active(enc, sl, sites, n_views=k):
-                h = enc(x.repeat(k, 1, 1, 1))
+                h = enc(x.repeat(k, *([1] * (x.dim() - 1))))          # (k·n, C, ...): images or signals
             outs.append(h.float().cpu().view(k, n, -1))
             done += k
     cloud = torch.cat(outs).transpose(0, 1).contiguous()                  # (n, K, 32)

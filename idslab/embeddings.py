@@ -3,7 +3,8 @@
     emb = idslab.embed("m.pt", "scenes.h5", data_key="x", label_key="mask")   # or a model, or an array
     emb.h        # (n_tiles, 32) float32: encoder output h, eval mode (s_l = 0, paper Sec. 4.1), projector dropped
     emb.y        # (n_tiles,) int64 labels, -1 where unlabelled or ambiguous
-    emb.index    # (n_tiles, 3) int64: scene (image) index, top row, left column of the tile in pixels
+    emb.index    # (n_tiles, 3) int64: scene (image) index, top row, left column of the tile in pixels;
+                 # signals (a 1-D encoder): (n_windows, 2): signal index, first sample of the window
     save_embeddings("h.npz", emb)   # .npy: h only; .npz: h, y, index, classes, meta (JSON)
 
 The input standardisation is the model's own (Encoder.in_mean / in_std, fitted on its pre-training split and saved
@@ -38,7 +39,7 @@ SUFFIXES = (".npy", ".npz")
 class Embeddings:
     h: np.ndarray          # (n, 32) float32
     y: np.ndarray          # (n,) int64; -1: no label (unlabelled file, or an ambiguous tile of a mask)
-    index: np.ndarray      # (n, 3) int64: scene, top row, left column (pixels)
+    index: np.ndarray      # (n, 3) int64: scene, top row, left column (pixels); signals (n, 2): signal, first sample
     classes: tuple = ()
     meta: dict = field(default_factory=dict)
 
@@ -59,12 +60,12 @@ def _encoder(model, device) -> tuple[Encoder, dict]:
     return model.to(device).eval(), info
 
 
-def _source(data, data_key, label_key) -> DataSource:
+def _source(data, data_key, label_key, dims: int) -> DataSource:
     if isinstance(data, (str, os.PathLike)):
-        return open_data(data, data_key, label_key)
+        return open_data(data, data_key, label_key, dims)
     from .datasets.arrays import _make
     x = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
-    return _make(Path("<array>"), "array", x, None, None, None)
+    return _make(Path("<array>"), "array", x, None, None, None, dims=dims)
 
 
 @torch.no_grad()
@@ -74,8 +75,9 @@ def embed(model, data, *, tile: int | None = None, data_key: str | None = None, 
     """h of every tile of `data` under a frozen encoder (s_l = 0).
 
     model: a checkpoint path (train --save-model), a SimCLRModel or an Encoder. data: a path (.npy, .npz, HDF5,
-    image folder) or an array (n, H, W) / (n, C, H, W). tile: default the encoder's own input size; stride/edge: the
-    tiling rule of datasets.arrays.TileSpec. out: also write .npy / .npz (save_embeddings).
+    CSV, image folder) or an array (n, H, W) / (n, C, H, W); for a 1-D encoder signals (n, L) / (n, C, L), cut into
+    windows. tile: default the encoder's own input size; stride/edge: the tiling rule of datasets.arrays.TileSpec.
+    out: also write .npy / .npz (save_embeddings).
     Raises ValueError before any work when the data's channels or tile size do not fit the model.
     """
     if out is not None and Path(out).suffix.lower() not in SUFFIXES:
@@ -85,15 +87,16 @@ def embed(model, data, *, tile: int | None = None, data_key: str | None = None, 
     dev = resolve_device(device)
     enc, info = _encoder(model, dev)
     tile = tile or info.get("trained_config", {}).get("tile") or enc.tile
-    src = _source(data, data_key, label_key)
+    dims = getattr(enc, "dims", 2)
+    src = _source(data, data_key, label_key, dims)
     try:
         what = str(src.path)
         if src.shape[1] != enc.in_mean.numel():
             raise ValueError(f"{what} has {src.shape[1]} channel(s) but the model was trained on "
                              f"{enc.in_mean.numel()}: embed data of the kind it was trained on")
         if enc.name.startswith("cnn") and tile != enc.tile:
-            raise ValueError(f"the model ({enc.name}) takes {enc.tile}x{enc.tile} tiles, asked for tile={tile}: "
-                             f"use --tile {enc.tile}")
+            size = f"windows of {enc.tile} samples" if dims == 1 else f"{enc.tile}x{enc.tile} tiles"
+            raise ValueError(f"the model ({enc.name}) takes {size}, asked for tile={tile}: use --tile {enc.tile}")
         spec = TileSpec(tile, stride, edge)
         t0 = time.perf_counter()
         hs, ys, idx = [], [], []
@@ -106,7 +109,7 @@ def embed(model, data, *, tile: int | None = None, data_key: str | None = None, 
         check_finite_embeddings(h, info.get("model", enc.name))
         meta = dict(info, data=fingerprint(src.path) if src.kind != "array" else dict(path="<array>"),
                     data_key=src.data_key, label_key=src.label_key, tile=tile, stride=spec.step, edge=edge,
-                    file_shape=list(src.shape), encoder=enc.name, device=str(dev),
+                    file_shape=list(src.shape), dims=dims, encoder=enc.name, device=str(dev),
                     in_mean=enc.in_mean.cpu().tolist(), in_std=enc.in_std.cpu().tolist(),
                     seconds=round(time.perf_counter() - t0, 3))
         emb = Embeddings(h, np.concatenate(ys).astype(np.int64), np.concatenate(idx).astype(np.int64),

@@ -1,4 +1,5 @@
-"""Encoders f: (B, C, N, N) -> h (B, D_r = 32) and the SimCLR projection head g: h -> z (B, D_p = 16). Paper Sec. 4.2.
+"""Encoders f: (B, C, N, N) or (B, C, L) -> h (B, D_r = 32) and the SimCLR projection head g: h -> z (B, D_p = 16).
+Paper Sec. 4.2.
 
 Every encoder is  features (conv stack or ResNet trunk) -> flatten -> fc1 -> ReLU -> fc2 = h.
 fc1 is a PerturbedLinear and the default IDS site (Eq. 1 with σ = ReLU); fc2 is a PerturbedLinear at s_l = 0, so
@@ -13,6 +14,11 @@ ResNet-18/50 (torchvision, random init): the paper replaces the classifier with 
 outputs its native feature dimension (512 / 2048) directly into the projection MLP", yet evaluates probes on a
 32-d h and perturbs "fc1". We read that as: trunk (512 or 2048 features) -> the same fc1 -> ReLU -> fc2 MLP head as
 the CNNs, so h is 32-d for every encoder and fc1 is always the site. The stem conv takes any channel count.
+
+CNN1D-L (L = 64 ... 1024, issue 20): the same template on one-dimensional signals (spectra, time series) of length
+L, (B, C, L): Conv1d-MaxPool1d-ReLU blocks that bring L down to 4 or 8 positions (x4 pooling per block, three blocks
+from L = 128: the 41.8-bin [O III] doublet of the spectra data fits in one third-block receptive field), then the
+same fc1 (IDS site) -> ReLU -> fc2. The kernels are ours, as for the 2-D CNNs.
 """
 from __future__ import annotations
 
@@ -34,27 +40,47 @@ _CNN = {
     "cnn128": (128, [(16, 5, 2, 4, 4), (32, 3, 1, 4, 4), (64, 3, 0, 2, 2)]),     # 128 -> 32 -> 8 -> 3
     "cnn256": (256, [(32, 5, 2, 4, 4), (64, 5, 2, 4, 4), (128, 3, 0, 4, 4)]),   # 256 -> 64 -> 16 -> 3
 }
+# name -> (length L, blocks as above, with 1-D kernels and pools); comments: length after each block
+_CNN1D = {
+    "cnn1d64":   (64,   [(16, 5, 2, 4, 4), (32, 5, 2, 4, 4)]),                         # 64 -> 16 -> 4
+    "cnn1d128":  (128,  [(16, 5, 2, 4, 4), (32, 5, 2, 4, 4), (64, 3, 1, 2, 2)]),       # 128 -> 32 -> 8 -> 4
+    "cnn1d256":  (256,  [(16, 7, 3, 4, 4), (32, 5, 2, 4, 4), (64, 5, 2, 4, 4)]),       # 256 -> 64 -> 16 -> 4
+    "cnn1d512":  (512,  [(16, 7, 3, 4, 4), (32, 5, 2, 4, 4), (64, 5, 2, 4, 4)]),       # 512 -> 128 -> 32 -> 8
+    "cnn1d1024": (1024, [(16, 7, 3, 4, 4), (32, 5, 2, 4, 4), (64, 5, 2, 4, 4), (64, 3, 1, 2, 2)]),  # -> 16 -> 8
+}
 _RESNET = {"resnet18": (torchvision.models.resnet18, 512), "resnet50": (torchvision.models.resnet50, 2048)}
-ENCODERS = tuple(_CNN) + tuple(_RESNET)
+ENCODERS_2D = tuple(_CNN) + tuple(_RESNET)     # the paper's encoders, for images (its Tables 1 and 2)
+ENCODERS_1D = tuple(_CNN1D)                    # for signals (spectra, time series)
+ENCODERS = ENCODERS_2D + ENCODERS_1D
 RESNET_TILE = 256  # the paper runs ResNets on 256x256 tiles only
 
 
 def encoder_tile(name: str) -> int:
-    """The tile size N an encoder is built for (ResNets: 256, though they accept any N >= 32)."""
+    """The tile size N (2-D) or length L (1-D) an encoder is built for (ResNets: 256, though they accept any
+    N >= 32)."""
     _check_name(name)
-    return _CNN[name][0] if name in _CNN else RESNET_TILE
+    return _CNN[name][0] if name in _CNN else _CNN1D[name][0] if name in _CNN1D else RESNET_TILE
+
+
+def encoder_dims(name: str) -> int:
+    """1 for the encoders of signals (B, C, L), 2 for those of images (B, C, N, N)."""
+    _check_name(name)
+    return 1 if name in _CNN1D else 2
 
 
 class Encoder(nn.Module):
-    """standardise -> features -> flatten -> fc1 (IDS site) -> ReLU -> fc2. (B, C, N, N) -> h (B, 32).
+    """standardise -> features -> flatten -> fc1 (IDS site) -> ReLU -> fc2. (B, C, N, N) or, with dims = 1,
+    (B, C, L) -> h (B, 32).
 
     The per-channel input mean and std (buffers, set by the trainer from the pre-training split) live in the
-    encoder, so data views act on physical values (dB SNR, [0, 1] RGB) and a saved encoder embeds raw data.
+    encoder, so data views act on physical values (dB SNR, [0, 1] RGB, calibrated flux) and a saved encoder embeds
+    raw data. `tile` is N (2-D) or L (1-D).
     """
 
-    def __init__(self, features: nn.Module, n_features: int, hidden: int, name: str, tile: int, channels: int):
+    def __init__(self, features: nn.Module, n_features: int, hidden: int, name: str, tile: int, channels: int,
+                 dims: int = 2):
         super().__init__()
-        self.name, self.tile = name, tile
+        self.name, self.tile, self.dims = name, tile, dims
         self.register_buffer("in_mean", torch.zeros(channels))
         self.register_buffer("in_std", torch.ones(channels))
         self.features = features
@@ -63,24 +89,26 @@ class Encoder(nn.Module):
         self.fc2 = PerturbedLinear(hidden, D_REP)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x - self.in_mean.view(1, -1, 1, 1)) / self.in_std.view(1, -1, 1, 1)
+        shape = (1, -1) + (1,) * self.dims                                   # per channel
+        x = (x - self.in_mean.view(shape)) / self.in_std.view(shape)
         return self.fc2(self.relu(self.fc1(torch.flatten(self.features(x), 1))))
 
 
-def conv_blocks(blocks, in_channels: int) -> tuple[nn.Sequential, int]:
+def conv_blocks(blocks, in_channels: int, dims: int = 2) -> tuple[nn.Sequential, int]:
     """The CNN trunk: one conv -> max-pool -> ReLU per (out_channels, conv kernel, conv padding, pool kernel, pool
-    stride) in blocks (as in _CNN). Returns (trunk, its output channels)."""
+    stride) in blocks (as in _CNN, _CNN1D), 2-D or (dims = 1) 1-D. Returns (trunk, its output channels)."""
+    conv, pool = (nn.Conv1d, nn.MaxPool1d) if dims == 1 else (nn.Conv2d, nn.MaxPool2d)
     layers, c = [], in_channels
     for out, k, pad, pk, ps in blocks:
         # pool before ReLU: same values (max(relu(x)) = relu(max(x))), a quarter or less of the ReLU work;
         # in place, since neither pool's nor ReLU's backward needs the pooled values before the ReLU
-        layers += [nn.Conv2d(c, out, k, padding=pad), nn.MaxPool2d(pk, ps), nn.ReLU(inplace=True)]
+        layers += [conv(c, out, k, padding=pad), pool(pk, ps), nn.ReLU(inplace=True)]
         c = out
     return nn.Sequential(*layers), c
 
 
 def build_encoder(name: str, in_channels: int = 1, hidden: int | None = None) -> Encoder:
-    """Build encoder `name` (one of ENCODERS) for `in_channels`-channel input (1 = radar, 3 = RGB).
+    """Build encoder `name` (one of ENCODERS) for `in_channels`-channel input (1 = radar or a spectrum, 3 = RGB).
 
     hidden: width of fc1's output; defaults to 64 for the CNNs, 128 for the ResNets (kept small, as in the paper).
     """
@@ -91,6 +119,13 @@ def build_encoder(name: str, in_channels: int = 1, hidden: int | None = None) ->
         tile, blocks = _CNN[name]
         features, c = conv_blocks(blocks, in_channels)
         return Encoder(features, c * 3 * 3, hidden or 64, name, tile, in_channels)
+    if name in _CNN1D:
+        length, blocks = _CNN1D[name]
+        features, c = conv_blocks(blocks, in_channels, dims=1)
+        out = length
+        for *_, pk, ps in blocks:                    # the pools set the final length (the convs keep it)
+            out = (out - pk) // ps + 1
+        return Encoder(features, c * out, hidden or 64, name, length, in_channels, dims=1)
     make, n_features = _RESNET[name]
     trunk = make(weights=None)
     trunk.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -125,7 +160,7 @@ class SimCLRModel(nn.Module):
         self.predictor = build_predictor(proj_dim, batch_norm=proj_bn) if predictor else None
 
     def forward(self, x: torch.Tensor, predict: bool = False):
-        """(B, C, N, N) -> z (B, proj_dim); predict=True: (z, q(z)), both (B, proj_dim)."""
+        """(B, C, N, N) or (B, C, L) -> z (B, proj_dim); predict=True: (z, q(z)), both (B, proj_dim)."""
         z = self.projector(self.encoder(x))
         return (z, self.predictor(z)) if predict else z
 

@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from . import __version__, baselines
-from .encoders import ENCODERS
+from .encoders import ENCODERS_2D
 from .records import metric_value
 from .train import TrainConfig, load_data, pretrain, run, write_json
 
@@ -153,14 +153,14 @@ def get_grid(name: str, quick: bool = False) -> Grid:
         if quick:
             return Grid("table1", "Table 1 (quick, CPU-sized): meteor", "meteor", ("cnn8", "cnn16"),
                         ("flip", "fft", "ids"), (0, 1, 2), overrides=QUICK, quick=True, controls=t_controls)
-        return Grid("table1", "Table 1: meteor head-echo detection", "meteor", ENCODERS, ("flip", "fft", "ids"),
+        return Grid("table1", "Table 1: meteor head-echo detection", "meteor", ENCODERS_2D, ("flip", "fft", "ids"),
                     (0, 1, 2), controls=t_controls)
     if name == "table2":
         if quick:
             return Grid("table2", "Table 2 (quick, CPU-sized): CIFAR-10 vehicle vs animal", "cifar",
                         ("cnn8", "cnn16"), ("flip", "ids"), (0, 1, 2), overrides=QUICK, quick=True,
                         controls=t_controls)
-        return Grid("table2", "Table 2: CIFAR-10 vehicle vs animal", "cifar", ENCODERS, ("flip", "ids"), (0, 1, 2),
+        return Grid("table2", "Table 2: CIFAR-10 vehicle vs animal", "cifar", ENCODERS_2D, ("flip", "ids"), (0, 1, 2),
                     controls=t_controls)
     if name == "fig3":
         if quick:
@@ -192,6 +192,9 @@ def data_version(dataset: str) -> str | None:
         if dataset == "cifar":
             from .datasets.cifar import DECODER_VERSION
             return DECODER_VERSION
+        if dataset == "spectra":
+            from .datasets.spectra import SIMULATOR_VERSION as SPECTRA_VERSION
+            return SPECTRA_VERSION
     except ImportError:
         pass
     return None
@@ -659,7 +662,8 @@ def gap_closed(acc: float | None, floor: float | None, ceiling: float | None) ->
 
 
 TABLE_METRICS = ("mlp_acc", "knn_acc", "linear10_acc", "physics.velocity_r2", "physics.slope_r2",
-                 "physics.snr_r2", "physics.altitude_r2", "physics.direction_acc", "diagnostics.effective_rank",
+                 "physics.snr_r2", "physics.altitude_r2", "physics.line_snr_r2", "physics.line_width_r2",
+                 "physics.continuum_slope_r2", "physics.direction_acc", "diagnostics.effective_rank",
                  "diagnostics.alignment", "diagnostics.uniformity", "final_loss")
 
 

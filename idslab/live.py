@@ -113,22 +113,29 @@ def _synchronize(device: torch.device) -> None:
 
 @dataclass(frozen=True)
 class _Shape:
-    """What an estimate needs to know of the data: tile, channels and split sizes."""
+    """What an estimate needs to know of the data: tile (N of N x N images, L of 1-D signals), channels, split
+    sizes, and dims (2: images (n, C, N, N); 1: spectra and time series (n, C, L))."""
     name: str
     tile: int
     channels: int
     n_pretrain: int
     n_probe_train: int
     n_probe_test: int
+    dims: int = 2
+
+    @property
+    def size(self) -> int:
+        """Values per channel of one sample (N² or L)."""
+        return self.tile ** self.dims
 
 
 def _shape(cfg: TrainConfig, data) -> _Shape:
     if data is not None:
         return _Shape(data.name, data.tile, data.channels, len(data.pretrain.y), len(data.probe_train.y),
-                      len(data.probe_test.y))
-    from .encoders import encoder_tile
+                      len(data.probe_test.y), data.pretrain.x.dim() - 2)
+    from .encoders import encoder_dims, encoder_tile
     return _Shape(cfg.dataset, cfg.tile or encoder_tile(cfg.encoder), 3 if cfg.dataset == "cifar" else 1,
-                  cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test)
+                  cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test, encoder_dims(cfg.encoder))
 
 
 def _stand_in(shape: _Shape, n_pretrain: int, tile: int | None = None):
@@ -138,8 +145,8 @@ def _stand_in(shape: _Shape, n_pretrain: int, tile: int | None = None):
     from types import SimpleNamespace
     t = tile or shape.tile
     g = torch.Generator().manual_seed(0)
-    split = lambda m: SimpleNamespace(x=torch.randn(m, shape.channels, t, t, generator=g), y=torch.arange(m) % 2,
-                                      targets={})
+    split = lambda m: SimpleNamespace(x=torch.randn(m, shape.channels, *(t,) * shape.dims, generator=g),
+                                      y=torch.arange(m) % 2, targets={})
     return SimpleNamespace(name=shape.name, tile=t, channels=shape.channels, classes=("0", "1"), meta={},
                            pretrain=split(n_pretrain), probe_train=split(shape.n_probe_train),
                            probe_test=split(shape.n_probe_test))
@@ -147,16 +154,17 @@ def _stand_in(shape: _Shape, n_pretrain: int, tile: int | None = None):
 
 def step_seconds(cfg: TrainConfig, data=None, steps: int = 3) -> float:
     """Seconds per optimiser step of cfg's engine on this device: one warm-up step, then `steps` timed ones, on
-    data.pretrain (None: random tiles of the config's shape). A large model (not a CNN, or tiles above 32 px) is
-    timed with one step on about 64 tiles' worth of 32 x 32 pixels and scaled to the config's batch (a batch of 2
-    or 4 counts per-call overheads many times over: 7x too slow for ResNet-18 at 32 px; 32 tiles: 1.3x). Kept for
+    data.pretrain (None: random tiles of the config's shape). A large model (not a CNN, or samples above 32 x 32
+    values: tiles above 32 px, signals longer than 1024) is timed with one step on about 64 tiles' worth of 32 x 32
+    pixels and scaled to the config's batch (a batch of 2 or 4 counts per-call overheads many times over: 7x too
+    slow for ResNet-18 at 32 px; 32 tiles: 1.3x). Kept for
     the process per (encoder, tile, batch, views, sites, head, objective, device); the global RNGs are put back, so
     measuring never changes a later run."""
     from .train import Engine
     dev = resolve_device(cfg.device)
     shape = _shape(cfg, data)
     b = min(cfg.batch_size, shape.n_pretrain)
-    small = cfg.encoder.startswith("cnn") and shape.tile <= 32
+    small = cfg.encoder.startswith("cnn") and shape.size <= 32 * 32
     if not small:   # a large encoder's step is its forward and backward pass: time it once, whatever the views
         cfg = dataclasses.replace(cfg, views="none")
     key = ("step", cfg.encoder, shape.tile, shape.channels, b, cfg.views, tuple(sorted(cfg.sites)), cfg.noise,
@@ -182,15 +190,15 @@ def step_seconds(cfg: TrainConfig, data=None, steps: int = 3) -> float:
         if small:
             _MEASURED[key] = timed(b, steps)
         else:       # a batch of about 64 tiles of 32 x 32 px (at least 2): seconds per step even for ResNet-50
-            bm = max(2, min(b, round(64 * 32 * 32 / shape.tile ** 2)))
+            bm = max(2, min(b, round(64 * 32 * 32 / shape.size)))
             _MEASURED[key] = timed(bm, 1) * b / bm
     return _MEASURED[key]
 
 
 def probe_seconds(cfg: TrainConfig, data=None) -> float:
     """Seconds of the probes' fixed part (MLP probe, k-NN, physics or 10-class probes) on data's probe splits (None:
-    random 8x8 tiles of the config's split sizes), measured once per process and data set with a cheap linear
-    encoder; the trained encoder's own forward passes are added per run from the step time."""
+    random 8x8 tiles, or signals of length 8, of the config's split sizes), measured once per process and data set
+    with a cheap linear encoder; the trained encoder's own forward passes are added per run from the step time."""
     from .probes import evaluate
     from .train import probe_config
     shape = _shape(cfg, data)
@@ -202,7 +210,7 @@ def probe_seconds(cfg: TrainConfig, data=None) -> float:
         else:
             with _rng_kept():
                 d = data if data is not None else _stand_in(shape, 0, 8)
-                lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(d.channels * d.tile ** 2, 32))
+                lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(d.probe_test.x[0].numel(), 32))
                 t0 = time.perf_counter()
                 evaluate(lin.eval(), d, probe_config(dataclasses.replace(cfg, knn_k=min(cfg.knn_k, 5)))
                          if data is None else probe_config(cfg))

@@ -34,6 +34,7 @@ import time
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
+from .encoders import encoder_dims
 from .monitor import monitor_set
 from .objectives import branches, ema_momentum, ema_update, make_target, objective_loss, uses_target
 from .perturb import draw_shape, perturbed_layers, set_sites, set_views
@@ -50,10 +51,12 @@ MAX_TILE = 64    # CNN-128/256 steps already fill a GPU, and 9 of them stacked w
 
 
 def can_stack(cfg: TrainConfig) -> bool:
-    """Small CNN encoders (tile <= MAX_TILE), any sites and noise variant (the stacked forward is the encoder's own).
-    ResNets (BatchNorm running statistics cannot be updated under vmap, and they are big enough alone) and
-    CNN-128/256 run one at a time, and so do runs with a batch-normalised projection head (proj_bn)."""
-    return cfg.encoder.startswith("cnn") and cfg.tile <= MAX_TILE and not cfg.proj_bn
+    """Small CNN encoders (tile <= MAX_TILE, or any 1-D CNN: a CNN1D-1024 step is about a CNN-32 one), any
+    sites and noise variant (the stacked forward is the encoder's own). ResNets (BatchNorm running statistics cannot
+    be updated under vmap, and they are big enough alone) and CNN-128/256 run one at a time, and so do runs with a
+    batch-normalised projection head (proj_bn)."""
+    small = cfg.tile <= MAX_TILE or encoder_dims(cfg.encoder) == 1
+    return cfg.encoder.startswith("cnn") and small and not cfg.proj_bn
 
 
 def group_compatible(cfgs: list[TrainConfig], ids: list | None = None, max_stack: int = MAX_STACK) -> list[list]:

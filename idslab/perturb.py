@@ -18,14 +18,15 @@ Variants beyond the paper (issue 10), each a per-layer attribute set by `set_sit
   (detached) W on every pass, so the noise keeps its size relative to the weights as training grows or shrinks W.
   At PyTorch's default init a fixed s_l perturbs a layer's pre-activation by about s_l·√(3·fan_in) of its size
   (docs/OPEN_PROBLEMS.md §1); relative σ makes that ratio ≈ s_l for every layer (for a random W, ‖λx‖/‖Wx‖ ≈ σ/RMS(W)).
-- sites: any nn.Linear or nn.Conv2d of the model by qualified name ("fc1", "features.0"), or "all" (every conv and
+- sites: any nn.Linear, nn.Conv2d or nn.Conv1d of the model by qualified name ("fc1", "features.0"), or "all" (every conv and
   linear weight, the same s_l each, as SimGRACE does), or "all_depth" (every weight, s_l/√L each for L sites: the
   noises of L layers add in quadrature, so the total relative perturbation of h stays ≈ s_l however many layers are
   perturbed; with scale_mode="relative" that is exact to first order). For one encoder "all_depth" is only "all" at
   s_l/√L (every CNN here has L = 4 sites); it matters when one s_l is compared across encoders of different depth
   (a ResNet-18 has 22). A name given explicitly overrides "all".
 
-The functional forms `perturbed_linear` and `perturbed_conv2d` are what the modules' forward calls, for code that
+The functional forms `perturbed_linear`, `perturbed_conv2d` and `perturbed_conv1d` (1-D encoders, issue 20: the
+same grouped convolution one dimension down) are what the modules' forward calls, for code that
 holds the weights itself. Their `eps` argument (and the layers' `eps` buffer) takes a given standard-normal draw of
 the shape `draw_shape` names instead of drawing one: idslab.multi draws each stacked run's eps on that run's RNG
 stream, in the order the layers would, and runs this same forward under torch.func.vmap.
@@ -96,6 +97,30 @@ def perturbed_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     return out if bias is None else out + bias
 
 
+def _perturbed_conv(conv, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: float,
+                    n_views: int, noise: str, scale_mode: str, stride, padding, dilation, groups: int,
+                    eps: torch.Tensor | None) -> torch.Tensor:
+    """Eq. 1 for a convolution of any dimension: conv is F.conv1d or F.conv2d, x (V·B, C, *spatial)."""
+    if scale == 0.0:
+        return conv(x, weight, bias, stride, padding, dilation, groups)
+    check_modes(noise, scale_mode)
+    sigma = noise_std(weight, scale, scale_mode)
+    n = x.shape[0]
+    k = n if noise == "sample" else n_views                  # number of distinct kernels W + λ
+    _split_views(n, k)
+    if eps is None:
+        eps = torch.randn((k, *weight.shape), device=x.device, dtype=weight.dtype)
+    lam = eps * sigma
+    w = (weight + lam).flatten(0, 1)                         # (k·out, C/groups, *kernel)
+    per = n // k                                             # samples per kernel
+    # (k·per, C, ...) -> (per, k·C, ...): kernel j sees only its own samples' channels through groups = k·groups
+    xg = x.reshape(k, per, *x.shape[1:]).transpose(0, 1).reshape(per, k * x.shape[1], *x.shape[2:])
+    out = conv(xg, w, None, stride, padding, dilation, groups * k)
+    out = out.reshape(per, k, weight.shape[0], *out.shape[2:]).transpose(0, 1).reshape(n, weight.shape[0],
+                                                                                          *out.shape[2:])
+    return out if bias is None else out + bias.view((1, -1) + (1,) * (out.dim() - 2))
+
+
 def perturbed_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: float,
                      n_views: int = 1, noise: str = "view", scale_mode: str = "absolute", stride=1, padding=0,
                      dilation=1, groups: int = 1, eps: torch.Tensor | None = None) -> torch.Tensor:
@@ -106,24 +131,17 @@ def perturbed_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     never perturbed; scale == 0 is exactly F.conv2d. `padding` is numeric (pad first for other padding modes).
     eps: the standard-normal draw to use (shape `draw_shape`), None to draw it here.
     """
-    if scale == 0.0:
-        return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
-    check_modes(noise, scale_mode)
-    sigma = noise_std(weight, scale, scale_mode)
-    n = x.shape[0]
-    k = n if noise == "sample" else n_views                  # number of distinct kernels W + λ
-    _split_views(n, k)
-    if eps is None:
-        eps = torch.randn((k, *weight.shape), device=x.device, dtype=weight.dtype)
-    lam = eps * sigma
-    w = (weight + lam).flatten(0, 1)                         # (k·out, C/groups, kh, kw)
-    per = n // k                                             # samples per kernel
-    # (k·per, C, H, W) -> (per, k·C, H, W): kernel j sees only its own samples' channels through groups = k·groups
-    xg = x.reshape(k, per, *x.shape[1:]).transpose(0, 1).reshape(per, k * x.shape[1], *x.shape[2:])
-    out = F.conv2d(xg, w, None, stride, padding, dilation, groups * k)
-    out = out.reshape(per, k, weight.shape[0], *out.shape[2:]).transpose(0, 1).reshape(n, weight.shape[0],
-                                                                                          *out.shape[2:])
-    return out if bias is None else out + bias.view(1, -1, 1, 1)
+    return _perturbed_conv(F.conv2d, x, weight, bias, scale, n_views, noise, scale_mode, stride, padding, dilation,
+                           groups, eps)
+
+
+def perturbed_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: float,
+                     n_views: int = 1, noise: str = "view", scale_mode: str = "absolute", stride=1, padding=0,
+                     dilation=1, groups: int = 1, eps: torch.Tensor | None = None) -> torch.Tensor:
+    """perturbed_conv2d one dimension down: x (V·B, C, L), weight (out, C/groups, k) -> (V·B, out, L'); scale == 0
+    is exactly F.conv1d."""
+    return _perturbed_conv(F.conv1d, x, weight, bias, scale, n_views, noise, scale_mode, stride, padding, dilation,
+                           groups, eps)
 
 
 class _Perturbed:
@@ -186,16 +204,16 @@ class PerturbedLinear(_Perturbed, nn.Linear):
         return super().extra_repr() + self._perturb_repr()
 
 
-class PerturbedConv2d(_Perturbed, nn.Conv2d):
-    """Drop-in nn.Conv2d with the contract of PerturbedLinear: fresh λ ~ N(0, σ²) on the kernel on every training
-    forward pass (one per view or per sample), exactly nn.Conv2d in eval mode or at scale 0; bias never perturbed.
-    (V·B, C, H, W) -> (V·B, out, H', W')."""
+class _PerturbedConv(_Perturbed):
+    """What PerturbedConv2d and PerturbedConv1d share: nn.ConvNd's arguments plus the perturbation's, and a forward
+    that is the layer's own convolution when inactive, else its functional form (`_functional`) with explicit
+    padding for non-zero padding modes."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", scale: float = 0.0,
                  noise: str = "view", scale_mode: str = "absolute", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, device=device, dtype=dtype)
+                         padding_mode, device=device, dtype=dtype)                  # nn.Conv2d / nn.Conv1d
         self._init_perturbation(scale, noise, scale_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -203,20 +221,32 @@ class PerturbedConv2d(_Perturbed, nn.Conv2d):
             return self._conv_forward(x, self.weight, self.bias)
         padding = self.padding
         if self.padding_mode != "zeros" or isinstance(padding, str):
-            # 'same'/'valid' or a non-zero padding mode: pad explicitly as nn.Conv2d does, then convolve unpadded
+            # 'same'/'valid' or a non-zero padding mode: pad explicitly as nn.ConvNd does, then convolve unpadded
             mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
             x, padding = F.pad(x, self._reversed_padding_repeated_twice, mode=mode), 0
-        return perturbed_conv2d(x, self.weight, self.bias, self._scale, self.n_views, self.noise, self.scale_mode,
-                                self.stride, padding, self.dilation, self.groups, self.eps)
+        return type(self)._functional(x, self.weight, self.bias, self._scale, self.n_views, self.noise,
+                                      self.scale_mode, self.stride, padding, self.dilation, self.groups, self.eps)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + self._perturb_repr()
 
 
-PERTURBED = (PerturbedLinear, PerturbedConv2d)
+class PerturbedConv2d(_PerturbedConv, nn.Conv2d):
+    """Drop-in nn.Conv2d with the contract of PerturbedLinear: fresh λ ~ N(0, σ²) on the kernel on every training
+    forward pass (one per view or per sample), exactly nn.Conv2d in eval mode or at scale 0; bias never perturbed.
+    (V·B, C, H, W) -> (V·B, out, H', W')."""
+    _functional = staticmethod(perturbed_conv2d)
 
 
-def draw_shape(layer: PerturbedLinear | PerturbedConv2d, rows: int) -> tuple[int, ...]:
+class PerturbedConv1d(_PerturbedConv, nn.Conv1d):
+    """PerturbedConv2d one dimension down (1-D encoders): drop-in nn.Conv1d, (V·B, C, L) -> (V·B, out, L')."""
+    _functional = staticmethod(perturbed_conv1d)
+
+
+PERTURBED = (PerturbedLinear, PerturbedConv2d, PerturbedConv1d)
+
+
+def draw_shape(layer: PerturbedLinear | PerturbedConv2d | PerturbedConv1d, rows: int) -> tuple[int, ...]:
     """Shape of the standard-normal draw one training forward of `layer` makes for a batch of `rows` samples:
     (n_views, *W.shape) per view; per sample (rows, out) for a linear layer, (rows, *W.shape) for a convolution."""
     if layer.noise == "sample":
@@ -224,15 +254,16 @@ def draw_shape(layer: PerturbedLinear | PerturbedConv2d, rows: int) -> tuple[int
     return (layer.n_views, *layer.weight.shape)
 
 
-def perturbed_layers(model: nn.Module) -> dict[str, PerturbedLinear | PerturbedConv2d]:
-    """All perturbable modules (PerturbedLinear, PerturbedConv2d) of `model`, by qualified name (e.g. 'fc1')."""
+def perturbed_layers(model: nn.Module) -> dict[str, PerturbedLinear | PerturbedConv2d | PerturbedConv1d]:
+    """All perturbable modules (PerturbedLinear, PerturbedConv2d, PerturbedConv1d) of `model`, by qualified name
+    (e.g. 'fc1')."""
     return {n: m for n, m in model.named_modules() if isinstance(m, PERTURBED)}
 
 
 def candidate_sites(model: nn.Module) -> dict[str, nn.Module]:
-    """Every module that can be a perturbation site: the nn.Linear and nn.Conv2d layers, in forward order (as
-    registered), by qualified name."""
-    return {n: m for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+    """Every module that can be a perturbation site: the nn.Linear, nn.Conv2d and nn.Conv1d layers, in forward
+    order (as registered), by qualified name."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.Conv1d))}
 
 
 def expand_sites(model: nn.Module, sites: dict[str, float]) -> dict[str, float]:
@@ -261,9 +292,10 @@ def set_sites(model: nn.Module, sites: dict[str, float], noise: str | None = Non
               ) -> nn.Module:
     """Put s_l on the named layers and 0 on every other perturbable layer of `model`.
 
-    sites: {name: s_l}; names are qualified module names of nn.Linear / nn.Conv2d layers, or "all" / "all_depth".
-        A named plain nn.Linear / nn.Conv2d is swapped for a PerturbedLinear / PerturbedConv2d that shares its
-        parameters, so any such layer can be a site (e.g. 'projector.0', 'features.0', a ResNet's convolutions).
+    sites: {name: s_l}; names are qualified module names of nn.Linear / nn.Conv2d / nn.Conv1d layers, or "all" /
+        "all_depth". A named plain layer is swapped for its perturbed version (PerturbedLinear, PerturbedConv2d,
+        PerturbedConv1d) sharing its parameters, so any such layer can be a site (e.g. 'projector.0', 'features.0',
+        a ResNet's convolutions).
     noise, scale_mode: set on every perturbable layer ("view"/"sample", "absolute"/"relative"); None keeps each
         layer's current setting.
     Raises ValueError (before changing anything) for an unknown name or mode, or a negative s_l.
@@ -290,12 +322,13 @@ def set_views(model: nn.Module, n_views: int) -> None:
         layer.n_views = n_views
 
 
-def _swap_in(model: nn.Module, name: str, old: nn.Linear | nn.Conv2d) -> None:
+def _swap_in(model: nn.Module, name: str, old: nn.Linear | nn.Conv2d | nn.Conv1d) -> None:
     if isinstance(old, nn.Linear):
         new = PerturbedLinear(old.in_features, old.out_features, bias=old.bias is not None, device="meta")
     else:
-        new = PerturbedConv2d(old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
-                              old.dilation, old.groups, old.bias is not None, old.padding_mode, device="meta")
+        kind = PerturbedConv1d if isinstance(old, nn.Conv1d) else PerturbedConv2d
+        new = kind(old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, old.dilation,
+                   old.groups, old.bias is not None, old.padding_mode, device="meta")
     new.weight, new.bias = old.weight, old.bias  # share, do not copy: the optimiser keeps seeing the same tensors
     new.train(old.training)
     parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model

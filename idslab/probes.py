@@ -3,8 +3,9 @@ projection head dropped; a shallow MLP probe and a k-NN classifier on h (n, 32),
 
 Both probes run in torch on the training device (a few hundred full-batch steps, one matrix product for k-NN).
 Beyond the paper (issue 9): physics probes on meteor tiles that carry per-tile targets (ridge R² of velocity, slope,
-peak SNR and altitude; a direction probe: real descending echoes vs the same tiles flipped so they ascend), and a
-10-class linear probe for CIFAR-10. Those are linear models from scikit-learn on the CPU (32-d features, a few
+peak SNR and altitude; a direction probe: real descending echoes vs the same tiles flipped so they ascend) and on
+spectra (issue 20: velocity, line SNR, line width, continuum slope; the direction probe: real vs reversed spectra),
+and a 10-class linear probe for CIFAR-10. Those are linear models from scikit-learn on the CPU (32-d features, a few
 thousand samples: milliseconds).
 """
 from __future__ import annotations
@@ -164,11 +165,14 @@ def ridge_r2(h_train, t_train, h_test, t_test, n_boot: int = 1000, seed: int = 0
 
 
 # ------------------------------------------------------------------------------------------------ physics probes
-# metric name -> per-tile target in Split.targets (meteor v5 data; idslab.datasets.meteor): what a frozen h can be
-# asked about the head echo it saw. Regressed on positive tiles only (negatives have no echo).
+# metric name -> per-sample target in Split.targets: what a frozen h can be asked about the head echo it saw (meteor
+# v5, idslab.datasets.meteor) or the galaxy and its [O III] lines (idslab.datasets.spectra; velocity_kms is both's).
+# Regressed on positive samples only (meteor negatives have no echo, spectra negatives no doublet).
 PHYSICS_TARGETS = {"velocity_r2": "velocity_kms", "slope_r2": "slope", "snr_r2": "peak_snr_db",
-                   "altitude_r2": "altitude_km"}
+                   "altitude_r2": "altitude_km", "line_snr_r2": "line_snr", "line_width_r2": "line_width_kms",
+                   "continuum_slope_r2": "continuum_slope"}
 ALTITUDE_AXIS = -2   # x[..., i, j]: i = range gate (altitude), so a flip of dim -2 turns a descent into an ascent
+SIGNAL_AXIS = -1     # x[..., i] of 1-D data: reversed, a spectrum's doublet has its strong line on the wrong side
 
 
 def targets_of(split) -> dict:
@@ -195,7 +199,8 @@ def physics_probes(encoder: nn.Module, data, seed: int = 0, device=None, n_boot:
     For each of PHYSICS_TARGETS present in data.probe_train.targets: ridge R² on probe_test with a bootstrap 95%
     interval ("<name>" and "<name>_ci"). Then the direction probe ("direction_acc", "direction_ci") on the real
     descending positives (velocity_kms < 0; all positives if velocity is absent) against the same tiles flipped
-    along the altitude axis. Returns {} if the data has none of the physics targets; a target with fewer than `min_samples` finite
+    along the altitude axis; for 1-D data (n, C, L) on every positive against the same spectrum reversed.
+    Returns {} if the data has none of the physics targets; a target with fewer than `min_samples` finite
     positive values in either split, or constant on probe_test, gives None (JSON null).
     """
     tr_t, te_t = targets_of(data.probe_train), targets_of(data.probe_test)
@@ -216,13 +221,14 @@ def physics_probes(encoder: nn.Module, data, seed: int = 0, device=None, n_boot:
             continue
         res = ridge_r2(h_tr[fa], a[fa], h_te[fb], b[fb], n_boot=n_boot, seed=seed)
         out[name], out[f"{name}_ci"] = res["r2"], res["ci"]
-    if "velocity_kms" in tr_t and "velocity_kms" in te_t:  # real descending echoes only: their flip ascends
+    one_d = data.probe_train.x.dim() == 3
+    if "velocity_kms" in tr_t and "velocity_kms" in te_t and not one_d:  # real descending echoes: their flip ascends
         d_tr = torch.as_tensor(tr_t["velocity_kms"])[pos_tr] < 0
         d_te = torch.as_tensor(te_t["velocity_kms"])[pos_te] < 0
     else:
         d_tr, d_te = torch.ones(len(x_tr), dtype=torch.bool), torch.ones(len(x_te), dtype=torch.bool)
     if int(d_tr.sum()) >= min_samples and int(d_te.sum()) >= min_samples:
-        flip = lambda x: embed(encoder, torch.flip(x, [ALTITUDE_AXIS]), device).cpu()
+        flip = lambda x: embed(encoder, torch.flip(x, [SIGNAL_AXIS if one_d else ALTITUDE_AXIS]), device).cpu()
         res = direction_probe(h_tr[d_tr], flip(x_tr[d_tr]), h_te[d_te], flip(x_te[d_te]), seed)
         out["direction_acc"], out["direction_ci"], out["direction_n_test"] = res["acc"], res["ci"], res["n_test"]
     else:

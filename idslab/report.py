@@ -37,7 +37,9 @@ ENCODER_NAMES = {"cnn8": "CNN-8×8", "cnn16": "CNN-16×16", "cnn32": "CNN-32×32
 CONTROL_NAMES = {"none": "No aug.", "floor": "Random init", "trivial": "Trivial", "supervised": "Supervised"}
 # Beyond the paper's two probes: physics probes (meteor), diagnostics, CIFAR's 10-class probe, the final loss.
 EXTRA = {"physics.velocity_r2": "velocity R²", "physics.slope_r2": "slope R²", "physics.snr_r2": "peak-SNR R²",
-         "physics.altitude_r2": "altitude R²", "physics.direction_acc": "direction (%)",
+         "physics.altitude_r2": "altitude R²", "physics.line_snr_r2": "line-SNR R²",
+         "physics.line_width_r2": "line-width R²", "physics.continuum_slope_r2": "continuum-slope R²",
+         "physics.direction_acc": "direction (%)",
          "linear10_acc": "10-class linear (%)", "diagnostics.effective_rank": "eff. rank",
          "diagnostics.alignment": "alignment", "diagnostics.uniformity": "uniformity", "final_loss": "final loss"}
 

@@ -38,13 +38,13 @@ from . import __version__
 from . import checks as C
 from .atomic import SavedElsewhere, atomic_write, write_json, write_or_fallback  # noqa: F401 (re-exported)
 from .diagnostics import representation_diagnostics
-from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_tile
+from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_dims, encoder_tile
 from .monitor import MonitorSet, measure, monitor_set
 from .objectives import (branches, check_objective, ema_momentum, ema_pairs, ema_update, make_target, objective_loss,
                          uses_predictor, uses_target)
 from .perturb import check_modes, expand_sites, set_sites, set_views
 from .probes import ProbeConfig, evaluate
-from .views import parse_views
+from .views import check_views_dims, parse_views
 
 Progress = Callable[[int, int, float], None]  # (steps done, total steps, loss of the last step)
 OnEpoch = Callable[[dict], None]               # the monitor's entry of the epoch that just ended (idslab.monitor)
@@ -53,9 +53,9 @@ OnEpoch = Callable[[dict], None]               # the monitor's entry of the epoc
 @dataclass
 class TrainConfig:
     """One pre-training + probe run. Defaults are the protocol of docs/PROTOCOL.md."""
-    dataset: str = "meteor"            # "meteor" | "cifar"
+    dataset: str = "meteor"            # "meteor" | "cifar" | "spectra" (1-D)
     encoder: str = "cnn16"             # one of idslab.encoders.ENCODERS
-    tile: int | None = None            # N; None -> the encoder's own tile size
+    tile: int | None = None            # N (1-D encoders: the length L); None -> the encoder's own
     views: str = "ids"                 # '+'-joined names from idslab.views.VIEWS
     sites: dict = field(default_factory=lambda: {"fc1": 0.02})  # s_l (std of λ) per perturbation site, IDS only
     noise: str = "view"                # λ per "view" (Eq. 1 as in the paper) or per "sample" (idslab.perturb)
@@ -97,7 +97,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-DATASETS = ("meteor", "cifar", "file")
+DATASETS = ("meteor", "cifar", "spectra", "file")
 KNN_METRICS = ("cosine", "euclidean")
 _DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
 
@@ -112,6 +112,7 @@ def _validate(cfg: TrainConfig) -> None:
     if not isinstance(cfg.views, str):
         raise ValueError(f"{C.flag('views')} must be a string such as 'ids' or 'ids+flip', got {cfg.views!r}")
     spec = parse_views(cfg.views)
+    check_views_dims(cfg.views, encoder_dims(cfg.encoder))  # e.g. flip90 on spectra, before any work
     _check_sites(cfg, spec.ids)
     check_modes(cfg.noise, cfg.scale_mode)  # --noise, --scale-mode
     cfg.epochs = C.check_int("epochs", cfg.epochs, lo=0, fix="0 probes the random initialisation")
@@ -172,7 +173,21 @@ def _check_tile(cfg: TrainConfig) -> None:
     if not C.is_int(cfg.tile):
         raise ValueError(f"{C.flag('tile')} must be a whole number, got {cfg.tile!r}: e.g. --tile {own}")
     cfg.tile = int(cfg.tile)
-    cnn_tiles = {encoder_tile(e): e for e in ENCODERS if e.startswith("cnn")}
+    dims = encoder_dims(cfg.encoder)
+    if (dims == 1) != (cfg.dataset == "spectra") and cfg.dataset != "file":
+        want = ("a 1-D encoder, e.g. --encoder cnn1d512" if cfg.dataset == "spectra" else
+                "a 2-D encoder (cnnN, resnetN), or --dataset spectra / --data PATH for signals")
+        raise ValueError(f"{C.flag('encoder')} {cfg.encoder} takes {'signals (n, C, L)' if dims == 1 else 'images'}, "
+                         f"but the {cfg.dataset} data are {'signals' if cfg.dataset == 'spectra' else 'images'}: "
+                         f"use {want}")
+    if dims == 1:
+        if cfg.tile != own:
+            lengths = {encoder_tile(e): e for e in ENCODERS if encoder_dims(e) == 1}
+            other = f"--encoder {lengths[cfg.tile]} or " if cfg.tile in lengths else ""
+            raise ValueError(f"encoder {cfg.encoder} takes signals of length {own}, got tile={cfg.tile}: use {other}"
+                             f"--tile {own} (the 1-D CNNs exist for lengths {', '.join(map(str, lengths))})")
+        return
+    cnn_tiles = {encoder_tile(e): e for e in ENCODERS if e.startswith("cnn") and encoder_dims(e) == 2}
     if cfg.encoder.startswith("cnn") and cfg.tile != own:
         other = f"--encoder {cnn_tiles[cfg.tile]} or " if cfg.tile in cnn_tiles else ""
         raise ValueError(f"encoder {cfg.encoder} takes {own}x{own} tiles, got tile={cfg.tile}: use {other}--tile "
@@ -260,7 +275,8 @@ def load_data(cfg: TrainConfig):
     from .datasets import Sizes, load
     return load(cfg.dataset, cfg.tile, seed=cfg.data_seed, data_dir=cfg.data_dir, cifar_dir=cfg.cifar_dir,
                 download=cfg.download, sizes=Sizes(cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test),
-                path=cfg.data_path, data_key=cfg.data_key, label_key=cfg.label_key, stride=cfg.stride, edge=cfg.edge)
+                path=cfg.data_path, data_key=cfg.data_key, label_key=cfg.label_key, stride=cfg.stride, edge=cfg.edge,
+                dims=encoder_dims(cfg.encoder) if cfg.dataset == "file" else None)
 
 
 def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
@@ -272,13 +288,14 @@ def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
 
 
 def setup(cfg: TrainConfig, x: torch.Tensor, device: torch.device) -> SimCLRModel:
-    """The start of every run: seed, model, input standardisation. x: the pre-training split (n, C, N, N) on the
-    device; the encoder's in_mean/in_std (per channel) come from it. -> model on the device, in training mode.
-    Seeding first makes the model initialisation (and every later draw) a function of cfg.seed."""
+    """The start of every run: seed, model, input standardisation. x: the pre-training split (n, C, N, N) or
+    (n, C, L) on the device; the encoder's in_mean/in_std (per channel) come from it. -> model on the device, in
+    training mode. Seeding first makes the model initialisation (and every later draw) a function of cfg.seed."""
     seed_everything(cfg.seed)
     model = build_model(cfg, x.shape[1])
-    model.encoder.in_mean.copy_(x.mean(dim=(0, 2, 3)))
-    model.encoder.in_std.copy_(x.std(dim=(0, 2, 3)).clamp_min(1e-6))
+    over = (0, *range(2, x.dim()))                                    # every axis but the channel
+    model.encoder.in_mean.copy_(x.mean(dim=over))
+    model.encoder.in_std.copy_(x.std(dim=over).clamp_min(1e-6))
     return model.to(device).train()
 
 
@@ -329,8 +346,9 @@ class Engine:
         return two_views(self.spec, self.x[self.perm[step * self.b:(step + 1) * self.b]])
 
     def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, ...]:    # λ drawn inside; see objectives.branches
-        return branches(self.cfg.objective, self.model, self.target,
-                        views.contiguous(memory_format=torch.channels_last))
+        if views.dim() == 4:                                                # images; signals (2B, C, L) as they are
+            views = views.contiguous(memory_format=torch.channels_last)
+        return branches(self.cfg.objective, self.model, self.target, views)
 
     def loss(self, out: tuple[torch.Tensor, ...]) -> torch.Tensor:
         return objective_loss(self.cfg.objective, out, self.cfg.temperature, gather=self.gather)
@@ -412,10 +430,15 @@ class Engine:
 
 
 def check_tiles(cfg: TrainConfig, data) -> None:
-    """ValueError unless the data's tiles are the config's tile size."""
-    if data.pretrain.x.shape[-1] != cfg.tile:
-        raise ValueError(f"data tiles are {data.pretrain.x.shape[-1]}x{data.pretrain.x.shape[-1]} "
-                         f"but the config says tile={cfg.tile}")
+    """ValueError unless the data's tiles are the config's tile size (and 1-D data meet a 1-D encoder)."""
+    x = data.pretrain.x
+    if x.dim() - 2 != encoder_dims(cfg.encoder):
+        raise ValueError(f"the data are {'signals (n, C, L)' if x.dim() == 3 else 'images (n, C, N, N)'} but encoder "
+                         f"{cfg.encoder} takes {'signals' if encoder_dims(cfg.encoder) == 1 else 'images'}: use "
+                         f"{'--encoder cnn1d' + str(x.shape[-1]) if x.dim() == 3 else 'a 2-D --encoder (cnnN)'}")
+    if x.shape[-1] != cfg.tile:
+        size = f"length {x.shape[-1]}" if x.dim() == 3 else f"tiles {x.shape[-1]}x{x.shape[-1]}"
+        raise ValueError(f"data {size} but the config says tile={cfg.tile}")
 
 
 def pretrain(cfg: TrainConfig, data=None, progress: Progress | None = None,

@@ -26,6 +26,23 @@ def streak_data(tile=16, n=(256, 128, 128), seed=0):
                            probe_train=split(n[1]), probe_test=split(n[2]), meta={}, channels=1)
 
 
+def signal_data(length=64, n=(256, 128, 128), seed=0):
+    """streak_data one dimension down (issue 20): (n, 1, L) signals; class 1 holds a pair of peaks 8 samples apart
+    with a 3 : 1 ratio (a doublet) at a random place, class 0 a single peak."""
+    g = torch.Generator().manual_seed(seed)
+
+    def split(m):
+        y = torch.arange(m) % 2
+        x = torch.randn(m, 1, length, generator=g) + 5
+        at = torch.randint(4, length - 12, (m,), generator=g)
+        x[torch.arange(m), 0, at + 8] += 6.0
+        x[torch.arange(m), 0, at] += 2.0 * y
+        return SimpleNamespace(x=x, y=y)
+
+    return SimpleNamespace(name="signals", tile=length, classes=("single", "doublet"), pretrain=split(n[0]),
+                           probe_train=split(n[1]), probe_test=split(n[2]), meta={}, channels=1)
+
+
 @pytest.fixture
 def streaks():
     return streak_data()

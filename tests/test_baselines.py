@@ -23,7 +23,14 @@ def test_tile_statistics_values():
     assert f[1].abs().sum() == 0
     assert tile_statistics(torch.rand(3, 3, 8, 8)).shape == (3, 3 * (3 + len(QUANTILES) + 3))   # per channel
     with pytest.raises(ValueError, match="tile_statistics"):
-        tile_statistics(torch.rand(3, 8, 8))
+        tile_statistics(torch.rand(3, 8))
+    # signals (n, C, L): the same statistics over the samples, and exactly what the simulators match negatives on
+    from idslab.datasets.matching import global_stats
+    img = torch.randn(5, 1, 8, 8) * 10
+    assert torch.equal(tile_statistics(img.flatten(2), [1.0, 5.0]), tile_statistics(img, [1.0, 5.0]))
+    sig = torch.randn(5, 1, 64) * 10
+    assert torch.allclose(tile_statistics(sig, [1.0, 5.0]),
+                          torch.from_numpy(global_stats(sig[:, 0].numpy(), [1.0, 5.0])), atol=1e-5)
 
 
 def test_trivial_baseline_finds_brightness_but_not_noise_labels():

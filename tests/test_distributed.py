@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 
 from idslab.loss import nt_xent
 from idslab.train import TrainConfig, build_model, pretrain
-from tests.conftest import streak_data
+from tests.conftest import signal_data, streak_data
 
 WORLD = 2
 OBJECTIVES = ("byol", "simsiam", "vicreg", "barlow")
@@ -106,6 +106,34 @@ def test_ddp_loss_and_gradients_equal_one_process(tmp_path):
         x = streak_data(n=(64, 16, 16)).probe_test.x
         h, h_ref = embed(model.encoder, x), embed(ref.model.encoder, x)
         assert float((h - h_ref).norm() / h_ref.norm()) < 1e-3, o
+
+
+CFG_1D = dict(dataset="spectra", encoder="cnn1d64", views="ids+flip", sites={"all": 0.05}, epochs=1, batch_size=32, n_pretrain=64,
+              device="cpu", seed=3)
+
+
+def _worker_1d(rank, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        from idslab import distributed as idist
+        res = idist.pretrain_ddp(TrainConfig(**CFG_1D), signal_data(n=(64, 16, 16)))
+        if rank == 0:
+            torch.save({"history": res.loss_history, "state": res.model.state_dict()}, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_takes_1d_encoders(tmp_path):
+    """A 1-D encoder with conv sites trains under DDP exactly as in one process on the same global batch."""
+    out = str(tmp_path / "rank0.pt")
+    mp.start_processes(_worker_1d, args=(_free_port(), out), nprocs=WORLD, join=True, start_method="fork")
+    got = torch.load(out, weights_only=False)
+    ref = pretrain(TrainConfig(**CFG_1D), signal_data(n=(64, 16, 16)))
+    assert got["history"] == pytest.approx(ref.loss_history, rel=1e-4)
+    for name, t in ref.model.state_dict().items():
+        torch.testing.assert_close(got["state"][name], t, rtol=1e-3, atol=1e-4, msg=name)
 
 
 def test_the_torchrun_entry_point_parses_train_flags():

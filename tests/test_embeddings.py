@@ -187,3 +187,53 @@ def test_results_store_hash_follows_the_file_content(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.ones((4, 16, 16), np.float32), y=np.array([0, 1, 0, 1]))
     os.utime(tmp_path / "d.npz", ns=(1, 1))     # even an unchanged size needs a changed mtime, which edits bring
     assert ex.config_hash(cfg) != before
+
+
+@pytest.mark.parametrize("layout", ["n_l_npy", "n_c_l_npz", "n_c_l_h5", "csv"])
+def test_a_users_signals_train_and_embed(tmp_path, capsys, layout):
+    """Issue 20: (n, L) .npy, (n, C, L) .npz and HDF5, and a CSV of signals go through `idslab train` (a 1-D encoder, windows
+    with a stride) and `idslab embed` (the model's own standardisation, window indices)."""
+    rng = np.random.default_rng(0)
+    n, length = 40, 160
+    y = np.arange(n) % 2
+    x = (50 + rng.standard_normal((n, 2, length))).astype(np.float32)
+    x[y == 1, :, 70:74] += 8.0
+    if layout == "n_l_npy":
+        x = x[:, 0]
+        path, extra = tmp_path / "s.npy", []
+        np.save(path, x)
+    elif layout == "n_c_l_npz":
+        path, extra = tmp_path / "s.npz", []
+        np.savez(path, x=x, y=y)
+    elif layout == "n_c_l_h5":
+        from idslab.datasets.arrays import write_hdf5
+        path, extra = tmp_path / "s.h5", []
+        write_hdf5(path, x, y)
+    else:
+        x = x[:, 0]
+        path, extra = tmp_path / "s.csv", []
+        head = "y," + ",".join(f"f{i}" for i in range(length))
+        np.savetxt(path, np.column_stack([y, x]), delimiter=",", header=head, comments="", fmt="%.6g")
+    model = tmp_path / "m.pt"
+    assert main(["train", "--data", str(path), "--encoder", "cnn1d64", "--tile", "64", "--stride", "32",
+                 "--epochs", "1", "--batch-size", "16", "--n-pretrain", "64", "--n-probe-train", "32",
+                 "--n-probe-test", "32", "--knn-k", "5", "--device", "cpu", "--quiet", "--views", "ids+shift",
+                 "--save-model", str(model), *extra]) == 0
+    out = capsys.readouterr().out
+    assert "cnn1d64" in out and (("no labels" in out) == (layout == "n_l_npy"))
+    assert main(["embed", "--model", str(model), "--data", str(path), "--stride", "32", "--out",
+                 str(tmp_path / "h.npz")]) == 0
+    assert f"{n * 4} windows of 64 samples from {n} signals" in capsys.readouterr().out
+    z = np.load(tmp_path / "h.npz")
+    assert z["h"].shape == (n * 4, 32) and z["index"].shape == (n * 4, 2)
+    assert z["index"][:4].tolist() == [[0, 0], [0, 32], [0, 64], [0, 96]]
+    # the embedding equals the frozen encoder on that window, with the model's own standardisation
+    enc = load_checkpoint(model)[0].encoder
+    xs = x if x.ndim == 3 else x[:, None]
+    h = probe_embed(enc, torch.from_numpy(xs[5:6, :, 64:128].copy())).numpy()
+    np.testing.assert_allclose(z["h"][5 * 4 + 2], h[0], rtol=1e-4, atol=1e-5)
+    if layout != "n_l_npy":
+        assert (z["y"][: 4] == y[0]).all()
+    # the same file with a 2-D encoder, or the model on images: a clear error, exit 2
+    assert main(["train", "--data", str(path), "--encoder", "cnn16", "--epochs", "1", "--quiet"]) == 2
+    assert "1-D encoder" in capsys.readouterr().err

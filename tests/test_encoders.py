@@ -1,11 +1,13 @@
+import copy
+
 import pytest
 import torch
 
 from idslab import PerturbedLinear, build_encoder
-from idslab.encoders import ENCODERS, SimCLRModel, encoder_tile
+from idslab.encoders import ENCODERS, SimCLRModel, encoder_dims, encoder_tile
 
 
-@pytest.mark.parametrize("name", [n for n in ENCODERS if n.startswith("cnn")])
+@pytest.mark.parametrize("name", [n for n in ENCODERS if n.startswith("cnn") and encoder_dims(n) == 2])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_cnn_shapes_and_3x3_feature_map(name, channels):
     n = encoder_tile(name)
@@ -51,3 +53,21 @@ def test_fc1_perturbation_changes_h_and_eval_does_not():
 def test_unknown_encoder():
     with pytest.raises(ValueError, match="unknown encoder 'vgg'.*cnn16"):
         build_encoder("vgg")
+
+
+@pytest.mark.parametrize("name", ["cnn1d64", "cnn1d128", "cnn1d256", "cnn1d512", "cnn1d1024"])
+def test_1d_cnns_follow_the_template(name):
+    from idslab.encoders import ENCODERS_1D, encoder_dims, encoder_tile
+    assert name in ENCODERS_1D and encoder_dims(name) == 1 and encoder_dims("cnn16") == 2
+    length = encoder_tile(name)
+    enc = build_encoder(name, 2)
+    x = torch.randn(3, 2, length)
+    assert enc(x).shape == (3, 32) and enc.dims == 1 and enc.tile == length
+    trunk = enc.features(x)
+    assert trunk.shape[-1] in (4, 8)                                    # pooled down to a few positions
+    assert isinstance(enc.fc1, PerturbedLinear) and enc.fc1.in_features == trunk.shape[1] * trunk.shape[2]
+    raw = copy.deepcopy(enc)
+    enc.in_mean.copy_(torch.tensor([5.0, -1.0]))
+    enc.in_std.copy_(torch.tensor([2.0, 3.0]))                          # per-channel standardisation inside
+    shifted = x * torch.tensor([2.0, 3.0]).view(1, 2, 1) + torch.tensor([5.0, -1.0]).view(1, 2, 1)
+    assert torch.allclose(enc(shifted), raw(x), atol=1e-5)

@@ -4,7 +4,7 @@ import pytest
 from idslab import experiments as ex
 from idslab import live
 from idslab.train import TrainConfig
-from tests.conftest import streak_data
+from tests.conftest import signal_data, streak_data
 
 TINY = dict(encoder="cnn16", tile=16, epochs=2, batch_size=64, n_pretrain=256, n_probe_train=128, n_probe_test=128,
             device="cpu", knn_k=5)
@@ -30,6 +30,17 @@ def test_estimate_follows_compares_plan_and_the_store(tmp_path):
     assert "3 already in the store" in again.text()
     with pytest.raises(ValueError, match="unknown controls"):
         live.estimate_compare(base, ["flip"], data, controls=("nope",))
+
+
+def test_estimates_of_one_dimensional_signals():
+    """Issue 20: a 1-D encoder's step is timed on (n, C, L) signals, from the data or (without data) from random
+    signals of the encoder's length, never from images (a conv1d refuses (B, C, L, L))."""
+    live._MEASURED.clear()
+    base = TrainConfig(**dict(TINY, encoder="cnn1d64", tile=64, dataset="spectra"))
+    with_data = live.estimate_compare(base, ["reverse+shift", "ids"], signal_data(), supervised_epochs=2)
+    assert all(r.seconds > 0 for r in with_data.runs) and "on this CPU" in with_data.text()
+    without = live.estimate_compare(base, ["ids"], None, controls=("floor", "trivial"))
+    assert [r.label for r in without.runs] == ["ids", "floor", "trivial"] and without.seconds > 0
 
 
 def test_measuring_leaves_the_global_rng_alone():

@@ -5,8 +5,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from idslab import PerturbedLinear
-from idslab.perturb import (PerturbedConv2d, expand_sites, perturbed_conv2d, perturbed_layers, perturbed_linear,
-                            set_sites, set_views)
+from idslab.perturb import (PerturbedConv1d, PerturbedConv2d, draw_shape, expand_sites, perturbed_conv1d,
+                            perturbed_conv2d, perturbed_layers, perturbed_linear, set_sites, set_views)
 
 
 def test_is_a_drop_in_linear():
@@ -290,3 +290,48 @@ def test_all_sites_on_a_real_encoder_train_and_eval_is_clean():
     assert not torch.allclose(enc(x), enc(x))
     enc.eval()
     assert torch.equal(enc(x), enc(x))
+
+
+# ------------------------------------------------------------------------------------- 1-D convolutions (issue 20)
+@pytest.mark.parametrize("noise", ["view", "sample"])
+@pytest.mark.parametrize("groups,padding,padding_mode", [(1, 2, "zeros"), (2, "same", "zeros"), (1, 1, "circular")])
+def test_conv1d_noise_matches_separate_passes(noise, groups, padding, padding_mode):
+    """PerturbedConv1d: view v (or sample n) convolved with W + λ, exactly as separate F.conv1d passes; a drop-in
+    nn.Conv1d in eval mode."""
+    conv = PerturbedConv1d(4, 6, 5, padding=padding, groups=groups, padding_mode=padding_mode, scale=0.2,
+                           noise=noise)
+    assert isinstance(conv, nn.Conv1d)
+    conv.n_views = 2
+    x = torch.randn(6, 4, 19)
+    torch.manual_seed(3)
+    y = conv(x)
+    k = 6 if noise == "sample" else 2
+    torch.manual_seed(3)
+    lam = torch.randn(k, *conv.weight.shape) * 0.2
+    ref = torch.cat([F.conv1d(F.pad(xs, conv._reversed_padding_repeated_twice,
+                                    mode="constant" if padding_mode == "zeros" else padding_mode),
+                              conv.weight + lam[j], conv.bias, 1, 0, 1, groups)
+                     for j, xs in enumerate(x.chunk(k))])
+    assert torch.allclose(y, ref, atol=1e-5)
+    conv.eval()
+    assert torch.equal(conv(x), nn.Conv1d.forward(conv, x))
+
+
+def test_conv1d_sites_all_on_a_1d_encoder():
+    from idslab.encoders import build_encoder
+    torch.manual_seed(0)
+    enc = build_encoder("cnn1d128", 1)
+    w = enc.features[0].weight
+    set_sites(enc, {"all": 0.05})
+    layers = perturbed_layers(enc)
+    assert list(layers) == ["features.0", "features.3", "features.6", "fc1", "fc2"]
+    assert isinstance(layers["features.0"], PerturbedConv1d) and layers["features.0"].weight is w
+    assert draw_shape(layers["features.0"], 8) == (1, *w.shape)
+    set_views(enc, 2)
+    x = torch.randn(8, 1, 128)
+    enc.train()
+    assert not torch.allclose(enc(x), enc(x))
+    enc.eval()
+    assert torch.equal(enc(x), enc(x))
+    with pytest.raises(ValueError, match="n_views"):
+        perturbed_conv1d(torch.randn(5, 1, 9), torch.randn(2, 1, 3), None, 0.1, n_views=2)

@@ -156,3 +156,34 @@ def test_evaluate_reports_the_ten_class_probe_when_the_data_has_it():
     data = SimpleNamespace(probe_train=split(400), probe_test=split(200))
     out = evaluate(_Flatten(), data, ProbeConfig(knn_k=5))
     assert out["linear10_acc"] > 0.9 and len(out["linear10_ci"]) == 2 and "physics" not in out
+
+
+def test_physics_probes_on_spectra_targets_and_the_reversal_probe():
+    """1-D data (n, 1, L): the spectra's targets are probed (line position = velocity here), and the direction probe
+    is real vs reversed along the signal's axis, for every positive (not only v < 0)."""
+    g = torch.Generator().manual_seed(0)
+
+    def split(m):
+        y = torch.arange(m) % 2
+        x = torch.randn(m, 1, 40, generator=g) * 0.3
+        at = torch.randint(5, 30, (m,), generator=g)
+        x[torch.arange(m), 0, at] += 5.0 * y
+        x[torch.arange(m), 0, at + 3] += 2.0 * y                             # an asymmetric pair: has a direction
+        v = (at.double() - 17) * 69.0
+        t = {"velocity_kms": v, "continuum_slope": torch.randn(m, generator=g).double(),
+             "line_snr": torch.where(y == 1, 20.0, torch.nan), "line_width_kms": torch.where(y == 1, 80.0, torch.nan)}
+        return SimpleNamespace(x=x, y=y, targets=t)
+    data = SimpleNamespace(probe_train=split(400), probe_test=split(300))
+
+    class Pos(_Flatten):       # h: where the bright bins are, and which of a pair is the stronger (a direction)
+        def forward(self, x):
+            s = x[:, 0]
+            pair = torch.stack([(s[:, :-3] ** 2 * s[:, 3:]).sum(1), (s[:, :-3] * s[:, 3:] ** 2).sum(1)], 1)
+            return torch.cat([torch.nn.functional.one_hot(s.argmax(-1), 40).float() * 10 + s, pair], 1)
+
+    res = physics_probes(Pos(), data)
+    assert res["velocity_r2"] > 0.8 and res["continuum_slope_r2"] < 0.2
+    assert res["line_snr_r2"] is None and res["line_width_r2"] is None       # constant targets
+    assert res["direction_acc"] > 0.9 and res["direction_n_test"] == 2 * 150
+    sym = type("Sym", (_Flatten,), {"forward": lambda self, x: (x + torch.flip(x, [-1])).flatten(1)})()
+    assert physics_probes(sym, data)["direction_acc"] < 0.6                  # reversal-invariant: chance

@@ -3,7 +3,7 @@ import csv
 import io
 
 from idslab import report
-from idslab.encoders import ENCODERS
+from idslab.encoders import ENCODERS_2D
 
 
 def rec(enc, views, seed, mlp, knn, sl=0.02):
@@ -18,7 +18,7 @@ def rec(enc, views, seed, mlp, knn, sl=0.02):
 def test_paper_tables_are_complete_and_match_the_text():
     for table, conds in (("table1", {"flip", "fft", "ids"}), ("table2", {"flip", "ids"})):
         for m in report.METRICS:
-            assert list(report.PAPER[table][m]) == list(ENCODERS)
+            assert list(report.PAPER[table][m]) == list(ENCODERS_2D)
             assert all(set(row) == conds for row in report.PAPER[table][m].values())
     assert report.PAPER["table1"]["mlp_acc"]["cnn16"]["ids"] == (85.17, 1.43)
     assert report.PAPER["table1"]["knn_acc"]["cnn256"]["fft"] == (57.67, 6.60)

@@ -79,6 +79,11 @@ def test_projection_settings_train_and_round_trip(streaks, tmp_path):
     (dict(views="ids+jitter"), "unknown views"),
     (dict(sites={"fc1": -0.1}), ">= 0"),
     (dict(batch_size=1), "batch_size"),
+    (dict(dataset="spectra"), "1-D encoder, e.g. --encoder cnn1d512"),
+    (dict(encoder="cnn1d512"), "meteor data are images"),
+    (dict(dataset="spectra", encoder="cnn1d512", tile=256), "cnn1d256"),
+    (dict(dataset="spectra", encoder="cnn1d512", views="flip90"), "1-D"),
+    (dict(views="shift"), "2-D"),
 ])
 def test_config_errors(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -140,3 +145,20 @@ def test_variant_fields_validated_and_reach_the_layers(streaks):
     rec = run(c, streaks)
     assert rec["config"]["noise"] == "sample" and rec["config"]["scale_mode"] == "relative"
     assert rec == rec | {"loss_history": run(c, streaks)["loss_history"]}  # same seed, same numbers
+
+
+def test_1d_runs_are_deterministic_standardised_and_checked_against_the_data(streaks):
+    """A 1-D encoder on signals (n, C, L): the one engine, same seed same numbers, per-channel standardisation over
+    samples and positions, and the data's dimension checked against the encoder's before any step."""
+    from tests.conftest import signal_data
+    data = signal_data()
+    c = cfg(dataset="spectra", encoder="cnn1d64", views="ids+flip", sites={"all": 0.05}, epochs=2)
+    a, b = run(c, data), run(c, data)
+    assert a["loss_history"] == b["loss_history"] and a["metrics"] == b["metrics"]
+    assert len(a["loss_history"]) == 2 and 0 <= a["metrics"]["mlp_acc"] <= 1
+    model = T.setup(c, data.pretrain.x, torch.device("cpu"))
+    torch.testing.assert_close(model.encoder.in_mean, data.pretrain.x.mean(dim=(0, 2)))
+    with pytest.raises(ValueError, match="signals"):
+        pretrain(c, streaks)
+    with pytest.raises(ValueError, match="cnn1d64"):
+        pretrain(cfg(), data)

@@ -84,3 +84,65 @@ def test_rotate_turns_counter_clockwise_as_displayed_and_matches_flip_rotate_res
     assert torch.nonzero(y[0, 0] > 0.5).tolist() == [[6, 4]]   # now above the centre (higher altitude)
     assert torch.allclose(rotate(x, 0), x)
     assert torch.allclose(rotate(rotate(x, 90), -90), x, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------ one-dimensional data (B, C, L), issue 20
+def test_1d_reverse_is_a_per_sample_reversal():
+    from idslab.views import reverse
+    torch.manual_seed(0)
+    x = torch.arange(64 * 2 * 32, dtype=torch.float32).view(64, 2, 32)
+    y = reverse(x)
+    flipped = (y != x).flatten(1).any(1)
+    assert 10 < flipped.sum() < 54                                           # per sample, p = 1/2
+    assert torch.equal(y[flipped], x[flipped].flip(-1)) and torch.equal(y[~flipped], x[~flipped])
+
+
+def test_1d_shift_moves_a_line_by_the_given_bins_and_repeats_the_edges():
+    from idslab.views import random_shift, shift
+    x = torch.zeros(3, 1, 64)
+    x[:, 0, 20] = 1.0
+    y = shift(x, torch.tensor([5.0, -7.0, 0.5]))
+    assert y[0, 0].argmax() == 25 and y[1, 0].argmax() == 13
+    assert torch.allclose(y[2, 0, 20:22], torch.tensor([0.5, 0.5]))        # half a bin: linear interpolation
+    ramp = torch.arange(10.0).view(1, 1, 10)
+    assert torch.equal(shift(ramp, 3.0)[0, 0, :4], torch.tensor([0.0, 0.0, 0.0, 0.0]))   # first value repeated
+    torch.manual_seed(0)
+    moved = random_shift(x.repeat(100, 1, 1))[:, 0].argmax(1) - 20
+    assert moved.abs().max() <= 4 and len(moved.unique()) > 5               # up to L/16 = 4 bins, per sample
+
+
+def test_1d_fft_mask_zeros_a_band_along_the_axis():
+    torch.manual_seed(0)
+    x = torch.randn(32, 2, 128)
+    y = fft_band_mask(x)
+    assert y.shape == x.shape
+    spec = torch.fft.rfft(y, dim=-1).abs()                                   # (B, 2, 65)
+    zero = spec.amax(1) < 1e-4
+    assert torch.all(zero.sum(-1) == round(0.15 * 65))
+    assert len(zero.float().argmax(1).unique()) > 5
+
+
+def test_1d_views_run_per_sample_and_scaling_changes_the_brightness():
+    from idslab.views import scale_jitter
+    torch.manual_seed(0)
+    x = torch.rand(16, 1, 64) + 10.0
+    for name in ("flip", "simclr", "reverse", "shift", "fft"):
+        a, b = make_views(x, name)
+        assert a.shape == x.shape and not torch.allclose(a, b), name
+    y = scale_jitter(x)
+    ratio = (y.mean(-1) / x.mean(-1)).squeeze(1)
+    assert ratio.std() > 0.05                                                # a brightness change per sample
+
+
+def test_views_names_check_their_dimension():
+    from idslab.views import check_views_dims
+    check_views_dims("ids+flip+fft+simclr+reverse+shift", 1)
+    check_views_dims("flip90+flip", 2)
+    with pytest.raises(ValueError, match="flip90.*1-D"):
+        check_views_dims("flip90", 1)
+    with pytest.raises(ValueError, match="shift.*2-D"):
+        make_views(torch.randn(2, 1, 8, 8), "shift")
+    torch.manual_seed(1)
+    a = torch.cat(make_views(torch.randn(4, 1, 32), "flip+fft"))
+    torch.manual_seed(1)
+    assert torch.equal(a, torch.cat(make_views(torch.randn(4, 1, 32), "flip+fft")))

@@ -1,8 +1,10 @@
-"""A scientist's own data: arrays in .npy / .npz / HDF5 files or folders of images, cut into N x N tiles.
+"""A scientist's own data: arrays in .npy / .npz / HDF5 files or folders of images, cut into N x N tiles; or
+one-dimensional signals (spectra, time series) in those files or a CSV, cut into windows of length N.
 
     src = open_data("scenes.h5", data_key="x", label_key="mask")   # lazy: reads shapes, not pixels
     data = load_file("scenes.h5", 16, label_key="mask")             # an SSLData, like load("meteor", 16)
     for x, y, index in iter_tiles(src, TileSpec(16)): ...           # every tile, streamed scene chunk by chunk
+    load_file("spectra.csv", 512, stride=256)                      # signals: windows of 512 every 256 samples
 
 Inputs ("scenes" below: one image of the stack, whatever its size)
 - `.npy`: x only (memory-mapped, so only the scenes used are read). `.npz`: x and optional labels (keys `x`, `y`
@@ -13,6 +15,12 @@ Inputs ("scenes" below: one image of the stack, whatever its size)
 - Shapes (n, H, W) (one channel) or (n, C, H, W). Any float, integer or bool dtype.
 - Labels (optional): per scene, shape (n,), integers 0..K-1, every tile inherits its scene's label; or a per-pixel
   mask, shape (n, H, W), 0/1 or bool, labelled per tile with the meteor data's rule (`mask_labels`).
+
+One-dimensional signals (issue 20; `dims=1`, which a 1-D encoder implies): shapes (n, L) or (n, C, L) in .npy, .npz
+and HDF5 (an (n, L) array is always signals; a 3-D array is read as (n, C, L) only with dims=1, else as images
+(n, H, W)), or a `.csv` with one signal per row (comma-separated numbers; an optional header row names the columns,
+and the column `--label-key` names, or else one called "y" or "label", holds the labels; read whole, not lazily).
+Labels per signal, shape (n,). The windows play the tiles' part: N samples long, starting every `stride` samples.
 
 Units and normalisation: values are converted to float32 and otherwise pass through unchanged (dB stay dB, counts
 stay counts, 8-bit images stay 0..255). The only normalisation is the model's own input standardisation, per
@@ -42,7 +50,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ARRAY_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5", ".hdf")
+ARRAY_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5", ".hdf", ".csv")
+CSV_LABEL_COLUMNS = ("y", "label")   # a CSV header's default label column
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MASK_MIN_PIXELS = 4         # the meteor rule's pos_min_pixels: a tile with >= 4 mask pixels is positive
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)   # of the scenes: pretrain, probe_train, probe_test
@@ -53,14 +62,15 @@ HASH_LIMIT = 2 * 2 ** 30    # files up to 2 GiB get a full sha256; larger ones a
 # ------------------------------------------------------------------------------------------------------ reading
 @dataclass
 class DataSource:
-    """A lazily opened data file. Shape (n, C, H, W) after the (n, H, W) -> C = 1 expansion.
+    """A lazily opened data file. Shape (n, C, H, W) after the (n, H, W) -> C = 1 expansion; signals (dims = 1):
+    (n, C, L) after (n, L) -> C = 1.
 
     labels: (n,) int64 per-scene labels or None; mask: the per-pixel mask array-like (n, H, W) or None (read lazily);
     classes: names of labels 0..K-1 (empty when unlabelled).
     """
     path: Path
-    kind: str                   # "npy" | "npz" | "hdf5" | "images"
-    shape: tuple                # (n, C, H, W)
+    kind: str                   # "npy" | "npz" | "hdf5" | "images" | "csv" | "array"
+    shape: tuple                # (n, C, H, W), or (n, C, L) for signals
     dtype: str
     data_key: str | None = None
     label_key: str | None = None
@@ -70,6 +80,7 @@ class DataSource:
     _x: object = field(default=None, repr=False)       # array-like with numpy indexing over axis 0
     _files: list = field(default_factory=list, repr=False)
     _close: object = field(default=None, repr=False)
+    dims: int = 2               # 2: images, 1: signals
 
     @property
     def n(self) -> int:
@@ -80,7 +91,8 @@ class DataSource:
         return self.labels is not None or self.mask is not None
 
     def read(self, idx) -> np.ndarray:
-        """Scenes idx (sorted, unique ints) -> (k, C, H, W) float32, values unchanged. NaN/inf -> ValueError."""
+        """Scenes idx (sorted, unique ints) -> (k, C, H, W) (signals: (k, C, L)) float32, values unchanged.
+        NaN/inf -> ValueError."""
         idx = np.asarray(idx, dtype=np.int64)
         if self.kind == "images":
             x = np.stack([_read_image(self._files[i], self.shape) for i in idx]) if idx.size else \
@@ -115,18 +127,33 @@ class DataSource:
         self.close()
 
 
-def open_data(path, data_key: str | None = None, label_key: str | None = None) -> DataSource:
-    """Open a .npy / .npz / HDF5 file or an image folder lazily and validate shapes and labels (not pixel values:
-    those are checked as they are read). See the module docstring for formats and defaults."""
+def open_data(path, data_key: str | None = None, label_key: str | None = None, dims: int | None = None
+              ) -> DataSource:
+    """Open a .npy / .npz / HDF5 / CSV file or an image folder lazily and validate shapes and labels (not pixel
+    values: those are checked as they are read). dims: 1 reads signals (n, C, L), 2 images; None: by the shape
+    (a 2-D array or a CSV is signals, a 3-D or 4-D array images). See the module docstring for formats and
+    defaults."""
     p = Path(path).expanduser()
+    if dims not in (None, 1, 2):
+        raise ValueError(f"dims={dims!r}: use 1 (signals, (n, L) or (n, C, L)) or 2 (images)")
     if not p.exists():
-        raise FileNotFoundError(f"data file {p} does not exist: give the path to a .npy, .npz or .h5 file or a "
-                                "folder of images")
+        raise FileNotFoundError(f"data file {p} does not exist: give the path to a .npy, .npz, .h5 or .csv file or "
+                                "a folder of images")
     if p.is_dir():
         if data_key or label_key:
             raise ValueError(f"{p} is a folder of images: --data-key/--label-key apply only to .npz and HDF5 files")
+        if dims == 1:
+            raise ValueError(f"{p} is a folder of images, but a 1-D encoder takes signals: save them as (n, L) or "
+                             "(n, C, L) arrays or a CSV")
         return _open_images(p)
     suffix = p.suffix.lower()
+    if suffix == ".csv":
+        if data_key:
+            raise ValueError(f"{p}: a CSV holds one table (one signal per row): leave out --data-key")
+        if dims == 2:
+            raise ValueError(f"{p}: a CSV holds signals (one per row), but the encoder takes images: use a 1-D "
+                             "encoder (--encoder cnn1dL)")
+        return _open_csv(p, label_key)
     if suffix == ".npy":
         if label_key:
             raise ValueError(f"{p}: a .npy file holds one array (x): save x and labels together in a .npz "
@@ -138,7 +165,7 @@ def open_data(path, data_key: str | None = None, label_key: str | None = None) -
             x = np.load(p, mmap_mode="r", allow_pickle=False)
         except Exception as e:
             raise ValueError(f"{p} is not a readable .npy file ({e}): save it with np.save") from e
-        return _make(p, "npy", x, None, data_key, None)
+        return _make(p, "npy", x, None, data_key, None, dims=dims)
     if suffix == ".npz":
         try:
             z = np.load(p, allow_pickle=False)
@@ -148,7 +175,7 @@ def open_data(path, data_key: str | None = None, label_key: str | None = None) -
         xk = _pick_key(p, names, data_key, "x", "--data-key", "array")
         yk = _pick_label_key(p, names, label_key, xk, "array")
         classes = tuple(str(c) for c in z["classes"]) if "classes" in names and yk else None
-        return _make(p, "npz", z[xk], z[yk] if yk else None, xk, yk, classes, close=z.close)
+        return _make(p, "npz", z[xk], z[yk] if yk else None, xk, yk, classes, close=z.close, dims=dims)
     if suffix in (".h5", ".hdf5", ".hdf"):
         import h5py
         try:
@@ -164,11 +191,11 @@ def open_data(path, data_key: str | None = None, label_key: str | None = None) -
             classes = None
             if y is not None and "classes" in y.attrs:
                 classes = tuple(c.decode() if isinstance(c, bytes) else str(c) for c in y.attrs["classes"])
-            return _make(p, "hdf5", f[xk], y, xk, yk, classes, close=f.close)
+            return _make(p, "hdf5", f[xk], y, xk, yk, classes, close=f.close, dims=dims)
         except Exception:
             f.close()
             raise
-    raise ValueError(f"{p}: unknown file type {suffix!r}: use .npy, .npz, .h5/.hdf5 or a folder of "
+    raise ValueError(f"{p}: unknown file type {suffix!r}: use .npy, .npz, .h5/.hdf5, .csv or a folder of "
                      "PNG/JPEG/TIFF images")
 
 
@@ -193,26 +220,38 @@ def _pick_label_key(p, names, key, xk, what) -> str | None:
     return "y" if "y" in names and xk != "y" else None   # no labels: unlabelled data (pre-training only)
 
 
-def _make(p, kind, x, y, xk, yk, classes=None, close=None) -> DataSource:
+def _make(p, kind, x, y, xk, yk, classes=None, close=None, dims: int | None = None) -> DataSource:
     shape = tuple(int(s) for s in x.shape)
     what = f"{p}" + (f" ({'array' if kind == 'npz' else 'dataset'} {xk!r})" if kind in ("npz", "hdf5") else "")
     dt = np.dtype(x.dtype)
     if not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer) or dt == bool):
         raise ValueError(f"{what} has dtype {dt}: need float, integer or bool values")
-    if len(shape) == 3:
+    dims = dims or (1 if len(shape) == 2 else 2)
+    if dims == 1:
+        if len(shape) == 2:
+            shape = (shape[0], 1, shape[1])
+        elif len(shape) != 3:
+            raise ValueError(f"{what} has shape {tuple(x.shape)}: a 1-D encoder takes signals (n, L) or (n, C, L); "
+                             "use a 2-D encoder (cnnN) for images")
+    elif len(shape) == 3:
         shape = (shape[0], 1, shape[1], shape[2])
     elif len(shape) == 4:
         if shape[1] > 16 and shape[3] <= 4:
             raise ValueError(f"{what} has shape {tuple(x.shape)}, which looks channels-last (n, H, W, C): save "
                              f"x.transpose(0, 3, 1, 2) to get (n, C, H, W)")
     else:
-        raise ValueError(f"{what} has shape {tuple(x.shape)}: need (n, H, W) or (n, C, H, W) images (a 1-D signal "
-                         "of length L can be saved as (n, 1, 1, L) only if the encoder accepts it; reshape first)")
+        hint = (" (signals (n, L) need a 1-D encoder: --encoder cnn1dL)" if len(shape) == 2 else
+                ": signals are (n, L) or (n, C, L), images (n, H, W) or (n, C, H, W)")
+        raise ValueError(f"{what} has shape {tuple(x.shape)}: images need (n, H, W) or (n, C, H, W){hint}")
     if shape[0] == 0:
-        raise ValueError(f"{what} holds no images (shape {tuple(x.shape)}): nothing to train on")
-    src = DataSource(p, kind, shape, str(dt), xk, yk, _x=x, _close=close)
+        raise ValueError(f"{what} holds no {'signals' if dims == 1 else 'images'} (shape {tuple(x.shape)}): nothing "
+                         "to train on")
+    src = DataSource(p, kind, shape, str(dt), xk, yk, _x=x, _close=close, dims=dims)
     if y is not None:
         ys = tuple(int(s) for s in y.shape)
+        if dims == 1 and ys != shape[:1]:
+            raise ValueError(f"{p}: x has {shape[0]} signals but labels {yk!r} have shape {ys}: need one label per "
+                             f"signal, shape ({shape[0]},)")
         if ys[:1] != shape[:1]:
             raise ValueError(f"{p}: x has {shape[0]} images but labels {yk!r} have shape {ys}: need one label per "
                              f"image ({shape[0]},) or a per-pixel mask ({shape[0]}, {shape[2]}, {shape[3]})")
@@ -252,6 +291,60 @@ def check_labels(y: np.ndarray, what: str) -> np.ndarray:
     return y
 
 
+def _open_csv(p: Path, label_key: str | None) -> DataSource:
+    """A CSV of signals, one per row, read whole (numpy): an optional header row (any field not a number), whose
+    column label_key (or "y" / "label") holds per-signal labels. Every row must have the same number of columns."""
+    try:
+        lines = p.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p} is not a readable text CSV ({e}): save it with np.savetxt(path, x, delimiter=',')") \
+            from e
+    rows = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip()]
+    if not rows:
+        raise ValueError(f"{p} is empty: write one signal per row, comma-separated")
+
+    def number(v: str) -> bool:
+        try:
+            float(v)
+            return True
+        except ValueError:
+            return False
+    first = [v.strip() for v in rows[0][1].split(",")]
+    header = None if all(number(v) for v in first) else first
+    body = rows[1:] if header else rows
+    if not body:
+        raise ValueError(f"{p} holds a header and no signals: write one signal per row below it")
+    width = len(first)
+    bad = next(((i, len(ln.split(","))) for i, ln in body if len(ln.split(",")) != width), None)
+    if bad:
+        raise ValueError(f"{p}: line {bad[0]} has {bad[1]} columns, the first row {width}: every row must be one "
+                         "signal of the same length")
+    try:
+        a = np.array([[float(v) for v in ln.split(",")] for _, ln in body], np.float64)
+    except ValueError:
+        i, ln = next((i, ln) for i, ln in body if not all(number(v) for v in ln.split(",")))
+        v = next(v for v in ln.split(",") if not number(v))
+        raise ValueError(f"{p}: line {i} holds {v.strip()!r}, not a number: a CSV of signals holds numbers only "
+                         "(and an optional header row)") from None
+    col = None
+    if label_key is not None:
+        if header is None:
+            raise ValueError(f"{p} has no header row, so --label-key {label_key!r} names no column: add a header "
+                             "(e.g. y,b0,b1,...) or store the labels in a .npz")
+        if label_key not in header:
+            raise ValueError(f"{p} has no column {label_key!r}; its columns are {', '.join(header[:8])}"
+                             f"{' ...' if len(header) > 8 else ''}: pass --label-key NAME")
+        col = header.index(label_key)
+    elif header is not None:
+        col = next((header.index(c) for c in CSV_LABEL_COLUMNS if c in header), None)
+    y = a[:, col] if col is not None else None
+    x = np.delete(a, col, axis=1) if col is not None else a
+    if x.shape[1] == 0:
+        raise ValueError(f"{p} holds labels and no signal values: one signal per row, comma-separated")
+    yk = header[col] if col is not None else None
+    return _make(p, "csv", x.astype(np.float32), y, None, yk, dims=1)
+
+
 def _check_finite(x: np.ndarray, idx: np.ndarray, src: DataSource) -> None:
     bad = ~np.isfinite(x)
     if bad.any():
@@ -260,10 +353,12 @@ def _check_finite(x: np.ndarray, idx: np.ndarray, src: DataSource) -> None:
         scenes = np.unique(idx[pos[:, 0]])
         first = ", ".join(str((int(idx[i[0]]),) + tuple(int(v) for v in i[1:])) for i in pos[:3])
         key = f" ({src.data_key!r})" if src.data_key else ""
-        raise ValueError(f"{src.path}{key}: {n_nan} NaN and {n_inf} inf values in {scenes.size} image(s) "
-                         f"{scenes[:10].tolist()}{' ...' if scenes.size > 10 else ''}, first at [image, channel, "
-                         f"row, col] = {first}: replace them (e.g. np.nan_to_num(x, nan=floor, posinf=..., "
-                         "neginf=...)) or drop those images")
+        what, where = ("signal(s)", "signal, channel, sample") if src.dims == 1 else ("image(s)",
+                                                                                     "image, channel, row, col")
+        raise ValueError(f"{src.path}{key}: {n_nan} NaN and {n_inf} inf values in {scenes.size} {what} "
+                         f"{scenes[:10].tolist()}{' ...' if scenes.size > 10 else ''}, first at [{where}] = {first}:"
+                         " replace them (e.g. np.nan_to_num(x, nan=floor, posinf=..., neginf=...)) or drop those "
+                         f"{what[:-3]}s")
 
 
 def _open_images(root: Path) -> DataSource:
@@ -387,19 +482,53 @@ class TileSpec:
         return self.stride or self.tile
 
 
+def window_starts(size: int, spec: TileSpec) -> np.ndarray:
+    """First indices of the tiles (windows) along one axis of `size`: every spec.step from 0; edge "shift" adds one
+    ending on the edge. Needs spec.tile <= size."""
+    n = spec.tile
+    s = np.arange(0, size - n + 1, spec.step)
+    if spec.edge == "shift" and s[-1] + n < size:
+        s = np.append(s, size - n)
+    return s
+
+
 def tile_grid(height: int, width: int, spec: TileSpec, what: str = "the images") -> tuple[np.ndarray, np.ndarray]:
     """Top-left corners (rows (R,), cols (K,)) of the tiles of one H x W scene; tiles are row-major over them."""
     n = spec.tile
     if n > height or n > width:
         raise ValueError(f"tile {n}x{n} is larger than {what} ({height}x{width}): choose --tile <= "
                          f"{min(height, width)} (and a matching --encoder cnnN)")
+    return window_starts(height, spec), window_starts(width, spec)
 
-    def starts(size):
-        s = np.arange(0, size - n + 1, spec.step)
-        if spec.edge == "shift" and s[-1] + n < size:
-            s = np.append(s, size - n)
-        return s
-    return starts(height), starts(width)
+
+def grid_of(src: DataSource, spec: TileSpec) -> tuple[np.ndarray, ...]:
+    """The tiles of one scene: (rows, cols) for images (tile_grid), (starts,) for signals (windows of spec.tile
+    samples every spec.step)."""
+    if src.dims == 2:
+        try:
+            return tile_grid(src.shape[2], src.shape[3], spec, f"the images of {src.path}")
+        except ValueError as e:
+            if src.shape[1] == 1 and src.kind != "images":     # a 3-D array: perhaps signals (n, C, L)
+                raise ValueError(f"{e}; if the file holds signals (n, C, L), read it as such: a 1-D encoder "
+                                 "(--encoder cnn1dN), or `idslab data --dims 1`") from None
+            raise
+    n, length = spec.tile, src.shape[2]
+    if n > length:
+        raise ValueError(f"windows of {n} samples are longer than the signals of {src.path} ({length}): choose "
+                         f"--tile <= {length} (and a matching --encoder cnn1dN)")
+    return (window_starts(length, spec),)
+
+
+def cut_windows(x: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """(k, C, L) -> (k, S, C, n) windows of n samples at the given starts (one gather, no Python loop)."""
+    k, c = x.shape[:2]
+    win = np.lib.stride_tricks.sliding_window_view(x, n, axis=2)                   # (k, C, L-n+1, n)
+    return np.ascontiguousarray(win[:, :, starts].transpose(0, 2, 1, 3))
+
+
+def cut(src: DataSource, x: np.ndarray, grid: tuple, tile: int) -> np.ndarray:
+    """Scenes x (k, C, ...) -> (k, T, C, ...) tiles or windows at the corners of grid (grid_of)."""
+    return cut_tiles(x, *grid, tile) if src.dims == 2 else cut_windows(x, grid[0], tile)
 
 
 def cut_tiles(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, tile: int) -> np.ndarray:
@@ -427,30 +556,30 @@ def _chunk_scenes(src: DataSource) -> int:
 
 def tile_labels(src: DataSource, spec: TileSpec, scenes: np.ndarray | None = None) -> np.ndarray:
     """(n_scenes, T) int8 labels of every tile (-1: unlabelled or ambiguous); reads the mask only."""
-    rows, cols = tile_grid(src.shape[2], src.shape[3], spec, str(src.path))
+    grid = grid_of(src, spec)
     scenes = np.arange(src.n) if scenes is None else np.asarray(scenes)
-    t = rows.size * cols.size
+    t = int(np.prod([g.size for g in grid]))
     if src.labels is not None:
         return np.repeat(src.labels[scenes][:, None], t, 1).astype(np.int64)
     if src.mask is None:
         return np.full((scenes.size, t), -1, np.int64)
     step = max(1, CHUNK_BYTES // (4 * src.shape[2] * src.shape[3]))
-    out = [mask_labels(src.read_mask(scenes[i:i + step]), rows, cols, spec.tile, spec.mask_min_pixels)
+    out = [mask_labels(src.read_mask(scenes[i:i + step]), *grid, spec.tile, spec.mask_min_pixels)
            for i in range(0, scenes.size, step)]
     return np.concatenate(out).astype(np.int64) if out else np.zeros((0, t), np.int64)
 
 
 def read_tiles(src: DataSource, spec: TileSpec, scene: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Tiles (scene[i], pos[i]) -> (m, C, N, N) float32, reading each needed scene once, chunk by chunk, in the
-    order given."""
-    rows, cols = tile_grid(src.shape[2], src.shape[3], spec, str(src.path))
+    """Tiles (scene[i], pos[i]) -> (m, C, N, N) (signals: (m, C, N)) float32, reading each needed scene once, chunk
+    by chunk, in the order given."""
+    grid = grid_of(src, spec)
     scene, pos = np.asarray(scene, np.int64), np.asarray(pos, np.int64)
-    out = np.empty((scene.size, src.shape[1], spec.tile, spec.tile), np.float32)
+    out = np.empty((scene.size, src.shape[1]) + (spec.tile,) * src.dims, np.float32)
     uniq = np.unique(scene)
     step = _chunk_scenes(src)
     for i in range(0, uniq.size, step):
         block = uniq[i:i + step]
-        tiles = cut_tiles(src.read(block), rows, cols, spec.tile)           # (b, T, C, N, N)
+        tiles = cut(src, src.read(block), grid, spec.tile)                  # (b, T, C, N, N) or (b, T, C, N)
         sel = np.nonzero(np.isin(scene, block))[0]
         out[sel] = tiles[np.searchsorted(block, scene[sel]), pos[sel]]
     return out
@@ -458,14 +587,14 @@ def read_tiles(src: DataSource, spec: TileSpec, scene: np.ndarray, pos: np.ndarr
 
 def iter_tiles(src: DataSource, spec: TileSpec):
     """Every tile of every scene in order, chunk by chunk: yields (x (m, C, N, N) float32, y (m,) int64 with -1 for
-    unlabelled/ambiguous, index (m, 3) int64 = scene, top row, left column in pixels)."""
-    rows, cols = tile_grid(src.shape[2], src.shape[3], spec, str(src.path))
-    r, c = np.meshgrid(rows, cols, indexing="ij")
-    corners = np.stack([r.ravel(), c.ravel()], 1)                          # (T, 2)
+    unlabelled/ambiguous, index (m, 3) int64 = scene, top row, left column in pixels). Signals: x (m, C, N) windows
+    and index (m, 2) = signal, first sample."""
+    grid = grid_of(src, spec)
+    corners = np.stack([g.ravel() for g in np.meshgrid(*grid, indexing="ij")], 1)   # (T, 2) or (T, 1)
     step = _chunk_scenes(src)
     for i in range(0, src.n, step):
         block = np.arange(i, min(src.n, i + step))
-        x = cut_tiles(src.read(block), rows, cols, spec.tile)
+        x = cut(src, src.read(block), grid, spec.tile)
         y = tile_labels(src, spec, block)
         t = corners.shape[0]
         index = np.concatenate([np.repeat(block, t)[:, None], np.tile(corners, (block.size, 1))], 1)
@@ -516,22 +645,24 @@ def _choose(lab: np.ndarray, cap: int, balance: bool, labelled: bool, rng, n_cla
 
 def load_file(path, tile: int | None = None, *, data_key: str | None = None, label_key: str | None = None,
               stride: int | None = None, edge: str = "drop", seed: int = 0, sizes=None, balance: bool = True,
-              fractions=SPLIT_FRACTIONS, mask_min_pixels: int = MASK_MIN_PIXELS):
-    """An SSLData from a user's file (see the module docstring). tile None: the images' own size (square only).
+              fractions=SPLIT_FRACTIONS, mask_min_pixels: int = MASK_MIN_PIXELS, dims: int | None = None):
+    """An SSLData from a user's file (see the module docstring). tile None: the images' own size (square only), or
+    the signals' length. dims: 1 signals, 2 images, None by the shape (open_data).
     sizes: an idslab.datasets.Sizes of at most this many tiles per split (default Sizes(): 4000 / 2000 / 600).
     meta has the file's fingerprint, tile rule, scenes per split, and the majority-class share of probe-test
     (the trivial baseline an accuracy must beat)."""
     from . import Split, SSLData, Sizes, SPLIT_NAMES
     sizes = sizes or Sizes()
-    src = open_data(path, data_key, label_key)
+    src = open_data(path, data_key, label_key, dims)
     try:
-        n, c, h, w = src.shape
+        n, c = src.shape[:2]
+        h, w = src.shape[2:] if src.dims == 2 else (1, src.shape[2])
         if tile is None:
-            if h != w:
+            if h != w and src.dims == 2:
                 raise ValueError(f"{src.path}: images are {h}x{w}: pass --tile N to cut N x N tiles")
-            tile = h
+            tile = w
         spec = TileSpec(tile, stride, edge, mask_min_pixels)
-        rows, cols = tile_grid(h, w, spec, f"the images of {src.path}")
+        grid = grid_of(src, spec)
         labelled = src.labelled
         scenes = scene_splits(n, labelled, seed, fractions, str(src.path), strata=src.labels)
         rng = np.random.default_rng(np.random.SeedSequence([seed, 13, 1]))
@@ -556,11 +687,14 @@ def load_file(path, tile: int | None = None, *, data_key: str | None = None, lab
                                      + (", or load with balance=False" if balance else ""))
         y_te = splits["probe_test"].y
         majority = float(torch.bincount(y_te).max()) / len(y_te) if len(y_te) else None
-        unused = dict(rows=int(h - (rows[-1] + tile)), cols=int(w - (cols[-1] + tile)))
+        unused = dict(rows=int(h - (grid[0][-1] + tile)), cols=int(w - (grid[1][-1] + tile))) if src.dims == 2 else \
+            dict(samples=int(w - (grid[0][-1] + tile)))
         meta = dict(dataset="file", source=fingerprint(src.path), format=src.kind, data_key=src.data_key,
                     label_key=src.label_key, file_shape=list(src.shape), file_dtype=src.dtype, labelled=labelled,
-                    label_kind="mask" if src.mask is not None else ("per image" if labelled else None), seed=seed,
-                    tile=tile, stride=spec.step, edge=edge, tiles_per_scene=int(rows.size * cols.size),
+                    label_kind="mask" if src.mask is not None else (
+                        ("per signal" if src.dims == 1 else "per image") if labelled else None), seed=seed,
+                    tile=tile, stride=spec.step, edge=edge, dims=src.dims,
+                    tiles_per_scene=int(np.prod([g.size for g in grid])),
                     unused_edge_pixels=unused, mask_min_pixels=mask_min_pixels if src.mask is not None else None,
                     balance=balance, sizes=vars(sizes), splits=info, majority_baseline=majority,
                     units="as stored in the file (float32; no rescaling)")

@@ -23,7 +23,8 @@ __all__ = ["loss_curves", "umap_2d", "pca_2d", "umap_side_by_side", "similarity_
 LABEL_COLOURS = ("#4C78A8", "#F58518")
 _MORE_COLOURS = ("#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")  # K > 2
 CONDITION_COLOURS = {"flip": "#4C78A8", "flip90": "#72B7B2", "fft": "#54A24B", "simclr": "#B279A2", "ids": "#E45756",
-                     "none": "#9D9D9D", "floor": "#7F7F7F", "trivial": "#8C564B", "supervised": "#2CA02C"}
+                     "none": "#9D9D9D", "floor": "#7F7F7F", "trivial": "#8C564B", "supervised": "#2CA02C",
+                     "reverse+shift": "#4C78A8", "reverse": "#72B7B2", "shift": "#9D755D"}
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), font=dict(size=13))
 # Colours for individual samples (perturbed clouds): none of them is a class colour, so a sample's colour is never
 # read as its label.
@@ -33,7 +34,8 @@ SAMPLE_COLOURS = ("#1B9E77", "#7570B3", "#E7298A", "#66A61E", "#E6AB02", "#A6761
 CONDITION_NAMES = {"flip": "flip + rotation", "flip90": "flip + right angles", "fft": "FFT band mask",
                    "simclr": "SimCLR suite", "ids": "IDS", "none": "no augmentation", "ids+flip": "IDS + flip",
                    "ids+fft": "IDS + FFT", "floor": "random init (floor)", "trivial": "trivial (tile statistics)",
-                   "supervised": "supervised (ceiling)"}
+                   "supervised": "supervised (ceiling)", "reverse+shift": "reversal + shift", "reverse": "reversal",
+                   "shift": "shift (Doppler)"}
 # Reference levels (controls) drawn as horizontal lines: display name and line style.
 REFERENCE_STYLE = {"floor": (CONDITION_NAMES["floor"], "#7F7F7F", "dot"),
                    "none": (CONDITION_NAMES["none"], "#9D9D9D", "dash"),
@@ -447,13 +449,14 @@ def accuracy_bars(records: Mapping[str, Mapping], references: Mapping[str, float
     return fig
 
 
-def physics_bars(records: Mapping[str, Mapping], title: str = "What the frozen h knows about the physics") -> go.Figure:
+def physics_bars(records: Mapping[str, Mapping], title: str = "What the frozen h knows about the physics",
+                 direction: str = "direction accuracy (descending vs flipped)") -> go.Figure:
     """Meteor physics probes (record metrics.physics): velocity R² (ridge regression of the signed velocity from h,
     with its bootstrap interval when given) and direction accuracy (real descending tile versus the same tile
     flipped in altitude; 0.5 = chance, which a flip-invariant encoder cannot beat). Conditions without a physics
-    entry are left out."""
+    entry are left out. direction: the right panel's title (spectra: real versus reversed)."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("velocity R² (ridge on h)", "direction accuracy (descending vs flipped)"))
+                        subplot_titles=("velocity R² (ridge on h)", direction))
     for col, key in enumerate(("velocity_r2", "direction_acc"), start=1):
         vals = {}
         for n, r in records.items():

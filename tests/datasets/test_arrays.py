@@ -189,17 +189,19 @@ def test_mask_rule_thresholds():
 def test_missing_file_and_unknown_type(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.npz"):
         A.open_data(tmp_path / "nope.npz")
-    (tmp_path / "x.csv").write_text("1,2")
-    with pytest.raises(ValueError, match=r"x\.csv.*\.npy, \.npz"):
-        A.open_data(tmp_path / "x.csv")
+    (tmp_path / "x.txt").write_text("1,2")
+    with pytest.raises(ValueError, match=r"x\.txt.*\.npy, \.npz, \.h5/\.hdf5, \.csv"):
+        A.open_data(tmp_path / "x.txt")
 
 
-@pytest.mark.parametrize("shape,match", [((10, 16), "need \\(n, H, W\\)"), ((2, 1, 1, 16, 16), "need \\(n, H, W\\)"),
-                                         ((3, 32, 32, 3), "channels-last.*transpose"), ((0, 16, 16), "no images")])
-def test_wrong_shape(tmp_path, shape, match):
+@pytest.mark.parametrize("shape,dims,match", [
+    ((10, 16), 2, "need \\(n, H, W\\).*1-D encoder"), ((2, 1, 1, 16, 16), None, "need \\(n, H, W\\)"),
+    ((10,), None, "signals are \\(n, L\\)"), ((3, 32, 32, 3), None, "channels-last.*transpose"),
+    ((0, 16, 16), None, "no images"), ((0, 16), None, "no signals"), ((2, 1, 4, 16), 1, "signals \\(n, L\\)")])
+def test_wrong_shape(tmp_path, shape, dims, match):
     np.save(tmp_path / "x.npy", np.zeros(shape, np.float32))
     with pytest.raises(ValueError, match=f"x.npy.*{match}"):
-        A.open_data(tmp_path / "x.npy")
+        A.open_data(tmp_path / "x.npy", dims=dims)
 
 
 def test_nan_and_inf_counted_and_located(tmp_path):
@@ -336,3 +338,108 @@ def test_only_the_scenes_used_are_read(tmp_path, monkeypatch):
                                                                  orig(self, idx))[1])
     d = A.load_file(tmp_path / "x.npy", 16, sizes=Sizes(8, 2, 2))
     assert len(d.pretrain) == 8 and 1 <= len(set(read)) <= 8
+
+
+# ------------------------------------------------------------------------------------------- signals (issue 20)
+def signals(n=20, length=100, c=None, seed=0):
+    """Signal i holds values near 100 * i (a window tells which signal it came from) plus a small pattern."""
+    rng = np.random.default_rng(seed)
+    shape = (n, length) if c is None else (n, c, length)
+    base = 100.0 * np.arange(n).reshape((n,) + (1,) * (len(shape) - 1))
+    return (base + rng.uniform(-1, 1, shape)).astype(np.float32)
+
+
+def test_signals_n_by_l_npy_windows_with_a_stride(tmp_path):
+    x = signals(6, 100)
+    np.save(tmp_path / "x.npy", x)
+    d = A.load_file(tmp_path / "x.npy", 32, stride=16, sizes=Sizes(1000, 2, 2))
+    assert d.meta["dims"] == 1 and d.pretrain.x.shape == (6 * 5, 1, 32)         # starts 0, 16, 32, 48, 64
+    assert d.meta["unused_edge_pixels"] == {"samples": 100 - 96}
+    src = A.open_data(tmp_path / "x.npy")
+    assert src.dims == 1 and src.shape == (6, 1, 100)
+    got = {tuple(w[0, :3].tolist()) for w in d.pretrain.x.numpy()}
+    want = {tuple(x[i, s:s + 3].tolist()) for i in range(6) for s in range(0, 65, 16)}
+    assert got == want                                                           # exact slices, values unchanged
+    shifted = A.load_file(tmp_path / "x.npy", 32, stride=32, edge="shift", sizes=Sizes(1000, 2, 2))
+    assert len(shifted.pretrain) == 6 * 4                                        # 0, 32, 64 and the last at 68
+    xs, _, index = next(A.iter_tiles(src, A.TileSpec(32, 32, "shift")))
+    assert index.shape == (24, 2) and index[:4, 1].tolist() == [0, 32, 64, 68]
+    assert np.array_equal(xs[3, 0], x[0, 68:100])
+
+
+def test_signals_multichannel_npz_hdf5_labels_and_disjoint_splits(tmp_path):
+    x = signals(30, 64, c=3)
+    y = np.arange(30) % 2
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    A.write_hdf5(tmp_path / "d.h5", x, y)
+    for name in ("d.npz", "d.h5"):
+        d = A.load_file(tmp_path / name, 64, dims=1, sizes=Sizes(1000, 1000, 1000))
+        assert d.pretrain.x.shape[1:] == (3, 64) and d.meta["label_kind"] == "per signal"
+        seen = [set(np.round(getattr(d, s).x[:, 0].mean(1).numpy() / 100).astype(int)) for s in
+                ("pretrain", "probe_train", "probe_test")]
+        assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])    # signal-disjoint splits
+        assert summary(d)["splits"]["probe_test"]["class_counts"]
+    with pytest.raises(ValueError, match="one label per signal"):
+        np.savez(tmp_path / "m.npz", x=x, y=np.zeros((30, 64), int))
+        A.open_data(tmp_path / "m.npz", dims=1)
+    img = A.open_data(tmp_path / "d.npz")                                        # by default 3-D = images
+    assert img.dims == 2 and img.shape == (30, 1, 3, 64)
+
+
+def test_signals_csv_with_and_without_header(tmp_path):
+    x = signals(12, 40)
+    y = np.arange(12) % 2
+    np.savetxt(tmp_path / "a.csv", x, delimiter=",")
+    src = A.open_data(tmp_path / "a.csv")
+    assert src.kind == "csv" and src.shape == (12, 1, 40) and src.labels is None
+    np.testing.assert_allclose(src.read(np.arange(12))[:, 0], x, rtol=1e-6)
+    head = "label," + ",".join(f"b{i}" for i in range(40))
+    np.savetxt(tmp_path / "b.csv", np.column_stack([y, x]), delimiter=",", header=head, comments="")
+    src = A.open_data(tmp_path / "b.csv")
+    assert src.shape == (12, 1, 40) and src.labels.tolist() == y.tolist() and src.label_key == "label"
+    np.testing.assert_allclose(src.read(np.arange(12))[:, 0], x, rtol=1e-6)
+    d = A.load_file(tmp_path / "b.csv", 20, sizes=Sizes(100, 100, 100))
+    assert d.pretrain.x.shape[1:] == (1, 20) and set(d.pretrain.y.tolist()) == {0, 1}
+
+
+@pytest.mark.parametrize("text,kw,match", [
+    ("1,2,3\n4,5\n", {}, r"line 2 has 2 columns, the first row 3"),
+    ("1,2,3\n4,x,6\n", {}, r"line 2 holds 'x', not a number"),
+    ("", {}, "is empty"),
+    ("a,b,c\n", {}, "a header and no signals"),
+    ("1,2,3\n", {"label_key": "y"}, "no header row"),
+    ("y,a,b\n0,1,2\n", {"label_key": "z"}, "no column 'z'; its columns are y, a, b"),
+    ("y,a\n0.5,1\n1,2\n", {}, "integers 0..K-1"),
+    ("1,2,nan\n", {}, "NaN"),
+])
+def test_bad_csv_names_the_line_and_the_fix(tmp_path, text, kw, match):
+    (tmp_path / "s.csv").write_text(text.replace("\\n", "\n"))
+    with pytest.raises(ValueError, match=match):
+        A.load_file(tmp_path / "s.csv", 1, sizes=Sizes(10, 2, 2), **kw)
+
+
+def test_signals_errors_name_the_fix(tmp_path):
+    np.save(tmp_path / "x.npy", signals(4, 50))
+    with pytest.raises(ValueError, match="longer than the signals.*--tile <= 50"):
+        A.load_file(tmp_path / "x.npy", 64)
+    with pytest.raises(ValueError, match="CSV holds signals.*1-D encoder"):
+        np.savetxt(tmp_path / "s.csv", signals(4, 50), delimiter=",")
+        A.open_data(tmp_path / "s.csv", dims=2)
+    with pytest.raises(ValueError, match="leave out --data-key"):
+        A.open_data(tmp_path / "s.csv", data_key="x")
+    x = signals(4, 50)
+    x[2, 7] = np.inf
+    np.save(tmp_path / "bad.npy", x)
+    with pytest.raises(ValueError, match=r"1 inf values in 1 signal\(s\) \[2\].*"
+                                         r"\[signal, channel, sample\] = \(2, 0, 7\)"):
+        A.load_file(tmp_path / "bad.npy", 50)
+
+
+def test_cli_data_on_signals(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", signals(8, 3 * 64, c=2))
+    assert _run_cli(["data", str(tmp_path / "x.npy"), "--dims", "1", "--tile", "64", "--pretrain", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "(8, 2, 192) (n, C, L) signals" in out and "windows of 64 samples, stride 64" in out
+    assert "3 per signal" in out
+    assert _run_cli(["data", str(tmp_path / "x.npy"), "--dims", "1", "--tile", "64", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["meta"]["dims"] == 1

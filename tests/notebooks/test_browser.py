@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
                                  reason=f"{B.CHROMIUM} missing: run scripts/setup_browser.sh (Debian chromium)")]
 
 MAIN = ROOT / "notebooks" / "01_ids_vs_flip.py"
-OWN_TESTS = {"01_ids_vs_flip", "03_your_data", "04_objectives"}   # driven below / in test_browser_0N.py
+OWN_TESTS = {"01_ids_vs_flip", "03_your_data", "04_objectives", "05_spectra"}   # driven below / in test_browser_0N.py
 # The buttons each notebook has, pressed in this order (a notebook not listed: every button found on the page).
 BUTTONS = {"00_meteor_radar": [], "02_reproduce": ["Launch the quick grid"]}
 

@@ -25,7 +25,7 @@ def _run(cmd, timeout=TIMEOUT_S):
 
 
 def test_there_are_notebooks():
-    assert {"00_meteor_radar", "01_ids_vs_flip"} <= {p.stem for p in NOTEBOOKS}
+    assert {"00_meteor_radar", "01_ids_vs_flip", "05_spectra"} <= {p.stem for p in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
