@@ -419,7 +419,7 @@ def _(
         if _out.value is not None:
             _c = _out.value
             set_results({"key": (data.name, data.tile, encoder_name), "sl": sl_value, "comparison": _c,
-                         "models": _c.models, "total_s": _out.wall_s})
+                         "models": _c.models, "total_s": _out.wall_s, "classes": data.classes})
         set_store(lambda v: v + 1)
     mo.md(f"<span id='compare-status'>{_out.message}</span>") if _out is not None else None
     return
@@ -513,15 +513,15 @@ def _(get_results, mo):
 
 
 @app.cell(hide_code=True)
-def _(P, data, emb_method, get_results, mo):
-    _res = get_results()
+def _(P, emb_method, get_results, mo):
+    _res = get_results()   # the run's own class names: the data set chosen now may be another, or fail to load
     _view = None
     if _res is not None and emb_method is not None:
         _emb = _res["comparison"].embeddings
         _labels = [k for k in _emb if k != "floor"]
         if _labels:
             with mo.status.spinner(title=f"{emb_method.value} of the frozen representations"):
-                _view = P.umap_side_by_side({k: _emb[k][0] for k in _labels}, _emb[_labels[0]][1], data.classes,
+                _view = P.umap_side_by_side({k: _emb[k][0] for k in _labels}, _emb[_labels[0]][1], _res["classes"],
                                             seed=0, method=emb_method.value.lower())
     _view
     return
