@@ -402,7 +402,7 @@ def direction_sentence(groups: dict, name=None) -> str:
         above = [lab for lab in trained if apart(vals[lab][1]) and vals[lab][0] > vals["floor"][0]]
         below = [lab for lab in trained if apart(vals[lab][1]) and vals[lab][0] < vals["floor"][0]]
         level = [lab for lab in trained if lab not in above and lab not in below]
-        for words, labs in (("above the random init", above), ("below it", below),
+        for words, labs in (("above the random init", above), ("below the random init", below),
                             ("level with the random init (95% intervals overlap)", level)):
             if labs:
                 out += f" {words[0].upper()}{words[1:]}: {', '.join(name(lab) for lab in labs)}."

@@ -163,6 +163,10 @@ def test_direction_sentence_follows_the_intervals():
     assert "Above chance: flip + rotation 60.0%, FFT band mask 85.0%, random init (floor) 62.0%." in text
     assert "Above the random init: FFT band mask." in text and "Level with the random init" in text \
         and "flip + rotation" in text.split("Level with")[1]
+    # only below: the sentence names the random init, not "it" (which read as chance after "Above chance: ...")
+    below = {"flip": g(0.62, 0.58, 0.66), "ids": g(0.71, 0.67, 0.75), "floor": g(0.705, 0.67, 0.74)}
+    text = report.direction_sentence(below)
+    assert "Below the random init: flip + rotation." in text and "Below it" not in text
 
 
 def test_sweep_sentences_compare_against_the_seed_spread():
