@@ -351,6 +351,8 @@ def comparison_sentences(comp, name=None) -> str:
             # one seed each: the two runs' 95% intervals are the noise (about ±3 points at 600 probe-test tiles;
             # a 2-point gain inside them read as "learned" beside a k-NN curve back at the floor)
             learned = ("so the encoder learned without any view variation" if cis[0][0] > cis[1][1] else
+                       "below it, outside both runs' 95% intervals: at these settings training made h worse"
+                       if cis[0][1] < cis[1][0] else
                        "inside the two runs' 95% intervals: at these settings it learned little or nothing that "
                        "one seed resolves")
         else:

@@ -154,6 +154,10 @@ def test_comparison_sentences_say_what_the_seeds_resolve():
     text = report.comparison_sentences(close)
     assert "reach 81.0% against the random init's 78.8%, inside the two runs' 95% intervals: at these settings it " \
            "learned little or nothing that one seed resolves." in text
+    worse = comp_of([("ids", 0, 0.70, [0.66, 0.74], {}), ("none", 0, 0.68, [0.64, 0.72], {}),
+                     ("floor", 0, 0.78, [0.75, 0.81], {})])
+    assert "reach 68.0% against the random init's 78.0%, below it, outside both runs' 95% intervals: at these " \
+           "settings training made h worse." in report.comparison_sentences(worse)
     three = comp_of([(lab, s, a + d, [0.8, 0.95], {}) for s, d in enumerate((0.0, 0.01, -0.01))
                      for lab, a in (("ids", 0.80), ("none", 0.90), ("floor", 0.75))], seeds=(0, 1, 2))
     assert "IDS − no augmentation: -10.0 points [-10.0, -10.0] over 3 seeds, resolvably below identical views." \
