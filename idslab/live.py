@@ -537,12 +537,15 @@ def press(fn: Callable, *, title: str, view: str | None = "marimo", confirmed: b
           get_confirmed: Callable | None = None, set_confirmed: Callable | None = None, results_dir=None,
           curves_colours=None, **kwargs) -> Outcome:
     """A notebook button's one package call: estimate fn(**kwargs) on this device (estimate_for), and when it is
-    longer than LONG_S and neither `confirmed` nor already warned about (get_confirmed() holds the same estimate),
+    longer than LONG_S and neither `confirmed` nor already warned about (get_confirmed() holds the same settings),
     return an Outcome whose message is that warning, and remember it (set_confirmed), so that the next press of
-    the same button on the same settings starts it. Else run(fn, ...) with its live view."""
+    the same button on the same settings starts it (and, after marimo's stop, resumes it without a second
+    warning). Else run(fn, ...) with its live view."""
     est = estimate_for(fn, results_dir, **kwargs)
     if est is not None and est.long and not confirmed:
-        key = (title, est.text())
+        # the warning is about these settings, not about this estimate: after a stop the estimate changes (the kept
+        # runs are free; notebook 03's `keep` grows), and the press that resumes must not warn again
+        key = (title, id(kwargs.get("data")), repr({k: v for k, v in kwargs.items() if k not in ("data", "keep")}))
         if get_confirmed is None or get_confirmed() != key:
             if set_confirmed is not None:
                 set_confirmed(key)

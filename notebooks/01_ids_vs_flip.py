@@ -514,7 +514,8 @@ def _(get_results, mo):
 
 @app.cell(hide_code=True)
 def _(P, emb_method, get_results, mo):
-    _res = get_results()   # the run's own class names: the data set chosen now may be another, or fail to load
+    # the class names of the run's data set (not of the one chosen now: results outlive a change of data set)
+    _res = get_results()
     _view = None
     if _res is not None and emb_method is not None:
         _emb = _res["comparison"].embeddings
@@ -706,7 +707,8 @@ def _(BUDGET, mo):
                                value="NT-Xent (SimCLR, the paper's)", label="objective")
     head_epochs = mo.ui.slider(1, 50, value=BUDGET["head_epochs"], label="epochs", show_value=True)
     heads_button = mo.ui.run_button(label="Train both heads", kind="success")
-    mo.hstack([head_sl, objective, head_epochs, heads_button], justify="start", gap=2)
+    # two rows: in one, the button was squeezed until its label spilled out of it (1400 px, Chromium)
+    mo.vstack([objective, mo.hstack([head_sl, head_epochs, heads_button], justify="start", gap=2)])
     return head_epochs, head_sl, heads_button, objective
 
 
@@ -795,7 +797,7 @@ def _(P, get_heads):
         _c = _hd["comparison"]
         _view = P.epoch_curves({r["label"]: r["monitor"] for r in _c.records if r.get("monitor")},
                                colours=P.head_colour,
-                               title=f"Per epoch ({_hd['objective']}): training loss, k-NN, rank of h, spread of z",
+                               title=f"Per epoch, {_hd['objective']}: training loss, k-NN, rank of h, spread of z",
                                knn_references={k: v for k, v in P.reference_levels(_c.controls, "knn_acc").items()
                                                if k == "floor"})
     _view

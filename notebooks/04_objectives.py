@@ -127,7 +127,8 @@ def _(BUDGET, P, QUICK, mo):
                       debounce=True)
     epochs = mo.ui.slider(1, 50, value=BUDGET["epochs"], label="epochs", show_value=True)
     seeds = mo.ui.slider(1, 5, value=BUDGET["seeds"], label="seeds", show_value=True)
-    mo.vstack([mo.hstack([dataset, tile, objective, head], justify="start", gap=2),
+    # three rows: four dropdowns in one ran past the right edge at 1400 px (the head's was cut)
+    mo.vstack([mo.hstack([dataset, tile], justify="start", gap=2), mo.hstack([objective, head], justify="start", gap=2),
                mo.hstack([views, sl], justify="start", gap=2)])
     return HEAD_NAMES, dataset, epochs, head, objective, seeds, sl, tile, views
 

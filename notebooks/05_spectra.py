@@ -206,11 +206,12 @@ def _(BUDGET, DATA_DIR, QUICK, SPEC, load, mo):
 
 
 @app.cell(hide_code=True)
-def _(PS, SPEC, data, per_class):
+def _(P, PS, SPEC, data, per_class):
     _pick = per_class(data.probe_test.y, 2)
     PS.views_figure(SPEC.wavelength(), {f"{data.classes[int(data.probe_test.y[i])]} #{i}": data.probe_test.x[i, 0]
                                         for i in _pick.tolist()},
-                    title="Probe-test spectra: two without the doublet, two with it")
+                    title="Probe-test spectra: two without the doublet, two with it",
+                    colours=[P.LABEL_COLOURS[int(data.probe_test.y[i])] for i in _pick.tolist()])
     return
 
 

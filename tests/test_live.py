@@ -127,6 +127,16 @@ def test_press_warns_once_before_a_long_run_and_says_what_is_left_after_a_stop(t
                         get_confirmed=lambda: memory.get("key"), set_confirmed=lambda k: memory.update(key=k), **args)
     assert second.stopped and second.message.startswith("stopped: 2 of 4 runs kept; press again to resume (about ")
     assert second.message.endswith(" on this CPU to go)")
+    # pressing again resumes at once: the kept runs change the estimate, not the settings the reader agreed to
+    monkeypatch.setattr(ex, "run", real)
+    third = live.press(ex.sweep_sl, title="sweep", view=None, results_dir=tmp_path,
+                       get_confirmed=lambda: memory.get("key"), set_confirmed=lambda k: memory.update(key=k), **args)
+    assert not third.stopped and third.message.startswith("Done: 4 runs in") and "(2 reused" in third.message
+    # other settings are another run: the first press warns again
+    other = live.press(ex.sweep_sl, title="sweep", view=None, results_dir=tmp_path,
+                       get_confirmed=lambda: memory.get("key"), set_confirmed=lambda k: memory.update(key=k),
+                       **{**args, "sls": [0.1]})
+    assert other.value is None and other.message.startswith("Not started: about ")
 
 
 def test_stacked_runs_report_their_steps_and_each_runs_epochs():

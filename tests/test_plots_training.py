@@ -88,6 +88,7 @@ def test_accuracy_physics_and_diagnostics_bars():
     assert np.allclose(phys.data[0].y, [0.2, 0.6]) and np.allclose(phys.data[1].y, [0.5, 0.9])
     diag = P.diagnostics_bars(recs)                      # the IDS record has no diagnostics: left out, no error
     assert list(diag.data[2].x) == ["flip + rotation"] and list(diag.data[2].y) == [4.0]
+    assert list(diag.data[0].text) == ["0.3"] and diag.data[0].textposition == "outside"   # a 0 bar still reads
 
 
 def test_view_grid_radar_and_rgb():

@@ -148,6 +148,16 @@ def test_comparison_sentences_say_what_the_seeds_resolve():
     stuck = comp_of([("ids", 0, 0.76, [0.72, 0.79], {}), ("none", 0, 0.755, [0.72, 0.79], {}),
                      ("floor", 0, 0.75, [0.71, 0.78], {})])
     assert "learned little or nothing" in report.comparison_sentences(stuck)
+    # one seed, a gain inside the two runs' Wilson intervals (notebook 04, Barlow Twins: 81.0% vs 78.8%)
+    close = comp_of([("ids", 0, 0.892, [0.86, 0.91], {}), ("none", 0, 0.81, [0.777, 0.839], {}),
+                     ("floor", 0, 0.788, [0.754, 0.819], {})])
+    text = report.comparison_sentences(close)
+    assert "reach 81.0% against the random init's 78.8%, inside the two runs' 95% intervals: at these settings it " \
+           "learned little or nothing that one seed resolves." in text
+    worse = comp_of([("ids", 0, 0.70, [0.66, 0.74], {}), ("none", 0, 0.68, [0.64, 0.72], {}),
+                     ("floor", 0, 0.78, [0.75, 0.81], {})])
+    assert "reach 68.0% against the random init's 78.0%, below it, outside both runs' 95% intervals: at these " \
+           "settings training made h worse." in report.comparison_sentences(worse)
     three = comp_of([(lab, s, a + d, [0.8, 0.95], {}) for s, d in enumerate((0.0, 0.01, -0.01))
                      for lab, a in (("ids", 0.80), ("none", 0.90), ("floor", 0.75))], seeds=(0, 1, 2))
     assert "IDS − no augmentation: -10.0 points [-10.0, -10.0] over 3 seeds, resolvably below identical views." \
@@ -163,6 +173,10 @@ def test_direction_sentence_follows_the_intervals():
     assert "Above chance: flip + rotation 60.0%, FFT band mask 85.0%, random init (floor) 62.0%." in text
     assert "Above the random init: FFT band mask." in text and "Level with the random init" in text \
         and "flip + rotation" in text.split("Level with")[1]
+    # only below: the sentence names the random init, not "it" (which read as chance after "Above chance: ...")
+    below = {"flip": g(0.62, 0.58, 0.66), "ids": g(0.71, 0.67, 0.75), "floor": g(0.705, 0.67, 0.74)}
+    text = report.direction_sentence(below)
+    assert "Below the random init: flip + rotation." in text and "Below it" not in text
 
 
 def test_sweep_sentences_compare_against_the_seed_spread():

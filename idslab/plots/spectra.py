@@ -52,17 +52,19 @@ def spectrum_figure(view: SpectrumView, title: str | None = None) -> go.Figure:
 
 
 def views_figure(wavelength, rows: Mapping[str, object], lines: Mapping[str, float] | None = None,
-                 title: str = "One spectrum under data-space views") -> go.Figure:
+                 title: str = "One spectrum under data-space views", colours=None) -> go.Figure:
     """Panels on a shared wavelength axis, one per view (titled above it): rows {name: (L,) flux}; the original
     doublet's place (lines, red dots) is marked in every panel, so a shift or a reversal shows as lines leaving
-    their marks."""
+    their marks. colours: one line colour per row (default: the original blue, the views orange; for spectra of
+    two classes pass the class colours, plots.training.LABEL_COLOURS, so colour means class, not view)."""
     names = list(rows)
     lam = np.asarray(wavelength)
     fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, vertical_spacing=0.25 / len(names),
                         subplot_titles=names)
     for r, name in enumerate(names, start=1):
         fig.add_trace(go.Scatter(x=lam, y=np.asarray(rows[name], dtype=np.float64).ravel(), mode="lines",
-                                 line=dict(color="#4C78A8" if r == 1 else "#F58518", width=1), showlegend=False,
+                                 line=dict(color=colours[r - 1] if colours else "#4C78A8" if r == 1 else "#F58518",
+                                           width=1), showlegend=False,
                                  hovertemplate="%{x:.1f} Å: %{y:.2f}<extra></extra>"), row=r, col=1)
         if lines:
             _mark(fig, lines, row=r, col=1, names=("[O III] 4960", "[O III] 5008"), label=False)

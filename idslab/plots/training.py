@@ -501,7 +501,10 @@ def diagnostics_bars(records: Mapping[str, Mapping], title: str = "Representatio
     from each record's metrics.diagnostics (values, or {"h": value, ...} dicts, of which h is shown)."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=[t for _, t in DIAGNOSTICS], horizontal_spacing=0.08)
     for col, (key, _) in enumerate(DIAGNOSTICS, start=1):
-        fig.add_trace(_ci_bars(_diagnostic_values(records, key), condition_colour), row=1, col=col)
+        bars = _ci_bars(_diagnostic_values(records, key), condition_colour)
+        # each value at its bar's end: a zero (identical views' alignment, the random init's) is otherwise no bar
+        bars.update(text=[f"{y:.3g}" for y in bars.y], textposition="outside", cliponaxis=False)
+        fig.add_trace(bars, row=1, col=col)
     fig.update_xaxes(showticklabels=True, tickangle=-30)
     fig.update_layout(title=title, height=380, **_LAYOUT)
     return fig
