@@ -429,9 +429,9 @@ def _(P, R, get_results, mo):
 
 
 @app.cell(hide_code=True)
-def _(QUICK, get_results, mo):
-    _res = get_results()
-    emb_method = mo.ui.dropdown(["PCA", "UMAP"], value="PCA" if QUICK else "UMAP",
+def _(get_results, mo):
+    _res = get_results()   # PCA first: UMAP costs ~15 s the first time, so the button's wait stays PCA's
+    emb_method = mo.ui.dropdown(["PCA", "UMAP"], value="PCA",
                                 label="2-D embedding of h (UMAP: about 15 s the first time)") \
         if _res is not None else None
     emb_method

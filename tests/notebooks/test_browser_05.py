@@ -83,7 +83,7 @@ def test_notebook05_every_control_button_save_and_stop(chromium, tmp_path):  # n
             assert shown in body, shown
         assert page.locator(".js-plotly-plot").count() >= plots + 4   # bars, curves, physics, 2-D embedding
 
-        # the 2-D embedding as UMAP (PCA in quick mode until chosen)
+        # the 2-D embedding as UMAP (PCA until chosen)
         page.get_by_label(re.compile("2-D embedding of h")).select_option("UMAP")
         B.settle(page)
         B.check(page, "05 with UMAP")
