@@ -463,14 +463,17 @@ class MarimoView:
     every `every_s` seconds). Use as a context manager around the call; it clears itself on exit."""
 
     def __init__(self, title: str, estimate: Estimate | None, curves_title: str = "", every_s: float = 1.0,
-                 colours=None, mo=None):
+                 colours=None, mo=None, clock: Callable[[], float] = time.monotonic):
         if mo is None:
             import marimo as mo
         self.mo, self.title, self.curves_title, self.every_s, self.colours = mo, title, curves_title, every_s, colours
+        self.clock = clock
         # the bar counts percent of the estimated work (marimo shows "done / total" and turns the rate into an ETA)
         self.units = 100
         self.scale = 100 / estimate.seconds if estimate is not None and estimate.seconds else None
-        self._bar_cm, self.bar, self._shown, self._drawn, self._entries = None, None, 0, 0.0, 0
+        # -inf, not 0: time.monotonic() counts from boot, so on a machine up for less than every_s... no epoch would
+        # ever be "due" after a sentinel of 0 (the first epoch must draw whatever the clock's origin)
+        self._bar_cm, self.bar, self._shown, self._drawn, self._entries = None, None, 0, -math.inf, 0
 
     def __enter__(self) -> "MarimoView":
         self._bar_cm = self.mo.status.progress_bar(total=self.units, title=self.title, show_rate=False, show_eta=True,
@@ -489,7 +492,7 @@ class MarimoView:
             target = min(self.units - 1, int(self.units * live.kept / max(1, live.total)))
         self.bar.update(increment=max(0, target - self._shown), subtitle=live.line())
         self._shown = max(self._shown, target)
-        now, entries = time.monotonic(), sum(len(v) for v in live.curves.values())
+        now, entries = self.clock(), sum(len(v) for v in live.curves.values())
         # an epoch redraws at most every every_s seconds; a finished run draws what is left
         due = event == "run" or (event == "epoch" and now - self._drawn > self.every_s)
         if entries > self._entries and due:

@@ -195,7 +195,9 @@ def test_the_marimo_view_shows_percent_done_and_redraws_curves_sparingly():
                                                 clear=lambda: None))
     est = live.Estimate([live.RunCost("ids", "train", 10.0, False), live.RunCost("floor", "train", 10.0, False)],
                         0.01, "this CPU")
-    view = live.MarimoView("t", est, every_s=3600, mo=mo)
+    # the clock starts at 5 s (a machine booted 5 s ago; time.monotonic() counts from boot): the first epoch must
+    # still draw, which a "last drawn" sentinel of 0 s would refuse for the first every_s seconds
+    view = live.MarimoView("t", est, every_s=3600, mo=mo, clock=lambda: 5.0)
     tracker = live.Live(est, on_change=view)
     cfg = TrainConfig(**TINY)
     run = ex.RunRef(0, 2, "ids", cfg)

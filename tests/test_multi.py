@@ -37,8 +37,7 @@ def test_stacked_variants_equal_sequential_runs(variant):
 
 
 def test_grouping_and_records(monkeypatch):
-    import idslab.probes
-    monkeypatch.setattr(idslab.probes, "evaluate", lambda enc, data, cfg: {"mlp_acc": 0.5, "knn_acc": 0.5})
+    monkeypatch.setattr("idslab.train.evaluate", lambda enc, data, cfg: {"mlp_acc": 0.5, "knn_acc": 0.5})
     a, b = TrainConfig(**BASE, seed=0), TrainConfig(**BASE, seed=1)
     c = TrainConfig(**{**BASE, "epochs": 2})
     d = TrainConfig(**BASE, encoder="resnet18", tile=32)

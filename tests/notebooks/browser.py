@@ -29,6 +29,15 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 FIRST_SCREEN = {"width": 1400, "height": 900}
 LAST_PID = [0]   # the last marimo server started by marimo()
 
+
+def device_words() -> str:
+    """Where the notebooks' estimates say they run ("this CPU", or the GPU's name on a CUDA machine): the notebooks
+    pick the device with TrainConfig's "auto", on this same machine, so a hint is checked against this, not a
+    hard-coded "this CPU" that fails wherever a GPU is present."""
+    from idslab.live import device_words as words
+    from idslab.train import TrainConfig
+    return words(TrainConfig())
+
 # JavaScript run in the page. Each returns a list of short descriptions (empty: nothing wrong).
 _CELL_TEXT = "(c.querySelector('.output-area') || c).innerText.replace(/\\s+/g, ' ').slice(0, 160)"
 ERRORS_JS = f"""() => [...document.querySelectorAll('.marimo-cell.has-error')].map(c => {_CELL_TEXT})"""

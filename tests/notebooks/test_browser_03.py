@@ -38,7 +38,7 @@ def test_notebook03_pick_train_save(chromium, tmp_path):
         B.press(page, "Make an example file")
         text = page.locator("#data-summary").inner_text()
         assert "hdf5" in text and "mask" in text
-        assert "on this CPU" in page.locator(".run-hint").inner_text()
+        assert f"on {B.device_words()}" in page.locator(".run-hint").inner_text()
         B.check(page, "03 after making the example")
         page.screenshot(path=str(SCREENSHOTS / "03_data.png"))
 

@@ -26,7 +26,7 @@ def test_notebook04_choose_train_watch_save(chromium, tmp_path):
         B.check(page, "04 after opening")
         assert B.action_buttons(page) == ["Train and watch"]
         hint = page.locator(".run-hint")
-        assert hint.count() == 1 and "on this CPU" in hint.inner_text()
+        assert hint.count() == 1 and f"on {B.device_words()}" in hint.inner_text()
         assert page.locator("#run-results").count() == 0
         measured = page.locator("#measured")
         assert measured.inner_text().startswith("BYOL, paper's head (meteor, CNN-")

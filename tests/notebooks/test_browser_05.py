@@ -53,7 +53,7 @@ def test_notebook05_every_control_button_save_and_stop(chromium, tmp_path):  # n
         check_first_screen(page, "05")
         B.check(page, "05 after opening")
         hints = page.locator(".run-hint")
-        assert hints.count() == 1 and "on this CPU" in hints.first.inner_text()
+        assert hints.count() == 1 and f"on {B.device_words()}" in hints.first.inner_text()
         assert page.locator("#run-results").count() == 0
 
         # section 1: the velocity moves the line to λ0 (1 + v/c); section 2: the velocity a shift implies
