@@ -9,6 +9,8 @@ interface"):
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numbers
 import os
 import time
@@ -37,10 +39,14 @@ class Split:
     doublet); a user's file (datasets.arrays): 0..K-1, or -1 where unlabelled;
     targets: per-sample physics targets {name: (n,) float32} (meteor: METEOR_TARGETS, NaN where a tile has no
     echo, except mainlobe_px = 0; spectra: spectra.TARGETS, the line targets NaN for negatives; docs/DATA.md);
-    empty for data sets without them (cifar, user files)."""
+    empty for data sets without them (cifar, user files);
+    ivar: the per-bin inverse variance of x (same shape, float32, 1 / x's units squared; 0 = no data) where the data
+    carry a noise model (spectra: idslab.datasets.spectra.inverse_variance; a user's file: --ivar-key), read by the
+    view 'reobserve' (idslab.views); None otherwise."""
     x: torch.Tensor
     y: torch.Tensor
     targets: dict = field(default_factory=dict)
+    ivar: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -204,6 +210,8 @@ def _load_spectra(length: int, seed: int, sizes: Sizes, root, params: SpectraPar
     splits, info, cached, secs = _load_generated("spectra", key_obj, path,
                                                  lambda: spectra.generate(length, sizes, params, seed),
                                                  spectra.TARGETS)
+    # the noise model's per-bin inverse variance, from each spectrum's own flux (as a pipeline estimates it)
+    splits = {k: dataclasses.replace(v, ivar=spectra.inverse_variance(v.x, params)) for k, v in splits.items()}
     lam = params.wavelength()
     meta = dict(dataset="spectra", seed=seed, tile=length, sizes=vars(sizes), params=params.to_json(),
                 simulator_version=spectra.SIMULATOR_VERSION, cache_path=str(path), cached=cached,
