@@ -58,6 +58,10 @@ OBJECTIVES = {
     "simsiam": "SimSiam: a predictor matches the other view's stop-gradient projection (no negatives, no EMA)",
     "vicreg": "VICReg: invariance + variance + covariance regularisation (no negatives)",
     "barlow": "Barlow Twins: cross-correlation of the two views' projections pushed to the identity (no negatives)",
+}
+# objectives that reconstruct their input instead of comparing two views' projections (1-D signals only); kept apart
+# from OBJECTIVES, which the joint-embedding studies (scripts/objectives.py, notebook 04) iterate over
+RECONSTRUCTION = {
     "masked": "MAE-style masked reconstruction for 1-D signals: predict the hidden bins of each view from the rest",
 }
 DECODER = ("masked",)              # objectives with a decoder h -> signal
@@ -71,8 +75,9 @@ EMA_BASE = 0.996                   # BYOL's τ_base
 
 
 def check_objective(name: str) -> None:
-    if name not in OBJECTIVES:
-        raise ValueError(f"unknown objective {name!r}: choose one of {', '.join(OBJECTIVES)} (--objective)")
+    if name not in OBJECTIVES and name not in RECONSTRUCTION:
+        raise ValueError(f"unknown objective {name!r}: choose one of {', '.join([*OBJECTIVES, *RECONSTRUCTION])} "
+                         "(--objective)")
 
 
 def uses_predictor(name: str) -> bool:

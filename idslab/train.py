@@ -87,6 +87,7 @@ class TrainConfig:
     label_key: str | None = None       # its labels: (n,) per image or an (n, H, W) mask (default "y" if present)
     stride: int | None = None          # its tiles' corners every `stride` pixels (None: N, no overlap)
     edge: str = "drop"                 # its tiles crossing the image edge: "drop", or "shift" one to end on it
+    ivar_key: str | None = None        # its inverse-variance array (survey spectra), for the view 'reobserve'
 
     def __post_init__(self):
         # Every field is checked here, at construction, so a bad value fails before any data is loaded or any step
@@ -279,6 +280,7 @@ def load_data(cfg: TrainConfig):
     return load(cfg.dataset, cfg.tile, seed=cfg.data_seed, data_dir=cfg.data_dir, cifar_dir=cfg.cifar_dir,
                 download=cfg.download, sizes=Sizes(cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test),
                 path=cfg.data_path, data_key=cfg.data_key, label_key=cfg.label_key, stride=cfg.stride, edge=cfg.edge,
+                ivar_key=cfg.ivar_key,
                 dims=encoder_dims(cfg.encoder) if cfg.dataset == "file" else None)
 
 

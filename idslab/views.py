@@ -269,7 +269,8 @@ def mask_bins(x: torch.Tensor, frac: float = 0.05, sky: bool = True, sky_halfwid
 
     Physics: masking removes information but adds none, so a masked spectrum is one the survey could have taken
     (sky-line bins are masked in real data; cosmic-ray and bad-column runs too). A doublet keeps its label as long as
-    one of its lines is visible with its partner's place merely missing data, which doublet=True guarantees; hiding
+    one of its lines is visible with its partner's place merely missing data, which doublet=True guarantees (it goes
+    before the sky mask: a sky bin 41-42 bins to the red of a masked run stays visible); hiding
     one line can still make a positive look like a single-line decoy, so the run is short by default (5%: 26 bins,
     less than the 41.8-bin separation, so one run alone can never hide both).
     """

@@ -95,7 +95,8 @@ TARGETS_VERSION = 2
 
 def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_dir=None, cifar_dir=None,
          download: bool = False, params: MeteorParams | SpectraParams | None = None, path=None, data_key=None,
-         label_key=None, stride: int | None = None, edge: str = "drop", dims: int | None = None) -> SSLData:
+         label_key=None, stride: int | None = None, edge: str = "drop", dims: int | None = None,
+         ivar_key: str | None = None) -> SSLData:
     """The data set `name` ("meteor" | "cifar" | "spectra") at tile size N (8..256, dividing 512; spectra: the
     length L = 512), from the cache or built.
 
@@ -104,7 +105,8 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
     MeteorParams or SpectraParams.
     name "file": a user's .npy / .npz / HDF5 / CSV file or image folder at `path` (idslab.datasets.arrays.load_file),
     tiled (windowed, for 1-D data) with corners every `stride` pixels (None: N) and `edge` "drop" | "shift" (only
-    files have these); dims: 1 reads a 3-D array as signals (n, C, L), 2 as images (n, H, W) (None: by shape).
+    files have these); dims: 1 reads a 3-D array as signals (n, C, L), 2 as images (n, H, W) (None: by shape);
+    ivar_key: the file's inverse-variance array (Split.ivar, for the view 'reobserve'; arrays.load_file).
     Raises ValueError / FileNotFoundError naming the problem and the fix.
     """
     if name == "file":
@@ -112,7 +114,11 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
         if path is None:
             raise ValueError("load('file', ...) needs path=: a .npy, .npz, .h5 or .csv file or a folder of images")
         return load_file(path, tile, data_key=data_key, label_key=label_key, seed=seed, sizes=sizes, stride=stride,
-                         edge=edge, dims=dims)
+                         edge=edge, dims=dims, ivar_key=ivar_key)
+    if ivar_key is not None:
+        raise ValueError(f"ivar_key (--ivar-key) reads a user's file (name 'file'); the {name} data bring their own "
+                         "noise model" if name == "spectra" else f"ivar_key (--ivar-key) reads a user's file (name "
+                         f"'file'); the {name} data have no inverse variance")
     if stride is not None or edge != "drop":
         raise ValueError(f"stride / edge tile a user's file (name 'file'); the {name} splits have fixed tiles")
     if name == "spectra":
