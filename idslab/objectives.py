@@ -63,12 +63,15 @@ OBJECTIVES = {
 # from OBJECTIVES, which the joint-embedding studies (scripts/objectives.py, notebook 04) iterate over
 RECONSTRUCTION = {
     "masked": "MAE-style masked reconstruction for 1-D signals: predict the hidden bins of each view from the rest",
+    "masked25": "the masked objective with 25% of the patches hidden",
+    "masked75": "the masked objective with 75% of the patches hidden (MAE's ratio for images)",
 }
-DECODER = ("masked",)              # objectives with a decoder h -> signal
-NOT_STACKABLE = {"masked": "its mask is drawn inside the forward pass, which torch.func.vmap(randomness='error') "
-                           "forbids; it runs one run at a time"}
 MASK_RATIO = 0.5                   # fraction of patches hidden ("masked")
 MASK_PATCH = 16                    # bins per patch: 1.1e3 km/s, a line's full width at the largest dispersions
+MASKING = {"masked": MASK_RATIO, "masked25": 0.25, "masked75": 0.75}   # objective -> its mask ratio
+DECODER = tuple(MASKING)           # objectives with a decoder h -> signal
+NOT_STACKABLE = {name: "its mask is drawn inside the forward pass, which torch.func.vmap(randomness='error') "
+                       "forbids; it runs one run at a time" for name in MASKING}
 PREDICTOR = ("byol", "simsiam")   # objectives with a predictor q on the online branch
 TARGET = ("byol",)                 # objectives with an EMA target network
 EMA_BASE = 0.996                   # BYOL's τ_base
@@ -140,7 +143,7 @@ def branches(objective: str, online, target, views: torch.Tensor) -> tuple[torch
     -> (z,) for ntxent, vicreg, barlow; (p, t) with t detached for byol and simsiam; (reconstruction, target,
     mask) for masked, each (2B, C, L) and mask (2B, L)."""
     if uses_decoder(objective):
-        mask = patch_mask(views.shape[0], views.shape[-1], device=views.device)
+        mask = patch_mask(views.shape[0], views.shape[-1], MASKING[objective], device=views.device)
         pred = online(fill_continuum(views, mask), False, True)
         return pred, patch_normalise(views, MASK_PATCH).detach(), mask
     if not uses_predictor(objective):

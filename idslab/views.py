@@ -301,8 +301,8 @@ def tilt(x: torch.Tensor, sd: float = 0.03) -> torch.Tensor:
     """Flux calibration: x times exp(a P1(u) + b P2(u)), u in [-1, 1] along the axis, P1, P2 the Legendre
     polynomials, a, b ~ N(0, sd^2) per sample (sd / 2 for the curvature b). x (B, C, L).
 
-    Physics: spectrophotometric calibration is good to a few per cent and its errors are smooth in wavelength (SDSS:
-    ~4% rms, Adelman-McCarthy et al. 2008; default sd = 3%). A multiplicative factor this smooth changes the flux
+    Physics: spectrophotometric calibration is good to a few per cent and its errors are smooth in wavelength (SDSS
+    quotes a few per cent rms from DR6 on, Adelman-McCarthy et al. 2008; default sd = 3%, a stated choice). A multiplicative factor this smooth changes the flux
     ratio of two lines 41.8 bins apart by at most ~2 sd 41.8 / 512 (0.5% at sd = 3%, against 1 / 2.98 for a doublet)
     and moves no line: label, velocity, width and line ratio are kept. It does change the continuum slope a probe
     reads (a slope error is what a calibration error is), so it teaches invariance to calibration, not to physics.

@@ -74,11 +74,16 @@ CEILING_TARGET = {"physics.velocity_r2": "velocity_kms", "physics.line_snr_r2": 
 VIEW_CONDITIONS = ["reobserve", "mask", "tilt", "lsf", "reobserve+tilt+lsf+mask", "ids+reobserve",
                    {"label": "masked", "views": "none", "objective": "masked"},
                    {"label": "masked+reobserve", "views": "reobserve", "objective": "masked"},
-                   "flip", "fft", "simclr", "ids"]
+                   "flip", "fft", "simclr", "ids",
+                   # added after the first three seeds: the masked objective's mask ratio, and a view under it
+                   {"label": "masked25", "views": "none", "objective": "masked25"},
+                   {"label": "masked75", "views": "none", "objective": "masked75"},
+                   {"label": "masked+tilt", "views": "tilt", "objective": "masked"}]
 LABELS.update({"reobserve": "re-observation", "mask": "mask (run + sky lines)", "tilt": "flux-calibration tilt",
                "lsf": "LSF broadening", "reobserve+tilt+lsf+mask": "re-obs. + tilt + LSF + mask",
                "ids+reobserve": "IDS + re-observation", "masked": "masked objective (MAE-style)",
-               "masked+reobserve": "masked objective + re-observation"})
+               "masked+reobserve": "masked objective + re-observation", "masked25": "masked objective, 25% hidden",
+               "masked75": "masked objective, 75% hidden", "masked+tilt": "masked objective + tilt"})
 QUICK_SIZES = dict(n_pretrain=512, n_probe_train=256, n_probe_test=200, epochs=2, batch_size=128)
 
 

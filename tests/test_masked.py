@@ -107,3 +107,12 @@ def test_a_short_masked_run_lowers_its_loss_and_repeats(tmp_path):
     a, b = pretrain(cfg, data), pretrain(cfg, data)
     assert a.loss_history == b.loss_history                                        # same seed, same run
     assert a.loss_history[-1] < a.loss_history[0]
+
+
+@pytest.mark.parametrize("name,ratio", [("masked", 0.5), ("masked25", 0.25), ("masked75", 0.75)])
+def test_each_masked_objective_hides_its_share(name, ratio):
+    from idslab.objectives import MASKING
+    cfg, model = _model(name)
+    torch.manual_seed(4)
+    _, _, mask = branches(name, model, None, torch.randn(8, 1, 512) + 10)
+    assert MASKING[name] == ratio and (mask.float().mean(1) == round(ratio * 32) / 32).all()
