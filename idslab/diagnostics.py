@@ -292,8 +292,10 @@ def effective_rank(h: torch.Tensor, eps: float = 1e-7) -> float:
 
 @torch.no_grad()
 def representation_diagnostics(model: nn.Module, x: torch.Tensor, views: str, sites: dict | None = None, *,
-                               seed: int | None = 0, chunk: int = 1024) -> dict[str, float]:
-    """Alignment and uniformity of h and z, and the effective rank of h, for a trained SimCLRModel.
+                               seed: int | None = 0, chunk: int = 1024,
+                               ivar: torch.Tensor | None = None) -> dict[str, float]:
+    """Alignment and uniformity of h and z, and the effective rank of h, for a trained SimCLRModel. ivar: x's per-bin
+    inverse variance (same shape), for the view 'reobserve'.
 
     Positive pairs are made by the run's own view generator: the data transforms of `views` and, if "ids" is in
     them, an independent λ per view at each site of `sites` ({"fc1": s_l}; None: the perturbation layers as the
@@ -312,9 +314,10 @@ def representation_diagnostics(model: nn.Module, x: torch.Tensor, views: str, si
     h1s, h2s, hs = [], [], []
     modes = {m: m.training for m in model.modules()}
     with _rng(seed, dev):
-        for xb in x.split(chunk):
+        for i, xb in enumerate(x.split(chunk)):
             xb = xb.to(dev).float()
-            x1, x2 = make_views(xb, views)
+            ib = None if ivar is None else ivar[i * chunk:(i + 1) * chunk].to(dev).float()
+            x1, x2 = make_views(xb, views, ib)
             stacked = torch.cat([x1, x2])
             if sites is None:                     # the sites (and noise variants) armed on the model in training
                 with _armed_active(model, n_views=2):

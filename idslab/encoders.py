@@ -149,18 +149,35 @@ def build_predictor(d: int = D_PROJ, hidden: int = D_REP, batch_norm: bool = Fal
     return nn.Sequential(nn.Linear(d, hidden), *norm, nn.ReLU(), nn.Linear(hidden, d))
 
 
-class SimCLRModel(nn.Module):
-    """Encoder + projection head (+ the predictor of BYOL / SimSiam). forward gives z for the loss (and q(z) with
-    predict=True); `.encoder` alone gives h for the probes."""
+def build_decoder(d_in: int, channels: int, length: int, hidden: int = 256) -> nn.Sequential:
+    """The masked objective's decoder (idslab.objectives "masked"): h (B, d_in) -> Linear -> ReLU -> Linear ->
+    (B, C L), the whole signal predicted from the one global h. MAE's decoder is a small Transformer over per-patch
+    latents and mask tokens (He et al. 2022, Sec. 3); our encoders end in one 32-d h, so the decoder is an MLP from
+    it, light as MAE's (a few per cent of the encoder's compute), and discarded after pre-training as there."""
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, channels * length))
 
-    def __init__(self, encoder: Encoder, proj_dim: int = D_PROJ, proj_bn: bool = False, predictor: bool = False):
+
+class SimCLRModel(nn.Module):
+    """Encoder + projection head (+ the predictor of BYOL / SimSiam, + the decoder of the masked objective).
+    forward gives z for the loss (and q(z) with predict=True; the reconstruction with decode=True); `.encoder`
+    alone gives h for the probes. decoder: build the masked objective's decoder (1-D encoders only)."""
+
+    def __init__(self, encoder: Encoder, proj_dim: int = D_PROJ, proj_bn: bool = False, predictor: bool = False,
+                 decoder: bool = False):
         super().__init__()
         self.encoder = encoder
         self.projector = build_projector(d_out=proj_dim, batch_norm=proj_bn)
         self.predictor = build_predictor(proj_dim, batch_norm=proj_bn) if predictor else None
+        if decoder and encoder.dims != 1:
+            raise ValueError("the masked objective reconstructs 1-D signals: use a 1-D encoder (--encoder cnn1d512) "
+                             "or another --objective")
+        self.decoder = build_decoder(D_REP, encoder.in_mean.numel(), encoder.tile) if decoder else None
 
-    def forward(self, x: torch.Tensor, predict: bool = False):
-        """(B, C, N, N) or (B, C, L) -> z (B, proj_dim); predict=True: (z, q(z)), both (B, proj_dim)."""
+    def forward(self, x: torch.Tensor, predict: bool = False, decode: bool = False):
+        """(B, C, N, N) or (B, C, L) -> z (B, proj_dim); predict=True: (z, q(z)), both (B, proj_dim); decode=True
+        (1-D, with a decoder): the reconstruction (B, C, L) from h."""
+        if decode:
+            return self.decoder(self.encoder(x)).view(x.shape)
         z = self.projector(self.encoder(x))
         return (z, self.predictor(z)) if predict else z
 

@@ -81,7 +81,7 @@ _NOT_HASHED = ("data_dir", "cifar_dir", "download", "device")
 # Fields added after records existed: left out of the hash while at these defaults, so old records keep their names.
 _HASHED_IF_NOT_DEFAULT = {"noise": "view", "scale_mode": "absolute", "data_path": None, "data_key": None,
                           "label_key": None, "proj_dim": 16, "proj_bn": False, "stride": None,
-                          "edge": "drop", "objective": "ntxent", "target_noise": True, "ema": 0.996}
+                          "edge": "drop", "objective": "ntxent", "target_noise": True, "ema": 0.996, "ivar_key": None}
 
 # The paper's conditions: column name in its tables -> our views string.
 CONDITIONS = {"flip": "Baseline", "fft": "In-domain", "ids": "IDS"}

@@ -7,6 +7,9 @@
   covariance (off-diagonal squares) terms, weights 25 / 25 / 1; no negatives.
 - barlow_twins: Barlow Twins (Zbontar et al. 2021, Eq. 1): the cross-correlation of the batch-standardised
   projections pushed to the identity, off-diagonal weight λ = 5e-3; no negatives.
+- masked_reconstruction and patch_normalise: the masked autoencoder's loss (MAE, He et al. 2022, Sec. 3
+  "Reconstruction target"): the mean squared error on the masked positions only, against targets normalised per
+  patch (its norm_pix_loss); here for 1-D signals, the objective "masked" (idslab.objectives).
 
 Each agrees with lightly 1.6's implementation at its defaults (NTXentLoss aside, which lightly computes the same way:
 tests/test_loss.py checks all four to 1e-5). `gather=True` under torch.distributed computes the loss of the *global*
@@ -144,3 +147,31 @@ class _GatherWithGrad(torch.autograd.Function):
         dist.all_reduce(grad)
         b = grad.shape[0] // dist.get_world_size()
         return grad[dist.get_rank() * b:(dist.get_rank() + 1) * b]
+
+
+def patch_normalise(x: torch.Tensor, patch: int, eps: float = 1e-6) -> torch.Tensor:
+    """MAE's normalised-pixel target for 1-D signals: each patch of `patch` consecutive bins (all channels together)
+    standardised by its own mean and variance, (x - mean) / sqrt(var + eps) (MAE: var unbiased, eps 1e-6). x (B, C, L),
+    L divisible by patch -> (B, C, L). On a spectrum it removes the continuum level and slope of each patch and
+    leaves its lines: what the reconstruction has to predict is line shape, not brightness."""
+    b, c, n = x.shape
+    if patch < 2 or n % patch:
+        raise ValueError(f"patch_normalise: the patch ({patch} bins) must be >= 2 and divide the length {n}")
+    p = x.float().reshape(b, c, n // patch, patch).transpose(1, 2).reshape(b, n // patch, c * patch)  # (B, P, C p)
+    p = (p - p.mean(-1, keepdim=True)) / (p.var(-1, keepdim=True) + eps).sqrt()
+    return p.reshape(b, n // patch, c, patch).transpose(1, 2).reshape(b, c, n)
+
+
+def masked_reconstruction(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MAE's loss (He et al. 2022; its forward_loss): squared error averaged over channels per position, then over
+    the masked positions only. pred, target (B, C, L); mask (B, L), 1 / True = hidden from the encoder. -> scalar
+    fp32, 0 exactly when pred equals target on every masked bin (what the encoder saw is not scored).
+
+    With a mask constant over patches of p bins this equals MAE's per-patch mean over the masked patches (equal
+    patch sizes), which tests/test_loss.py checks against a transcription of MAE's forward_loss."""
+    if pred.shape != target.shape or pred.dim() != 3 or mask.shape != (pred.shape[0], pred.shape[2]):
+        raise ValueError(f"masked_reconstruction: pred and target (B, C, L) with mask (B, L), got "
+                         f"{tuple(pred.shape)}, {tuple(target.shape)}, {tuple(mask.shape)}")
+    m = mask.float()
+    per_bin = (pred.float() - target.float()).pow(2).mean(1)                  # (B, L)
+    return (per_bin * m).sum() / m.sum().clamp_min(1.0)

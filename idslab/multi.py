@@ -36,7 +36,8 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from .encoders import encoder_dims
 from .monitor import monitor_set
-from .objectives import branches, ema_momentum, ema_update, make_target, objective_loss, uses_target
+from .objectives import (NOT_STACKABLE, branches, ema_momentum, ema_update, make_target, objective_loss,
+                         uses_target)
 from .perturb import draw_shape, perturbed_layers, set_sites, set_views
 from .train import (Engine, OnEpoch, Pretrained, Progress, TrainConfig, check_finite_input, check_tiles, make_record,
                     resolve_device, setup, two_views)
@@ -56,7 +57,7 @@ def can_stack(cfg: TrainConfig) -> bool:
     be updated under vmap, and they are big enough alone) and CNN-128/256 run one at a time, and so do runs with a
     batch-normalised projection head (proj_bn)."""
     small = cfg.tile <= MAX_TILE or encoder_dims(cfg.encoder) == 1
-    return cfg.encoder.startswith("cnn") and small and not cfg.proj_bn
+    return cfg.encoder.startswith("cnn") and small and not cfg.proj_bn and cfg.objective not in NOT_STACKABLE
 
 
 def group_compatible(cfgs: list[TrainConfig], ids: list | None = None, max_stack: int = MAX_STACK) -> list[list]:
@@ -112,9 +113,9 @@ class StackedEngine(Engine):
     error instead of silently giving every run different noise than it would get alone.
     """
 
-    def __init__(self, cfgs: list[TrainConfig], x: torch.Tensor, device: torch.device, monitor=None):
+    def __init__(self, cfgs: list[TrainConfig], x: torch.Tensor, device: torch.device, monitor=None, ivar=None):
         self.cfgs, self.n_runs = cfgs, len(cfgs)
-        super().__init__(cfgs[0], x, device, monitor)
+        super().__init__(cfgs[0], x, device, monitor, ivar)
 
     def build(self) -> None:
         self.streams = _Streams(self.device.type == "cuda")
@@ -168,7 +169,8 @@ class StackedEngine(Engine):
         self._teps = {s: [] for s in self.tsites}
         for k in range(len(self.cfgs)):                                     # draws in the single path's order
             with self.streams.use(k):
-                views.append(two_views(self.specs[k], self.x[self.perms[k][step * self.b:(step + 1) * self.b]]))
+                idx = self.perms[k][step * self.b:(step + 1) * self.b]
+                views.append(two_views(self.specs[k], self.x[idx], None if self.ivar is None else self.ivar[idx]))
                 for sites, eps in ((self.sites, self._eps), (self.tsites, self._teps)):   # online, then target
                     for s, (layer, scale) in sites.items():                # the layers' forward order
                         shape = draw_shape(layer, 2 * self.b)
@@ -217,6 +219,10 @@ def pretrain_many(cfgs: list[TrainConfig], data, progress: Progress | None = Non
         return []
     c0 = cfgs[0]
     bad = [f for f in SHARED for c in cfgs if getattr(c, f) != getattr(c0, f)]
+    why = sorted({f"objective {c.objective!r}: {NOT_STACKABLE[c.objective]}" for c in cfgs
+                  if c.objective in NOT_STACKABLE})
+    if why:
+        raise ValueError(f"configs cannot be stacked: {'; '.join(why)}")
     if bad or not all(can_stack(c) for c in cfgs):
         raise ValueError(f"configs cannot be stacked (differ in {sorted(set(bad))} or use a non-CNN encoder/site): "
                          "use idslab.multi.group_compatible first")
@@ -224,7 +230,9 @@ def pretrain_many(cfgs: list[TrainConfig], data, progress: Progress | None = Non
     device = resolve_device(c0.device)
     x = data.pretrain.x.to(device, torch.float32)                             # (n, C, N, N), shared by all runs
     check_finite_input(x)
-    return StackedEngine(cfgs, x, device, monitor_set(data, device)).fit(progress, on_epoch)
+    ivar = getattr(data.pretrain, "ivar", None)                                # views 'reobserve' read it
+    ivar = ivar.to(device, torch.float32) if ivar is not None else None
+    return StackedEngine(cfgs, x, device, monitor_set(data, device), ivar).fit(progress, on_epoch)
 
 
 def run_many(cfgs: list[TrainConfig], data, progress: Progress | None = None,

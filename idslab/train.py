@@ -41,7 +41,7 @@ from .diagnostics import representation_diagnostics
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_dims, encoder_tile
 from .monitor import MonitorSet, measure, monitor_set
 from .objectives import (branches, check_objective, ema_momentum, ema_pairs, ema_update, make_target, objective_loss,
-                         uses_predictor, uses_target)
+                         uses_decoder, uses_predictor, uses_target)
 from .perturb import check_modes, expand_sites, set_sites, set_views
 from .probes import ProbeConfig, evaluate
 from .views import check_views_dims, parse_views
@@ -87,6 +87,7 @@ class TrainConfig:
     label_key: str | None = None       # its labels: (n,) per image or an (n, H, W) mask (default "y" if present)
     stride: int | None = None          # its tiles' corners every `stride` pixels (None: N, no overlap)
     edge: str = "drop"                 # its tiles crossing the image edge: "drop", or "shift" one to end on it
+    ivar_key: str | None = None        # its inverse-variance array (survey spectra), for the view 'reobserve'
 
     def __post_init__(self):
         # Every field is checked here, at construction, so a bad value fails before any data is loaded or any step
@@ -124,6 +125,9 @@ def _validate(cfg: TrainConfig) -> None:
     if not isinstance(cfg.objective, str):
         raise ValueError(f"{C.flag('objective')} must be a string, got {cfg.objective!r}")
     check_objective(cfg.objective)
+    if uses_decoder(cfg.objective) and encoder_dims(cfg.encoder) != 1:
+        raise ValueError(f"{C.flag('objective')} {cfg.objective} reconstructs 1-D signals: use a 1-D encoder "
+                         "(--encoder cnn1d512) or another --objective")
     cfg.ema = C.check_float("ema", cfg.ema, lo=0.0, hi=1.0, fix="BYOL's τ_base, e.g. 0.996 (1 freezes the target)")
     cfg.proj_dim = C.check_int("proj_dim", cfg.proj_dim, lo=1, hi=4096, fix="the projection's size, e.g. 16 (the "
                                "paper's D_p)")
@@ -276,12 +280,14 @@ def load_data(cfg: TrainConfig):
     return load(cfg.dataset, cfg.tile, seed=cfg.data_seed, data_dir=cfg.data_dir, cifar_dir=cfg.cifar_dir,
                 download=cfg.download, sizes=Sizes(cfg.n_pretrain, cfg.n_probe_train, cfg.n_probe_test),
                 path=cfg.data_path, data_key=cfg.data_key, label_key=cfg.label_key, stride=cfg.stride, edge=cfg.edge,
+                ivar_key=cfg.ivar_key,
                 dims=encoder_dims(cfg.encoder) if cfg.dataset == "file" else None)
 
 
 def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
     """Encoder + projector with the config's perturbation sites armed (s_l = 0 unless 'ids' is in the views)."""
-    model = SimCLRModel(build_encoder(cfg.encoder, channels), cfg.proj_dim, cfg.proj_bn, uses_predictor(cfg.objective))
+    model = SimCLRModel(build_encoder(cfg.encoder, channels), cfg.proj_dim, cfg.proj_bn, uses_predictor(cfg.objective),
+                        uses_decoder(cfg.objective))
     set_sites(model.encoder, dict(cfg.sites) if parse_views(cfg.views).ids else {}, cfg.noise, cfg.scale_mode)
     set_views(model, 2)  # the two views always run as one stacked batch
     return model
@@ -299,10 +305,11 @@ def setup(cfg: TrainConfig, x: torch.Tensor, device: torch.device) -> SimCLRMode
     return model.to(device).train()
 
 
-def two_views(spec, xb: torch.Tensor) -> torch.Tensor:
+def two_views(spec, xb: torch.Tensor, ivar: torch.Tensor | None = None) -> torch.Tensor:
     """(B, C, N, N) -> (2B, C, N, N): view 1 then view 2, each an independent draw of the data views (identity for
-    pure IDS, whose two views come from the two λ drawn inside the forward pass)."""
-    return torch.cat([spec(xb), spec(xb)])
+    pure IDS, whose two views come from the two λ drawn inside the forward pass). ivar: the batch's per-bin inverse
+    variance (Split.ivar), read by the view 'reobserve'."""
+    return torch.cat([spec(xb, ivar), spec(xb, ivar)])
 
 
 class Engine:
@@ -315,8 +322,10 @@ class Engine:
     """
     gather = False   # DDP: losses see the global batch (idslab.loss)
 
-    def __init__(self, cfg: TrainConfig, x: torch.Tensor, device: torch.device, monitor: MonitorSet | None = None):
+    def __init__(self, cfg: TrainConfig, x: torch.Tensor, device: torch.device, monitor: MonitorSet | None = None,
+                 ivar: torch.Tensor | None = None):
         n = x.shape[0]
+        self.ivar = ivar                                                     # (n, ...) like x, or None
         if n < cfg.batch_size:
             raise ValueError(f"batch_size {cfg.batch_size} exceeds the {n} pre-training samples: lower --batch-size")
         self.cfg, self.x, self.device, self.monitor = cfg, x, device, monitor
@@ -343,7 +352,8 @@ class Engine:
         self.perm = torch.randperm(self.n, device=self.device)
 
     def views(self, step: int) -> torch.Tensor:                             # -> (2B, C, N, N)
-        return two_views(self.spec, self.x[self.perm[step * self.b:(step + 1) * self.b]])
+        idx = self.perm[step * self.b:(step + 1) * self.b]
+        return two_views(self.spec, self.x[idx], None if self.ivar is None else self.ivar[idx])
 
     def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, ...]:    # λ drawn inside; see objectives.branches
         if views.dim() == 4:                                                # images; signals (2B, C, L) as they are
@@ -451,7 +461,9 @@ def pretrain(cfg: TrainConfig, data=None, progress: Progress | None = None,
     device = resolve_device(cfg.device)
     x = data.pretrain.x.to(device, torch.float32)                       # (n, C, N, N), resident on the device
     check_finite_input(x)
-    return Engine(cfg, x, device, monitor_set(data, device)).fit(progress, on_epoch)[0]
+    ivar = getattr(data.pretrain, "ivar", None)                          # views 'reobserve' read it
+    ivar = ivar.to(device, torch.float32) if ivar is not None else None
+    return Engine(cfg, x, device, monitor_set(data, device), ivar=ivar).fit(progress, on_epoch)[0]
 
 
 def check_finite_input(x: torch.Tensor) -> None:
@@ -540,7 +552,7 @@ def make_record(cfg: TrainConfig, result: Pretrained, data, t0: float, **extra) 
         metrics = evaluate(result.model.encoder, data, probe_config(cfg))
         # alignment/uniformity/effective rank (issue 9): positives from the run's own views and armed perturbation
         metrics["diagnostics"] = representation_diagnostics(result.model, data.probe_test.x, cfg.views, None,
-                                                            seed=cfg.seed)
+                                                            seed=cfg.seed, ivar=getattr(data.probe_test, "ivar", None))
     return {
         "config": cfg.to_dict(),
         "sizes": {name: len(getattr(data, name).y) for name in ("pretrain", "probe_train", "probe_test")},

@@ -14,6 +14,12 @@ Doppler shift: it changes the velocity, as a rotation changes a meteor's speed; 
 ratio to the wrong side); "fft" masks a band of the spectrum along the axis; "simclr" is the generic suite of the
 modality, for signals random scaling and jitter (Um et al. 2017). "reverse" and "shift" are the two parts of "flip"
 alone, 1-D only; "flip90" is 2-D only.
+
+Views that keep the physics of a spectrum (issue 26), each documented with why the label and the physics targets
+survive it: "reobserve" (a new noise draw from the per-bin inverse variance: the same galaxy observed again),
+"mask" (a random run of bins and the sky-line bins replaced by the local continuum, never both doublet lines),
+"tilt" (a smooth flux-calibration error of a few per cent), "lsf" (a slightly wider line-spread function, flux
+conserved). They compose with each other and with IDS like every view ("reobserve+tilt", "ids+reobserve").
 """
 from __future__ import annotations
 
@@ -34,6 +40,12 @@ VIEWS = {
               "random scaling and jitter",
     "reverse": "1-D only: the axis reversed, per sample with probability 1/2",
     "shift": "1-D only: a random shift along the axis, up to L/16 bins either way (spectra: a Doppler shift)",
+    "reobserve": "1-D only: the same object observed again, a new noise draw from its own per-bin variance (the "
+                 "split's inverse variance, Split.ivar)",
+    "mask": "1-D only: a random contiguous run of bins and the known sky-line bins replaced by the local continuum "
+            "(never both lines of the [O III] doublet)",
+    "tilt": "1-D only: a smooth multiplicative flux-calibration error (a few per cent across the axis)",
+    "lsf": "1-D only: the line-spread function broadened a little (a flux-conserving Gaussian convolution)",
     "ids": "implicit data synthesis: identity data views, weights of the perturbation sites perturbed",
 }
 
@@ -164,17 +176,183 @@ def scale_jitter(x: torch.Tensor, scale_sd: float = 0.2, jitter: float = 0.05) -
     return x * factor + torch.randn_like(x) * (jitter * sd)
 
 
+
+# ------------------------------------------------------------- one-dimensional data: views that keep the physics
+# (issue 26). The physical order of an observation is optics (lsf) -> detector (reobserve) -> calibration (tilt) ->
+# pipeline (mask); a views string applies its names in the order written, so "lsf+reobserve+tilt+mask" is that order.
+def _spectra_grid():
+    """The spectra simulator's default grid (idslab.datasets.spectra.SpectraParams): the bins of its sky lines and
+    the [O III] doublet's separation in bins (41.8 on the 1e-4 log10 grid, whatever the velocity)."""
+    import numpy as np
+    from .datasets.spectra import OIII, SpectraParams
+    p = SpectraParams()
+    sky = np.log10(p.sky_lines() / p.lam_min_a) / p.dloglam                  # fractional bin positions
+    sep = math.log10(OIII[1] / OIII[0]) / p.dloglam
+    return p.n_bins, tuple(float(b) for b in sky if 0 <= b < p.n_bins), sep, p.kms_per_bin, p.sigma_inst_kms
+
+
+SPECTRA_L, SKY_BINS, DOUBLET_SEP_BINS, KMS_PER_BIN, SIGMA_INST_KMS = _spectra_grid()
+
+
+def reobserve(x: torch.Tensor, ivar: torch.Tensor | None, scale: float = 1.0) -> torch.Tensor:
+    """Re-observation: x + scale * sigma * N(0, 1) per bin, sigma = 1 / sqrt(ivar). x, ivar (B, C, L); ivar in the
+    inverse flux units squared (spectra: (1e-17 erg s^-1 cm^-2 A^-1)^-2), 0 where a bin has no data (left as is).
+
+    Physics: a second exposure of the same galaxy has the same expected flux in every bin and an independent photon
+    + read-noise draw of the same variance (the noise model of idslab.datasets.spectra: galaxy + sky electrons +
+    read noise squared). Two views x + sigma e1 and x + sigma e2 differ by noise of variance 2 sigma^2 per bin, as two
+    real exposures do, and nothing else: line positions (velocity), fluxes, ratio and width are the galaxy's, so
+    the label and every physics target are kept. E[view] = x; Var[view - x] = scale^2 / ivar per bin.
+    """
+    if ivar is None:
+        raise ValueError("view 'reobserve' needs the per-bin inverse variance of every sample (Split.ivar): the "
+                         "spectra simulator provides it; for a file pass --ivar-key NAME (an inverse-variance array "
+                         "of the same shape as the data), or drop 'reobserve' from --views")
+    if ivar.shape != x.shape:
+        raise ValueError(f"view 'reobserve': ivar has shape {tuple(ivar.shape)}, the data {tuple(x.shape)}: the "
+                         "inverse-variance array (--ivar-key) must match the data array bin for bin")
+    if not 0.0 < scale <= 4.0:
+        raise ValueError(f"reobserve scale (noise sd in units of the per-bin sigma) must be in (0, 4], got {scale}")
+    sigma = torch.where(ivar > 0, ivar.clamp_min(1e-30).rsqrt(), torch.zeros_like(ivar))
+    return x + torch.randn_like(x) * (scale * sigma)
+
+
+def _runs_mask(b: int, n: int, frac: float, device) -> torch.Tensor:
+    """(B, L) bool: one contiguous run of round(frac L) bins per sample at a uniform random start."""
+    width = max(1, round(frac * n))
+    start = torch.randint(0, n - width + 1, (b, 1), device=device)
+    k = torch.arange(n, device=device)[None, :]
+    return (k >= start) & (k < start + width)
+
+
+def keep_doublet(mask: torch.Tensor, sep: float = DOUBLET_SEP_BINS) -> torch.Tensor:
+    """mask (B, L) bool -> a copy that never hides both lines of the [O III] doublet, at any velocity: the doublet's
+    centres fall in bins i and i + floor(sep) or i + ceil(sep) (41 or 42 on the spectra grid), so wherever bin i and
+    bin i + s are both masked (s either separation), bin i + s (where 5008 would be) is unmasked."""
+    out = mask.clone()
+    for s in sorted({math.floor(sep), math.ceil(sep)}):
+        both = out[:, :-s] & out[:, s:]                                        # (B, L - s)
+        out[:, s:] &= ~both
+    return out
+
+
+def fill_continuum(x: torch.Tensor, mask: torch.Tensor, smooth: int = 5) -> torch.Tensor:
+    """x (B, C, L) with its masked bins (mask (B, L) bool) replaced by the straight line between the nearest unmasked
+    bins on either side (the local continuum; a pipeline's bad-pixel interpolation), each end taken from x smoothed
+    over `smooth` bins so one noisy bin does not set the level. A run touching an edge takes the other side's value;
+    a sample masked everywhere is left as is."""
+    b, c, n = x.shape
+    k = torch.arange(n, device=x.device).expand(b, n)
+    good = ~mask
+    left = torch.where(good, k, torch.full_like(k, -1)).cummax(-1).values                     # last good at or before
+    right = torch.where(good, k, torch.full_like(k, n)).flip(-1).cummin(-1).values.flip(-1)   # first good at/after
+    has_l, has_r = left >= 0, right < n
+    left = torch.where(has_l, left, right).clamp(0, n - 1)
+    right = torch.where(has_r, right, left).clamp(0, n - 1)
+    xs = F.avg_pool1d(F.pad(x.float(), (smooth // 2, smooth // 2), mode="replicate"), smooth, 1) if smooth > 1 \
+        else x.float()
+    vl = xs.gather(-1, left[:, None, :].expand(b, c, n))
+    vr = xs.gather(-1, right[:, None, :].expand(b, c, n))
+    w = ((k - left) / (right - left).clamp_min(1)).to(xs.dtype)[:, None, :]
+    line = vl + (vr - vl) * w
+    keep = good | ~(has_l | has_r)                                             # all-masked samples: unchanged
+    return torch.where(keep[:, None, :], x, line.to(x.dtype))
+
+
+def mask_bins(x: torch.Tensor, frac: float = 0.05, sky: bool = True, sky_halfwidth: int = 2, doublet: bool = True,
+              fill: str = "continuum") -> tuple[torch.Tensor, torch.Tensor]:
+    """Masking as pipelines do with bad pixels: one random contiguous run of frac L bins per sample, plus (sky=True)
+    the bins within sky_halfwidth of the known sky lines (SKY_BINS: [N I] 5198/5200 and Hg I 5461 observed, in the
+    cluster frame), replaced by the local continuum (fill="continuum", fill_continuum) or by 0 (fill="zero": marked,
+    as a zero inverse variance marks them). doublet=True: never both lines of the [O III] doublet (keep_doublet).
+    x (B, C, L) -> (view (B, C, L), mask (B, L) bool).
+
+    Physics: masking removes information but adds none, so a masked spectrum is one the survey could have taken
+    (sky-line bins are masked in real data; cosmic-ray and bad-column runs too). A doublet keeps its label as long as
+    one of its lines is visible with its partner's place merely missing data, which doublet=True guarantees (it goes
+    before the sky mask: a sky bin 41-42 bins to the red of a masked run stays visible); hiding
+    one line can still make a positive look like a single-line decoy, so the run is short by default (5%: 26 bins,
+    less than the 41.8-bin separation, so one run alone can never hide both).
+    """
+    if not 0.0 <= frac < 1.0:
+        raise ValueError(f"mask fraction must be in [0, 1), got {frac}")
+    if fill not in ("continuum", "zero"):
+        raise ValueError(f"mask fill must be 'continuum' or 'zero', got {fill!r}")
+    if isinstance(sky_halfwidth, bool) or not isinstance(sky_halfwidth, int) or sky_halfwidth < 0:
+        raise ValueError(f"sky_halfwidth must be a whole number of bins >= 0, got {sky_halfwidth!r}")
+    b, c, n = x.shape
+    m = _runs_mask(b, n, frac, x.device) if frac > 0 else torch.zeros(b, n, dtype=torch.bool, device=x.device)
+    if sky and n == SPECTRA_L:      # the sky lines' bins are those of the spectra grid
+        k = torch.arange(n, device=x.device, dtype=torch.float32)
+        for s in SKY_BINS:
+            m = m | ((k - s).abs() <= sky_halfwidth + 0.5)[None, :]
+    if doublet:
+        m = keep_doublet(m)
+    out = fill_continuum(x, m) if fill == "continuum" else x.masked_fill(m[:, None, :], 0.0)
+    return out, m
+
+
+def random_mask(x: torch.Tensor) -> torch.Tensor:
+    """'mask' as a views name: mask_bins at its defaults, the view only."""
+    return mask_bins(x)[0]
+
+
+def tilt(x: torch.Tensor, sd: float = 0.03) -> torch.Tensor:
+    """Flux calibration: x times exp(a P1(u) + b P2(u)), u in [-1, 1] along the axis, P1, P2 the Legendre
+    polynomials, a, b ~ N(0, sd^2) per sample (sd / 2 for the curvature b). x (B, C, L).
+
+    Physics: spectrophotometric calibration is good to a few per cent and its errors are smooth in wavelength (SDSS
+    quotes a few per cent rms from DR6 on, Adelman-McCarthy et al. 2008; default sd = 3%, a stated choice). A multiplicative factor this smooth changes the flux
+    ratio of two lines 41.8 bins apart by at most ~2 sd 41.8 / 512 (0.5% at sd = 3%, against 1 / 2.98 for a doublet)
+    and moves no line: label, velocity, width and line ratio are kept. It does change the continuum slope a probe
+    reads (a slope error is what a calibration error is), so it teaches invariance to calibration, not to physics.
+    """
+    if not 0.0 <= sd <= 0.5:
+        raise ValueError(f"tilt sd (fractional calibration error) must be in [0, 0.5], got {sd}")
+    b, _, n = x.shape
+    u = torch.linspace(-1.0, 1.0, n, device=x.device)
+    p1, p2 = u, 1.5 * u * u - 0.5
+    a = torch.randn(b, 1, 1, device=x.device) * sd
+    c = torch.randn(b, 1, 1, device=x.device) * (sd / 2)
+    return x * torch.exp(a * p1 + c * p2).to(x.dtype)
+
+
+def broaden(x: torch.Tensor, max_kms: float = 40.0, kms_per_bin: float = KMS_PER_BIN) -> torch.Tensor:
+    """Resolution: x convolved with a normalised Gaussian of sigma ~ U(0, max_kms) km/s per sample (in bins: /
+    kms_per_bin), edges replicated. x (B, C, L).
+
+    Physics: the instrument's line-spread function varies across the detector and between nights; adding sigma_extra
+    in quadrature to sigma_inst = 65 km/s (R ~ 2000) is an LSF up to sqrt(65^2 + 40^2) / 65 = 17% wider at the
+    default. The kernel is normalised and the same for every line, so each line keeps its flux and the doublet its
+    2.98 ratio and its 41.8-bin separation (velocity kept); a line's width grows by the quadrature sum (the line
+    width probe reads sigma_gas, which is broadened by at most 40 km/s against its 20-200 km/s range). The noise is
+    smoothed too (its per-bin variance drops a little), as resampled survey spectra are.
+    """
+    if not 0.0 < max_kms <= 500.0:
+        raise ValueError(f"lsf max broadening must be in (0, 500] km/s, got {max_kms}")
+    b, c, n = x.shape
+    sig = torch.rand(b, device=x.device) * (max_kms / kms_per_bin)              # (B,) bins
+    half = max(1, math.ceil(4 * max_kms / kms_per_bin))
+    t = torch.arange(-half, half + 1, device=x.device, dtype=torch.float32)
+    ker = torch.exp(-0.5 * (t[None, :] / sig.clamp_min(1e-3)[:, None]) ** 2)     # (B, K); sig -> 0: a delta
+    ker = ker / ker.sum(-1, keepdim=True)
+    xp = F.pad(x.float().reshape(1, b * c, n), (half, half), mode="replicate")   # (1, B C, L + 2 half)
+    out = F.conv1d(xp, ker.repeat_interleave(c, 0)[:, None, :], groups=b * c)   # one kernel per sample (grouped)
+    return out.reshape(b, c, n).to(x.dtype)
+
 # name -> {dims: view}: 2 for images (B, C, N, N), 1 for signals (B, C, L); a missing dims has no meaning there
 _DATA_VIEWS = {"flip": {2: flip_rotate, 1: reverse_shift}, "flip90": {2: lambda x: flip_rotate(x, "right")},
                "fft": {2: fft_band_mask, 1: fft_band_mask}, "simclr": {2: simclr_augment, 1: scale_jitter},
-               "reverse": {1: reverse}, "shift": {1: random_shift}}
+               "reverse": {1: reverse}, "shift": {1: random_shift}, "reobserve": {1: reobserve},
+               "mask": {1: random_mask}, "tilt": {1: tilt}, "lsf": {1: broaden}}
+NEEDS_IVAR = ("reobserve",)   # views that read the per-bin inverse variance: called as view(x, ivar)
 
 
 def check_views_dims(views: str, dims: int) -> None:
     """ValueError naming the fix if a view of `views` has no meaning for data of `dims` (1: signals, 2: images)."""
     bad = [v for v in parse_views(views).data if dims not in _DATA_VIEWS[v]]
     if bad:
-        alt = "reverse, shift, flip (both), fft, simclr" if dims == 1 else "flip, flip90, fft, simclr"
+        alt = "reverse, shift, flip (both), fft, simclr, reobserve, mask, tilt, lsf" if dims == 1 else "flip, flip90, fft, simclr"
         raise ValueError(f"views {bad} have no meaning for {'1-D signals' if dims == 1 else '2-D images'}: use "
                          f"{alt}, ids or none")
 
@@ -185,12 +363,19 @@ class ViewSpec:
     data: tuple[str, ...]
     ids: bool
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def needs_ivar(self) -> bool:
+        """Whether a view reads the per-bin inverse variance (Split.ivar), e.g. 'reobserve'."""
+        return any(v in NEEDS_IVAR for v in self.data)
+
+    def __call__(self, x: torch.Tensor, ivar: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, C, N, N) or (B, C, L) -> one view; ivar (same shape as x): the per-bin inverse variance, read by
+        'reobserve' (the variance of the observed spectrum, whatever views came before it)."""
         dims = x.dim() - 2                                  # 1: (B, C, L), 2: (B, C, N, N)
         for name in self.data:
             if dims not in _DATA_VIEWS[name]:
                 check_views_dims(name, dims)
-            x = _DATA_VIEWS[name][dims](x)
+            x = _DATA_VIEWS[name][dims](x, ivar) if name in NEEDS_IVAR else _DATA_VIEWS[name][dims](x)
         return x
 
 
@@ -206,7 +391,8 @@ def parse_views(views: str) -> ViewSpec:
     return ViewSpec(tuple(v for v in names if v in _DATA_VIEWS), "ids" in names)
 
 
-def make_views(x: torch.Tensor, views: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two independently drawn data views of x (B, C, N, N) or (B, C, L). For pure "ids" both are x itself."""
+def make_views(x: torch.Tensor, views: str, ivar: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two independently drawn data views of x (B, C, N, N) or (B, C, L). For pure "ids" both are x itself. ivar:
+    the per-bin inverse variance of x (views 'reobserve')."""
     spec = parse_views(views)
-    return spec(x), spec(x)
+    return spec(x, ivar), spec(x, ivar)

@@ -28,6 +28,16 @@ ceilings in <results>/ceilings/), written atomically as each run ends: rerunning
     OMP_NUM_THREADS=1 nice -n 10 python scripts/spectra_experiment.py [--seeds 0-4] [--objectives ntxent] \
         [--results results/spectra] [--out docs/results/spectra.md]
     python scripts/spectra_experiment.py --report-only      # the tables from finished records, no training
+
+Issue 26, `--study views`: the views that keep a spectrum's physics (idslab.views: reobserve, mask, tilt, lsf, their
+composition, and with IDS) and the masked objective (objective "masked", MAE-style, with no view and with
+re-observation) against no augmentation, IDS and the old views (flip, fft, simclr), NT-Xent, the same controls and
+paired seeds; the headline is the share of the floor-to-supervised gap each method closes, per seed, on the MLP
+probe and on k-NN (t interval over seeds). Its store is <results>/views/ (the NT-Xent records there are the same
+configs as <results>/ntxent's, recomputed: same seed, same result on the CPU).
+
+    OMP_NUM_THREADS=1 python scripts/spectra_experiment.py --study views --seeds 0-4 --results results/spectra \
+        --skip-ceilings --out docs/results/spectra_views.md
 """
 from __future__ import annotations
 
@@ -59,6 +69,21 @@ PHYSICS = [("velocity R²", "physics.velocity_r2"), ("line SNR R²", "physics.li
            ("real vs reversed (%)", "physics.direction_acc")]
 CEILING_TARGET = {"physics.velocity_r2": "velocity_kms", "physics.line_snr_r2": "line_snr",
                   "physics.line_width_r2": "line_width_kms", "physics.continuum_slope_r2": "continuum_slope"}
+# issue 26: the physics-preserving views and the masked objective, then the old views; run in this order (compare()
+# runs a condition's seeds together), so an interrupted sweep has the new methods first
+VIEW_CONDITIONS = ["reobserve", "mask", "tilt", "lsf", "reobserve+tilt+lsf+mask", "ids+reobserve",
+                   {"label": "masked", "views": "none", "objective": "masked"},
+                   {"label": "masked+reobserve", "views": "reobserve", "objective": "masked"},
+                   "flip", "fft", "simclr", "ids",
+                   # added after the first three seeds: the masked objective's mask ratio, and a view under it
+                   {"label": "masked25", "views": "none", "objective": "masked25"},
+                   {"label": "masked75", "views": "none", "objective": "masked75"},
+                   {"label": "masked+tilt", "views": "tilt", "objective": "masked"}]
+LABELS.update({"reobserve": "re-observation", "mask": "mask (run + sky lines)", "tilt": "flux-calibration tilt",
+               "lsf": "LSF broadening", "reobserve+tilt+lsf+mask": "re-obs. + tilt + LSF + mask",
+               "ids+reobserve": "IDS + re-observation", "masked": "masked objective (MAE-style)",
+               "masked+reobserve": "masked objective + re-observation", "masked25": "masked objective, 25% hidden",
+               "masked75": "masked objective, 75% hidden", "masked+tilt": "masked objective + tilt"})
 QUICK_SIZES = dict(n_pretrain=512, n_probe_train=256, n_probe_test=200, epochs=2, batch_size=128)
 
 
@@ -139,10 +164,51 @@ def _diff(a, b, pct=True):
     return f"{k * d['mean']:+.1f} [{k * d['ci'][0]:+.1f}, {k * d['ci'][1]:+.1f}]", d
 
 
-def report(objective: str, records: list, ceil: dict, base: TrainConfig, seeds: list) -> tuple[str, dict]:
+def _label(c) -> str:
+    return c if isinstance(c, str) else c["label"]
+
+
+def gap_closed(records: list, label: str, metric: str) -> dict | None:
+    """The share of the floor-to-supervised gap a condition closes, per seed: (acc - floor) / (supervised - floor),
+    acc and floor on `metric` (mlp_acc or knn_acc), the ceiling the supervised encoder's test accuracy (its own
+    linear head) for both probes; mean and Student-t 95% interval over the seeds where all three exist."""
+    from scipy import stats
+    by = lambda lab, m: {r["config"]["seed"]: metric_value(r, m, percent=False) for r in records
+                         if r.get("label") == lab}
+    acc, floor, sup = by(label, metric), by("floor", metric), by("supervised", "mlp_acc")
+    seeds = sorted(s for s in acc if s in floor and s in sup and None not in (acc[s], floor[s], sup[s]))
+    if len(seeds) < 2:
+        return None
+    g = np.array([(acc[s] - floor[s]) / (sup[s] - floor[s]) for s in seeds])
+    half = stats.t.ppf(0.975, len(g) - 1) * g.std(ddof=1) / np.sqrt(len(g))
+    return {"mean": float(g.mean()), "ci": [float(g.mean() - half), float(g.mean() + half)], "n": len(g),
+            "per_seed": g.tolist(), "seeds": seeds}
+
+
+def gap_table(records: list, labels: list) -> tuple[str, dict]:
+    """Markdown: the gap closed per condition on the MLP probe and on k-NN (in %, 95% interval), and whether its
+    interval lies above one half."""
+    t = ["| method | gap closed, MLP (%, 95% CI) | gap closed, k-NN (%, 95% CI) | >= half (MLP / k-NN) |",
+         "|---|---|---|---|"]
+    out = {}
+    for lab in ["none"] + labels:
+        g = {m: gap_closed(records, lab, m) for m in ("mlp_acc", "knn_acc")}
+        if g["mlp_acc"] is None:
+            continue
+        out[lab] = g
+        cell = lambda d: f"{100 * d['mean']:+.0f} [{100 * d['ci'][0]:+.0f}, {100 * d['ci'][1]:+.0f}]" if d else "–"
+        half = lambda d: "–" if d is None else "yes" if d["ci"][0] >= 0.5 else "maybe" if d["ci"][1] >= 0.5 \
+            else "no"
+        t.append(f"| {LABELS.get(lab, lab)} | {cell(g['mlp_acc'])} | {cell(g['knn_acc'])} | "
+                 f"{half(g['mlp_acc'])} / {half(g['knn_acc'])} |")
+    return "\n".join(t) + "\n", out
+
+
+def report(objective: str, records: list, ceil: dict, base: TrainConfig, seeds: list,
+           conditions: list | None = None) -> tuple[str, dict]:
     """Markdown tables (headline: accuracies and paired differences; physics) and the numbers as a dict. records:
     the objective's conditions and its "none", plus the shared controls (floor, trivial, supervised)."""
-    labels = [c for c in CONDITIONS if any(r.get("label") == c for r in records)]
+    labels = [_label(c) for c in (conditions or CONDITIONS) if any(r.get("label") == _label(c) for r in records)]
     rows = ["none"] + labels + [c for c in ("floor", "trivial", "supervised")]
     none_mlp = _vals(records, "none", "mlp_acc")
     out = {"objective": objective, "seeds": seeds, "rows": {}}
@@ -199,7 +265,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="also write the tables here (markdown, atomically) and a .json beside")
     p.add_argument("--quick", action="store_true", help="tiny sizes and 2 epochs (a smoke test, not a result)")
     p.add_argument("--report-only", action="store_true", help="tables from finished records; train nothing")
+    p.add_argument("--study", default="objectives", choices=("objectives", "views"),
+                   help="objectives: issue 20's views x objectives; views: issue 26's physics views and masked objective")
+    p.add_argument("--skip-ceilings", action="store_true",
+                   help="do not train the physics probes' regression ceilings (or the data controls) where they are "
+                        "not stored; the tables then show none")
     args = p.parse_args(argv)
+    if args.study == "views":
+        return main_views(args)
     seeds = seeds_of(args.seeds)
     objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
     bases = {o: base_config(o, args.quick) for o in objectives}          # every bad objective fails before work
@@ -242,6 +315,65 @@ def main(argv=None) -> int:
         atomic_write(args.out, doc.encode())
         write_json(Path(args.out).with_suffix(".json"), numbers)
     return 0
+
+
+def main_views(args) -> int:
+    """--study views: VIEW_CONDITIONS with NT-Xent's controls, paired seeds, in <results>/views (resumable)."""
+    seeds = seeds_of(args.seeds)
+    base = base_config("ntxent", args.quick)
+    results = Path(args.results)
+    data = load_data(base)
+    t0 = time.perf_counter()
+    skip = args.report_only or args.skip_ceilings
+    ceil = _read_ceilings(results / "ceilings") if skip else ceilings(base, data, results / "ceilings")
+    numbers = {"ceilings": ceil, "study": "views", "seeds": seeds}
+    if not args.quick:
+        numbers["data_controls"] = data_controls(base, data, results, compute=not skip)
+
+    def progress(done, total, rec):
+        if rec is not None:
+            m = rec["metrics"]
+            print(f"[{time.perf_counter() - t0:7.0f}s] views {done}/{total} {rec['label']:>24} seed "
+                  f"{rec['config']['seed']}: {100 * m.get('mlp_acc', m.get('acc')):5.1f}%", flush=True)
+    if args.report_only:
+        records = _stored_views(results / "views", base, seeds)
+    else:
+        records = compare(base, VIEW_CONDITIONS, seeds=seeds, controls=CONTROLS, data=data, progress=progress,
+                          results_dir=results / "views", keep_models=False).records
+    text, nums = report("ntxent", records, ceil, base, seeds, VIEW_CONDITIONS)
+    labels = [_label(c) for c in VIEW_CONDITIONS if any(r.get("label") == _label(c) for r in records)]
+    gaps, gnums = gap_table(records, labels)
+    done = sorted({r["config"]["seed"] for r in records if r.get("label") == "none"})
+    doc = (f"**Gap closed** (issue 26): (accuracy - random-init floor) / (supervised - floor), per seed, mean and "
+           f"Student-t 95% interval over the seeds {','.join(map(str, done))}; the same CNN1D-512, data and seeds for "
+           "every row; '>= half': yes when the interval's lower end is at least 50%, maybe when it straddles "
+           "50%.\n\n" + gaps + "\n" + text)
+    numbers["ntxent"], numbers["gap_closed"] = nums, gnums
+    print(doc)
+    if args.out:
+        atomic_write(args.out, doc.encode())
+        write_json(Path(args.out).with_suffix(".json"), numbers)
+    return 0
+
+
+def _stored_views(folder: Path, base: TrainConfig, seeds: list) -> list:
+    """Finished records of the views study's store, labelled as compare() labels them."""
+    from idslab.experiments import load_records
+    out = []
+    for r in load_records(folder):
+        c = r["config"]
+        same = all(c.get(k) == getattr(base, k) for k in ("dataset", "encoder", "n_pretrain", "n_probe_test"))
+        if c.get("seed") not in seeds or not same:
+            continue
+        if r.get("control"):
+            out.append({**r, "label": r["control"]})
+        elif c.get("epochs") == 0:
+            out.append({**r, "label": "floor"})
+        elif c.get("epochs") == base.epochs:
+            obj = c.get("objective", "ntxent")
+            lab = c["views"] if obj == "ntxent" else obj + ("" if c["views"] == "none" else "+" + c["views"])
+            out.append({**r, "label": lab})
+    return out
 
 
 def _read_ceilings(folder: Path) -> dict:

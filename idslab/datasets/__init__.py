@@ -9,6 +9,8 @@ interface"):
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numbers
 import os
 import time
@@ -37,10 +39,14 @@ class Split:
     doublet); a user's file (datasets.arrays): 0..K-1, or -1 where unlabelled;
     targets: per-sample physics targets {name: (n,) float32} (meteor: METEOR_TARGETS, NaN where a tile has no
     echo, except mainlobe_px = 0; spectra: spectra.TARGETS, the line targets NaN for negatives; docs/DATA.md);
-    empty for data sets without them (cifar, user files)."""
+    empty for data sets without them (cifar, user files);
+    ivar: the per-bin inverse variance of x (same shape, float32, 1 / x's units squared; 0 = no data) where the data
+    carry a noise model (spectra: idslab.datasets.spectra.inverse_variance; a user's file: --ivar-key), read by the
+    view 'reobserve' (idslab.views); None otherwise."""
     x: torch.Tensor
     y: torch.Tensor
     targets: dict = field(default_factory=dict)
+    ivar: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -89,7 +95,8 @@ TARGETS_VERSION = 2
 
 def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_dir=None, cifar_dir=None,
          download: bool = False, params: MeteorParams | SpectraParams | None = None, path=None, data_key=None,
-         label_key=None, stride: int | None = None, edge: str = "drop", dims: int | None = None) -> SSLData:
+         label_key=None, stride: int | None = None, edge: str = "drop", dims: int | None = None,
+         ivar_key: str | None = None) -> SSLData:
     """The data set `name` ("meteor" | "cifar" | "spectra") at tile size N (8..256, dividing 512; spectra: the
     length L = 512), from the cache or built.
 
@@ -98,7 +105,8 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
     MeteorParams or SpectraParams.
     name "file": a user's .npy / .npz / HDF5 / CSV file or image folder at `path` (idslab.datasets.arrays.load_file),
     tiled (windowed, for 1-D data) with corners every `stride` pixels (None: N) and `edge` "drop" | "shift" (only
-    files have these); dims: 1 reads a 3-D array as signals (n, C, L), 2 as images (n, H, W) (None: by shape).
+    files have these); dims: 1 reads a 3-D array as signals (n, C, L), 2 as images (n, H, W) (None: by shape);
+    ivar_key: the file's inverse-variance array (Split.ivar, for the view 'reobserve'; arrays.load_file).
     Raises ValueError / FileNotFoundError naming the problem and the fix.
     """
     if name == "file":
@@ -106,7 +114,11 @@ def load(name: str, tile: int, *, seed: int = 0, sizes: Sizes = Sizes(), data_di
         if path is None:
             raise ValueError("load('file', ...) needs path=: a .npy, .npz, .h5 or .csv file or a folder of images")
         return load_file(path, tile, data_key=data_key, label_key=label_key, seed=seed, sizes=sizes, stride=stride,
-                         edge=edge, dims=dims)
+                         edge=edge, dims=dims, ivar_key=ivar_key)
+    if ivar_key is not None:
+        raise ValueError(f"ivar_key (--ivar-key) reads a user's file (name 'file'); the {name} data bring their own "
+                         "noise model" if name == "spectra" else f"ivar_key (--ivar-key) reads a user's file (name "
+                         f"'file'); the {name} data have no inverse variance")
     if stride is not None or edge != "drop":
         raise ValueError(f"stride / edge tile a user's file (name 'file'); the {name} splits have fixed tiles")
     if name == "spectra":
@@ -204,6 +216,8 @@ def _load_spectra(length: int, seed: int, sizes: Sizes, root, params: SpectraPar
     splits, info, cached, secs = _load_generated("spectra", key_obj, path,
                                                  lambda: spectra.generate(length, sizes, params, seed),
                                                  spectra.TARGETS)
+    # the noise model's per-bin inverse variance, from each spectrum's own flux (as a pipeline estimates it)
+    splits = {k: dataclasses.replace(v, ivar=spectra.inverse_variance(v.x, params)) for k, v in splits.items()}
     lam = params.wavelength()
     meta = dict(dataset="spectra", seed=seed, tile=length, sizes=vars(sizes), params=params.to_json(),
                 simulator_version=spectra.SIMULATOR_VERSION, cache_path=str(path), cached=cached,

@@ -645,16 +645,23 @@ def _choose(lab: np.ndarray, cap: int, balance: bool, labelled: bool, rng, n_cla
 
 def load_file(path, tile: int | None = None, *, data_key: str | None = None, label_key: str | None = None,
               stride: int | None = None, edge: str = "drop", seed: int = 0, sizes=None, balance: bool = True,
-              fractions=SPLIT_FRACTIONS, mask_min_pixels: int = MASK_MIN_PIXELS, dims: int | None = None):
+              fractions=SPLIT_FRACTIONS, mask_min_pixels: int = MASK_MIN_PIXELS, dims: int | None = None,
+              ivar_key: str | None = None):
     """An SSLData from a user's file (see the module docstring). tile None: the images' own size (square only), or
     the signals' length. dims: 1 signals, 2 images, None by the shape (open_data).
+    ivar_key (--ivar-key): an array / HDF5 dataset of the same file and shape as the data holding each value's
+    inverse variance (survey spectra carry one, e.g. SDSS's "ivar"; 0 = no data), cut into the same windows and
+    kept as Split.ivar for the view 'reobserve'; must be finite and >= 0.
     sizes: an idslab.datasets.Sizes of at most this many tiles per split (default Sizes(): 4000 / 2000 / 600).
     meta has the file's fingerprint, tile rule, scenes per split, and the majority-class share of probe-test
     (the trivial baseline an accuracy must beat)."""
     from . import Split, SSLData, Sizes, SPLIT_NAMES
     sizes = sizes or Sizes()
     src = open_data(path, data_key, label_key, dims)
+    isrc = None
     try:
+        if ivar_key is not None:
+            isrc = _open_ivar(path, ivar_key, src, dims)
         n, c = src.shape[:2]
         h, w = src.shape[2:] if src.dims == 2 else (1, src.shape[2])
         if tile is None:
@@ -675,7 +682,15 @@ def load_file(path, tile: int | None = None, *, data_key: str | None = None, lab
             x = read_tiles(src, spec, scene, pos)
             y = lab.ravel()[take] if take.size else np.zeros(0, np.int64)
             perm = rng.permutation(take.size)                                 # no scene order within a split
-            splits[name] = Split(torch.from_numpy(x[perm]), torch.from_numpy(np.asarray(y, np.int64)[perm]))
+            ivar = None
+            if isrc is not None:
+                ivar = read_tiles(isrc, spec, scene, pos)[perm]
+                if not np.isfinite(ivar).all() or (ivar < 0).any():
+                    raise ValueError(f"{src.path}: the inverse variance --ivar-key {ivar_key!r} holds negative or "
+                                     "NaN/inf values: an inverse variance is >= 0 (0 where a bin has no data)")
+                ivar = torch.from_numpy(np.ascontiguousarray(ivar))
+            splits[name] = Split(torch.from_numpy(x[perm]), torch.from_numpy(np.asarray(y, np.int64)[perm]),
+                                 ivar=ivar)
             info[name] = dict(scenes=int(sc.size), candidates=int((lab >= 0).sum()) if labelled else int(lab.size),
                               ambiguous=int((lab < 0).sum()) if src.mask is not None else 0)
         if labelled:
@@ -690,6 +705,7 @@ def load_file(path, tile: int | None = None, *, data_key: str | None = None, lab
         unused = dict(rows=int(h - (grid[0][-1] + tile)), cols=int(w - (grid[1][-1] + tile))) if src.dims == 2 else \
             dict(samples=int(w - (grid[0][-1] + tile)))
         meta = dict(dataset="file", source=fingerprint(src.path), format=src.kind, data_key=src.data_key,
+                    ivar_key=ivar_key,
                     label_key=src.label_key, file_shape=list(src.shape), file_dtype=src.dtype, labelled=labelled,
                     label_kind="mask" if src.mask is not None else (
                         ("per signal" if src.dims == 1 else "per image") if labelled else None), seed=seed,
@@ -701,6 +717,27 @@ def load_file(path, tile: int | None = None, *, data_key: str | None = None, lab
         return SSLData(f"file:{src.path.name}", tile, tuple(src.classes) or ("unlabelled",), meta=meta, **splits)
     finally:
         src.close()
+        if isrc is not None:
+            isrc.close()
+
+
+def _open_ivar(path, ivar_key: str, src: DataSource, dims: int | None) -> DataSource:
+    """The inverse-variance array `ivar_key` of the same .npz / HDF5 file, opened lazily like the data; ValueError
+    unless its shape is the data's."""
+    if src.kind not in ("npz", "hdf5"):
+        raise ValueError(f"{src.path}: --ivar-key names an array beside the data, which only .npz and HDF5 files "
+                         "hold: save x and ivar together (np.savez(path, x=x, ivar=ivar))")
+    if ivar_key == src.data_key:
+        raise ValueError(f"--ivar-key {ivar_key!r} is the data array itself: name the inverse-variance array")
+    try:
+        isrc = open_data(path, ivar_key, None, dims)
+    except ValueError as e:                     # its messages name --data-key: here the key came from --ivar-key
+        raise ValueError(str(e).replace("--data-key", "--ivar-key")) from e
+    if tuple(isrc.shape) != tuple(src.shape):
+        isrc.close()
+        raise ValueError(f"{src.path}: the inverse variance --ivar-key {ivar_key!r} has shape {tuple(isrc.shape)}, "
+                         f"the data {src.data_key!r} {tuple(src.shape)}: they must match value for value")
+    return isrc
 
 
 def describe(path, tile: int | None = None, **kw) -> dict:

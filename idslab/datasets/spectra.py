@@ -321,6 +321,20 @@ def render(g: dict, positive: np.ndarray, rng: np.random.Generator, params: Spec
                 targets={t: np.asarray(targets[t], np.float32) for t in TARGETS})
 
 
+def inverse_variance(flux, params: SpectraParams):
+    """The noise model's per-bin inverse variance of observed spectra, 1 / sigma^2 in (1e-17 erg s^-1 cm^-2
+    A^-1)^-2: sigma^2 = (galaxy electrons + sky_e + read_e^2) / e_per_flux^2, the galaxy's electrons estimated from
+    the observed flux itself (flux e_per_flux, negative values clipped to 0), as a pipeline estimates the variance
+    from the counts it read. flux (..., L), numpy or torch -> the same type and shape, float32. render()'s sigma is
+    the same model at the noise-free expectation; the two agree to the noise of one bin's counts."""
+    k = params.e_per_flux
+    floor = params.sky_e + params.read_e ** 2
+    if isinstance(flux, np.ndarray):
+        return (k * k / (np.clip(flux.astype(np.float64) * k, 0.0, None) + floor)).astype(np.float32)
+    f = flux.float()
+    return (k * k) / ((f * k).clamp_min(0.0) + floor)
+
+
 def simulate(n: int, positive, rng: np.random.Generator, params: SpectraParams, decoys: bool = True,
              noise: bool = True) -> dict:
     """n spectra (galaxies drawn from params), rendered params.chunk at a time (bounded memory). positive: (n,) bool.
