@@ -120,4 +120,4 @@ def setup(notebook: str, mo, env=None, gpu: bool | None = None) -> NotebookSetup
 # Notebook 05's first method (an experiments.compare condition): the best one measured at the notebook's CPU
 # defaults (docs/NOTEBOOKS.md, "05_spectra.py": 2000 / 1000 / 600 spectra, BUDGETS["05"]["cpu"], 3 paired seeds).
 # One setting: the notebook's section 5 trains it first and its lesson reads it first.
-FIRST_05 = {"views": "simclr", "label": "simclr"}
+FIRST_05 = {"views": "simclr", "label": "scaling and jitter"}   # 1-D "simclr": random scaling and jitter
