@@ -766,7 +766,8 @@ def comparison_view(comp, classes=("0", "1"), total_s: float | None = None) -> C
     curves = P.epoch_curves({r["label"]: r["monitor"] for r in comp.records
                              if r.get("monitor") and r["config"]["seed"] == comp.seeds[0]},
                             title="Per epoch, first seed: training loss, k-NN on a probe subset, rank and spread of "
-                                  "the representation", knn_references=floor_knn)
+                                  "the representation", knn_references=floor_knn,
+                            colours=P.condition_colour)   # the bars' colours, also for a label of its own
     groups = P.by_label(comp.records)
     diagnostics = P.diagnostics_bars(groups, title="The trained representations h: alignment, uniformity, "
                                                    "effective rank")

@@ -428,6 +428,17 @@ def test_comparison_view_lays_out_the_page_from_the_records():
     # the bars: the conditions in the page's order (the first method first), the controls as named lines
     assert list(view.bars.data[0].x) == ["SimCLR suite", "reversal + shift", "shift (Doppler)", "IDS"]
     assert any((t.name or "").startswith("supervised (ceiling): 94.0%") for t in view.bars.data)
+    # the curves draw each run in its bars' colour, a label of its own included (notebook 05's "scaling and
+    # jitter" was drawn in the FFT mask's green)
+    page = one_seed_page()
+    for r in page.records:
+        r["label"] = "scaling and jitter" if r["label"] == "simclr" else r["label"]
+    page.labels[0] = "scaling and jitter"
+    view = report.comparison_view(page)
+    bar_colour = {x: c for x, c in zip(view.bars.data[0].x, view.bars.data[0].marker.color)}
+    assert "scaling and jitter" in bar_colour
+    curve = {t.name: t.line.color for t in view.curves.data if t.name in bar_colour}
+    assert curve and all(curve[n] == bar_colour[n] for n in curve), (curve, bar_colour)
     assert view.embedding("pca") is None                      # no embeddings in the stand-in
     # a data set without physics probes says so instead of drawing an empty figure
     page = one_seed_page()
