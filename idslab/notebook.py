@@ -41,9 +41,9 @@ BUDGETS = {
     "05": {
         "quick": dict(sizes=(256, 128, 100), epochs=1, batch_size=64, draws=8, supervised_epochs=10),
         "gpu": dict(sizes=(4000, 2000, 600), epochs=30, batch_size=256, draws=64, supervised_epochs=30),
-        # 15 epochs: at 5 every trained encoder was level with the floor (docs/NOTEBOOKS.md); 30 supervised epochs: at
+        # 10 epochs: at 5 every trained encoder was level with the floor (docs/NOTEBOOKS.md); 30 supervised epochs: at
         # 10 the supervised control (78.9%) was no ceiling
-        "cpu": dict(sizes=(2000, 1000, 600), epochs=15, batch_size=256, draws=24, supervised_epochs=30),
+        "cpu": dict(sizes=(2000, 1000, 600), epochs=10, batch_size=256, draws=24, supervised_epochs=30),
     },
 }
 

@@ -58,10 +58,10 @@ def main(argv=None) -> int:
                      progress=lambda d, n, r: print(f"{d}/{n} {r.get('label') if r else ''} "
                                                     f"{time.time() - t0:.0f} s", file=sys.stderr, flush=True))
     print(E.comparison_markdown(comp.table()))
-    for lab in comp.labels:
+    for lab in [*comp.labels, "none"]:
         out = {k: R.resolved(comp, lab, m, against) for k, m, against in
                (("mlp_vs_floor", "mlp_acc", "floor"), ("knn_vs_floor", "knn_acc", "floor"),
-                ("mlp_vs_none", "mlp_acc", "none"))}
+                ("mlp_vs_none", "mlp_acc", "none")) if lab != against}
         print(lab, json.dumps({k: v and {"diff": round(100 * v["diff"], 1),
                                          "ci": v["ci"] and [round(100 * float(x), 1) for x in v["ci"]],
                                          "sign": v["sign"]} for k, v in out.items()}))
