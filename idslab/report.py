@@ -18,6 +18,7 @@ import io
 import math
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -555,6 +556,231 @@ def collapse_sentences(comp, objective: str, head: str, name=None) -> str:
             out += f" Neither run collapsed, so there is no collapse for weight noise to rescue; IDS − identical " \
                    f"views{knn or ': no k-NN to compare'}."
     return out
+
+
+# ---------------------------------------------- a comparison's results on a notebook page (notebooks 01 and 05)
+# What each data set's physics probes measure, for the sentence above the physics figure and its right panel's
+# title; a data set without physics probes (CIFAR, a user's file) gets NO_PHYSICS instead.
+PHYSICS_TEXT = {
+    "meteor": dict(
+        intro="**Physics probes** (meteor): a ridge regression of the echo's signed velocity from the frozen h (R² on "
+              "positive tiles), and whether a linear classifier on h tells a real, descending echo from the same "
+              "tile flipped in altitude (an ascending meteor). ",
+        direction="direction accuracy (descending vs flipped)", probe="the direction probe",
+        reversed="its altitude flip"),
+    "spectra": dict(
+        intro="**Physics probes**: the galaxy's velocity regressed from the frozen h (ridge R² on the spectra with "
+              "the doublet), and whether a linear classifier on h tells a real spectrum from the same spectrum "
+              "reversed (chance 50%). A shift-invariant encoder should lose the velocity; a reversal-invariant one "
+              "cannot tell. ",
+        direction="real vs reversed spectrum", probe="the real-vs-reversed probe", reversed="its reversal"),
+}
+NO_PHYSICS = ("_No physics probes for this data set (`metrics.physics` needs per-sample targets: the meteor tiles' "
+              "or the spectra's)._")
+# the interval each metric's record carries (probes.evaluate): Wilson for accuracies, bootstrap for R²
+_CI_OF = {"mlp_acc": "mlp_ci", "knn_acc": "knn_ci", "physics.velocity_r2": "physics.velocity_r2_ci",
+          "physics.direction_acc": "physics.direction_ci"}
+
+
+def _run_ci(rec: dict, metric: str):
+    v = rec.get("metrics") or {}
+    for part in _CI_OF.get(metric, metric + "_ci").split("."):
+        v = v.get(part) if isinstance(v, dict) else None
+    return v if isinstance(v, (list, tuple)) and len(v) == 2 and None not in v else None
+
+
+def resolved(comp, label: str, metric: str = "mlp_acc", against: str = "none") -> dict | None:
+    """Whether `label` differs from `against` on `metric`, as far as the page's seeds resolve it.
+
+    Two or more paired seeds: the paired difference's Student-t 95% interval (experiments.paired_difference); one
+    seed: the two runs' own 95% intervals (Wilson for accuracies, bootstrap for R²), apart or overlapping.
+    Returns {"a", "b" (means), "diff", "ci" (paired, or None), "n", "sign" (+1 resolvably above, -1 below, 0 not
+    resolved), "how" ("paired" | "intervals"), "metric"}, or None when either side has no value."""
+    a = [v for v in comp.values(label, metric) if v is not None]
+    b = [v for v in comp.values(against, metric) if v is not None]
+    d = comp.difference(label, metric, against)
+    if not a or not b or d is None:
+        return None
+    out = {"a": float(np.mean(a)), "b": float(np.mean(b)), "diff": d["mean"], "ci": d["ci"], "n": d["n"],
+           "metric": metric}
+    if d["ci"] is not None:
+        lo, hi = d["ci"]
+        out.update(sign=1 if lo > 0 else -1 if hi < 0 else 0, how="paired")
+        return out
+    ca, cb = _run_ci(comp.runs(label)[0], metric), _run_ci(comp.runs(against)[0], metric)
+    sign = 0 if ca is None or cb is None else 1 if ca[0] > cb[1] else -1 if ca[1] < cb[0] else 0
+    out.update(sign=sign, how="intervals")
+    return out
+
+
+def _how(r: dict) -> str:
+    """'outside both runs' 95% intervals' / 'paired 95% interval [+1.0, +3.0] over 3 seeds' (accuracies in
+    points, R² as they are)."""
+    if r["how"] == "paired":
+        lo, hi = r["ci"]
+        if r["metric"] in _PERCENT:
+            return f"paired 95% interval [{100 * lo:+.1f}, {100 * hi:+.1f}] points over {r['n']} seeds"
+        return f"paired 95% interval [{lo:+.2f}, {hi:+.2f}] over {r['n']} seeds"
+    return "outside both runs' 95% intervals" if r["sign"] else "inside the two runs' 95% intervals"
+
+
+def best_sentence(comp, name=None) -> str:
+    """Which trained encoder of the page is best on the MLP probe, against the random-init floor (resolved()), and
+    how much of the floor-to-supervised gap it closes; '' without conditions or a floor."""
+    from .experiments import gap_closed
+    from .plots.training import condition_name
+    name = name or condition_name
+    means = {lab: float(np.mean(v)) for lab in comp.labels
+             if (v := [x for x in comp.values(lab) if x is not None])}
+    if not means:
+        return ""
+    best = max(means, key=means.get)
+    r = resolved(comp, best, "mlp_acc", "floor")
+    if r is None:
+        return ""
+    word = {1: "above it", 0: "level with it", -1: "below it"}[r["sign"]]
+    out = (f"The best trained encoder here is **{name(best)}**: {_pct(r['a'])} on the MLP probe against the random "
+           f"init's {_pct(r['b'])}, {word} ({_how(r)})")
+    k = resolved(comp, best, "knn_acc", "floor")
+    if k is not None:
+        out += f"; k-NN {_pct(k['a'])} against {_pct(k['b'])}, {({1: 'above', 0: 'level', -1: 'below'})[k['sign']]}"
+    g = gap_closed(r["a"], r["b"], comp.controls.get("supervised", {}).get("acc"))
+    if g is not None:
+        out += (f"; it closes {100 * g:.0f}% of the way from the floor to the supervised ceiling "
+                f"({_pct(comp.controls['supervised']['acc'])})")
+    return out + "."
+
+
+def physics_sentences(comp, name=None) -> str:
+    """What the page's physics probes say about each trained encoder against identical views (no augmentation):
+    which keep the physics (neither velocity R² nor the direction probe resolvably below), which destroy the
+    velocity (velocity R² resolvably below), which lose the direction (real vs reversed or flipped resolvably
+    below), and what weight noise (the conditions with "ids") does to the MLP probe and the velocity. resolved()
+    decides each; '' without physics probes or the no-augmentation control."""
+    from .plots.training import condition_name
+    name = name or condition_name
+    words = PHYSICS_TEXT.get(getattr(comp.base, "dataset", ""), PHYSICS_TEXT["spectra"])
+    keep, lose_v, lose_d = [], [], []
+    for lab in comp.labels:
+        if lab == "none":
+            continue
+        v = resolved(comp, lab, "physics.velocity_r2")
+        d = resolved(comp, lab, "physics.direction_acc")
+        if v is None and d is None:
+            continue
+        if v is not None and v["sign"] < 0:
+            lose_v.append(f"{name(lab)} (R² {v['a']:.2f} against {v['b']:.2f})")
+        if d is not None and d["sign"] < 0:
+            lose_d.append(f"{name(lab)} ({_pct(d['a'])} against {_pct(d['b'])})")
+        if all(r is None or r["sign"] >= 0 for r in (v, d)):
+            keep.append(name(lab))
+    if not (keep or lose_v or lose_d):
+        return ""
+    out = []
+    if keep:
+        seeds = f"{len(comp.seeds)} seeds tell" if len(comp.seeds) > 1 else "one seed tells"
+        out.append(f"Keep the physics as far as {seeds} (neither velocity R² nor {words['probe']} "
+                   f"resolvably below identical views'): {', '.join(keep)}.")
+    if lose_v:
+        out.append(f"Destroy velocity (R² resolvably below identical views'): {', '.join(lose_v)}.")
+    if lose_d:
+        out.append(f"Tell a sample from {words['reversed']} resolvably worse than identical views: "
+                   f"{', '.join(lose_d)}.")
+    ids = [lab for lab in comp.labels if "ids" in str(lab).split("+")]
+    for lab in ids[:1]:
+        m, v = resolved(comp, lab, "mlp_acc"), resolved(comp, lab, "physics.velocity_r2")
+        if m is None:
+            continue
+        verdict = lambda r: {1: "resolvably above", 0: "inside seed noise", -1: "resolvably below"}[r["sign"]]
+        s = (f"Weight noise ({name(lab)}) against identical views: MLP {100 * m['diff']:+.1f} points, "
+             f"{verdict(m)} ({_how(m)})")
+        if v is not None:
+            s += f"; velocity R² {v['diff']:+.2f}, {verdict(v)}"
+        out.append(s + ".")
+    return " ".join(out)
+
+
+@dataclass
+class ComparisonView:
+    """A Comparison (idslab.experiments.compare) laid out for a notebook page: each part small enough for its own
+    cell (marimo edit mode scrolls an output taller than 610 px). The notebook wraps the texts in mo.md.
+
+    summary: Markdown: the heading line (<span id="run-results">), comparison_sentences, best_sentence, the
+        table's legend and the table (experiments.comparison_markdown under the display names). bars, curves,
+        diagnostics: plotly figures (accuracy with the controls' levels; per-epoch monitor of the first seed;
+        alignment / uniformity / effective rank). physics_text: the physics probes' intro, direction_sentence and
+        physics_sentences (NO_PHYSICS when the records have none); physics: its figure or None. file_name: where
+        Save on the server writes. embedding(method): the 2-D embedding of h ("pca" | "umap"), None without any.
+    """
+    comparison: object
+    classes: tuple
+    summary: str
+    bars: object
+    curves: object
+    diagnostics: object
+    physics_text: str
+    physics: object
+    file_name: str
+
+    def embedding(self, method: str = "pca"):
+        from .plots.training import umap_side_by_side
+        emb = self.comparison.embeddings
+        labels = [k for k in emb if k != "floor"]
+        if not labels:
+            return None
+        return umap_side_by_side({k: emb[k][0] for k in labels}, emb[labels[0]][1], self.classes, seed=0,
+                                 method=method.lower())
+
+
+def encoder_display(encoder: str) -> str:
+    """'cnn16' -> 'CNN-16×16', 'cnn1d512' -> 'CNN1D-512', 'resnet18' -> 'ResNet-18'."""
+    if encoder.startswith("cnn1d"):
+        return f"CNN1D-{encoder[5:]}"
+    return ENCODER_NAMES.get(encoder, encoder)
+
+
+def comparison_view(comp, classes=("0", "1"), total_s: float | None = None) -> ComparisonView:
+    """The results of a notebook's *Pre-train and compare* (notebook 01 section 3, notebook 05 section 5), from
+    the Comparison alone: what the page's text says is computed here, from its records (ComparisonView). classes:
+    the data set's class names (the 2-D embedding's legend); total_s: the press's wall time."""
+    from .experiments import comparison_markdown
+    from .plots import training as P
+    base = comp.base
+    sl = float((base.sites or {}).get("fc1", 0.0))
+    where = (f"{base.dataset}, {encoder_display(base.encoder)}" if base.encoder.startswith("cnn1d") else
+             f"{base.dataset}, {base.tile}x{base.tile}, {encoder_display(base.encoder)}")
+    took = f"; {total_s:.0f} s" if total_s is not None else ""
+    rows = comp.table()
+    for r in rows:
+        r["label"] = P.condition_name(r["label"])
+    summary = (f'<span id="run-results">**Results** ({where}, IDS s_l = {sl:.3f}, {len(comp.seeds)} seed(s), '
+               f"{base.epochs} epoch(s){took}).</span>\n{comparison_sentences(comp)} {best_sentence(comp)}\n\n"
+               "Probe-test accuracy (mean ± sd over seeds); *gap closed*: the fraction of the way from the "
+               "random-init floor to the supervised ceiling; *MLP − none*: the paired difference to the same "
+               "training with identical views (95% interval over seeds, needs 2 or more).\n\n"
+               + comparison_markdown(rows))
+    conditions = P.by_label(comp.records, roles=("condition",))
+    bars = P.accuracy_bars(conditions, references=P.reference_levels(comp.controls),
+                           knn_references=P.reference_levels(comp.controls, "knn_acc"))
+    floor_knn = {k: v for k, v in P.reference_levels(comp.controls, "knn_acc").items() if k == "floor"}
+    curves = P.epoch_curves({r["label"]: r["monitor"] for r in comp.records
+                             if r.get("monitor") and r["config"]["seed"] == comp.seeds[0]},
+                            title="Per epoch, first seed: training loss, k-NN on a probe subset, rank and spread of "
+                                  "the representation", knn_references=floor_knn,
+                            colours=P.condition_colour)   # the bars' colours, also for a label of its own
+    groups = P.by_label(comp.records)
+    diagnostics = P.diagnostics_bars(groups, title="The trained representations h: alignment, uniformity, "
+                                                   "effective rank")
+    physics, words = None, PHYSICS_TEXT.get(base.dataset)
+    if words is not None and any("physics" in g["metrics"] for g in groups.values()):
+        physics_text = " ".join(s for s in (words["intro"] + direction_sentence(groups).replace(
+            "At this tile size", "At these settings"), physics_sentences(comp)) if s)
+        physics = P.physics_bars(groups, direction=words["direction"])
+    else:
+        physics_text = NO_PHYSICS
+    tile = "" if base.encoder.startswith("cnn1d") else f"_t{base.tile}"
+    return ComparisonView(comp, tuple(classes), summary, bars, curves, diagnostics, physics_text, physics,
+                          f"compare_{base.dataset}{tile}_{base.encoder}_sl{sl:g}.json")
 
 
 def report_sections(markdown: str) -> tuple[str, dict[str, str]]:

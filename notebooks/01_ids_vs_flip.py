@@ -6,64 +6,28 @@ app = marimo.App(width="medium", app_title="IDS vs flip + rotation")
 
 @app.cell(hide_code=True)
 def _():
-    # Set-up: imports; modes, sizes and folders.
-    import atexit
+    # Set-up: imports, then one package call (idslab.notebook.setup: modes, device, folders, sizes; as 04 and 05).
+    # QUICK (IDSLAB_QUICK=1): tiny sizes so CI runs the whole notebook in well under a minute. AUTO: outside a
+    # marimo kernel (python notebooks/01_ids_vs_flip.py, or the exported .ipynb under nbval) buttons are never
+    # pressed, so the heavy cells run once by themselves; in `marimo edit/run` they wait for the button.
     import math
-    import os
-    import shutil
-    import tempfile
-    from pathlib import Path
 
     import marimo as mo
     import torch
 
-    import idslab
     from idslab import diagnostics as D
     from idslab import experiments as E
     from idslab import live as L
     from idslab import report as R
     from idslab.datasets import Sizes, load, per_class, rotated_streak
+    from idslab.notebook import setup
     from idslab.plots import training as P
     from idslab.train import TrainConfig
     from idslab.views import fft_band_mask, flip_rotate, simclr_augment
 
-    # QUICK (IDSLAB_QUICK=1): tiny sizes so CI runs the whole notebook in well under a minute.
-    # AUTO: outside a marimo kernel (python notebooks/01_ids_vs_flip.py, or the exported .ipynb under nbval) buttons
-    # are never pressed, so the heavy cells run once by themselves; in `marimo edit/run` they wait for the button.
-    QUICK = os.environ.get("IDSLAB_QUICK", "0") not in ("", "0")
-    AUTO = not mo.running_in_notebook()
-    GPU = torch.cuda.is_available()
-    if not GPU:
-        # One intra-op thread: on a 2-core CPU that also runs the marimo server and the browser, torch's thread
-        # hand-offs dominate these small tensors (measured: probes 0.7 s instead of 17-30 s, training 8x faster).
-        torch.set_num_threads(1)
-    if QUICK:
-        BUDGET = dict(n_pretrain=256, n_probe_train=128, n_probe_test=128, epochs=1, batch_size=64, seeds=1,
-                      sweep_epochs=1, sweep_sls=(0.05,), sweep_seeds=2, head_epochs=2, draws=32)
-    elif GPU:
-        BUDGET = dict(n_pretrain=4000, n_probe_train=2000, n_probe_test=600, epochs=30, batch_size=256, seeds=3,
-                      sweep_epochs=20, sweep_sls=(0.01, 0.02, 0.05, 0.1, 0.2), sweep_seeds=3, head_epochs=20,
-                      draws=256)
-    else:  # 2-core CPU: sized for about 20 s of CPU per button (docs/BENCHMARKS.md, benchmarks/bench_notebook.py)
-        # (head_epochs = epochs: the paper-head runs of section 5 are then section 3's, reused from the store)
-        BUDGET = dict(n_pretrain=4000, n_probe_train=2000, n_probe_test=600, epochs=5, batch_size=256, seeds=1,
-                      sweep_epochs=3, sweep_sls=(0.02, 0.2), sweep_seeds=2, head_epochs=5, draws=128)
-    ROOT = Path(idslab.__file__).resolve().parent.parent
-    _checkout = (ROOT / "pyproject.toml").exists()
-    # $IDSLAB_DATA wins; else the checkout's data/ (whatever folder marimo was started from); else ./data
-    DATA_DIR = os.environ.get("IDSLAB_DATA") or (str(ROOT / "data") if _checkout else None)
-    _shared = ROOT.parent / "shared" / "datasets" / "cifar10-train-jpg"
-    CIFAR_DIR = os.environ.get("IDSLAB_CIFAR_DIR") or (str(_shared) if _shared.is_dir() else None)
-    # Saved results go to results/notebooks/; quick mode (CI) uses a temporary folder, removed at exit.
-    RESULTS_DIR = (Path(tempfile.mkdtemp(prefix="idslab_nb01_")) if QUICK else
-                   ROOT / "results" / "notebooks" if _checkout else Path("results") / "notebooks")
-    if QUICK:
-        atexit.register(shutil.rmtree, RESULTS_DIR, True)
-    # The notebook's results store: every finished run is written here as it finishes (atomically), so a stop keeps
-    # it and the next press of the same button reuses it.
-    STORE = RESULTS_DIR / "store"
-    DEVICE = "cuda" if GPU else "cpu"
-    VIEW = None if AUTO else "marimo"   # live progress and curves in the running cell (none in a script)
+    NB = setup("01", mo)
+    AUTO, BUDGET, CIFAR_DIR, DATA_DIR, DEVICE = NB.auto, NB.budget, NB.cifar_dir, NB.data_dir, NB.device
+    QUICK, RESULTS_DIR, STORE, VIEW = NB.quick, NB.results_dir, NB.store, NB.view
     return (
         AUTO,
         BUDGET,
@@ -426,115 +390,69 @@ def _(
 
 
 @app.cell(hide_code=True)
-def _(E, P, R, get_results, mo):
+def _(R, get_results):
+    # The results, laid out by one package call (idslab.report.comparison_view, as notebook 05's section 5): the
+    # sentences, the table and every figure below are computed from the comparison's records. The class names are
+    # the run's data set's (not the one chosen now: results outlive a change of data set).
     _res = get_results()
-    _view = None
-    if _res is not None:
-        _c = _res["comparison"]
-        _rows = _c.table()
-        for _r in _rows:
-            _r["label"] = P.condition_name(_r["label"])
-        _name, _tile, _enc = _res["key"]
-        _view = mo.md(f"""<span id="run-results">**Results** ({_name}, {_tile}x{_tile}, {_enc}, IDS s_l =
-    {_res["sl"]:.3f}, {len(_c.seeds)} seed(s), {_c.base.epochs} epoch(s); {_res["total_s"]:.0f} s).</span>
-    {R.comparison_sentences(_c)}
+    shown = R.comparison_view(_res["comparison"], _res["classes"], _res["total_s"]) if _res is not None else None
+    return (shown,)
 
-    Probe-test accuracy (mean ± sd over seeds); *gap closed*: the fraction of the way from the random-init floor to
-    the supervised ceiling; *MLP − none*: the paired difference to the same training with identical views (95%
-    interval over seeds, needs 2 or more).
 
-    {E.comparison_markdown(_rows)}
-    """)
-    _view
+@app.cell(hide_code=True)
+def _(mo, shown):
+    mo.md(shown.summary) if shown is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(P, get_results):
-    _res = get_results()
-    _c = _res["comparison"] if _res is not None else None
-    P.accuracy_bars(P.by_label(_c.records, roles=("condition",)), references=P.reference_levels(_c.controls),
-                    knn_references=P.reference_levels(_c.controls, "knn_acc")) if _c is not None else None
+def _(shown):
+    shown.bars if shown is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(P, get_results):
-    _res = get_results()
-    _view = None
-    if _res is not None:
-        _c = _res["comparison"]
-        _view = P.epoch_curves({r["label"]: r["monitor"] for r in _c.records if r.get("monitor")
-                                and r["config"]["seed"] == _c.seeds[0]},
-                               title="Per epoch, first seed: training loss, k-NN on a probe subset, rank and spread "
-                                     "of the representation",
-                               knn_references={k: v for k, v in P.reference_levels(_c.controls, "knn_acc").items()
-                                               if k == "floor"})
-    _view
+def _(shown):
+    shown.curves if shown is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(P, get_results):
-    _res = get_results()
-    P.diagnostics_bars(P.by_label(_res["comparison"].records),
-                       title="The trained representations h: alignment, uniformity, effective rank") \
-        if _res is not None else None
+def _(shown):
+    shown.diagnostics if shown is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(P, R, get_results, mo):
-    _res = get_results()
-    _view = None
-    if _res is not None:
-        _groups = P.by_label(_res["comparison"].records)
-        if any("physics" in g["metrics"] for g in _groups.values()):
-            _view = mo.vstack([
-                mo.md("**Physics probes** (meteor): a ridge regression of the echo's signed velocity from the "
-                      "frozen h (R² on positive tiles), and whether a linear classifier on h tells a real, "
-                      "descending echo from the same tile flipped in altitude (an ascending meteor). "
-                      + R.direction_sentence(_groups)),
-                P.physics_bars(_groups)])
-        else:
-            _view = mo.md("_No physics probes for this data set (`metrics.physics` needs the meteor tiles' "
-                          "per-tile targets)._")
-    _view
+def _(mo, shown):
+    mo.vstack([mo.md(shown.physics_text), shown.physics]) if shown is not None and shown.physics is not None else \
+        mo.md(shown.physics_text) if shown is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(get_results, mo):
-    _res = get_results()
+def _(mo, shown):
     emb_method = mo.ui.dropdown(["PCA", "UMAP"], value="PCA", label="2-D embedding (UMAP: slower, about 15 s "
-                                "the first time)") if _res is not None else None
+                                "the first time)") if shown is not None else None
     emb_method
     return (emb_method,)
 
 
 @app.cell(hide_code=True)
-def _(P, emb_method, get_results, mo):
-    # the class names of the run's data set (not of the one chosen now: results outlive a change of data set)
-    _res = get_results()
+def _(emb_method, mo, shown):
     _view = None
-    if _res is not None and emb_method is not None:
-        _emb = _res["comparison"].embeddings
-        _labels = [k for k in _emb if k != "floor"]
-        if _labels:
-            with mo.status.spinner(title=f"{emb_method.value} of the frozen representations"):
-                _view = P.umap_side_by_side({k: _emb[k][0] for k in _labels}, _emb[_labels[0]][1], _res["classes"],
-                                            seed=0, method=emb_method.value.lower())
+    if shown is not None and emb_method is not None:
+        with mo.status.spinner(title=f"{emb_method.value} of the frozen representations"):
+            _view = shown.embedding(emb_method.value)
     _view
     return
 
 
 @app.cell(hide_code=True)
-def _(L, RESULTS_DIR, get_results, mo):
+def _(L, RESULTS_DIR, mo, shown):
     # Save (after a run only): a browser download of the records as JSON, and the same file on the server.
-    _res = get_results()
-    save_results = mo.ui.run_button(label="Save on the server") if _res is not None else None
-    results_file = (None, None) if _res is None else (
-        _res["comparison"].to_dict, RESULTS_DIR / "compare_{}_t{}_{}_sl{:g}.json".format(*_res["key"], _res["sl"]))
+    save_results = mo.ui.run_button(label="Save on the server") if shown is not None else None
+    results_file = (None, None) if shown is None else (shown.comparison.to_dict, RESULTS_DIR / shown.file_name)
     L.save_row(save_results, *results_file, mo)
     return results_file, save_results
 

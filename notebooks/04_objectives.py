@@ -6,54 +6,22 @@ app = marimo.App(width="medium", app_title="Objectives: where does weight noise 
 
 @app.cell(hide_code=True)
 def _():
-    # Set-up: imports; modes, sizes and folders (as notebook 01), and the objectives study's measured tables.
-    import atexit
-    import os
-    import shutil
-    import tempfile
-    from pathlib import Path
-
+    # Set-up: imports, then one package call (idslab.notebook.setup: modes, device, folders, sizes; as 01 and 05).
+    # The results store is shared with notebook 01: every finished run is written as it finishes, so a stop keeps
+    # it and the next press reuses it.
     import marimo as mo
-    import torch
 
-    import idslab
     from idslab import experiments as E
     from idslab import live as L
     from idslab import report as R
     from idslab.datasets import Sizes, load
+    from idslab.notebook import setup
     from idslab.plots import training as P
     from idslab.train import TrainConfig
 
-    # QUICK (IDSLAB_QUICK=1): tiny sizes for CI. AUTO: outside a marimo kernel (plain script, nbval) the button
-    # cannot be pressed, so its cell runs once by itself; in `marimo edit/run` it waits for the button.
-    QUICK = os.environ.get("IDSLAB_QUICK", "0") not in ("", "0")
-    AUTO = not mo.running_in_notebook()
-    GPU = torch.cuda.is_available()
-    if not GPU:
-        torch.set_num_threads(1)   # 2-core CPU shared with the marimo server and the browser (see notebook 01)
-    if QUICK:
-        BUDGET = dict(n_pretrain=256, n_probe_train=128, n_probe_test=128, epochs=2, batch_size=64, seeds=1)
-    elif GPU:
-        BUDGET = dict(n_pretrain=4000, n_probe_train=2000, n_probe_test=600, epochs=30, batch_size=256, seeds=3)
-    else:  # 2-core CPU: sized for about 20 s per press at the default choices (docs/BENCHMARKS.md)
-        BUDGET = dict(n_pretrain=4000, n_probe_train=2000, n_probe_test=600, epochs=5, batch_size=256, seeds=1)
-    ROOT = Path(idslab.__file__).resolve().parent.parent
-    _checkout = (ROOT / "pyproject.toml").exists()
-    DATA_DIR = os.environ.get("IDSLAB_DATA") or (str(ROOT / "data") if _checkout else None)
-    _shared = ROOT.parent / "shared" / "datasets" / "cifar10-train-jpg"
-    CIFAR_DIR = os.environ.get("IDSLAB_CIFAR_DIR") or (str(_shared) if _shared.is_dir() else None)
-    RESULTS_DIR = (Path(tempfile.mkdtemp(prefix="idslab_nb04_")) if QUICK else
-                   ROOT / "results" / "notebooks" if _checkout else Path("results") / "notebooks")
-    if QUICK:
-        atexit.register(shutil.rmtree, RESULTS_DIR, True)
-    # The results store (shared with notebook 01): every finished run is written as it finishes, so a stop keeps it
-    # and the next press reuses it.
-    STORE = RESULTS_DIR / "store"
-    DEVICE = "cuda" if GPU else "cpu"
-    VIEW = None if AUTO else "marimo"
-    # The objectives study's tables (scripts/objectives.py), when this is a checkout that has them
-    _report = ROOT / R.OBJECTIVES_REPORT
-    MEASURED = R.objectives_tables(_report.read_text()) if _report.exists() else {}
+    NB = setup("04", mo)
+    AUTO, BUDGET, CIFAR_DIR, DATA_DIR, DEVICE = NB.auto, NB.budget, NB.cifar_dir, NB.data_dir, NB.device
+    QUICK, RESULTS_DIR, ROOT, STORE, VIEW = NB.quick, NB.results_dir, NB.root, NB.store, NB.view
     return (
         AUTO,
         BUDGET,
@@ -62,11 +30,11 @@ def _():
         DEVICE,
         E,
         L,
-        MEASURED,
         P,
         QUICK,
         R,
         RESULTS_DIR,
+        ROOT,
         STORE,
         Sizes,
         TrainConfig,
@@ -74,6 +42,14 @@ def _():
         load,
         mo,
     )
+
+
+@app.cell(hide_code=True)
+def _(R, ROOT):
+    # The objectives study's tables (scripts/objectives.py), when this is a checkout that has them: one package call
+    _report = ROOT / R.OBJECTIVES_REPORT
+    MEASURED = R.objectives_tables(_report.read_text()) if _report.exists() else {}
+    return (MEASURED,)
 
 
 @app.cell(hide_code=True)

@@ -6,57 +6,25 @@ app = marimo.App(width="medium", app_title="Spectra: weight noise on a second mo
 
 @app.cell(hide_code=True)
 def _():
-    # Set-up: imports; mode, sizes and folders (as notebook 01).
-    import atexit
-    import os
-    import shutil
-    import tempfile
-    from pathlib import Path
-
+    # Set-up: imports, then one package call (idslab.notebook.setup: modes, device, folders, sizes; as 01 and 04).
     import marimo as mo
     import torch
 
-    import idslab
     from idslab import diagnostics as D
     from idslab import experiments as E
     from idslab import live as L
     from idslab import report as R
     from idslab.datasets import Sizes, SpectraParams, load, per_class
     from idslab.datasets.spectra import OIII, reversed_wavelength, shifted_velocity, simulate_spectrum
+    from idslab.notebook import FIRST_05, setup
     from idslab.plots import spectra as PS
     from idslab.plots import training as P
     from idslab.train import TrainConfig
     from idslab.views import fft_band_mask, reverse_shift, scale_jitter, shift
 
-    # QUICK (IDSLAB_QUICK=1): tiny sizes so CI runs this notebook in seconds. AUTO: outside a marimo kernel (plain
-    # script, exported .ipynb under nbval) no button is ever pressed, so the button cells run once by themselves.
-    QUICK = os.environ.get("IDSLAB_QUICK", "0") not in ("", "0")
-    AUTO = not mo.running_in_notebook()
-    GPU = torch.cuda.is_available()
-    if not GPU:
-        # one intra-op thread: on a 2-core CPU shared with the marimo server and the browser, torch's thread
-        # hand-offs dominate these small tensors (notebook 01 measured 8x faster training)
-        torch.set_num_threads(1)
-    ROOT = Path(idslab.__file__).resolve().parent.parent
-    _checkout = (ROOT / "pyproject.toml").exists()
-    DATA_DIR = os.environ.get("IDSLAB_DATA") or (str(ROOT / "data") if _checkout else None)
-    # Saved results go to results/notebooks/; quick mode (CI) uses a temporary folder, removed at exit. STORE: every
-    # finished run is written there as it finishes, so marimo's stop keeps it and the next press reuses it.
-    RESULTS_DIR = (Path(tempfile.mkdtemp(prefix="idslab_nb05_")) if QUICK else
-                   ROOT / "results" / "notebooks" if _checkout else Path("results") / "notebooks")
-    if QUICK:
-        atexit.register(shutil.rmtree, RESULTS_DIR, True)
-    STORE = RESULTS_DIR / "store"
-    DEVICE = "cuda" if GPU else "cpu"
-    VIEW = None if AUTO else "marimo"   # live progress and curves in the running cell (none in a script)
-    SPEC = SpectraParams()
-    # CPU defaults sized like notebook 01's (docs/NOTEBOOKS.md); QUICK: seconds
-    if QUICK:
-        BUDGET = dict(sizes=Sizes(256, 128, 100), epochs=1, batch_size=64, draws=8, supervised_epochs=10)
-    elif GPU:
-        BUDGET = dict(sizes=Sizes(4000, 2000, 600), epochs=30, batch_size=256, draws=64, supervised_epochs=30)
-    else:
-        BUDGET = dict(sizes=Sizes(2000, 1000, 600), epochs=5, batch_size=256, draws=24, supervised_epochs=10)
+    NB = setup("05", mo)
+    AUTO, BUDGET, DATA_DIR, DEVICE, QUICK = NB.auto, NB.budget, NB.data_dir, NB.device, NB.quick
+    RESULTS_DIR, STORE, VIEW, SPEC = NB.results_dir, NB.store, NB.view, SpectraParams()
     return (
         AUTO,
         BUDGET,
@@ -64,6 +32,7 @@ def _():
         DATA_DIR,
         DEVICE,
         E,
+        FIRST_05,
         L,
         OIII,
         P,
@@ -73,6 +42,7 @@ def _():
         RESULTS_DIR,
         SPEC,
         STORE,
+        Sizes,
         TrainConfig,
         VIEW,
         fft_band_mask,
@@ -192,9 +162,9 @@ def _(PS, spectrum, spectrum_views):
 
 
 @app.cell(hide_code=True)
-def _(BUDGET, DATA_DIR, QUICK, SPEC, load, mo):
+def _(BUDGET, DATA_DIR, QUICK, SPEC, Sizes, load, mo):
     with mo.status.spinner(title="The spectra data set (simulated once, then cached)"):
-        data = load("spectra", SPEC.n_bins, seed=0, sizes=BUDGET["sizes"], data_dir=DATA_DIR)
+        data = load("spectra", SPEC.n_bins, seed=0, sizes=Sizes(*BUDGET["sizes"]), data_dir=DATA_DIR)
     _s = data.meta["splits"]["probe_test"]
     mo.md(f"""## 3. The data set
     <span id="data-summary">{len(data.pretrain)} / {len(data.probe_train)} / {len(data.probe_test)} spectra
@@ -296,31 +266,34 @@ def _(D, P, mo, sims, sl):
 
 
 @app.cell(hide_code=True)
-def _(BUDGET, mo):
+def _(BUDGET, FIRST_05, P, mo):
     epochs = mo.ui.slider(1, 30, value=BUDGET["epochs"], step=1, label="epochs", show_value=True)
     seeds = mo.ui.slider(1, 3, value=1, step=1, label="seeds", show_value=True)
     run_button = mo.ui.run_button(label="Pre-train and compare", kind="success")
-    mo.vstack([mo.md("## 5. Pre-train and compare\nReversal + shift, the FFT mask and IDS (at the s_l above) on the "
-                     "same CNN1D-512, data and seeds, then each encoder frozen and probed (MLP and k-NN on h), with "
-                     "the controls: the same training with two identical views (no augmentation), the random-init "
-                     "floor, a logistic regression on global statistics (trivial) and the encoder trained with "
-                     "labels (supervised). Stop it any time (marimo's ■): finished runs are kept, and pressing "
-                     "again resumes. The full experiment (5 seeds, every view and objective) is "
-                     "`scripts/spectra_experiment.py`, reported in docs/RESULTS.md."),
+    mo.vstack([mo.md("## 5. Pre-train and compare\nFirst the best method measured at these settings, "
+                     f"**{P.condition_name(FIRST_05['label'])}** (docs/NOTEBOOKS.md), then reversal + shift, the FFT "
+                     "mask and IDS (at the s_l above), on the same CNN1D-512, data and seeds; each encoder is then "
+                     "frozen and probed (MLP and k-NN on h), with the controls: the same training with two "
+                     "identical views (no augmentation), the random-init floor, a logistic regression on global "
+                     "statistics (trivial) and the encoder trained with labels (supervised). Stop it any time "
+                     "(marimo's ■): finished runs are kept, and pressing again resumes. The full experiment "
+                     "(5 seeds, every view and objective) is `scripts/spectra_experiment.py`, reported in "
+                     "docs/RESULTS.md."),
                mo.hstack([epochs, seeds, run_button], justify="start", gap=2)])
     return epochs, run_button, seeds
 
 
 @app.cell(hide_code=True)
-def _(BUDGET, DEVICE, TrainConfig, data, epochs, seeds, sl):
-    # What the button will run: idslab.experiments.compare's arguments (the estimate reads the same ones).
+def _(BUDGET, DEVICE, FIRST_05, TrainConfig, data, epochs, seeds, sl):
+    # What the button will run: idslab.experiments.compare's arguments (the estimate reads the same ones). The
+    # method shown first is one setting, idslab.notebook.FIRST_05.
     compare_args = dict(
         base=TrainConfig(dataset="spectra", encoder="cnn1d512", views="ids", sites={"fc1": float(sl.value)},
                          epochs=int(epochs.value), device=DEVICE, n_pretrain=len(data.pretrain),
                          batch_size=min(BUDGET["batch_size"], len(data.pretrain)),
                          n_probe_train=len(data.probe_train), n_probe_test=len(data.probe_test),
                          knn_k=min(20, len(data.probe_train))),
-        conditions=["reverse+shift", "fft", "ids"], data=data, seeds=tuple(range(int(seeds.value))),
+        conditions=[FIRST_05, "reverse+shift", "fft", "ids"], data=data, seeds=tuple(range(int(seeds.value))),
         supervised_epochs=BUDGET["supervised_epochs"])
     return (compare_args,)
 
@@ -364,102 +337,72 @@ def _(
 
 
 @app.cell(hide_code=True)
-def _(E, P, R, get_results, mo):
+def _(R, data, get_results):
+    # The results, laid out by the same package call as notebook 01's section 3 (idslab.report.comparison_view):
+    # the sentences, the table and every figure below are computed from the comparison's records.
     _res = get_results()
-    _view = None
-    if _res is not None:
-        _c = _res["comparison"]
-        _rows = _c.table()
-        for _r in _rows:
-            _r["label"] = P.condition_name(_r["label"])
-        _view = mo.md(f"""<span id="run-results">**Results** (spectra, CNN1D-512, IDS s_l = {_res["sl"]:.3f},
-    {len(_c.seeds)} seed(s), {_c.base.epochs} epoch(s); {_res["total_s"]:.0f} s).</span>
-    {R.comparison_sentences(_c)}
+    shown = R.comparison_view(_res["comparison"], data.classes, _res["total_s"]) if _res is not None else None
+    return (shown,)
 
-    Probe-test accuracy (mean ± sd over seeds); *gap closed*: the fraction of the way from the random-init floor to
-    the supervised reference; *MLP − none*: the paired difference to the same training with identical views (95%
-    interval over seeds, needs 2 or more).
 
-    {E.comparison_markdown(_rows)}
-    """)
-    _view
+@app.cell(hide_code=True)
+def _(mo, shown):
+    mo.md(shown.summary) if shown is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(P, get_results):
-    _res = get_results()
-    _c = _res["comparison"] if _res is not None else None
-    P.accuracy_bars(P.by_label(_c.records, roles=("condition",)), references=P.reference_levels(_c.controls),
-                    knn_references=P.reference_levels(_c.controls, "knn_acc")) if _c is not None else None
+def _(shown):
+    shown.bars if shown is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(P, get_results):
-    _res = get_results()
-    _view = None
-    if _res is not None:
-        _c = _res["comparison"]
-        _view = P.epoch_curves({r["label"]: r["monitor"] for r in _c.records if r.get("monitor")
-                                and r["config"]["seed"] == _c.seeds[0]},
-                               title="Per epoch, first seed: training loss, k-NN on a probe subset, rank and spread "
-                                     "of the representation",
-                               knn_references={k: v for k, v in P.reference_levels(_c.controls, "knn_acc").items()
-                                               if k == "floor"})
-    _view
+def _(shown):
+    shown.curves if shown is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(P, R, get_results, mo):
-    _res = get_results()
-    _view = None
-    if _res is not None:
-        _groups = P.by_label(_res["comparison"].records)
-        _view = mo.vstack([
-            mo.md("**Physics probes**: the galaxy's velocity regressed from the frozen h (ridge R² on the spectra "
-                  "with the doublet), and whether a linear classifier on h tells a real spectrum from the same "
-                  "spectrum reversed (chance 50%). A shift-invariant encoder should lose the velocity; a "
-                  "reversal-invariant one cannot tell. " + R.direction_sentence(_groups).replace(
-                      "At this tile size", "At these settings")),
-            P.physics_bars(_groups, direction="real vs reversed spectrum")])
-    _view
+def _(shown):
+    shown.diagnostics if shown is not None else None
     return
 
 
 @app.cell(hide_code=True)
-def _(get_results, mo):
-    _res = get_results()   # PCA first: UMAP costs ~15 s the first time, so the button's wait stays PCA's
+def _(mo, shown):
+    # the physics probes and the lesson: which views keep the physics, which destroy velocity, what weight noise does
+    mo.vstack([mo.md(f"<span id='lessons'>{shown.physics_text}</span>"), shown.physics]) \
+        if shown is not None and shown.physics is not None else \
+        mo.md(shown.physics_text) if shown is not None else None
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo, shown):
+    # PCA first: UMAP costs ~15 s the first time, so the button's wait stays PCA's
     emb_method = mo.ui.dropdown(["PCA", "UMAP"], value="PCA",
                                 label="2-D embedding of h (UMAP: about 15 s the first time)") \
-        if _res is not None else None
+        if shown is not None else None
     emb_method
     return (emb_method,)
 
 
 @app.cell(hide_code=True)
-def _(P, data, emb_method, get_results, mo):
-    _res = get_results()
+def _(emb_method, mo, shown):
     _view = None
-    if _res is not None and emb_method is not None:
-        _emb = _res["comparison"].embeddings
-        _labels = [k for k in _emb if k != "floor"]
-        if _labels:
-            with mo.status.spinner(title=f"{emb_method.value} of the frozen representations"):
-                _view = P.umap_side_by_side({k: _emb[k][0] for k in _labels}, _emb[_labels[0]][1], data.classes,
-                                            seed=0, method=emb_method.value.lower())
+    if shown is not None and emb_method is not None:
+        with mo.status.spinner(title=f"{emb_method.value} of the frozen representations"):
+            _view = shown.embedding(emb_method.value)
     _view
     return
 
 
 @app.cell(hide_code=True)
-def _(L, RESULTS_DIR, get_results, mo):
+def _(L, RESULTS_DIR, mo, shown):
     # Save (after a run only): a browser download of the records as JSON, and the same file on the server.
-    _res = get_results()
-    save_results = mo.ui.run_button(label="Save on the server") if _res is not None else None
-    results_file = (None, None) if _res is None else (
-        _res["comparison"].to_dict, RESULTS_DIR / "compare_spectra_cnn1d512_sl{:g}.json".format(_res["sl"]))
+    save_results = mo.ui.run_button(label="Save on the server") if shown is not None else None
+    results_file = (None, None) if shown is None else (shown.comparison.to_dict, RESULTS_DIR / shown.file_name)
     L.save_row(save_results, *results_file, mo)
     return results_file, save_results
 

@@ -319,3 +319,130 @@ def test_collapse_sentences_say_whether_weight_noise_rescued_identical_views():
     neither = report.collapse_sentences(comp(0.9, 0.9), "VICReg", "paper's head")
     assert "Neither run collapsed" in neither and "(+10.0 k-NN points)" in neither
     assert "random init (floor)" not in neither             # the floor is the reference, not a run
+
+
+# --------------------------------------- a comparison's results on the page (report.comparison_view, issue 26)
+def spectra_comp(rows, labels=("simclr", "reverse+shift", "shift", "ids"), seeds=(0,), supervised=0.94):
+    """A stand-in spectra Comparison. rows: (label, seed, mlp, mlp_ci, velocity_r2, velocity_ci, direction,
+    direction_ci); knn = mlp."""
+    from idslab.experiments import Comparison
+    from idslab.train import TrainConfig
+    recs = []
+    for lab, seed, mlp, ci, vel, vci, dr, dci in rows:
+        recs.append({"label": lab, "role": "condition" if lab in labels else "control",
+                     "config": {"seed": seed, "epochs": 0 if lab == "floor" else 15, "batch_size": 256},
+                     "metrics": {"mlp_acc": mlp, "mlp_ci": ci, "knn_acc": mlp, "knn_ci": ci,
+                                 "physics": {"velocity_r2": vel, "velocity_r2_ci": vci, "direction_acc": dr,
+                                             "direction_ci": dci}},
+                     "monitor": [{"epoch": 1, "loss": 5.0, "knn_acc": mlp, "effective_rank": 5.0, "z_std": 0.8,
+                                  "wall_s": 1.0}]})
+    base = TrainConfig(dataset="spectra", encoder="cnn1d512", epochs=15)
+    controls = {"supervised": {"acc": supervised, "sd": 0.0, "n": 1}}
+    return Comparison(base, list(labels), list(seeds), recs, {}, {}, controls)
+
+
+def one_seed_page():
+    return spectra_comp([
+        ("simclr", 0, 0.84, [0.81, 0.87], 0.62, [0.55, 0.68], 0.96, [0.94, 0.98]),
+        ("reverse+shift", 0, 0.73, [0.69, 0.76], 0.30, [0.22, 0.38], 0.83, [0.79, 0.86]),
+        ("shift", 0, 0.75, [0.71, 0.78], 0.35, [0.27, 0.43], 0.95, [0.93, 0.97]),   # velocity lost only
+        ("ids", 0, 0.77, [0.73, 0.80], 0.55, [0.48, 0.61], 0.95, [0.93, 0.97]),
+        ("none", 0, 0.79, [0.76, 0.82], 0.56, [0.49, 0.62], 0.96, [0.94, 0.98]),
+        ("floor", 0, 0.76, [0.72, 0.79], 0.57, [0.50, 0.63], 0.94, [0.92, 0.96])])
+
+
+def test_resolved_uses_paired_intervals_or_the_runs_own():
+    page = one_seed_page()
+    r = report.resolved(page, "simclr", "mlp_acc", "floor")
+    assert (r["how"], r["sign"]) == ("intervals", 1) and abs(r["diff"] - 0.08) < 1e-9   # [0.81, ..] > [.., 0.79]
+    assert report.resolved(page, "ids", "mlp_acc", "floor")["sign"] == 0                # overlapping intervals
+    assert report.resolved(page, "reverse+shift", "physics.velocity_r2")["sign"] == -1  # [.., 0.38] < [0.49, ..]
+    assert report.resolved(page, "simclr", "mlp_acc", "nothing") is None
+    three = spectra_comp([(lab, s, a + d, [0.0, 1.0], 0.5, [0.0, 1.0], 0.9, [0.0, 1.0])
+                          for s, d in enumerate((0.0, 0.01, -0.01))
+                          for lab, a in (("simclr", 0.80), ("reverse+shift", 0.70), ("ids", 0.755),
+                                         ("none", 0.79), ("floor", 0.75))], seeds=(0, 1, 2))
+    r = report.resolved(three, "simclr", "mlp_acc", "floor")
+    assert r["how"] == "paired" and r["sign"] == 1 and r["n"] == 3      # +5 points on every seed, whatever the
+    #                                                                     runs' own (here uninformative) intervals
+    assert report.resolved(three, "ids", "mlp_acc", "none")["sign"] == -1
+    # paired differences +5, -4, +1 points: the interval straddles 0, so not resolved either way
+    noisy = spectra_comp([(lab, s, a, [0.0, 1.0], 0.5, [0.0, 1.0], 0.9, [0.0, 1.0])
+                          for s, a in enumerate((0.80, 0.71, 0.76)) for lab in ("simclr",)]
+                         + [("floor", s, 0.75, [0.0, 1.0], 0.5, [0.0, 1.0], 0.9, [0.0, 1.0]) for s in range(3)],
+                         labels=("simclr",), seeds=(0, 1, 2))
+    r = report.resolved(noisy, "simclr", "mlp_acc", "floor")
+    assert r["how"] == "paired" and r["ci"][0] < 0 < r["ci"][1] and r["sign"] == 0
+
+
+def test_best_sentence_names_the_best_against_the_floor_and_the_gap():
+    text = report.best_sentence(one_seed_page())
+    assert text.startswith("The best trained encoder here is **SimCLR suite**: 84.0% on the MLP probe against the "
+                           "random init's 76.0%, above it (outside both runs' 95% intervals)"), text
+    assert "it closes 44% of the way from the floor to the supervised ceiling (94.0%)" in text   # 8 / 18
+    level = spectra_comp([("simclr", 0, 0.77, [0.73, 0.80], 0.6, None, 0.9, None),
+                          ("floor", 0, 0.76, [0.72, 0.79], 0.6, None, 0.9, None)], labels=("simclr",))
+    assert "level with it (inside the two runs' 95% intervals)" in report.best_sentence(level)
+    below = spectra_comp([("ids", 0, 0.60, [0.56, 0.64], 0.6, None, 0.9, None),
+                          ("floor", 0, 0.76, [0.72, 0.79], 0.6, None, 0.9, None)], labels=("ids",))
+    assert "IDS**: 60.0% on the MLP probe against the random init's 76.0%, below it" in report.best_sentence(below)
+    assert report.best_sentence(spectra_comp([], labels=())) == ""
+
+
+def test_physics_sentences_say_which_views_keep_the_physics_and_which_destroy_velocity():
+    text = report.physics_sentences(one_seed_page())
+    assert "Keep the physics as far as one seed tells (neither velocity R² nor the real-vs-reversed probe " \
+           "resolvably below identical views'): SimCLR suite, IDS." in text, text
+    assert "Destroy velocity (R² resolvably below identical views'): reversal + shift (R² 0.30 against 0.56), " \
+           "shift (Doppler) (R² 0.35 against 0.56)." in text
+    assert "Tell a sample from its reversal resolvably worse than identical views: reversal + shift (83.0% " \
+           "against 96.0%)." in text
+    assert "Weight noise (IDS) against identical views: MLP -2.0 points, inside seed noise (inside the two runs' " \
+           "95% intervals); velocity R² -0.01, inside seed noise." in text
+    # weight noise resolvably hurting, over 3 paired seeds
+    three = spectra_comp([(lab, s, a + d, [0.0, 1.0], v, [0.0, 1.0], 0.9, [0.0, 1.0])
+                          for s, d in enumerate((0.0, 0.01, -0.01))
+                          for lab, a, v in (("simclr", 0.80, 0.6), ("reverse+shift", 0.70, 0.3),
+                                            ("ids", 0.755, 0.5), ("none", 0.79, 0.6), ("floor", 0.75, 0.6))],
+                         seeds=(0, 1, 2))
+    text = report.physics_sentences(three)
+    assert "as far as 3 seeds tell" in text and "Destroy velocity" in text
+    assert "Weight noise (IDS) against identical views: MLP -3.5 points, resolvably below (paired 95% interval " \
+           "[-3.5, -3.5] points over 3 seeds); velocity R² -0.10, resolvably below." in text, text
+    no_none = spectra_comp([r for r in [("simclr", 0, 0.84, [0.81, 0.87], 0.6, [0.5, 0.7], 0.9, [0.8, 1.0])]],
+                           labels=("simclr",))
+    assert report.physics_sentences(no_none) == ""
+
+
+def test_comparison_view_lays_out_the_page_from_the_records():
+    view = report.comparison_view(one_seed_page(), ("no doublet", "doublet"), total_s=12.3)
+    assert view.summary.startswith('<span id="run-results">**Results** (spectra, CNN1D-512, IDS s_l = 0.020, '
+                                   '1 seed(s), 15 epoch(s); 12 s).</span>')
+    assert "Identical views (no augmentation) reach 79.0%" in view.summary
+    assert "The best trained encoder here is **SimCLR suite**" in view.summary
+    table = [line for line in view.summary.splitlines() if line.startswith("| ")]
+    assert table[1].startswith("| SimCLR suite |") and any("supervised (ceiling)" in r for r in table)
+    assert view.physics_text.startswith("**Physics probes**: the galaxy's velocity") and \
+        "Destroy velocity" in view.physics_text
+    assert view.physics is not None and view.file_name == "compare_spectra_cnn1d512_sl0.02.json"
+    # the bars: the conditions in the page's order (the first method first), the controls as named lines
+    assert list(view.bars.data[0].x) == ["SimCLR suite", "reversal + shift", "shift (Doppler)", "IDS"]
+    assert any((t.name or "").startswith("supervised (ceiling): 94.0%") for t in view.bars.data)
+    # the curves draw each run in its bars' colour, a label of its own included (notebook 05's "scaling and
+    # jitter" was drawn in the FFT mask's green)
+    page = one_seed_page()
+    for r in page.records:
+        r["label"] = "scaling and jitter" if r["label"] == "simclr" else r["label"]
+    page.labels[0] = "scaling and jitter"
+    view = report.comparison_view(page)
+    bar_colour = {x: c for x, c in zip(view.bars.data[0].x, view.bars.data[0].marker.color)}
+    assert "scaling and jitter" in bar_colour
+    curve = {t.name: t.line.color for t in view.curves.data if t.name in bar_colour}
+    assert curve and all(curve[n] == bar_colour[n] for n in curve), (curve, bar_colour)
+    assert view.embedding("pca") is None                      # no embeddings in the stand-in
+    # a data set without physics probes says so instead of drawing an empty figure
+    page = one_seed_page()
+    for r in page.records:
+        r["metrics"].pop("physics")
+    bare = report.comparison_view(page)
+    assert bare.physics is None and bare.physics_text == report.NO_PHYSICS

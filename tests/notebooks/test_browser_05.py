@@ -4,12 +4,17 @@ Playwright in headless Debian Chromium, IDSLAB_QUICK=1, tests/notebooks/browser.
 
 Opens computed with one hint line (the estimate); the velocity slider moves [O III] 5008 to λ0 (1 + v/c) and the
 shift slider changes the velocity a shift implies; the s_l slider redraws the weight-space numbers; *Pre-train and
-compare* shows live progress, then the sentences, the table with the controls by name, the figures; the 2-D
-embedding switches to UMAP; both save buttons; no button left unpressed; marimo's ■ during run 3-5 of 14 ends it
-with one line, the finished runs kept, and the next press reuses them.
+compare* shows live progress, then the sentences (the best trained encoder against the floor; the lesson: which
+views keep the physics, which destroy velocity, what weight noise does), the table with the first method
+(idslab.notebook.FIRST_05) first and the controls by name, the figures; the 2-D embedding switches to UMAP; both
+save buttons; no button left unpressed; marimo's ■ during run 3-5 of 16 ends it with one line, the finished runs
+kept, and the next press reuses them.
 """
 import json
 import re
+
+from idslab.notebook import FIRST_05
+from idslab.plots.training import condition_name
 
 from . import browser as B
 from .conftest import ROOT, SCREENSHOTS, quick_env
@@ -73,15 +78,23 @@ def test_notebook05_every_control_button_save_and_stop(chromium, tmp_path):  # n
         B.press(page, "Pre-train and compare")
         B.check(page, "05 after Pre-train and compare")
         status = page.locator("#compare-status")
-        assert status.inner_text().startswith("Done: 7 runs"), status.inner_text()
+        assert status.inner_text().startswith("Done: 8 runs"), status.inner_text()
         text = page.locator("#run-results").inner_text()
         assert "spectra" in text and "CNN1D-512" in text
         body = page.locator("body").inner_text()
         assert "Identical views (no augmentation) reach" in body and "IDS − no augmentation:" in body
+        first = condition_name(FIRST_05["label"])
+        assert "The best trained encoder here is" in body and first in body
+        lesson = page.locator("#lessons").inner_text()
+        assert "Weight noise (IDS) against identical views: MLP" in lesson, lesson
+        assert "Keep the physics as far as one seed tells" in lesson or "Destroy velocity" in lesson, lesson
         for shown in ("reversal + shift", "FFT band mask", "no augmentation", "random init (floor)",
-                      "supervised (ceiling)", "real vs reversed spectrum"):
+                      "supervised (ceiling)"):
             assert shown in body, shown
-        assert page.locator(".js-plotly-plot").count() >= plots + 4   # bars, curves, physics, 2-D embedding
+        # the physics figure's right panel, inside the plot (the figures are in shadow DOM: a locator reads them)
+        physics = page.locator(".js-plotly-plot").filter(has_text="real vs reversed spectrum")
+        assert physics.count() == 1, "the physics figure's panel 'real vs reversed spectrum' is not drawn"
+        assert page.locator(".js-plotly-plot").count() >= plots + 5   # bars, curves, diagnostics, physics, 2-D
 
         # the 2-D embedding as UMAP (PCA until chosen)
         page.get_by_label(re.compile("2-D embedding of h")).select_option("UMAP")
@@ -92,7 +105,8 @@ def test_notebook05_every_control_button_save_and_stop(chromium, tmp_path):  # n
         with page.expect_download() as dl:
             page.get_by_role("link", name="Download JSON").first.click()
         saved = json.loads(open(dl.value.path()).read())
-        assert len(saved["records"]) == 7 and saved["table"]
+        assert len(saved["records"]) == 8 and saved["table"]
+        assert saved["table"][0]["label"] == FIRST_05["label"]          # the first method first
         B.press(page, "Save on the server")
         path = ROOT / re.search(r"Saved (\S+\.json)", page.locator(".saved").first.inner_text()).group(1)
         assert json.loads(path.read_text())["records"] == saved["records"]
@@ -104,15 +118,15 @@ def test_notebook05_every_control_button_save_and_stop(chromium, tmp_path):  # n
         # marimo's stop: one line, the finished runs kept, and the next press reuses them
         epochs, seeds = sliders.nth(5), sliders.nth(6)
         epochs.focus()
-        for _ in range(4):                        # 5 epochs and 2 seeds (14 runs): long enough to stop in the middle
+        for _ in range(4):                        # 5 epochs and 2 seeds (16 runs): long enough to stop in the middle
             epochs.press("ArrowRight")
         seeds.focus()
         seeds.press("ArrowRight")
         B.settle(page)
         assert (epochs.get_attribute("aria-valuenow"), seeds.get_attribute("aria-valuenow")) == ("5", "2")
         shown = page.locator(".marimo-cell .output-area")
-        _start(page, status, shown.get_by_text(re.compile(r"\(run \d+ of 14\)")))
-        progress = shown.get_by_text(re.compile(r"\(run [3-5] of 14\) · epoch"))
+        _start(page, status, shown.get_by_text(re.compile(r"\(run \d+ of 16\)")))
+        progress = shown.get_by_text(re.compile(r"\(run [3-5] of 16\) · epoch"))
         progress.first.wait_for(timeout=120_000)
         page.locator("[data-testid=interrupt-button]").click()
         try:
@@ -121,14 +135,14 @@ def test_notebook05_every_control_button_save_and_stop(chromium, tmp_path):  # n
         finally:
             page.screenshot(path=str(SCREENSHOTS / "05_stop_clicked.png"))
         B.settle(page)
-        kept = re.match(r"stopped: (\d+) of 14 runs kept; press again to resume \(about .+ to go\)$",
+        kept = re.match(r"stopped: (\d+) of 16 runs kept; press again to resume \(about .+ to go\)$",
                         status.inner_text())
         assert kept and int(kept.group(1)) >= 2, status.inner_text()
         B.check(page, "05 after marimo's stop")
         B.press(page, "Pre-train and compare", timeout_s=400)
         if status.inner_text().startswith("Not started"):   # what is left is still long: it asks once
             B.press(page, "Pre-train and compare", timeout_s=400)
-        again = re.match(r"Done: 14 runs in .+ \((\d+) reused from the store\)\.$", status.inner_text())
+        again = re.match(r"Done: 16 runs in .+ \((\d+) reused from the store\)\.$", status.inner_text())
         assert again and int(again.group(1)) >= int(kept.group(1)), status.inner_text()
         B.check(page, "05 after resuming")
         page.close()
