@@ -76,3 +76,16 @@ def test_tiny_study_end_to_end_resumes_and_packs(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert cli.main(args) == 0
     assert study.run_study(cells, log=lambda s: None)["ran"] == 0
+
+
+def test_resnet_stems_are_opt_in():
+    from idslab.encoders import build_encoder
+    x = torch.randn(2, 1, 32, 32)
+    default = build_encoder("resnet18")
+    assert default.features.conv1.kernel_size == (7, 7) and default.features.conv1.stride == (2, 2)
+    for stem in ("mid", "small"):
+        enc = build_encoder("resnet18", stem=stem)
+        assert enc.features.conv1.stride == (1, 1) and enc(x).shape == (2, 32)
+        assert isinstance(enc.features.maxpool, torch.nn.Identity) == (stem == "small")
+    with pytest.raises(ValueError, match="stem"):
+        build_encoder("resnet18", stem="vit")
