@@ -53,6 +53,11 @@ ENCODERS_2D = tuple(_CNN) + tuple(_RESNET)     # the paper's encoders, for image
 ENCODERS_1D = tuple(_CNN1D)                    # for signals (spectra, time series)
 ENCODERS = ENCODERS_2D + ENCODERS_1D
 RESNET_TILE = 256  # the paper runs ResNets on 256x256 tiles only
+# ResNet stems (issue 25): "imagenet" torchvision's 7x7 stride-2 conv + 3x3 stride-2 max-pool (input / 4 before
+# layer1; the default, the paper's torchvision backbone); "mid" a 3x3 stride-1 conv, max-pool kept (/ 2); "small" a
+# 3x3 stride-1 conv, no max-pool (/ 1, the CIFAR ResNets' stem, He et al. 2016 Sec. 4.2). Opt-in: the config does
+# not carry it, so records of another stem must live in their own store (scripts/protocol_study.py).
+STEMS = ("imagenet", "mid", "small")
 
 
 def encoder_tile(name: str) -> int:
@@ -107,12 +112,15 @@ def conv_blocks(blocks, in_channels: int, dims: int = 2) -> tuple[nn.Sequential,
     return nn.Sequential(*layers), c
 
 
-def build_encoder(name: str, in_channels: int = 1, hidden: int | None = None) -> Encoder:
+def build_encoder(name: str, in_channels: int = 1, hidden: int | None = None, stem: str = "imagenet") -> Encoder:
     """Build encoder `name` (one of ENCODERS) for `in_channels`-channel input (1 = radar or a spectrum, 3 = RGB).
 
     hidden: width of fc1's output; defaults to 64 for the CNNs, 128 for the ResNets (kept small, as in the paper).
+    stem: the ResNets' first layers (STEMS; ignored by the CNNs).
     """
     _check_name(name)
+    if stem not in STEMS:
+        raise ValueError(f"unknown ResNet stem {stem!r}: choose one of {', '.join(STEMS)}")
     if in_channels < 1:
         raise ValueError(f"in_channels must be >= 1, got {in_channels}")
     if name in _CNN:
@@ -128,7 +136,12 @@ def build_encoder(name: str, in_channels: int = 1, hidden: int | None = None) ->
         return Encoder(features, c * out, hidden or 64, name, length, in_channels, dims=1)
     make, n_features = _RESNET[name]
     trunk = make(weights=None)
-    trunk.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    if stem == "imagenet":
+        trunk.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    else:
+        trunk.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        if stem == "small":
+            trunk.maxpool = nn.Identity()
     trunk.fc = nn.Identity()  # trunk now ends in global average pooling: (B, n_features)
     return Encoder(trunk, n_features, hidden or 128, name, RESNET_TILE, in_channels)
 

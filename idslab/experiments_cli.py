@@ -1,4 +1,6 @@
-"""`idslab reproduce table1|table2|fig3 [--quick]`: run (or resume) a paper grid, then write its report."""
+"""`idslab reproduce table1|table2|fig3 [--quick]`: run (or resume) a paper grid, then write its report.
+`idslab reproduce all`: the whole study (idslab.study): every grid's cells in one order that makes a cut useful,
+inside --budget-s, with an estimate first and one archive of records and tables in --out."""
 from __future__ import annotations
 
 import dataclasses
@@ -33,10 +35,23 @@ def add_parser(subparsers) -> None:
                    help="train compatible CNN runs several at a time (idslab.multi); auto: on CUDA only")
     p.add_argument("--report-only", action="store_true", help="write the report from existing records, run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("the whole study (grid 'all', idslab.study)")
+    g.add_argument("--grids", default="table1,table2,fig3", help="which results the study runs, comma-separated")
+    g.add_argument("--budget-s", type=float, default=None,
+                   help="stop before the next batch of cells whose estimate would pass this many seconds (the "
+                        "records so far are kept; rerun to continue)")
+    g.add_argument("--dry-run", action="store_true", help="print every cell, the order and the estimate; run nothing")
+    g.add_argument("--out", default=None, help="folder for study.tar.gz (records + tables + manifest), e.g. $OUT")
+    g.add_argument("--tiny", action="store_true", help="test sizes (CNN-8/16, 2 seeds, 1 epoch): the code path, "
+                                                       "not a result")
+    g.add_argument("--prefetch", choices=("auto", "on", "off"), default="auto",
+                   help="generate the data sets in a worker process while training (auto: on CUDA only)")
     p.set_defaults(func=cmd_reproduce)
 
 
 def cmd_reproduce(args) -> int:
+    if args.grid == "all" and not args.report_only:
+        return cmd_study(args)
     names = GRID_NAMES if args.grid == "all" else (args.grid,)
     stack = {"auto": "auto", "on": True, "off": False}[args.stack]
     # every folder checked before the first run, so a bad path never costs a finished grid
@@ -63,6 +78,47 @@ def cmd_reproduce(args) -> int:
                              title=grid.title)
         print(f"{grid.title}: {len(records)}/{len(grid.configs()) + len(grid.baseline_configs())} runs, {wall:.1f} s wall; report: "
               + ", ".join(map(str, paths)), flush=True)
+    return 0
+
+
+def cmd_study(args) -> int:
+    """`idslab reproduce all`: plan, estimate (printed first), run inside the budget, pack (idslab.study)."""
+    from . import study
+    from .checks import check_float
+    size = "tiny" if args.tiny else "quick" if args.quick else "full"
+    if args.budget_s is not None:
+        args.budget_s = check_float("budget_s", args.budget_s, lo=0.0, above=True,
+                                    fix="seconds the study may take, e.g. 540 for a 9-minute GPU slot")
+    grids = tuple(g.strip() for g in args.grids.split(",") if g.strip())
+    encoders = tuple(e.strip() for e in args.encoders.split(",") if e.strip()) if args.encoders else None
+    if not args.dry_run:
+        check_folder(args.results, "--results")
+        if args.out is not None:
+            check_folder(args.out, "--out")
+        check_folder(data_dir(args.data_dir), "--data-dir" if args.data_dir is not None else "$IDSLAB_DATA",
+                     write=False)
+    cells = study.plan(size, grids, encoders, args.results, device=args.device, data_dir=args.data_dir,
+                       cifar_dir=args.cifar_dir)
+    on_cuda = args.device.startswith("cuda")
+    if args.device == "auto" and not args.dry_run:
+        from .train import resolve_device
+        on_cuda = resolve_device("auto").type == "cuda"
+    stack = {"auto": on_cuda, "on": True, "off": False}[args.stack]
+    device = "cuda" if on_cuda else "cpu"
+    est = study.estimate(cells, device, stack=stack)
+    print(study.estimate_text(est, cells_listed=args.dry_run or not args.quiet), flush=True)
+    if args.dry_run:
+        return 0
+    study.check_sources(cells, args.cifar_dir, args.data_dir)
+    args.on_interrupt = f"every finished cell is stored in {args.results}: rerun the same command to resume"
+    prefetch = {"auto": on_cuda, "on": True, "off": False}[args.prefetch]
+    result = study.run_study(cells, args.budget_s, stack=stack, prefetch=prefetch, device=device,
+                             log=(lambda s: None) if args.quiet else lambda s: print(s, flush=True))
+    man = study.manifest(cells, est, result, size, args.device)
+    out = args.out or args.report_dir or args.results
+    path = study.pack(cells, out, man, size)
+    print(f"study: {man['stored']}/{len(cells)} cells stored, {result['wall_s']:.1f} s wall"
+          f"{' (stopped by --budget-s)' if result['stopped_by_budget'] else ''}; archive {path}", flush=True)
     return 0
 
 

@@ -11,6 +11,10 @@
 #   3. one full-protocol run per encoder (idslab train, docs/PROTOCOL.md defaults), timed, and from those times the
 #      wall time of the full study (Tables 1, 2 and Figure 3) run one cell after another
 #   4. notebook 01 headless with its GPU budgets (python notebooks/01_ids_vs_flip.py)
+#   5. the whole study, `idslab reproduce all --device cuda` (idslab.study): its dry-run estimate, then the cells in
+#      order inside STUDY_BUDGET_S seconds (default 540), records + tables packed into $STUDY_OUT/study.tar.gz
+#      (default: $OUT when the device tool sets it, else the log folder); a cut loses nothing, rerun to continue
+# GPU_CHECK_STUDY_ONLY=1 skips steps 1-4 (a 15-minute loan cannot hold both: the checks took 8.7 min on the H200).
 # Exit status: 0 all steps passed, 1 a step failed or timed out, 2 no CUDA GPU (nothing is run or written).
 set -euo pipefail
 
@@ -61,6 +65,8 @@ step() {
   STEPS+=("| $name | $status | $wall |")
 }
 
+STUDY_ONLY=${GPU_CHECK_STUDY_ONLY:-0}
+if [[ $STUDY_ONLY != 1 ]]; then
 # 1. device tests
 step cuda-tests 120 "$PYTHON" -m pytest -m cuda tests/test_cuda.py -q -p no:cacheprovider
 
@@ -84,6 +90,15 @@ done
 
 # 4. notebook 01, headless (outside marimo its buttons' cells run once by themselves), GPU budgets
 step notebook-01 240 "$PYTHON" notebooks/01_ids_vs_flip.py
+fi
+
+# 5. the whole study (its own budget; the outer limit leaves a minute for packing the archive)
+STUDY_BUDGET_S=${STUDY_BUDGET_S:-540}
+STUDY_OUT=${STUDY_OUT:-${OUT:-$WORK/study}}
+step study-dry-run 60 "$PYTHON" -m idslab.cli reproduce all --dry-run --device cuda --results "$WORK/results"
+step study $(( ${STUDY_BUDGET_S%.*} + 90 )) "$PYTHON" -m idslab.cli reproduce all --device cuda \
+     --budget-s "$STUDY_BUDGET_S" --results "${STUDY_RESULTS:-$WORK/results}" --out "$STUDY_OUT" \
+     ${IDSLAB_CIFAR_DIR:+--cifar-dir "$IDSLAB_CIFAR_DIR"} ${STUDY_GRIDS:+--grids "$STUDY_GRIDS"}
 
 # ------------------------------------------------------------------------------------------------ the report
 TOTAL=$(( $(date +%s) - T_START ))
@@ -97,6 +112,10 @@ lines = [f"# GPU check: {device}", "",
          f"the whole check took {int(total) / 60:.1f} min (budget: 8).",
          "Written by the script itself; every number below was measured in that run.", "",
          "| step | result | wall (s) |", "|---|---|---:|", *steps, ""]
+study_log = work / "study.log"
+if study_log.exists():
+    tail = [l for l in study_log.read_text().splitlines() if l.startswith(("estimate", "study:", "by encoder"))]
+    lines += ["## The whole study (idslab reproduce all --device cuda)", "", *[f"    {l}" for l in tail[-12:]], ""]
 lines += ["## Throughput (benchmarks/bench_throughput.py --device cuda)", ""]
 for enc in ("cnn16", "cnn64", "resnet18"):
     log = work / f"bench-{enc}.log"

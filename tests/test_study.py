@@ -1,0 +1,91 @@
+"""`idslab reproduce all` (idslab.study): the whole study's plan (every cell, all 8 encoders, an order that makes a
+cut useful), its estimate, and the same command end to end at tiny sizes on the CPU (real meteor data, the one
+engine, records stored atomically, resumed, packed into one archive with the torch version)."""
+import json
+import tarfile
+
+import pytest
+import torch
+
+from idslab import cli, study
+from idslab.encoders import ENCODERS_2D
+
+
+def test_plan_holds_every_cell_in_a_useful_order(tmp_path):
+    cells = study.plan("full", results=str(tmp_path), device="cuda")
+    assert len(cells) == (120 + 48) + (96 + 48) + (50 + 10)   # Tables 1, 2 (+ trivial, supervised), Figure 3
+    tiers = [c.tier for c in cells]
+    assert tiers == sorted(tiers)                              # tier 0, then 1, then 2
+    first = [c for c in cells if c.tier == 0]
+    for grid in ("table1", "table2"):                          # every encoder's IDS / flip / none / floor, seed 0
+        for enc in ENCODERS_2D:
+            got = {c.label.split(" ", 2)[2] for c in first if c.grid == grid and c.cfg.encoder == enc}
+            assert got == {"ids seed 0", "flip seed 0", "none seed 0", "floor seed 0"}, (grid, enc, got)
+    assert all(c.cfg.seed == 0 for c in first) and {c.cfg.device for c in cells} == {"cuda"}
+    # the cells are the grids' own: the same record files as `idslab reproduce table1` would write
+    from idslab.experiments import get_grid, record_path
+    t1 = {record_path(tmp_path / "table1", c).name for c in get_grid("table1").configs()}
+    assert t1 == {c.path.name for c in cells if c.grid == "table1" and c.kind == "train"}
+    with pytest.raises(ValueError, match="--grids"):
+        study.plan("full", ("table9",))
+    with pytest.raises(ValueError, match="--encoders"):
+        study.plan("full", encoders=("vgg",))
+
+
+def test_dry_run_prints_every_cell_and_the_estimate(tmp_path, capsys):
+    rc = cli.main(["reproduce", "all", "--dry-run", "--device", "cuda", "--results", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    rows = [line for line in out.splitlines() if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
+    assert len(rows) == 372
+    for enc in ENCODERS_2D:
+        assert any(f" {enc} ids seed 0 " in r for r in rows), enc
+    assert "H100 estimate" in out and "min wall" in out and "not a measurement" in out
+    assert not (tmp_path / "r").exists()                       # a dry run writes nothing
+
+
+def test_bad_input_fails_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.delenv("IDSLAB_CIFAR_DIR", raising=False)
+    cells = study.plan("tiny", ("table2",), results=str(tmp_path), device="cpu", data_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="--cifar-dir"):
+        study.check_sources(cells, None, str(tmp_path))
+    assert cli.main(["reproduce", "all", "--budget-s", "-5", "--results", str(tmp_path)]) == 2
+
+
+def test_tiny_study_end_to_end_resumes_and_packs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("IDSLAB_DATA", str(tmp_path / "data"))
+    args = ["reproduce", "all", "--tiny", "--device", "cpu", "--grids", "table1,fig3", "--results",
+            str(tmp_path / "res"), "--out", str(tmp_path / "out"), "--quiet"]
+    cells = study.plan("tiny", ("table1", "fig3"), results=str(tmp_path / "res"), device="cpu")
+    # a budget too small for the first batch: nothing runs, nothing is lost, and it says how to continue
+    res = study.run_study(cells, budget_s=1e-6, log=lambda s: None)
+    assert res["stopped_by_budget"] and res["ran"] == 0 and res["left"] == len(cells)
+    assert cli.main(args) == 0
+    assert all(c.stored() for c in cells)
+    with tarfile.open(tmp_path / "out" / "study.tar.gz") as tar:
+        names = tar.getnames()
+        man = json.load(tar.extractfile("study/manifest.json"))
+        rec = json.load(tar.extractfile(next(n for n in names if "/records/table1_tiny/" in n
+                                             and "control_" not in n)))
+    assert man["torch"] == torch.__version__ and rec["versions"]["torch"] == torch.__version__
+    assert man["stored"] == man["cells"] == len(cells) and man["order"] == [c.label for c in cells]
+    assert sum("/records/" in n for n in names) == len(cells)
+    assert {"study/tables/table1_quick.md", "study/tables/fig3_quick.md"} <= set(names)
+    assert 0 <= rec["metrics"]["mlp_acc"] <= 1 and rec["sizes"]["pretrain"] == study.TINY["n_pretrain"]
+    # a rerun trains nothing: every cell is read back from the store
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    assert study.run_study(cells, log=lambda s: None)["ran"] == 0
+
+
+def test_resnet_stems_are_opt_in():
+    from idslab.encoders import build_encoder
+    x = torch.randn(2, 1, 32, 32)
+    default = build_encoder("resnet18")
+    assert default.features.conv1.kernel_size == (7, 7) and default.features.conv1.stride == (2, 2)
+    for stem in ("mid", "small"):
+        enc = build_encoder("resnet18", stem=stem)
+        assert enc.features.conv1.stride == (1, 1) and enc(x).shape == (2, 32)
+        assert isinstance(enc.features.maxpool, torch.nn.Identity) == (stem == "small")
+    with pytest.raises(ValueError, match="stem"):
+        build_encoder("resnet18", stem="vit")
