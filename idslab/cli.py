@@ -16,6 +16,8 @@ from . import atomic
 from .checks import check_folder, check_writable
 
 _HELP = {
+    "ivar_key": "your file's inverse-variance array (n, C, L), same shape as the data (the survey convention), for "
+                "the re-observation view (--views reobserve); default: none",
     "dataset": "meteor (simulated JRO radar), cifar (CIFAR-10 vehicle vs animal) or spectra (simulated galaxy "
                "spectra, 1-D: use --encoder cnn1d512)",
     "encoder": "cnn8 cnn16 cnn32 cnn64 cnn128 cnn256 resnet18 resnet50; 1-D: cnn1d64 cnn1d128 cnn1d256 cnn1d512 "
