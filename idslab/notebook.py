@@ -7,8 +7,8 @@ the folders (data cache, CIFAR, results store) and the sizes each notebook runs 
 
 Before this module each of the three notebooks carried its own near-copy of these lines (issue 26). Sizes
 (`BUDGETS`): quick (IDSLAB_QUICK=1, CI: seconds), GPU, and the 2-core CPU default, sized for about 20 s of CPU
-per button (docs/BENCHMARKS.md, benchmarks/bench_notebook.py). Imports nothing from idslab; marimo only through
-the `mo` it is handed.
+per button in 01 and 04 and under the 2-minute warning in 05 (docs/BENCHMARKS.md, docs/NOTEBOOKS.md). Imports
+nothing from idslab; marimo only through the `mo` it is handed.
 """
 from __future__ import annotations
 

@@ -336,7 +336,7 @@ def main_views(args) -> int:
             print(f"[{time.perf_counter() - t0:7.0f}s] views {done}/{total} {rec['label']:>24} seed "
                   f"{rec['config']['seed']}: {100 * m.get('mlp_acc', m.get('acc')):5.1f}%", flush=True)
     if args.report_only:
-        records = _stored_views(results / "views", base, seeds)
+        records = _stored(results / "views", base, seeds, any_objective=True)
     else:
         records = compare(base, VIEW_CONDITIONS, seeds=seeds, controls=CONTROLS, data=data, progress=progress,
                           results_dir=results / "views", keep_models=False).records
@@ -356,26 +356,6 @@ def main_views(args) -> int:
     return 0
 
 
-def _stored_views(folder: Path, base: TrainConfig, seeds: list) -> list:
-    """Finished records of the views study's store, labelled as compare() labels them."""
-    from idslab.experiments import load_records
-    out = []
-    for r in load_records(folder):
-        c = r["config"]
-        same = all(c.get(k) == getattr(base, k) for k in ("dataset", "encoder", "n_pretrain", "n_probe_test"))
-        if c.get("seed") not in seeds or not same:
-            continue
-        if r.get("control"):
-            out.append({**r, "label": r["control"]})
-        elif c.get("epochs") == 0:
-            out.append({**r, "label": "floor"})
-        elif c.get("epochs") == base.epochs:
-            obj = c.get("objective", "ntxent")
-            lab = c["views"] if obj == "ntxent" else obj + ("" if c["views"] == "none" else "+" + c["views"])
-            out.append({**r, "label": lab})
-    return out
-
-
 def _read_ceilings(folder: Path) -> dict:
     out = {}
     for t in TARGETS:
@@ -385,23 +365,27 @@ def _read_ceilings(folder: Path) -> dict:
     return out
 
 
-def _stored(folder: Path, base: TrainConfig, seeds: list) -> list:
-    """Finished store records of `folder`, labelled as compare() labels them (report-only, shared controls)."""
+def _stored(folder: Path, base: TrainConfig, seeds: list, any_objective: bool = False) -> list:
+    """Finished store records of `folder`, labelled as compare() labels them (report-only, shared controls).
+    any_objective: keep every objective's runs (the views study), each labelled '<objective>[+<views>]' unless it
+    is NT-Xent; otherwise only base.objective's, labelled by their views."""
     from idslab.experiments import load_records
     out = []
     for r in load_records(folder):
         c = r["config"]
+        obj = c.get("objective", "ntxent")
         same = all(c.get(k) == getattr(base, k) for k in ("dataset", "encoder", "n_pretrain", "n_probe_test"))
-        if c.get("seed") not in seeds or not same or c.get("objective", "ntxent") != base.objective:
+        if c.get("seed") not in seeds or not same or not any_objective and obj != base.objective:
             continue
         if r.get("control"):
             out.append({**r, "label": r["control"]})
         elif c.get("epochs") == 0:
             out.append({**r, "label": "floor"})
         elif c.get("epochs") == base.epochs:
-            out.append({**r, "label": c["views"]})
+            plain = not any_objective or obj == "ntxent"
+            lab = c["views"] if plain else obj + ("" if c["views"] == "none" else "+" + c["views"])
+            out.append({**r, "label": lab})
     return out
-
 
 if __name__ == "__main__":
     sys.exit(main())
