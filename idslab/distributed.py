@@ -62,14 +62,14 @@ class DDPEngine(Engine):
     gather = True
 
     def build(self) -> None:
-        super().build()
+        # the single path's build (model, Adam, the objective's target: each once) with the model wrapped in DDP
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
-        self.module = self.model
-        if self.device.type == "cuda":
-            self.module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.module)
-        self.model = DDP(self.module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        self.build_target(self.module)          # the EMA pairs must point at the module's own parameters
+        super().build()
+
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        if self.device.type == "cuda":   # in place below the root: the run's module keeps its (now synced) layers
+            module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        return DDP(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def views(self, step: int) -> torch.Tensor:                             # -> (2B/W, C, N, N)
         both = super().views(step)                                          # the global batch's views, same draws

@@ -202,8 +202,9 @@ def data_version(dataset: str) -> str | None:
 
 def config_key(cfg: TrainConfig) -> dict:
     """What determines a run's result, and so what the record's name hashes: the config (less paths and device
-    string) and the data set's version, so a change of the meteor simulator never reuses stale records."""
-    key = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_HASHED}
+    string) and the data set's version, so a change of the meteor simulator never reuses stale records. The config
+    as its objective reads it (TrainConfig.identity): a field the objective ignores never changes the hash."""
+    key = {k: v for k, v in cfg.identity().items() if k not in _NOT_HASHED}
     for k, default in _HASHED_IF_NOT_DEFAULT.items():
         if key.get(k) == default:
             del key[k]

@@ -68,17 +68,18 @@ def z_std(z: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def measure(model: nn.Module, ms: MonitorSet, knn_k: int = 20, knn_metric: str = "cosine") -> dict:
+def measure(model: nn.Module, ms: MonitorSet, knn_k: int = 20, knn_metric: str = "cosine",
+            advice: str = "lower the learning rate (--lr) or s_l (--sl); no model file was written") -> dict:
     """The monitor's numbers for a SimCLRModel (encoder + projector): knn_acc, effective_rank, z_std (see module
-    doc). Eval mode throughout (s_l = 0, batch-norm running statistics); the model's modes are restored."""
+    doc). Eval mode throughout (s_l = 0, batch-norm running statistics); the model's modes are restored. advice:
+    what a FloatingPointError (non-finite embeddings) tells the user to change (the engine: the objective's own)."""
     modes = {m: m.training for m in model.modules()}
     try:
         model.eval()
         h = embed(model.encoder, ms.x_eval)                                    # (n_eval, 32)
         if not torch.isfinite(h).all():   # finite but huge weights (--lr 1e30): say so, not an SVD error below
             raise FloatingPointError(f"training diverged: the encoder maps {int((~torch.isfinite(h)).any(1).sum())} "
-                                     f"of {len(h)} monitored samples to NaN/inf embeddings: lower the learning rate "
-                                     "(--lr) or s_l (--sl), or raise --temperature; no model file was written")
+                                     f"of {len(h)} monitored samples to NaN/inf embeddings: {advice}")
         z = model.projector(h)                                                 # (n_eval, D_p)
         knn = None
         if ms.y_ref is not None and len(ms.y_ref):

@@ -36,8 +36,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from .encoders import encoder_dims
 from .monitor import monitor_set
-from .objectives import (NOT_STACKABLE, branches, ema_momentum, ema_update, make_target, objective_loss,
-                         uses_target)
+from .objectives import get as objective_of
 from .perturb import draw_shape, perturbed_layers, set_sites, set_views
 from .train import (Engine, OnEpoch, Pretrained, Progress, TrainConfig, check_finite_input, check_tiles, make_record,
                     resolve_device, setup, two_views)
@@ -57,7 +56,7 @@ def can_stack(cfg: TrainConfig) -> bool:
     be updated under vmap, and they are big enough alone) and CNN-128/256 run one at a time, and so do runs with a
     batch-normalised projection head (proj_bn)."""
     small = cfg.tile <= MAX_TILE or encoder_dims(cfg.encoder) == 1
-    return cfg.encoder.startswith("cnn") and small and not cfg.proj_bn and cfg.objective not in NOT_STACKABLE
+    return cfg.encoder.startswith("cnn") and small and not cfg.proj_bn and objective_of(cfg.objective).stackable
 
 
 def group_compatible(cfgs: list[TrainConfig], ids: list | None = None, max_stack: int = MAX_STACK) -> list[list]:
@@ -127,23 +126,21 @@ class StackedEngine(Engine):
         self.params, self.buffers = stack_module_state(self.models)         # (K, ...) leaves
         self.base, self.sites = self._functional_base(self.models)
         self.tparams, self.tbuffers, self.tbase, self.tsites = {}, {}, None, {}
-        if uses_target(self.cfg.objective):                                 # BYOL: the targets, stacked the same way
-            targets = [make_target(m, self.cfg.target_noise) for m in self.models]
+        targets = [self.objective.build(m) for m in self.models]           # BYOL: each run's target, once
+        if targets[0] is not None:                                          # stacked the same way as the runs
             self.tparams, self.tbuffers = stack_module_state(targets)
             self.tparams = {k: v.detach().requires_grad_(False) for k, v in self.tparams.items()}
             self.tbase, self.tsites = self._functional_base(targets)
-        objective, temperature = self.cfg.objective, self.cfg.temperature
+            self.objective.follow(self.tparams, self.params)                # K EMAs at once: it is elementwise
 
         def one_run(p, b, tp, tb, v):                                       # (2B, C, N, N) -> the branches
             online = lambda x, predict: functional_call(self.base, {**p, **b}, (x,), {"predict": predict})
             target = (lambda x: functional_call(self.tbase, {**tp, **tb}, (x,))) if self.tbase is not None else None
-            return branches(objective, online, target, v)
+            return self.objective.branches(online, target, v)
 
         self._forward = vmap(one_run, randomness="error")
-        self._loss = vmap(lambda out: objective_loss(objective, out, temperature), randomness="error")
+        self._loss = vmap(lambda out: self.objective.loss(out), randomness="error")
         self.opt = torch.optim.Adam(list(self.params.values()), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        names = list(self.tparams)
-        self.ema = ([self.tparams[n] for n in names], [self.params[n] for n in names]) if names else None
         self.perms = [None] * len(self.cfgs)
 
     def _functional_base(self, models: list) -> tuple[torch.nn.Module, dict]:
@@ -186,10 +183,6 @@ class StackedEngine(Engine):
     def loss(self, out: tuple[torch.Tensor, ...]) -> torch.Tensor:         # -> (K,)
         return self._loss(out)
 
-    def after_step(self, done: int, total: int) -> None:
-        if self.ema is not None:                                            # elementwise: K EMAs at once
-            ema_update(*self.ema, ema_momentum(done - 1, total, self.cfg.ema))
-
     def monitored(self) -> list[torch.nn.Module]:
         self._sync()
         return self.models
@@ -219,8 +212,8 @@ def pretrain_many(cfgs: list[TrainConfig], data, progress: Progress | None = Non
         return []
     c0 = cfgs[0]
     bad = [f for f in SHARED for c in cfgs if getattr(c, f) != getattr(c0, f)]
-    why = sorted({f"objective {c.objective!r}: {NOT_STACKABLE[c.objective]}" for c in cfgs
-                  if c.objective in NOT_STACKABLE})
+    why = sorted({f"objective {c.objective!r}: {objective_of(c.objective).unstackable}" for c in cfgs
+                  if not objective_of(c.objective).stackable})
     if why:
         raise ValueError(f"configs cannot be stacked: {'; '.join(why)}")
     if bad or not all(can_stack(c) for c in cfgs):

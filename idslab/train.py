@@ -13,7 +13,8 @@ The engine has three parts, shared by every way of training (like nanoGPT's one 
                 loss -> update -> after-step); idslab.multi.StackedEngine (K runs at once, torch.func) and
                 idslab.distributed.DDPEngine (one run over W processes) override only how views are drawn, how the
                 forward runs, how the epoch loss is reduced and which models the monitor reads, and call the same
-                encoder forward and the same objective (idslab.objectives.branches / objective_loss).
+                encoder forward and the same objective object (idslab.objectives.get(cfg): its build, branches,
+                loss and after_step).
   make_record() the JSON-able record of a run (config, losses, monitor, metrics, timings, device), for every path.
 """
 from __future__ import annotations
@@ -40,8 +41,7 @@ from .atomic import SavedElsewhere, atomic_write, write_json, write_or_fallback 
 from .diagnostics import representation_diagnostics
 from .encoders import ENCODERS, SimCLRModel, build_encoder, encoder_dims, encoder_tile
 from .monitor import MonitorSet, measure, monitor_set
-from .objectives import (branches, check_objective, ema_momentum, ema_pairs, ema_update, make_target, objective_loss,
-                         uses_decoder, uses_predictor, uses_target)
+from . import objectives
 from .perturb import check_modes, expand_sites, set_sites, set_views
 from .probes import ProbeConfig, evaluate
 from .views import check_views_dims, parse_views
@@ -97,6 +97,12 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def identity(self) -> dict:
+        """to_dict() as the objective reads it: the fields it ignores (objectives.OPTIONAL less its `reads`) at their
+        defaults, so they never change a record's hash (idslab.experiments.config_key). Validation refuses them away
+        from the default; this also covers a config edited after construction."""
+        return self.to_dict() | objectives.get(self.objective).ignored(self)
+
 
 DATASETS = ("meteor", "cifar", "spectra", "file")
 KNN_METRICS = ("cosine", "euclidean")
@@ -117,17 +123,15 @@ def _validate(cfg: TrainConfig) -> None:
     _check_sites(cfg, spec.ids)
     check_modes(cfg.noise, cfg.scale_mode)  # --noise, --scale-mode
     cfg.epochs = C.check_int("epochs", cfg.epochs, lo=0, fix="0 probes the random initialisation")
-    cfg.batch_size = C.check_int("batch_size", cfg.batch_size, lo=2, fix="NT-Xent needs at least one negative")
+    cfg.batch_size = C.check_int("batch_size", cfg.batch_size, lo=1, fix="samples per step (each objective's own "
+                                 "minimum is checked below)")
     cfg.lr = C.check_float("lr", cfg.lr, lo=0.0, above=True, fix="Adam's learning rate, e.g. 1e-3 (0 trains nothing)")
     cfg.weight_decay = C.check_float("weight_decay", cfg.weight_decay, lo=0.0, fix="e.g. 1e-6, or 0 for none")
     cfg.temperature = C.check_float("temperature", cfg.temperature, lo=1e-4, above=True,
                                     fix="NT-Xent's temperature, e.g. 0.5 (the protocol's)")
     if not isinstance(cfg.objective, str):
         raise ValueError(f"{C.flag('objective')} must be a string, got {cfg.objective!r}")
-    check_objective(cfg.objective)
-    if uses_decoder(cfg.objective) and encoder_dims(cfg.encoder) != 1:
-        raise ValueError(f"{C.flag('objective')} {cfg.objective} reconstructs 1-D signals: use a 1-D encoder "
-                         "(--encoder cnn1d512) or another --objective")
+    objective = objectives.get(cfg.objective)   # an unknown name fails here
     cfg.ema = C.check_float("ema", cfg.ema, lo=0.0, hi=1.0, fix="BYOL's τ_base, e.g. 0.996 (1 freezes the target)")
     cfg.proj_dim = C.check_int("proj_dim", cfg.proj_dim, lo=1, hi=4096, fix="the projection's size, e.g. 16 (the "
                                "paper's D_p)")
@@ -149,6 +153,7 @@ def _validate(cfg: TrainConfig) -> None:
         C.check_folder(cfg.data_dir, C.flag("data_dir"), write=False)
     for f in dataclasses.fields(cfg):  # whatever the rules above do not cover, by its annotation
         _check_by_type(cfg, f)
+    objective.check(cfg)  # its own rules (the batch its loss needs, the fields it ignores), on the checked fields
 
 
 def _check_file(cfg: TrainConfig) -> None:
@@ -286,8 +291,9 @@ def load_data(cfg: TrainConfig):
 
 def build_model(cfg: TrainConfig, channels: int) -> SimCLRModel:
     """Encoder + projector with the config's perturbation sites armed (s_l = 0 unless 'ids' is in the views)."""
-    model = SimCLRModel(build_encoder(cfg.encoder, channels), cfg.proj_dim, cfg.proj_bn, uses_predictor(cfg.objective),
-                        uses_decoder(cfg.objective))
+    objective = objectives.get(cfg.objective)
+    model = SimCLRModel(build_encoder(cfg.encoder, channels), cfg.proj_dim, cfg.proj_bn, objective.predictor,
+                        objective.decoder)
     set_sites(model.encoder, dict(cfg.sites) if parse_views(cfg.views).ids else {}, cfg.noise, cfg.scale_mode)
     set_views(model, 2)  # the two views always run as one stacked batch
     return model
@@ -315,10 +321,12 @@ def two_views(spec, xb: torch.Tensor, ivar: torch.Tensor | None = None) -> torch
 class Engine:
     """One pre-training run on one process: the loop and the step that every path shares.
 
-    Subclasses change only the hooks: `new_epoch` (the permutation), `views` (a step's input), `forward` (the
-    objective's branches; may be stacked over K runs), `loss` (may return one loss per stacked run, shape (K,)),
-    `after_step` (BYOL's EMA), `reduce` (the summed epoch loss -> its mean), `monitored` (the models the monitor
-    reads) and `finish`. monitor: the fixed samples of idslab.monitor (None: no monitor entries).
+    Subclasses change only the hooks: `build` / `wrap` (the model that runs the step: DDP's wrapper), `new_epoch` (the
+    permutation), `views` (a step's input), `forward` (the objective's branches; may be stacked over K runs), `loss`
+    (may return one loss per stacked run, shape (K,)), `after_step` (BYOL's EMA), `reduce` (the summed epoch loss ->
+    its mean), `monitored` (the models the monitor reads) and `finish`; every path calls the same objective object,
+    `self.objective` (idslab.objectives.get(cfg)). monitor: the fixed samples of idslab.monitor (None: no monitor
+    entries).
     """
     gather = False   # DDP: losses see the global batch (idslab.loss)
 
@@ -332,21 +340,23 @@ class Engine:
         self.n, self.b = n, cfg.batch_size
         self.steps_per_epoch = n // cfg.batch_size                           # drop the ragged last batch
         self.amp = cfg.amp and device.type == "cuda"                         # bf16 autocast on CUDA only
+        self.objective = objectives.get(cfg)                                 # its own state: BYOL's EMA pairs
         self.build()
 
     # ---- hooks (the single-process path)
     def build(self) -> None:
         # channels_last: oneDNN (CPU) and cuDNN (CUDA) convolutions run without layout reorders in this format;
         # measured 1.2-1.3x per CNN-16 step on the CPU (docs/BENCHMARKS.md). Same values up to float rounding.
-        self.model = setup(self.cfg, self.x, self.device).to(memory_format=torch.channels_last)
+        self.module = setup(self.cfg, self.x, self.device).to(memory_format=torch.channels_last)
         self.spec = parse_views(self.cfg.views)
+        self.model = self.wrap(self.module)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        self.build_target(self.model)
+        # BYOL's EMA target, outside the optimiser, following the module's own parameters (None for the others)
+        self.target = self.objective.build(self.module)
 
-    def build_target(self, online: torch.nn.Module) -> None:
-        """BYOL's EMA target (a frozen copy of encoder + projector, outside the optimiser) and its EMA pairs."""
-        self.target = make_target(online, self.cfg.target_noise) if uses_target(self.cfg.objective) else None
-        self.ema = ema_pairs(self.target, online) if self.target is not None else None
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """The model the step runs, around the run's own module (DDP wraps it; here it is the module)."""
+        return module
 
     def new_epoch(self) -> None:
         self.perm = torch.randperm(self.n, device=self.device)
@@ -358,15 +368,14 @@ class Engine:
     def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, ...]:    # λ drawn inside; see objectives.branches
         if views.dim() == 4:                                                # images; signals (2B, C, L) as they are
             views = views.contiguous(memory_format=torch.channels_last)
-        return branches(self.cfg.objective, self.model, self.target, views)
+        return self.objective.branches(self.model, self.target, views)
 
     def loss(self, out: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        return objective_loss(self.cfg.objective, out, self.cfg.temperature, gather=self.gather)
+        return self.objective.loss(out, gather=self.gather)
 
     def after_step(self, done: int, total: int) -> None:
         """After the optimiser step `done` (1-based) of `total`: BYOL's target follows the online network."""
-        if self.ema is not None:
-            ema_update(*self.ema, ema_momentum(done - 1, total, self.cfg.ema))
+        self.objective.after_step(done, total)
 
     def reduce(self, epoch_loss: torch.Tensor) -> torch.Tensor:
         return epoch_loss / self.steps_per_epoch
@@ -414,9 +423,7 @@ class Engine:
             if bad:
                 runs = f" (stacked runs {bad})" if isinstance(mean, list) else ""
                 raise FloatingPointError(f"training diverged: the {cfg.objective} loss became non-finite in epoch "
-                                         f"{epoch + 1}{runs}: "
-                                         f"lower the learning rate (--lr, now {cfg.lr}) or s_l (--sl, now "
-                                         f"{cfg.sites}), or raise --temperature")
+                                         f"{epoch + 1}{runs}: {_diverged_fix(cfg)}")
             history.append(mean)
             if self.monitor is not None:
                 self._monitor(epoch + 1, mean, t0, monitor, on_epoch)
@@ -432,7 +439,7 @@ class Engine:
         for k, model in enumerate(self.monitored()):
             check_finite_model(model, self.cfg)   # a diverged run stops here, not in the monitor's SVD
             entry = {"epoch": epoch, "loss": float(losses[k]),
-                     **measure(model, self.monitor, self.cfg.knn_k, self.cfg.knn_metric),
+                     **measure(model, self.monitor, self.cfg.knn_k, self.cfg.knn_metric, _diverged_fix(self.cfg)),
                      "wall_s": time.perf_counter() - t0}
             monitor[k].append(entry)
             if on_epoch is not None:
@@ -497,8 +504,9 @@ def non_finite_tensors(model: torch.nn.Module) -> list[str]:
 
 
 def _diverged_fix(cfg: TrainConfig) -> str:
-    return (f"lower the learning rate (--lr, now {cfg.lr:g}) or s_l (--sl, now {cfg.sites}), or raise "
-            "--temperature; no model file was written")
+    """The advice of every 'training diverged' message: the objective's own knobs (NT-Xent's --temperature, BYOL's
+    --ema), never one the run ignores."""
+    return f"{objectives.get(cfg).divergence_advice(cfg)}; no model file was written"
 
 
 def check_finite_output(model: SimCLRModel, x: torch.Tensor, cfg: TrainConfig, n: int = 256) -> None:
