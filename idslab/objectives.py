@@ -97,12 +97,13 @@ class Objective:
         objective's rules: the batch its loss needs, and no field it ignores set away from its default."""
         low, why = self.batch_need(cfg)
         if cfg.batch_size < low:
-            raise ValueError(f"--batch-size {cfg.batch_size}: {self.title} needs at least {low} samples per step "
-                             f"({why}): raise --batch-size")
+            raise ValueError(f"batch_size={cfg.batch_size} (--batch-size {cfg.batch_size}): {self.title} needs at "
+                             f"least {low} samples per step ({why}): raise --batch-size")
         for f in self.ignored(cfg):
             readers = [o for o in _CLASSES if f in _CLASSES[o].reads]
-            raise ValueError(f"{_given(f, getattr(cfg, f))}: {f} is read only by {' and '.join(readers)}; "
-                             f"{self.name} ignores it: drop the flag (or use --objective {readers[0]})")
+            raise ValueError(f"{f}={getattr(cfg, f)!r} ({_given(f, getattr(cfg, f))}): read only by "
+                             f"{' and '.join(readers)}; {self.name} ignores it: drop the flag (or use --objective "
+                             f"{readers[0]})")
 
     def batch_need(self, cfg) -> tuple[int, str]:
         """(the smallest batch, why) for cfg: 2 wherever batch norm runs (the projection head's or a ResNet's),
@@ -273,9 +274,6 @@ class Masked(Objective):
         if encoder_dims(cfg.encoder) != 1:
             raise ValueError(f"--objective {self.name} reconstructs 1-D signals: use a 1-D encoder (--encoder "
                              "cnn1d512) or another --objective")
-        if cfg.tile % MASK_PATCH:
-            raise ValueError(f"--objective {self.name} hides {MASK_PATCH}-bin patches, which must divide the signal "
-                             f"length --tile {cfg.tile}: use a multiple of {MASK_PATCH}")
         super().check(cfg)
 
     def branches(self, online, target, views):   # -> (reconstruction, target, mask): (2B, C, L) twice, (2B, L)

@@ -1,12 +1,16 @@
 """The masked objective (issue 26): MAE's loss for 1-D signals (He et al. 2022), its random patch mask, its decoder,
-and its place as an objective of the one engine (not stackable, and saying why)."""
+and its place as an objective of the one engine: one class, Masked, behind the names masked / masked25 / masked75
+(its mask ratio), its own rules (a 1-D encoder, one sample per step is enough, no NT-Xent or BYOL field), not
+stackable and saying why."""
 import dataclasses
+import math
 
 import pytest
 import torch
 
+from idslab import objectives as O
 from idslab.loss import masked_reconstruction, patch_normalise
-from idslab.objectives import MASK_PATCH, MASK_RATIO, NOT_STACKABLE, branches, objective_loss, patch_mask
+from idslab.objectives import MASK_PATCH, MASK_RATIO, patch_mask
 
 
 def mae_forward_loss(target_bins, pred_bins, mask_patches, p, norm_pix_loss=True):
@@ -75,10 +79,11 @@ def test_the_objective_trains_encoder_and_decoder_and_not_the_projector():
     cfg, model = _model()
     torch.manual_seed(3)
     views = torch.randn(16, 1, 512) + 10
-    out = branches("masked", model, None, views)
+    masked = O.get(cfg)
+    out = masked.branches(model, None, views)
     pred, target, mask = out
     assert pred.shape == target.shape == views.shape and mask.shape == (16, 512)
-    loss = objective_loss("masked", out)
+    loss = masked.loss(out)
     assert loss.dim() == 0 and torch.isfinite(loss) and loss > 0
     loss.backward()
     assert model.encoder.fc1.weight.grad.abs().sum() > 0 and model.decoder[0].weight.grad.abs().sum() > 0
@@ -95,7 +100,7 @@ def test_masked_needs_a_1d_encoder_and_does_not_stack():
     assert not can_stack(cfg) and can_stack(dataclasses.replace(cfg, objective="ntxent"))
     with pytest.raises(ValueError, match="randomness"):
         pretrain_many([cfg, dataclasses.replace(cfg, seed=1)], data=None)
-    assert "masked" in NOT_STACKABLE
+    assert not O.get("masked").stackable and "randomness" in O.get("masked").unstackable
 
 
 def test_a_short_masked_run_lowers_its_loss_and_repeats(tmp_path):
@@ -110,9 +115,28 @@ def test_a_short_masked_run_lowers_its_loss_and_repeats(tmp_path):
 
 
 @pytest.mark.parametrize("name,ratio", [("masked", 0.5), ("masked25", 0.25), ("masked75", 0.75)])
-def test_each_masked_objective_hides_its_share(name, ratio):
-    from idslab.objectives import MASKING
+def test_each_masked_name_is_the_one_class_hiding_its_share(name, ratio):
     cfg, model = _model(name)
+    masked = O.get(cfg)
+    assert type(masked) is O.Masked and masked.name == name and masked.ratio == ratio and masked.decoder
+    assert name in O.RECONSTRUCTION and name not in O.OBJECTIVES             # the joint-embedding studies skip it
     torch.manual_seed(4)
-    _, _, mask = branches(name, model, None, torch.randn(8, 1, 512) + 10)
-    assert MASKING[name] == ratio and (mask.float().mean(1) == round(ratio * 32) / 32).all()
+    _, _, mask = masked.branches(model, None, torch.randn(8, 1, 512) + 10)
+    assert (mask.float().mean(1) == round(ratio * 32) / 32).all()
+
+
+def test_masked_trains_on_one_sample_per_step_and_refuses_fields_it_ignores():
+    """Its loss is a mean over one sample's hidden bins: B = 1 is a real run (the old rule refused it with NT-Xent's
+    reason); --temperature (NT-Xent's) and --ema (BYOL's) it ignores, so setting them is an error, not a no-op."""
+    from idslab.train import TrainConfig, pretrain
+    from tests.conftest import signal_data
+    kw = dict(dataset="spectra", encoder="cnn1d64", device="cpu", views="none", objective="masked75", epochs=1,
+              batch_size=1, n_pretrain=8, n_probe_train=4, n_probe_test=4, knn_k=1)
+    res = pretrain(TrainConfig(**kw), signal_data(n=(8, 4, 4)))
+    assert len(res.loss_history) == 1 and math.isfinite(res.loss_history[0])
+    for over, flag in ((dict(temperature=0.2), "--temperature 0.2"), (dict(ema=0.9), "--ema 0.9")):
+        with pytest.raises(ValueError, match=f"\\({flag}\\): .* masked75 ignores it: drop the flag"):
+            TrainConfig(**{**kw, **over})
+    cfg = TrainConfig(**{**kw, "views": "ids"})
+    advice = O.get(cfg).divergence_advice(cfg)
+    assert "--lr" in advice and "--sl" in advice and "--temperature" not in advice

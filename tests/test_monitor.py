@@ -8,6 +8,7 @@ import torch
 
 import idslab.train as T
 from idslab.monitor import measure, monitor_set, z_std
+from idslab.objectives import SimSiam
 from idslab.multi import run_many
 from idslab.train import Engine, TrainConfig, pretrain, run
 from tests.conftest import streak_data
@@ -27,10 +28,10 @@ def test_z_std_is_one_spread_and_zero_collapsed():
 def test_monitor_flags_a_deliberately_collapsing_run(monkeypatch):
     """SimSiam without its stop-gradient (both branches trained toward each other) collapses: z_std -> 0 and the
     effective rank -> 1; a healthy NT-Xent run on the same data stays spread."""
-    def no_stop_gradient(objective, online, target, views):
+    def no_stop_gradient(self, online, target, views):
         z, _ = online(views, True)
         return z, z
-    monkeypatch.setattr(T, "branches", no_stop_gradient)
+    monkeypatch.setattr(SimSiam, "branches", no_stop_gradient)
     bad = pretrain(TrainConfig(**BASE, objective="simsiam", views="none", lr=1e-2), streak_data()).monitor
     monkeypatch.undo()
     good = pretrain(TrainConfig(**BASE, objective="ntxent"), streak_data()).monitor

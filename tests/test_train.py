@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from idslab import train as T
+from idslab.objectives import NTXent
 from idslab.perturb import perturbed_layers
 from idslab.train import TrainConfig, load_checkpoint, pretrain, run, save_checkpoint
 
@@ -45,7 +46,7 @@ def test_ids_loss_falls(streaks):
 
 
 def test_nan_loss_is_a_clear_error(streaks, monkeypatch):
-    monkeypatch.setattr(T, "objective_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    monkeypatch.setattr(NTXent, "loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         pretrain(cfg(), streaks)
 
