@@ -2,10 +2,11 @@
 axis with torch.func (stack_module_state + vmap(functional_call)), one optimiser step for all K per batch.
 
 It is idslab.train's engine (setup, loop, step, monitor, record) with its hooks changed: views are drawn per run, the
-forward is the objective's branches (idslab.objectives: SimCLRModel.forward, and BYOL's target) under vmap
-(functional_call over the stacked parameters), the loss is the same objective loss under vmap, and BYOL's EMA runs on
-the stacked tensors. Nothing of the encoder, the objective or the loss is re-written here, so a change to any of them
-reaches both paths.
+forward is the objective's branches (the same idslab.objectives object as the single path's: SimCLRModel.forward,
+and BYOL's target) under vmap (functional_call over the stacked parameters), the loss is that object's loss under
+vmap, and its after-step (BYOL's EMA) runs on the stacked tensors. Nothing of the encoder, the objective or the loss
+is re-written here, so a change to any of them reaches both paths (tests/test_objectives.py patches one and sees
+every path call it).
 
 Why: a CNN-8/16 step on a GPU is a few tiny kernels, so one run leaves the device idle on launch overhead; vmap turns
 K convolutions into one grouped convolution and K small matmuls into one batched matmul.
@@ -100,9 +101,9 @@ class _Streams:
 
 
 class StackedEngine(Engine):
-    """K compatible runs as one: parameters stacked along a leading axis, the same objective branches
-    (SimCLRModel.forward, BYOL's target) and the same objective loss run under torch.func.vmap over that axis, one
-    Adam for all, BYOL's EMA on the stacked tensors.
+    """K compatible runs as one: parameters stacked along a leading axis, the objective's branches (SimCLRModel.forward,
+    BYOL's target) and its loss run under torch.func.vmap over that axis, one Adam for all, BYOL's EMA (the
+    objective's after_step, following the stacked tensors) for all K at once.
 
     Each run's random draws (permutation, data views, λ) happen on its own RNG stream in the order the single path
     makes them: the standard-normal draw of every perturbed layer (shape idslab.perturb.draw_shape, in forward
