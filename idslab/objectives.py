@@ -106,10 +106,11 @@ class Objective:
                              f"{readers[0]})")
 
     def batch_need(self, cfg) -> tuple[int, str]:
-        """(the smallest batch, why) for cfg: 2 wherever batch norm runs (the projection head's or a ResNet's),
-        since batch norm over the 2 views of 1 sample maps them to ±1 per dimension whatever they hold."""
-        if self.min_batch < 2 and (cfg.proj_bn or cfg.encoder.startswith("resnet")):
-            return 2, ("batch norm (--proj-bn or a ResNet encoder) over the two views of one sample maps them to ±1 "
+        """(the smallest batch, why) for cfg: 2 with a batch-normalised head (--proj-bn), whose BatchNorm1d over the
+        2 views of 1 sample maps them to ±1 per dimension (before its affine) whatever they hold. (A ResNet's
+        BatchNorm2d also pools over the N x N positions, so one sample is a real batch there.)"""
+        if self.min_batch < 2 and cfg.proj_bn:
+            return 2, ("the batch-normalised head (--proj-bn) maps the two views of one sample to ±1 per dimension "
                        "whatever they hold")
         return self.min_batch, self.batch_rule
 

@@ -143,7 +143,8 @@ def test_byol_and_simsiam_train_on_one_sample_per_step_unless_batch_norm(objecti
     res = pretrain(cfg, streak_data(n=(8, 4, 4)))
     assert len(res.loss_history) == 1 and math.isfinite(res.loss_history[0])
     title = O.get(objective).title
-    with pytest.raises(ValueError, match=f"\\(--batch-size 1\\): {title} needs at least 2 .*batch norm"):
+    with pytest.raises(ValueError, match=f"\\(--batch-size 1\\): {title} needs at least 2 .*batch-normalised "
+                                         "head \\(--proj-bn\\)"):
         TrainConfig(objective=objective, batch_size=1, proj_bn=True)
 
 
