@@ -30,9 +30,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .monitor import monitor_set
-from .train import (Engine, OnEpoch, Pretrained, Progress, TrainConfig, check_data, check_finite_input, check_tiles,
-                    load_data, make_record, save_checkpoint)
+from .perturb import draw_shape, perturbed_layers
+from .train import Engine, OnEpoch, Pretrained, Progress, TrainConfig, finish, fit_engine, prepare
 
 
 def init(backend: str | None = None) -> tuple[int, int, torch.device]:
@@ -67,13 +66,36 @@ class DDPEngine(Engine):
         self.module = self.model
         if self.device.type == "cuda":
             self.module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.module)
-        self.model = DDP(self.module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        # broadcast_buffers=False: each rank's per-sample λ (the layers' eps buffers, set in views) is its own rows
+        # of the global draw, which DDP's default would overwrite with rank 0's at every forward. static_graph:
+        # every step uses the same parameters, and an objective may leave some unused for good (the masked
+        # objective's projection head), which DDP's reducer otherwise waits for forever
+        self.model = DDP(self.module, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                         broadcast_buffers=False, static_graph=True)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         self.build_target(self.module)          # the EMA pairs must point at the module's own parameters
 
     def views(self, step: int) -> torch.Tensor:                             # -> (2B/W, C, N, N)
         both = super().views(step)                                          # the global batch's views, same draws
-        return torch.cat([shard(half, self.rank, self.world) for half in both.chunk(2)])
+        if self.cfg.noise == "sample":
+            self._sample_noise(both.shape[0])
+        return self._rows(both)
+
+    def _rows(self, t: torch.Tensor) -> torch.Tensor:
+        """This rank's rows of a global (2B, ...) tensor: its shard of view 1's rows, then of view 2's."""
+        return torch.cat([shard(half, self.rank, self.world) for half in t.chunk(2)])
+
+    def _sample_noise(self, rows: int) -> None:
+        """Per-sample λ (noise="sample") as one process draws it: each perturbed layer's standard-normal draw for
+        all `rows` = 2B views of the global batch (shape idslab.perturb.draw_shape), in the order the single path's
+        forward makes them (the online network's sites, then BYOL's target's: objectives.branches), on the RNG
+        stream every rank shares; each layer then gets this rank's rows in its `eps` buffer, which its forward uses
+        instead of drawing. Drawn per rank, the λ of a sample would depend on the number of processes. Per-view λ
+        needs nothing: every rank's layers draw the same (n_views, *W.shape) λ."""
+        for model in (self.module, self.target):
+            for layer in perturbed_layers(model).values() if model is not None else ():
+                if layer.scale > 0:                                         # a site at s_l = 0 draws nothing
+                    layer.eps = self._rows(torch.randn(draw_shape(layer, rows), device=self.device))
 
     def reduce(self, epoch_loss: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(epoch_loss)                                         # mean over ranks = the global loss
@@ -83,6 +105,8 @@ class DDPEngine(Engine):
         return [self.module] if self.rank == 0 else []
 
     def finish(self, history: list, wall: float, monitor: list) -> list[Pretrained]:
+        for layer in perturbed_layers(self.module).values():
+            layer.eps = None                    # the last step's draw: further training would draw its own again
         self.module.eval()
         return [Pretrained(self.module, history, wall, f"{self.device} x{self.world} ({dist.get_backend()})",
                            monitor[0])]
@@ -90,29 +114,32 @@ class DDPEngine(Engine):
 
 def pretrain_ddp(cfg: TrainConfig, data=None, device: torch.device | None = None,
                  progress: Progress | None = None, on_epoch: OnEpoch | None = None) -> Pretrained:
-    """idslab.train.pretrain across the process group: same RNG stream on every rank, global-batch views, each rank
-    trains on its slice through DDP, NT-Xent gathers the negatives. Returns the (unwrapped) model on every rank."""
+    """idslab.train.pretrain across the process group: same RNG stream on every rank, global-batch views and λ,
+    each rank trains on its slice through DDP, the losses gather what they need. Returns the (unwrapped) model on
+    every rank. device: this rank's (distributed.init's; None: the CPU)."""
+    data, device = _prepare(cfg, data, device)
+    return fit_engine(DDPEngine, cfg, data, device, progress, on_epoch)[0]
+
+
+def _prepare(cfg: TrainConfig, data, device: torch.device | None, checkpoint: str | None = None) -> tuple:
+    """idslab.train.prepare on every rank (the same checks, so every rank refuses the same bad input before any
+    collective call), plus the one rule of its own: the global batch divides over the processes."""
     world = dist.get_world_size()
-    device = device or torch.device("cpu")
     if cfg.batch_size % world:
-        raise ValueError(f"global batch_size {cfg.batch_size} must divide evenly over {world} processes")
-    data = data if data is not None else load_data(cfg)
-    check_tiles(cfg, data)
-    x = data.pretrain.x.to(device, torch.float32)                       # (n, C, N, N)
-    check_finite_input(x)
-    return DDPEngine(cfg, x, device, monitor_set(data, device)).fit(progress, on_epoch)[0]
+        raise ValueError(f"global batch_size {cfg.batch_size} (--batch-size) must divide evenly over {world} "
+                         f"processes: use a multiple of {world}")
+    return prepare(cfg, data, checkpoint, device if device is not None else torch.device("cpu"))
 
 
 def run_ddp(cfg: TrainConfig, data=None, device: torch.device | None = None,
             checkpoint: str | None = None) -> dict | None:
-    """idslab.train.run across the process group. Call on every rank: distributed pre-training, then rank 0 saves
-    the checkpoint, runs the probes and returns the record (run()'s, plus "world_size"); other ranks return None."""
+    """idslab.train.run across the process group. Call on every rank: the same front (prepare), distributed
+    pre-training, then on rank 0 the same back (idslab.train.finish: non-finite checks, probes, the record, then
+    the checkpoint with the temp-folder fallback) and the record (run()'s, plus "world_size"); other ranks return
+    None."""
     t0 = time.perf_counter()
-    data = data if data is not None else load_data(cfg)
-    check_data(cfg, data)
-    result = pretrain_ddp(cfg, data, device)
+    data, device = _prepare(cfg, data, device, checkpoint)
+    result = fit_engine(DDPEngine, cfg, data, device)[0]
     if dist.get_rank() != 0:
         return None
-    if checkpoint:
-        save_checkpoint(checkpoint, result, cfg, data)
-    return make_record(cfg, result, data, t0, world_size=dist.get_world_size())
+    return finish(cfg, result, data, t0, checkpoint, world_size=dist.get_world_size())
