@@ -124,3 +124,25 @@ def test_stacked_1d_runs_equal_sequential_runs():
         assert got.loss_history == pytest.approx(ref.loss_history, rel=1e-4)
         for name, t in ref.model.state_dict().items():
             torch.testing.assert_close(got.model.state_dict()[name], t, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_run_many_validates_the_data_like_run(monkeypatch):
+    """The stacked path has run()'s front (train.prepare): a one-class probe-test split is refused before the
+    engine is built, not trained and recorded with a meaningless probe."""
+    from idslab.multi import StackedEngine
+    data = streak_data()
+    data.probe_test.y = torch.zeros_like(data.probe_test.y)
+    monkeypatch.setattr(StackedEngine, "__init__", lambda *a, **k: pytest.fail("the engine was built"))
+    for entry in (run_many, pretrain_many):
+        with pytest.raises(ValueError, match="one class"):
+            entry([TrainConfig(**BASE, seed=0), TrainConfig(**BASE, seed=1)], data)
+
+
+def test_runs_with_different_knn_k_are_not_stacked():
+    """The monitor measures a stack with one k-NN (the first run's k and metric): runs that differ there train
+    apart, and run_many refuses them together."""
+    a, b = TrainConfig(**BASE, knn_k=5), TrainConfig(**BASE, knn_k=10)
+    c = TrainConfig(**BASE, knn_metric="euclidean")
+    assert [[i for i, _ in g] for g in group_compatible([a, b, c, a])] == [[0, 3], [1], [2]]
+    with pytest.raises(ValueError, match="knn_k"):
+        run_many([a, b], streak_data())
