@@ -7,14 +7,20 @@ draws one λ per view (Eq. 1) -> the objective's loss -> one Adam update -> the 
 EMA). The whole pre-training split lives on the device; batches are index gathers, views are batched tensor ops.
 After every epoch the monitor (idslab.monitor) measures k-NN accuracy, effective rank and z_std in eval mode.
 
-The engine has three parts, shared by every way of training (like nanoGPT's one loop with a DDP flag):
-  setup()       seed, model, input standardisation                       -> SimCLRModel
+Every way of training (run / pretrain, idslab.multi.run_many / pretrain_many, idslab.distributed.run_ddp /
+pretrain_ddp) has the same front and back, and the same engine between them (like nanoGPT's one loop with a DDP
+flag):
+  prepare()     before any work: the device, a writable checkpoint path, the data loaded and checked against the
+                config (check_data, check_tiles)                          -> (data, device)
+  setup()       seed, model, input standardisation (each engine's build) -> SimCLRModel
   Engine        the loop (epochs, permutations, NaN check, monitor, progress) and the step (views -> forward ->
                 loss -> update -> after-step); idslab.multi.StackedEngine (K runs at once, torch.func) and
                 idslab.distributed.DDPEngine (one run over W processes) override only how views are drawn, how the
                 forward runs, how the epoch loss is reduced and which models the monitor reads, and call the same
                 encoder forward and the same objective (idslab.objectives.branches / objective_loss).
-  make_record() the JSON-able record of a run (config, losses, monitor, metrics, timings, device), for every path.
+  finish()      non-finite checks, make_record() (the JSON-able record: config, losses, monitor, metrics, timings,
+                device), then the checkpoint, with the temp-folder fallback: a run that fails any check, or
+                whose record fails, leaves no model file.
 """
 from __future__ import annotations
 
