@@ -610,7 +610,8 @@ def check_data(cfg: TrainConfig, data) -> None:
                              "least one sample and one label per sample")
         if not torch.isfinite(split.x).all():
             bad = int((~torch.isfinite(split.x)).sum())
-            raise ValueError(f"the {name} split holds {bad} NaN/inf values: clean or regenerate the data")
+            what = "pre-training data" if name == "pretrain" else f"{name} split"   # else an epoch later: "diverged"
+            raise ValueError(f"the {what} holds {bad} NaN/inf values: clean or regenerate the data")
         if name != "pretrain" and not (split.y >= 0).all():   # the probes take any K classes 0..K-1
             raise ValueError(f"the {name} labels must be class indices 0..K-1, got values "
                              f"{sorted(set(split.y.unique().tolist()))[:10]}")
