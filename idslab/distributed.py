@@ -13,13 +13,15 @@ gradients), so it needs no communication.
 permutation, the same data views of the global batch and the same λ (all from the same seed), then keeps its own
 slice, so the run is the single-process run of idslab.train.pretrain on the same global batch, up to the order of
 floating-point sums: the gathered loss sees all 2B - 2 negatives (or the global batch statistics) and DDP's gradient
-average equals the single-process gradient. Per-view λ is the same draw on every rank by construction; per-sample λ
-(noise="sample") is drawn for all 2B views as one process draws it and each rank keeps its rows (DDPEngine.views).
-tests/test_distributed.py checks every objective with per-sample λ, and 1-D encoders with both noise modes, on the
-CPU with gloo: losses equal to 1e-6. Computing the views and per-sample λ of the global batch on every process costs
-little next to a ResNet's forward pass (a per-sample convolution site draws a kernel per view of the global batch on
-every rank, W times its own share). The masked objective runs, but draws its patch mask per rank (not yet equal to
-one process: the xfail in tests/test_distributed.py).
+average equals the single-process gradient. The objective's branches see the global batch's views, so whatever
+they draw (the masked objective's patch mask) is one process's draw; the networks inside them run on this rank's
+rows (DDPEngine._local). Per-view λ is the same draw on every rank by construction; per-sample λ (noise="sample")
+is drawn for all 2B views just before the pass that would draw it, and each rank keeps its rows.
+tests/test_distributed.py checks every objective with per-sample λ, and 1-D encoders with both noise modes and the
+masked objective, on the CPU with gloo: losses equal to 1e-6. Computing the views and per-sample λ of the global
+batch on every process costs little next to a ResNet's forward pass (a per-sample convolution site draws a kernel
+per view of the global batch on every rank, W times its own share). On CUDA with bf16 autocast one process draws a
+linear site's per-sample λ in bf16 and DDP in fp32: the same distribution, not the same numbers.
 
 run_ddp has run()'s front and back (idslab.train.prepare and finish): bad data is refused on every rank before any
 collective call, and rank 0 checks the model, builds the record and only then writes the checkpoint, through the
@@ -39,6 +41,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from .objectives import branches
 from .perturb import draw_shape, perturbed_layers
 from .train import Engine, OnEpoch, Pretrained, Progress, TrainConfig, finish, fit_engine, prepare
 
@@ -75,7 +78,7 @@ class DDPEngine(Engine):
         self.module = self.model
         if self.device.type == "cuda":
             self.module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.module)
-        # broadcast_buffers=False: each rank's per-sample λ (the layers' eps buffers, set in views) is its own rows
+        # broadcast_buffers=False: each rank's per-sample λ (the layers' eps buffers, set in _local) is its own rows
         # of the global draw, which DDP's default would overwrite with rank 0's at every forward. static_graph:
         # every step uses the same parameters, and an objective may leave some unused for good (the masked
         # objective's projection head), which DDP's reducer otherwise waits for forever
@@ -84,27 +87,47 @@ class DDPEngine(Engine):
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         self.build_target(self.module)          # the EMA pairs must point at the module's own parameters
 
-    def views(self, step: int) -> torch.Tensor:                             # -> (2B/W, C, N, N)
-        both = super().views(step)                                          # the global batch's views, same draws
-        if self.cfg.noise == "sample":
-            self._sample_noise(both.shape[0])
-        return self._rows(both)
+    # The objective's branches run on the global batch, as in one process, so that every draw they make (the masked
+    # objective's patch mask, per-sample λ) is the single path's draw, in its order, on the RNG stream every rank
+    # shares; the networks inside them run on this rank's rows only (_local), and so does the loss (local outputs,
+    # and the global ones the branches compute from the views themselves: the masked objective's target and mask).
+    def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, ...]:   # views (2B, ...) -> branches of 2B/W rows
+        return branches(self.cfg.objective, self._local(self.model, self.module), self._local(self.target),
+                        views)
+
+    def loss(self, out: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return super().loss(tuple(self._rows(t) if t.shape[0] == 2 * self.b else t for t in out))
+
+    def _local(self, net: torch.nn.Module | None, layers: torch.nn.Module | None = None):
+        """net (DDP, or BYOL's target) as a function of the global batch's rows (2B, ...) that runs on this rank's
+        rows; `layers`: the module holding its perturbation sites (DDP's own module; default net)."""
+        if net is None:
+            return None
+        layers = layers if layers is not None else net
+
+        def run(x: torch.Tensor, *args):
+            if self.cfg.noise == "sample":
+                self._sample_noise(layers, x.shape[0])
+            x = self._rows(x)
+            if x.dim() == 4:                                                # images; signals (2B/W, C, L) as they are
+                x = x.contiguous(memory_format=torch.channels_last)
+            return net(x, *args)
+        return run
 
     def _rows(self, t: torch.Tensor) -> torch.Tensor:
         """This rank's rows of a global (2B, ...) tensor: its shard of view 1's rows, then of view 2's."""
         return torch.cat([shard(half, self.rank, self.world) for half in t.chunk(2)])
 
-    def _sample_noise(self, rows: int) -> None:
-        """Per-sample λ (noise="sample") as one process draws it: each perturbed layer's standard-normal draw for
-        all `rows` = 2B views of the global batch (shape idslab.perturb.draw_shape), in the order the single path's
-        forward makes them (the online network's sites, then BYOL's target's: objectives.branches), on the RNG
-        stream every rank shares; each layer then gets this rank's rows in its `eps` buffer, which its forward uses
-        instead of drawing. Drawn per rank, the λ of a sample would depend on the number of processes. Per-view λ
-        needs nothing: every rank's layers draw the same (n_views, *W.shape) λ."""
-        for model in (self.module, self.target):
-            for layer in perturbed_layers(model).values() if model is not None else ():
-                if layer.scale > 0:                                         # a site at s_l = 0 draws nothing
-                    layer.eps = self._rows(torch.randn(draw_shape(layer, rows), device=self.device))
+    def _sample_noise(self, model: torch.nn.Module, rows: int) -> None:
+        """Per-sample λ (noise="sample") as one process draws it: each of model's perturbed layers' standard-normal
+        draw for all `rows` = 2B views of the global batch (shape idslab.perturb.draw_shape), in forward order, just
+        before the pass that would draw it (the online network's, then BYOL's target's); each layer then gets this
+        rank's rows in its `eps` buffer, which its forward uses instead of drawing. Drawn per rank, the λ of a
+        sample would depend on the number of processes. Per-view λ needs nothing: every rank's layers draw the same
+        (n_views, *W.shape) λ."""
+        for layer in perturbed_layers(model).values():
+            if layer.scale > 0:                                             # a site at s_l = 0 draws nothing
+                layer.eps = self._rows(torch.randn(draw_shape(layer, rows), device=self.device))
 
     def reduce(self, epoch_loss: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(epoch_loss)                                         # mean over ranks = the global loss
