@@ -239,7 +239,7 @@ def _prepare_stack(cfgs: list[TrainConfig], data) -> tuple:
 
 def run_many(cfgs: list[TrainConfig], data, progress: Progress | None = None,
              on_epoch: OnEpoch | None = None) -> list[dict]:
-    """idslab.train.run for K compatible configs: the same front (prepare, for every config), stacked pre-training,
+    """idslab.train.run for K compatible configs: the same front (idslab.train.prepare), stacked pre-training,
     then each run's back (idslab.train.finish: non-finite checks, probes, record). Records as run()'s, plus
     "stacked": K and "stacked_pretrain_s" (the wall time of the whole stack; pretrain_s is its K-th part)."""
     if not cfgs:
