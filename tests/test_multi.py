@@ -86,16 +86,17 @@ def test_stacked_path_same_seed_same_numbers_on_cpu():
         assert all(torch.equal(p, q) for p, q in zip(x.model.state_dict().values(), y.model.state_dict().values()))
 
 
-@pytest.mark.parametrize("objective", ["byol", "simsiam", "vicreg", "barlow"])
-def test_stacked_objectives_equal_sequential_runs(objective):
+@pytest.mark.parametrize("noise", ["view", "sample"])
+@pytest.mark.parametrize("objective", ["ntxent", "byol", "simsiam", "vicreg", "barlow"])
+def test_stacked_objectives_equal_sequential_runs(objective, noise):
     """Every objective runs stacked as alone: BYOL's target pass draws its λ after the online pass on each run's
     stream, and its EMA runs on the stacked tensors. VICReg and Barlow Twins centre (and Barlow standardises) z over
     the batch, so some parameters (the last bias) get an exactly-zero gradient up to float rounding, which Adam's
     normalisation turns into full-size steps in a rounding-dependent direction: for them the losses agree and the
-    representations h agree to 5% (measured: 0.1-4%), not the weights one by one."""
+    representations h agree to 5% (measured: 0.1-4%), not the weights one by one. Per-view and per-sample λ."""
     from idslab.probes import embed
     data = streak_data()
-    kw = dict(BASE, epochs=2, objective=objective)
+    kw = dict(BASE, epochs=2, objective=objective, noise=noise)
     cfgs = [TrainConfig(**kw, seed=0), TrainConfig(**kw, seed=1, views="ids+flip", sites={"fc1": 0.1}),
             TrainConfig(**kw, seed=2, views="none")]
     centred = objective in ("vicreg", "barlow")
