@@ -118,8 +118,15 @@ def test_ddp_loss_and_gradients_equal_one_process(tmp_path):
 CFG_1D = dict(dataset="spectra", encoder="cnn1d64", views="ids+flip", sites={"all": 0.05}, epochs=1, batch_size=32,
               n_pretrain=64, device="cpu", seed=3, knn_k=5)
 # the masked objective (1-D only): its patch mask, drawn inside the objective's branches, must be one process's too
+# and the view 'reobserve', which reads the pre-training split's inverse variance (Split.ivar)
 VARIANTS_1D = {"view": {}, "sample": dict(noise="sample"), "masked": dict(objective="masked"),
-               "masked, sample": dict(objective="masked", noise="sample")}
+               "masked, sample": dict(objective="masked", noise="sample"), "reobserve": dict(views="ids+reobserve")}
+
+
+def _signals():
+    data = signal_data(n=(64, 16, 16))
+    data.pretrain.ivar = torch.ones_like(data.pretrain.x)          # signal_data's noise has unit variance
+    return data
 
 
 def _worker_1d(rank, port, out):
@@ -128,7 +135,7 @@ def _worker_1d(rank, port, out):
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
         from idslab import distributed as idist
-        res = {k: idist.pretrain_ddp(TrainConfig(**CFG_1D, **v), signal_data(n=(64, 16, 16)))
+        res = {k: idist.pretrain_ddp(TrainConfig(**{**CFG_1D, **v}), _signals())
                for k, v in VARIANTS_1D.items()}
         if rank == 0:
             torch.save({k: (r.loss_history, r.model.state_dict()) for k, r in res.items()}, out)
@@ -138,14 +145,15 @@ def _worker_1d(rank, port, out):
 
 def test_ddp_takes_1d_encoders(tmp_path):
     """A 1-D encoder with conv sites trains under DDP exactly as in one process on the same global batch: per-view
-    and per-sample λ, and the masked objective (its projection head unused: DDP's static graph)."""
+    and per-sample λ, the masked objective (its projection head unused: DDP's static graph), and a view that reads
+    the inverse variance."""
     out = str(tmp_path / "rank0.pt")
     mp.start_processes(_worker_1d, args=(_free_port(), out), nprocs=WORLD, join=True, start_method="fork")
     got = torch.load(out, weights_only=False)
     assert set(got) == set(VARIANTS_1D)
     for k, v in VARIANTS_1D.items():
         history, state = got[k]
-        ref = pretrain(TrainConfig(**CFG_1D, **v), signal_data(n=(64, 16, 16)))
+        ref = pretrain(TrainConfig(**{**CFG_1D, **v}), _signals())
         assert history == pytest.approx(ref.loss_history, rel=1e-6), k
         for name, t in ref.model.state_dict().items():
             torch.testing.assert_close(state[name], t, rtol=1e-3, atol=1e-4, msg=f"{k}: {name}")
