@@ -67,9 +67,9 @@ def shard(t: torch.Tensor, rank: int, world: int) -> torch.Tensor:
 
 class DDPEngine(Engine):
     """idslab.train's engine on one rank of a process group: the same set-up on every rank (same seed, so the same
-    initial weights, permutation, data views and λ), each rank keeps its slice of the global batch's views, the
-    model runs wrapped in DDP, the loss sees the global batch (gather), the epoch loss is averaged over ranks, and
-    rank 0 alone runs the monitor."""
+    initial weights, permutation, data views and λ), the objective's branches on the global batch's views with the
+    networks on this rank's slice of them (forward), the model wrapped in DDP, the loss on this rank's rows seeing
+    the global batch (gather), the epoch loss averaged over ranks, and rank 0 alone running the monitor."""
     gather = True
 
     def build(self) -> None:
