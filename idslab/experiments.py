@@ -30,7 +30,7 @@ import numpy as np
 from . import __version__, baselines
 from .encoders import ENCODERS_2D
 from .records import metric_value
-from .train import TrainConfig, load_data, pretrain, run, write_json
+from .train import TrainConfig, device_name, load_data, pretrain, resolve_device, run, write_json
 
 RunProgress = Callable[[int, int, "dict | None"], None]  # (runs done, total runs, last record or None at the start)
 
@@ -374,6 +374,24 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
     def one(i: int) -> dict:
         return run(cfgs[i], get_data(cfgs[i]), **_live_kwargs(ref(i), on_step, on_epoch))
 
+    def stacked(idx: list[int]) -> list[dict] | None:
+        """The group's records from one stacked run (idslab.multi.run_many), or None, having said why, when the
+        stack does not fit in the GPU's memory: the configs then run one by one. Any other error is the stacked
+        path's to report (a bug there must not hide behind a slower sweep that looks the same)."""
+        import torch
+        from .multi import run_many
+        kw = _live_kwargs(ref(idx[0], f"{len(idx)} runs at once"), on_step, None)
+        if on_epoch is not None:
+            kw["on_epoch"] = lambda entry: on_epoch(ref(idx[entry.get("run", 0)]), entry)
+        try:
+            return run_many([cfgs[i] for i in idx], get_data(cfgs[idx[0]]), **kw)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()                      # the stack's activations, before the runs alone
+            device = cfgs[idx[0]].device
+            warnings.warn(f"stacked run out of memory on {device_name(resolve_device(device))}; running the "
+                          f"{len(idx)} configs one by one", stacklevel=2)
+            return None
+
     def found(i: int) -> bool:
         """The record appeared (another process finished the cell): take it."""
         nonlocal done
@@ -404,22 +422,14 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
     with store:
         use_stack = _want_stack(stack, cfgs)
         if use_stack:
-            from .multi import group_compatible, run_many
+            from .multi import group_compatible
             for group in group_compatible([cfgs[i] for i in todo], todo):
                 idx, theirs = mine([i for i, _ in group])
                 deferred += theirs
                 if not idx:
                     continue
-                try:
-                    recs = None
-                    if len(idx) > 1:
-                        kw = _live_kwargs(ref(idx[0], f"{len(idx)} runs at once"), on_step, None)
-                        if on_epoch is not None:
-                            kw["on_epoch"] = lambda entry, idx=idx: on_epoch(ref(idx[entry.get("run", 0)]), entry)
-                        recs = run_many([cfgs[i] for i in idx], get_data(cfgs[idx[0]]), **kw)
-                except (RuntimeError, NotImplementedError) as e:  # e.g. an op vmap cannot batch on this build
-                    warnings.warn(f"stacked training failed ({e}); running these {len(idx)} configs one by one")
-                    recs = None
+                # a group of one: a config that cannot stack (multi.can_stack, decided before any work) or alone
+                recs = stacked(idx) if len(idx) > 1 else None
                 if recs is None:
                     recs = [one(i) for i in idx]
                 for i, rec in zip(idx, recs):
@@ -500,7 +510,6 @@ class _Store:
 def _want_stack(stack: bool | str, cfgs: list[TrainConfig]) -> bool:
     if stack == "auto":
         import torch
-        from .train import resolve_device
         return bool(cfgs) and resolve_device(cfgs[0].device).type == "cuda" and torch.cuda.is_available()
     return bool(stack)
 
@@ -886,7 +895,6 @@ def _baseline_record(name: str, cfg: TrainConfig, data, supervised_epochs: int, 
 
     import torch
 
-    from .train import resolve_device
     dev = str(resolve_device(cfg.device))
     return {"control": name, "config": cfg.to_dict(), "metrics": {"acc": res["acc"], "ci": list(res["ci"]),
                                                                    "n_test": res.get("n_test")},

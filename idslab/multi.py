@@ -36,17 +36,17 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from .encoders import encoder_dims
-from .monitor import monitor_set
 from .objectives import get as objective_of
 from .perturb import draw_shape, perturbed_layers, set_sites, set_views
-from .train import (Engine, OnEpoch, Pretrained, Progress, TrainConfig, check_finite_input, check_tiles, make_record,
-                    resolve_device, setup, two_views)
+from .train import Engine, OnEpoch, Pretrained, Progress, TrainConfig, finish, fit_engine, prepare, setup, two_views
 from .views import parse_views
 
 # Fields that must agree for runs to share one stacked step (everything else, e.g. seed, views, s_l, may differ).
+# knn_k and knn_metric: the monitor measures every stacked run with one k-NN (Engine._monitor reads self.cfg, the
+# first run's), so runs that differ in them are not stacked together.
 SHARED = ("dataset", "encoder", "tile", "epochs", "batch_size", "lr", "weight_decay", "temperature", "n_pretrain",
           "n_probe_train", "n_probe_test", "data_seed", "amp", "device", "data_dir", "cifar_dir", "noise",
-          "scale_mode", "proj_dim", "proj_bn", "objective", "target_noise", "ema")
+          "scale_mode", "proj_dim", "proj_bn", "objective", "target_noise", "ema", "knn_k", "knn_metric")
 MAX_STACK = 32   # runs per stack
 MAX_TILE = 64    # CNN-128/256 steps already fill a GPU, and 9 of them stacked would need tens of GB of activations
 
@@ -208,34 +208,40 @@ class StackedEngine(Engine):
 def pretrain_many(cfgs: list[TrainConfig], data, progress: Progress | None = None,
                   on_epoch: OnEpoch | None = None) -> list[Pretrained]:
     """idslab.train.pretrain for K compatible configs at once (see module doc). Returns one Pretrained per config;
-    each one's wall_s is the K-th part of the stack's wall time."""
+    each one's wall_s is the K-th part of the stack's wall time. ValueError before any work for configs that
+    cannot share a stack, and for data any of them refuses (idslab.train.prepare)."""
     if not cfgs:
         return []
+    data, device = _prepare_stack(cfgs, data)
+    return fit_engine(StackedEngine, cfgs, data, device, progress, on_epoch)
+
+
+def _prepare_stack(cfgs: list[TrainConfig], data) -> tuple:
+    """The stack's front: the configs agree on every SHARED field and each can stack, then idslab.train.prepare,
+    the checks of a run alone (data, device), once: every field it reads (device, encoder, tile, knn_k) is SHARED."""
     c0 = cfgs[0]
-    bad = [f for f in SHARED for c in cfgs if getattr(c, f) != getattr(c0, f)]
     why = sorted({f"objective {c.objective!r}: {objective_of(c.objective).unstackable}" for c in cfgs
                   if not objective_of(c.objective).stackable})
     if why:
         raise ValueError(f"configs cannot be stacked: {'; '.join(why)}")
+    bad = [f for f in SHARED for c in cfgs if getattr(c, f) != getattr(c0, f)]
     if bad or not all(can_stack(c) for c in cfgs):
         raise ValueError(f"configs cannot be stacked (differ in {sorted(set(bad))} or use a non-CNN encoder/site): "
                          "use idslab.multi.group_compatible first")
-    check_tiles(c0, data)
-    device = resolve_device(c0.device)
-    x = data.pretrain.x.to(device, torch.float32)                             # (n, C, N, N), shared by all runs
-    check_finite_input(x)
-    ivar = getattr(data.pretrain, "ivar", None)                                # views 'reobserve' read it
-    ivar = ivar.to(device, torch.float32) if ivar is not None else None
-    return StackedEngine(cfgs, x, device, monitor_set(data, device), ivar).fit(progress, on_epoch)
+    return prepare(c0, data)
 
 
 def run_many(cfgs: list[TrainConfig], data, progress: Progress | None = None,
              on_epoch: OnEpoch | None = None) -> list[dict]:
-    """idslab.train.run for K compatible configs: stacked pre-training, then each run's probes. Records as run()'s,
-    plus "stacked": K and "stacked_pretrain_s" (the wall time of the whole stack; pretrain_s is its K-th part)."""
+    """idslab.train.run for K compatible configs: the same front (idslab.train.prepare), stacked pre-training,
+    then each run's back (idslab.train.finish: non-finite checks, probes, record). Records as run()'s, plus
+    "stacked": K and "stacked_pretrain_s" (the wall time of the whole stack; pretrain_s is its K-th part)."""
+    if not cfgs:
+        return []
     t0 = time.perf_counter()
-    results = pretrain_many(cfgs, data, progress, on_epoch)
-    recs = [make_record(cfg, res, data, t0, stacked=len(cfgs), stacked_pretrain_s=res.wall_s * len(cfgs))
+    data, device = _prepare_stack(cfgs, data)
+    results = fit_engine(StackedEngine, cfgs, data, device, progress, on_epoch)
+    recs = [finish(cfg, res, data, t0, stacked=len(cfgs), stacked_pretrain_s=res.wall_s * len(cfgs))
             for cfg, res in zip(cfgs, results)]
     wall = time.perf_counter() - t0
     for r in recs:

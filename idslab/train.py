@@ -7,15 +7,21 @@ draws one λ per view (Eq. 1) -> the objective's loss -> one Adam update -> the 
 EMA). The whole pre-training split lives on the device; batches are index gathers, views are batched tensor ops.
 After every epoch the monitor (idslab.monitor) measures k-NN accuracy, effective rank and z_std in eval mode.
 
-The engine has three parts, shared by every way of training (like nanoGPT's one loop with a DDP flag):
-  setup()       seed, model, input standardisation                       -> SimCLRModel
+Every way of training (run / pretrain, idslab.multi.run_many / pretrain_many, idslab.distributed.run_ddp /
+pretrain_ddp) has the same front and back, and the same engine between them (like nanoGPT's one loop with a DDP
+flag):
+  prepare()     before any work: the device, a writable checkpoint path, the data loaded and checked against the
+                config (check_data, check_tiles)                          -> (data, device)
+  setup()       seed, model, input standardisation (each engine's build) -> SimCLRModel
   Engine        the loop (epochs, permutations, NaN check, monitor, progress) and the step (views -> forward ->
                 loss -> update -> after-step); idslab.multi.StackedEngine (K runs at once, torch.func) and
                 idslab.distributed.DDPEngine (one run over W processes) override only how views are drawn, how the
                 forward runs, how the epoch loss is reduced and which models the monitor reads, and call the same
                 encoder forward and the same objective object (idslab.objectives.get(cfg): its build, branches,
                 loss and after_step).
-  make_record() the JSON-able record of a run (config, losses, monitor, metrics, timings, device), for every path.
+  finish()      non-finite checks, make_record() (the JSON-able record: config, losses, monitor, metrics, timings,
+                device), then the checkpoint, with the temp-folder fallback: a run that fails any check, or
+                whose record fails, leaves no model file.
 """
 from __future__ import annotations
 
@@ -458,27 +464,40 @@ def check_tiles(cfg: TrainConfig, data) -> None:
         raise ValueError(f"data {size} but the config says tile={cfg.tile}")
 
 
+def prepare(cfg: TrainConfig, data=None, checkpoint: str | os.PathLike | None = None,
+            device: torch.device | None = None) -> tuple:
+    """The front of every run (run, pretrain, multi.run_many / pretrain_many, distributed.run_ddp / pretrain_ddp),
+    before any work: the device (an absent accelerator fails before the data is loaded; `device` given: a DDP rank's
+    own), the checkpoint path writable, the data loaded (None: the config's) and checked against the config
+    (check_data: splits, classes, k-NN's k, NaN/inf; check_tiles: tile size and dimensionality). -> (data, device).
+    Seeding is setup()'s, the first thing every engine's build does (per run on the stacked path)."""
+    device = device if device is not None else resolve_device(cfg.device)
+    if checkpoint:
+        C.check_writable(checkpoint, "checkpoint (--save-model)")
+    data = data if data is not None else load_data(cfg)
+    check_data(cfg, data)
+    check_tiles(cfg, data)
+    return data, device
+
+
+def fit_engine(engine: type, cfg, data, device: torch.device, progress: Progress | None = None,
+               on_epoch: OnEpoch | None = None) -> list[Pretrained]:
+    """The engine (Engine, multi.StackedEngine with cfg a list, distributed.DDPEngine) on prepared data: the
+    pre-training split (and its inverse variances, which the view 'reobserve' reads) resident on the device, the
+    monitor's fixed probe samples. -> its fit(): one Pretrained per run."""
+    x = data.pretrain.x.to(device, torch.float32)                       # (n, C, N, N) or (n, C, L)
+    ivar = getattr(data.pretrain, "ivar", None)
+    ivar = ivar.to(device, torch.float32) if ivar is not None else None
+    return engine(cfg, x, device, monitor_set(data, device), ivar=ivar).fit(progress, on_epoch)
+
+
 def pretrain(cfg: TrainConfig, data=None, progress: Progress | None = None,
              on_epoch: OnEpoch | None = None) -> Pretrained:
     """Pre-train encoder + projector (+ predictor) with the config's objective on data.pretrain (labels unused; the
     monitor reads fixed probe subsets). Deterministic on the CPU. progress(done, total, loss) after every step,
     on_epoch(monitor entry) after every epoch."""
-    data = data if data is not None else load_data(cfg)
-    check_tiles(cfg, data)
-    device = resolve_device(cfg.device)
-    x = data.pretrain.x.to(device, torch.float32)                       # (n, C, N, N), resident on the device
-    check_finite_input(x)
-    ivar = getattr(data.pretrain, "ivar", None)                          # views 'reobserve' read it
-    ivar = ivar.to(device, torch.float32) if ivar is not None else None
-    return Engine(cfg, x, device, monitor_set(data, device), ivar=ivar).fit(progress, on_epoch)[0]
-
-
-def check_finite_input(x: torch.Tensor) -> None:
-    """ValueError if the pre-training split holds NaN/inf: else it surfaces an epoch later as a "diverged" loss with
-    the wrong advice."""
-    if not torch.isfinite(x).all():
-        raise ValueError(f"the pre-training data holds {int((~torch.isfinite(x)).sum())} NaN/inf values: clean or "
-                         "regenerate the data")
+    data, device = prepare(cfg, data)
+    return fit_engine(Engine, cfg, data, device, progress, on_epoch)[0]
 
 
 def device_name(device: str | torch.device) -> str:
@@ -530,20 +549,27 @@ def run(cfg: TrainConfig, data=None, progress: Progress | None = None, checkpoin
     temp folder: record["checkpoint"] says where and record["checkpoint_note"] why. progress / on_epoch: as
     pretrain's."""
     t0 = time.perf_counter()
-    resolve_device(cfg.device)  # an absent accelerator fails before the data is loaded, not after
-    if checkpoint:
-        C.check_writable(checkpoint, "checkpoint (--save-model)")
-    data = data if data is not None else load_data(cfg)
-    check_data(cfg, data)
-    result = pretrain(cfg, data, progress, on_epoch)
-    rec = make_record(cfg, result, data, t0)     # checks the model's output first: divergence stops here
+    data, device = prepare(cfg, data, checkpoint)
+    result = fit_engine(Engine, cfg, data, device, progress, on_epoch)[0]
+    return finish(cfg, result, data, t0, checkpoint)
+
+
+def finish(cfg: TrainConfig, result: Pretrained, data, t0: float, checkpoint: str | os.PathLike | None = None,
+           **extra) -> dict:
+    """The back of every run (run, multi.run_many per run, distributed.run_ddp on rank 0): the non-finite checks
+    (weights: check_finite_model; the encoder's output: in make_record), the record (make_record, with `extra`),
+    then and only then the checkpoint, through save_checkpoint_or_fallback: a diverged run or a failing probe
+    leaves no model file, and a failing write sends the model to the temp folder (record["checkpoint"] where it
+    went, None if nowhere; record["checkpoint_note"] why). The record holds the run's monitor entries."""
+    check_finite_model(result.model, cfg)
+    rec = make_record(cfg, result, data, t0, **extra)     # checks the model's output first: divergence stops here
     if checkpoint:
         try:
             saved, note = save_checkpoint_or_fallback(checkpoint, result, cfg, data)
         except SavedElsewhere as e:  # neither its path nor the temp folder took it: the record still goes out
             saved, note = None, str(e)
-        rec["checkpoint"] = None if saved is None else str(saved)  # where the model is (the temp folder if its own
-        if note is not None:                                         # path failed; None: nowhere)
+        rec["checkpoint"] = None if saved is None else str(saved)
+        if note is not None:
             rec["checkpoint_note"] = note
     return rec
 
@@ -592,7 +618,8 @@ def check_data(cfg: TrainConfig, data) -> None:
                              "least one sample and one label per sample")
         if not torch.isfinite(split.x).all():
             bad = int((~torch.isfinite(split.x)).sum())
-            raise ValueError(f"the {name} split holds {bad} NaN/inf values: clean or regenerate the data")
+            what = "pre-training data" if name == "pretrain" else f"{name} split"   # else an epoch later: "diverged"
+            raise ValueError(f"the {what} holds {bad} NaN/inf values: clean or regenerate the data")
         if name != "pretrain" and not (split.y >= 0).all():   # the probes take any K classes 0..K-1
             raise ValueError(f"the {name} labels must be class indices 0..K-1, got values "
                              f"{sorted(set(split.y.unique().tolist()))[:10]}")

@@ -153,19 +153,43 @@ def test_reproduce_command_quick(tmp_path, monkeypatch, capsys, fake_run):
 
 
 def test_run_configs_stacked_matches_sequential_records(fake_run, monkeypatch):
-    """stack=True groups compatible configs into idslab.multi.run_many; a failing stack falls back to one by one."""
+    """stack=True groups compatible configs into idslab.multi.run_many. The sweep goes on one by one only for a
+    reason it names (the stack out of GPU memory); any other error of the stacked path stops it, so a bug there
+    cannot hide behind a slower sweep."""
+    import warnings
+
+    import torch
+
     import idslab.multi as multi
     seen = []
     monkeypatch.setattr(multi, "run_many", lambda cfgs, data: seen.append(len(cfgs)) or [ex.run(c) for c in cfgs])
     cfgs = [TrainConfig(**TINY, seed=s) for s in range(3)]
-    recs = ex.run_configs(cfgs, data=streak_data(), stack=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                     # a stack that runs says nothing
+        recs = ex.run_configs(cfgs, data=streak_data(), stack=True)
     assert seen == [3] and [r["config"]["seed"] for r in recs] == [0, 1, 2]
 
     def broken(cfgs, data):
         raise RuntimeError("no batching rule")
     monkeypatch.setattr(multi, "run_many", broken)
-    with pytest.warns(UserWarning, match="one by one"):
-        assert len(ex.run_configs(cfgs, data=streak_data(), stack=True)) == 3
+    with pytest.raises(RuntimeError, match="no batching rule"):
+        ex.run_configs(cfgs, data=streak_data(), stack=True)
+
+    def out_of_memory(cfgs, data):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    monkeypatch.setattr(multi, "run_many", out_of_memory)
+    with pytest.warns(UserWarning, match=r"stacked run out of memory on .+; running the 3 configs one by one"):
+        recs = ex.run_configs(cfgs, data=streak_data(), stack=True)
+    assert [r["config"]["seed"] for r in recs] == [0, 1, 2] and "stacked" not in recs[0]
+
+
+def test_unstackable_configs_run_alone_without_trying_a_stack(fake_run, monkeypatch):
+    """An encoder or objective that cannot stack (multi.can_stack) is decided before any work: no stack is tried."""
+    import idslab.multi as multi
+    monkeypatch.setattr(multi, "run_many", lambda *a, **k: pytest.fail("a stack was tried"))
+    cfgs = [TrainConfig(**{**TINY, "proj_bn": True}, seed=s) for s in range(2)]
+    assert not multi.can_stack(cfgs[0])
+    assert [r["config"]["seed"] for r in ex.run_configs(cfgs, data=streak_data(), stack=True)] == [0, 1]
 
 
 def test_benchmark_script_runs(capsys):

@@ -86,16 +86,17 @@ def test_stacked_path_same_seed_same_numbers_on_cpu():
         assert all(torch.equal(p, q) for p, q in zip(x.model.state_dict().values(), y.model.state_dict().values()))
 
 
-@pytest.mark.parametrize("objective", ["byol", "simsiam", "vicreg", "barlow"])
-def test_stacked_objectives_equal_sequential_runs(objective):
+@pytest.mark.parametrize("noise", ["view", "sample"])
+@pytest.mark.parametrize("objective", ["ntxent", "byol", "simsiam", "vicreg", "barlow"])
+def test_stacked_objectives_equal_sequential_runs(objective, noise):
     """Every objective runs stacked as alone: BYOL's target pass draws its λ after the online pass on each run's
     stream, and its EMA runs on the stacked tensors. VICReg and Barlow Twins centre (and Barlow standardises) z over
     the batch, so some parameters (the last bias) get an exactly-zero gradient up to float rounding, which Adam's
     normalisation turns into full-size steps in a rounding-dependent direction: for them the losses agree and the
-    representations h agree to 5% (measured: 0.1-4%), not the weights one by one."""
+    representations h agree to 5% (measured: 0.1-4%), not the weights one by one. Per-view and per-sample λ."""
     from idslab.probes import embed
     data = streak_data()
-    kw = dict(BASE, epochs=2, objective=objective)
+    kw = dict(BASE, epochs=2, objective=objective, noise=noise)
     cfgs = [TrainConfig(**kw, seed=0), TrainConfig(**kw, seed=1, views="ids+flip", sites={"fc1": 0.1}),
             TrainConfig(**kw, seed=2, views="none")]
     centred = objective in ("vicreg", "barlow")
@@ -124,3 +125,25 @@ def test_stacked_1d_runs_equal_sequential_runs():
         assert got.loss_history == pytest.approx(ref.loss_history, rel=1e-4)
         for name, t in ref.model.state_dict().items():
             torch.testing.assert_close(got.model.state_dict()[name], t, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_run_many_validates_the_data_like_run(monkeypatch):
+    """The stacked path has run()'s front (train.prepare): a one-class probe-test split is refused before the
+    engine is built, not trained and recorded with a meaningless probe."""
+    from idslab.multi import StackedEngine
+    data = streak_data()
+    data.probe_test.y = torch.zeros_like(data.probe_test.y)
+    monkeypatch.setattr(StackedEngine, "__init__", lambda *a, **k: pytest.fail("the engine was built"))
+    for entry in (run_many, pretrain_many):
+        with pytest.raises(ValueError, match="one class"):
+            entry([TrainConfig(**BASE, seed=0), TrainConfig(**BASE, seed=1)], data)
+
+
+def test_runs_with_different_knn_k_are_not_stacked():
+    """The monitor measures a stack with one k-NN (the first run's k and metric): runs that differ there train
+    apart, and run_many refuses them together."""
+    a, b = TrainConfig(**BASE, knn_k=5), TrainConfig(**BASE, knn_k=10)
+    c = TrainConfig(**BASE, knn_metric="euclidean")
+    assert [[i for i, _ in g] for g in group_compatible([a, b, c, a])] == [[0, 3], [1], [2]]
+    with pytest.raises(ValueError, match="knn_k"):
+        run_many([a, b], streak_data())

@@ -163,3 +163,26 @@ def test_1d_runs_are_deterministic_standardised_and_checked_against_the_data(str
         pretrain(c, streaks)
     with pytest.raises(ValueError, match="cnn1d64"):
         pretrain(cfg(), data)
+
+
+def _one_class(data):
+    data.probe_test.y = torch.zeros_like(data.probe_test.y)
+    return data
+
+
+def test_every_entry_validates_the_data_before_any_step(monkeypatch):
+    """train.prepare is the front of run and pretrain: a one-class probe split (every probe would score 100%) is
+    refused before the engine is built, by pretrain too (its monitor reads the probe splits)."""
+    from tests.conftest import streak_data
+    monkeypatch.setattr(T.Engine, "__init__", lambda *a, **k: pytest.fail("the engine was built"))
+    for entry in (run, pretrain):
+        with pytest.raises(ValueError, match="one class"):
+            entry(cfg(), _one_class(streak_data()))
+
+
+def test_the_checkpoint_is_written_only_after_the_record(tmp_path, monkeypatch, streaks):
+    """train.finish: record first, then the model file; a record that fails (here a probe) leaves no model."""
+    monkeypatch.setattr(T, "evaluate", lambda *a: (_ for _ in ()).throw(RuntimeError("the probe failed")))
+    with pytest.raises(RuntimeError, match="the probe failed"):
+        run(cfg(epochs=1), streaks, checkpoint=tmp_path / "m.pt")
+    assert list(tmp_path.iterdir()) == []
