@@ -139,7 +139,7 @@ def test_objectives_with_batch_statistics_refuse_batch_size_1(objective, rule):
 def test_byol_and_simsiam_train_on_one_sample_per_step_unless_batch_norm(objective):
     """Their loss is a per-sample mean: B = 1 is a real run (old code: refused with NT-Xent's reason). With batch norm
     (--proj-bn) the 2 views of 1 sample normalise to ±1 whatever they hold: refused, saying so."""
-    cfg = TrainConfig(**{**BASE, "batch_size": 1, "n_pretrain": 8}, objective=objective)
+    cfg = TrainConfig(**{**BASE, "batch_size": 1, "n_pretrain": 8, "knn_k": 3}, objective=objective)
     res = pretrain(cfg, streak_data(n=(8, 4, 4)))
     assert len(res.loss_history) == 1 and math.isfinite(res.loss_history[0])
     title = O.get(objective).title
