@@ -54,6 +54,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -420,7 +421,13 @@ def main_meteor(args) -> int:
         if cells[0] != "–":
             pairs.append(f"| {names[a]} − {names[b].strip('*')} | {cells[0]} | {cells[1]} |")
     done = sorted({r["config"]["seed"] for r in records if r.get("label") == "none"})
-    doc = (f"**Meteor, CNN-16, seeds {','.join(map(str, done))}** (issue 26): gap closed = (accuracy - random-init "
+    made = sorted(r["created"] for r in records if r.get("created"))
+    trained = [r["wall_s"] for r in records if r.get("wall_s") and not r.get("control") and r["config"]["epochs"]]
+    where = (f"Records created {made[0]} to {made[-1]} on {records[0].get('device', '?')} "
+             f"({records[0].get('device_name', '?')}, {os.cpu_count()} cores), torch "
+             f"{records[0].get('versions', {}).get('torch', '?')}, data `{records[0].get('data_version', '?')}`; "
+             f"wall time per pre-trained run {min(trained):.0f}-{max(trained):.0f} s.\n\n") if made and trained else ""
+    doc = (where + f"**Meteor, CNN-16, seeds {','.join(map(str, done))}** (issue 26): gap closed = (accuracy - random-init "
            "floor) / (supervised - floor), per seed, mean and Student-t 95% interval over the seeds; '>= half': yes "
            "when the interval's lower end is at least 50%, maybe when it straddles 50%.\n\n" + gaps +
            f"\n**The question's paired differences** (same seed, same data, same {base.n_probe_test} test tiles; "
