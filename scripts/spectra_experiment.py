@@ -427,8 +427,8 @@ def main_meteor(args) -> int:
              f"({records[0].get('device_name', '?')}, {os.cpu_count()} cores), torch "
              f"{records[0].get('versions', {}).get('torch', '?')}, data `{records[0].get('data_version', '?')}`; "
              f"wall time per pre-trained run {min(trained):.0f}-{max(trained):.0f} s.\n\n") if made and trained else ""
-    doc = (where + f"**Meteor, CNN-16, seeds {','.join(map(str, done))}** (issue 26): gap closed = (accuracy - random-init "
-           "floor) / (supervised - floor), per seed, mean and Student-t 95% interval over the seeds; '>= half': yes "
+    doc = (where + f"**Meteor, CNN-16, seeds {','.join(map(str, done))}** (issue 26): gap closed = (accuracy - "
+           "random-init floor) / (supervised - floor), per seed, mean and Student-t 95% interval over the seeds; '>= half': yes "
            "when the interval's lower end is at least 50%, maybe when it straddles 50%.\n\n" + gaps +
            f"\n**The question's paired differences** (same seed, same data, same {base.n_probe_test} test tiles; "
            "points, Student-t 95% interval over the seeds):\n\n" + "\n".join(pairs) + "\n\n" + text)
