@@ -791,7 +791,9 @@ def comparison_view(comp, classes=("0", "1"), total_s: float | None = None) -> C
                "training with identical views (95% interval over seeds, needs 2 or more).\n\n"
                + comparison_markdown(rows))
     conditions = P.by_label(comp.records, roles=("condition",))
+    spread = "95% Wilson intervals" if len(comp.seeds) == 1 else f"mean ± sd over {len(comp.seeds)} seeds"
     bars = P.accuracy_bars(conditions, references=P.reference_levels(comp.controls),
+                           title=f"Probe-test accuracy ({spread}) against the controls",   # by_label's bars
                            knn_references=P.reference_levels(comp.controls, "knn_acc"))
     floor_knn = {k: v for k, v in P.reference_levels(comp.controls, "knn_acc").items() if k == "floor"}
     curves = P.epoch_curves({r["label"]: r["monitor"] for r in comp.records

@@ -96,15 +96,17 @@ LABELS.update({"reobserve": "re-observation", "mask": "mask (run + sky lines)", 
                "masked+reobserve": "masked objective + re-observation", "masked25": "masked objective, 25% hidden",
                "masked75": "masked objective, 75% hidden", "masked+tilt": "masked objective + tilt"})
 # issue 26 on meteor: the winners' question (is re-observation what the FFT mask approximates?), new views first
-METEOR_CONDITIONS = ["reobserve", "ids+reobserve", "fft", "ids", "flip"]
+METEOR_CONDITIONS = ["reobserve", "ids+reobserve", "fft", "ids", "flip",
+                     "reobserve+fft"]          # added after the first 5 seeds: does the mask add to re-observation?
 METEOR_LABELS = {"reobserve": "re-observation (new receiver noise)", "ids+reobserve": "IDS + re-observation",
                  "fft": "FFT band mask", "ids": "IDS fc1 s_l = 0.02", "flip": "flip + rotation",
+                 "reobserve+fft": "re-observation + FFT band mask",
                  "trivial": "*trivial (logistic, 9 tile statistics)*"}
 METEOR_PHYSICS = [("velocity R²", "physics.velocity_r2"), ("peak SNR R²", "physics.snr_r2"),
                   ("direction (%)", "physics.direction_acc")]
 # the paired differences that answer the question: (label, against)
 METEOR_PAIRS = [("reobserve", "fft"), ("reobserve", "none"), ("fft", "none"), ("ids+reobserve", "reobserve"),
-                ("ids", "none"), ("flip", "none")]
+                ("reobserve+fft", "fft"), ("ids", "none"), ("flip", "none")]
 QUICK_SIZES = dict(n_pretrain=512, n_probe_train=256, n_probe_test=200, epochs=2, batch_size=128)
 
 

@@ -471,3 +471,13 @@ def test_three_seed_page_reads_the_direction_probe_and_each_seeds_own_intervals(
            "against 94.4%)" in lesson, lesson
     r = report.resolved(comp, "reverse+shift", "physics.direction_acc")
     assert r["how"] == "every seed" and r["sign"] == -1 and r["ci"][1] > 0        # the t-interval alone spans 0
+
+
+def test_comparison_view_names_what_the_accuracy_bars_show():
+    """One seed: the runs' Wilson intervals; several: by_label's mean ± sd over seeds (not called 95% intervals)."""
+    one = report.comparison_view(one_seed_page(), ("no doublet", "doublet"))
+    assert "95% Wilson intervals" in one.bars.layout.title.text
+    rows = [(lab, s, 0.78 + 0.01 * s, [0.75, 0.81], 0.57, [0.5, 0.64], 0.9, [0.88, 0.92])
+            for lab in ("simclr", "none", "floor") for s in range(3)]
+    three = report.comparison_view(spectra_comp(rows, labels=("simclr",), seeds=(0, 1, 2)), ("a", "b"))
+    assert "mean ± sd over 3 seeds" in three.bars.layout.title.text
