@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .datasets.meteor import MeteorParams
+
 VIEWS = {
     "none": "identity: both views are the input itself",
     "flip": "random horizontal and vertical flips and a rotation by an arbitrary angle (the paper's baseline); "
@@ -195,10 +197,11 @@ def _spectra_grid():
 
 
 SPECTRA_L, SKY_BINS, DOUBLET_SEP_BINS, KMS_PER_BIN, SIGMA_INST_KMS = _spectra_grid()
+METEOR_DB_FLOOR = MeteorParams.db_floor         # -30 dB: the meteor images' clamp (log of a ~0 noise sample)
 
 
 def reobserve(x: torch.Tensor, ivar: torch.Tensor | None = None, scale: float = 1.0,
-              floor_db: float = -30.0) -> torch.Tensor:
+              floor_db: float = METEOR_DB_FLOOR) -> torch.Tensor:
     """Re-observation: the same object observed again, a new draw of the instrument's noise. One name for both
     modalities; the noise model is the data's own, chosen by the shape:
 
@@ -243,7 +246,7 @@ def _reobserve_flux(x: torch.Tensor, ivar: torch.Tensor | None, scale: float) ->
     return x + torch.randn_like(x) * (scale * sigma)
 
 
-def _reobserve_radar(x: torch.Tensor, scale: float = 1.0, floor_db: float = -30.0) -> torch.Tensor:
+def _reobserve_radar(x: torch.Tensor, scale: float, floor_db: float) -> torch.Tensor:
     """Re-observation of a radar scene (SPEC "Noise, clutter, processing"): x (B, C, N, N) calibrated SNR in dB,
     v = 10 log10 |y|^2 with y = s + n the matched-filter output over its noise, n circular complex Gaussian of
     power E|n|^2 = 1 (idslab.datasets.meteor.to_db: 0 dB is the noise floor; clamped at floor_db). Per pixel:
