@@ -388,14 +388,22 @@ def comparison_sentences(comp, name=None) -> str:
 def direction_sentence(groups: dict, name=None) -> str:
     """What the direction probe resolves (groups: plots.training.by_label of a comparison's records): which
     encoders tell a descending echo from its altitude flip above chance (95% interval above 50%), and flip +
-    rotation against the random init. Says so when no encoder is above chance (e.g. large tiles)."""
+    rotation against the random init. Says so when no encoder is above chance (e.g. large tiles). One seed: the
+    run's Wilson interval; several (n > 1, by_label's mean ± sd over seeds): the Student-t 95% interval of the
+    seeds' mean, mean ± t_{n-1} sd / sqrt(n)."""
+    from scipy import stats
+
     from .plots.training import condition_name
     name = name or condition_name
     vals = {}
     for lab, g in groups.items():
         ph = (g.get("metrics") or {}).get("physics") or {}
         if isinstance(ph.get("direction_acc"), (int, float)):
-            vals[lab] = (ph["direction_acc"], ph.get("direction_ci"))
+            a, ci, n = ph["direction_acc"], ph.get("direction_ci"), g.get("n", 1)
+            if ci and n > 1:
+                half = (ci[1] - ci[0]) / 2 * stats.t.ppf(0.975, n - 1) / math.sqrt(n)
+                ci = [a - half, a + half]
+            vals[lab] = (a, ci)
     if not vals:
         return ""
     above = [lab for lab, (a, ci) in vals.items() if ci and ci[0] > 0.5]
@@ -592,10 +600,13 @@ def _run_ci(rec: dict, metric: str):
 def resolved(comp, label: str, metric: str = "mlp_acc", against: str = "none") -> dict | None:
     """Whether `label` differs from `against` on `metric`, as far as the page's seeds resolve it.
 
-    Two or more paired seeds: the paired difference's Student-t 95% interval (experiments.paired_difference); one
-    seed: the two runs' own 95% intervals (Wilson for accuracies, bootstrap for R²), apart or overlapping.
-    Returns {"a", "b" (means), "diff", "ci" (paired, or None), "n", "sign" (+1 resolvably above, -1 below, 0 not
-    resolved), "how" ("paired" | "intervals"), "metric"}, or None when either side has no value."""
+    Two or more paired seeds: the paired difference's Student-t 95% interval (experiments.paired_difference), and
+    where it spans 0, whether on every seed the two runs' own 95% intervals lie apart the same way (with 3 seeds
+    t_2 = 4.3 widens the interval past differences that each seed resolves on its own 600 test samples: notebook
+    05's reversal + shift on real vs reversed, -13, -5, -14 points); one seed: the two runs' own 95% intervals
+    (Wilson for accuracies, bootstrap for R²), apart or overlapping. Returns {"a", "b" (means), "diff", "ci"
+    (paired, or None), "n", "sign" (+1 resolvably above, -1 below, 0 not resolved), "how" ("paired" | "every
+    seed" | "intervals"), "metric"}, or None when either side has no value."""
     a = [v for v in comp.values(label, metric) if v is not None]
     b = [v for v in comp.values(against, metric) if v is not None]
     d = comp.difference(label, metric, against)
@@ -606,16 +617,36 @@ def resolved(comp, label: str, metric: str = "mlp_acc", against: str = "none") -
     if d["ci"] is not None:
         lo, hi = d["ci"]
         out.update(sign=1 if lo > 0 else -1 if hi < 0 else 0, how="paired")
+        if out["sign"] == 0:      # too few seeds for the t-interval, yet each seed may resolve it on its own
+            per_seed = {_apart(ra, rb, metric) for ra, rb in _pairs(comp, label, against)}
+            if len(per_seed) == 1 and 0 not in per_seed and len(_pairs(comp, label, against)) == d["n"]:
+                out.update(sign=per_seed.pop(), how="every seed")
         return out
-    ca, cb = _run_ci(comp.runs(label)[0], metric), _run_ci(comp.runs(against)[0], metric)
-    sign = 0 if ca is None or cb is None else 1 if ca[0] > cb[1] else -1 if ca[1] < cb[0] else 0
-    out.update(sign=sign, how="intervals")
+    out.update(sign=_apart(comp.runs(label)[0], comp.runs(against)[0], metric), how="intervals")
     return out
+
+
+def _apart(ra: dict, rb: dict, metric: str) -> int:
+    """+1 / -1 when run ra's 95% interval on `metric` lies above / below run rb's, 0 when they overlap or one is
+    missing."""
+    ca, cb = _run_ci(ra, metric), _run_ci(rb, metric)
+    return 0 if ca is None or cb is None else 1 if ca[0] > cb[1] else -1 if ca[1] < cb[0] else 0
+
+
+def _pairs(comp, label: str, against: str) -> list[tuple[dict, dict]]:
+    """The two labels' runs paired by seed (seeds both have)."""
+    b = {r["config"]["seed"]: r for r in comp.runs(against)}
+    return [(r, b[r["config"]["seed"]]) for r in comp.runs(label) if r["config"]["seed"] in b]
 
 
 def _how(r: dict) -> str:
     """'outside both runs' 95% intervals' / 'paired 95% interval [+1.0, +3.0] over 3 seeds' (accuracies in
     points, R² as they are)."""
+    if r["how"] == "every seed":
+        lo, hi = r["ci"]
+        k, unit = (100, " points") if r["metric"] in _PERCENT else (1, "")
+        return (f"each of {r['n']} seeds' 95% intervals apart; paired interval [{k * lo:+.{1 if k > 1 else 2}f}, "
+                f"{k * hi:+.{1 if k > 1 else 2}f}]{unit}")
     if r["how"] == "paired":
         lo, hi = r["ci"]
         if r["metric"] in _PERCENT:
@@ -760,7 +791,9 @@ def comparison_view(comp, classes=("0", "1"), total_s: float | None = None) -> C
                "training with identical views (95% interval over seeds, needs 2 or more).\n\n"
                + comparison_markdown(rows))
     conditions = P.by_label(comp.records, roles=("condition",))
+    spread = "95% Wilson intervals" if len(comp.seeds) == 1 else f"mean ± sd over {len(comp.seeds)} seeds"
     bars = P.accuracy_bars(conditions, references=P.reference_levels(comp.controls),
+                           title=f"Probe-test accuracy ({spread}) against the controls",   # by_label's bars
                            knn_references=P.reference_levels(comp.controls, "knn_acc"))
     floor_knn = {k: v for k, v in P.reference_levels(comp.controls, "knn_acc").items() if k == "floor"}
     curves = P.epoch_curves({r["label"]: r["monitor"] for r in comp.records

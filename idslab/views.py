@@ -20,6 +20,8 @@ survive it: "reobserve" (a new noise draw from the per-bin inverse variance: the
 "mask" (a random run of bins and the sky-line bins replaced by the local continuum, never both doublet lines),
 "tilt" (a smooth flux-calibration error of a few per cent), "lsf" (a slightly wider line-spread function, flux
 conserved). They compose with each other and with IDS like every view ("reobserve+tilt", "ids+reobserve").
+"reobserve" is one name for both modalities (issue 26's meteor question): on 2-D radar images in calibrated SNR dB it
+draws the receiver's complex noise anew on the Rician-debiased amplitude, the same radar scene observed again.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from .datasets.meteor import MeteorParams
 
 VIEWS = {
     "none": "identity: both views are the input itself",
@@ -40,8 +44,9 @@ VIEWS = {
               "random scaling and jitter",
     "reverse": "1-D only: the axis reversed, per sample with probability 1/2",
     "shift": "1-D only: a random shift along the axis, up to L/16 bins either way (spectra: a Doppler shift)",
-    "reobserve": "1-D only: the same object observed again, a new noise draw from its own per-bin variance (the "
-                 "split's inverse variance, Split.ivar)",
+    "reobserve": "the same object observed again, a new draw of the instrument's noise: 1-D from the per-bin "
+                 "variance (the split's inverse variance, Split.ivar); 2-D radar images in calibrated SNR dB: a new "
+                 "complex receiver-noise draw on the Rician-debiased amplitude",
     "mask": "1-D only: a random contiguous run of bins and the known sky-line bins replaced by the local continuum "
             "(never both lines of the [O III] doublet)",
     "tilt": "1-D only: a smooth multiplicative flux-calibration error (a few per cent across the axis)",
@@ -192,11 +197,37 @@ def _spectra_grid():
 
 
 SPECTRA_L, SKY_BINS, DOUBLET_SEP_BINS, KMS_PER_BIN, SIGMA_INST_KMS = _spectra_grid()
+METEOR_DB_FLOOR = MeteorParams.db_floor         # -30 dB: the meteor images' clamp (log of a ~0 noise sample)
 
 
-def reobserve(x: torch.Tensor, ivar: torch.Tensor | None, scale: float = 1.0) -> torch.Tensor:
-    """Re-observation: x + scale * sigma * N(0, 1) per bin, sigma = 1 / sqrt(ivar). x, ivar (B, C, L); ivar in the
-    inverse flux units squared (spectra: (1e-17 erg s^-1 cm^-2 A^-1)^-2), 0 where a bin has no data (left as is).
+def reobserve(x: torch.Tensor, ivar: torch.Tensor | None = None, scale: float = 1.0,
+              floor_db: float = METEOR_DB_FLOOR) -> torch.Tensor:
+    """Re-observation: the same object observed again, a new draw of the instrument's noise. One name for both
+    modalities; the noise model is the data's own, chosen by the shape:
+
+    - x (B, C, L), spectra and other flux signals: x + scale sigma N(0, 1) per bin, sigma = 1 / sqrt(ivar) from the
+      per-bin inverse variance ivar (B, C, L) (Split.ivar; a user's file: --ivar-key), see _reobserve_flux;
+    - x (B, C, N, N), radar images in calibrated SNR dB over the receiver noise (idslab.datasets.meteor: noise
+      power 1 = 0 dB after the matched filter; a user's 2-D file must be in this convention): a new circular
+      complex Gaussian noise draw added to the Rician-debiased amplitude of every pixel, see _reobserve_radar.
+      ivar must be None there (the units carry the noise model); floor_db: the images' clamp (meteor's db_floor).
+
+    scale: the new draw's noise sd in units of the data's own (1: the same instrument)."""
+    if not 0.0 < scale <= 4.0:
+        raise ValueError(f"reobserve scale (noise sd in units of the data's own) must be in (0, 4], got {scale}")
+    if x.dim() == 4:
+        if ivar is not None:
+            raise ValueError("view 'reobserve' on 2-D images reads the noise model from the units (calibrated SNR "
+                             "dB, receiver noise power 1 = 0 dB, as idslab.datasets.meteor): an inverse-variance "
+                             "array (--ivar-key) has no meaning there; drop --ivar-key")
+        return _reobserve_radar(x, scale, floor_db)
+    return _reobserve_flux(x, ivar, scale)
+
+
+def _reobserve_flux(x: torch.Tensor, ivar: torch.Tensor | None, scale: float) -> torch.Tensor:
+    """Re-observation of a spectrum: x + scale * sigma * N(0, 1) per bin, sigma = 1 / sqrt(ivar). x, ivar (B, C, L);
+    ivar in the inverse flux units squared (spectra: (1e-17 erg s^-1 cm^-2 A^-1)^-2), 0 where a bin has no data
+    (left as is).
 
     Physics: a second exposure of the same galaxy has the same expected flux in every bin and an independent photon
     + read-noise draw of the same variance (the noise model of idslab.datasets.spectra: galaxy + sky electrons +
@@ -211,10 +242,39 @@ def reobserve(x: torch.Tensor, ivar: torch.Tensor | None, scale: float = 1.0) ->
     if ivar.shape != x.shape:
         raise ValueError(f"view 'reobserve': ivar has shape {tuple(ivar.shape)}, the data {tuple(x.shape)}: the "
                          "inverse-variance array (--ivar-key) must match the data array bin for bin")
-    if not 0.0 < scale <= 4.0:
-        raise ValueError(f"reobserve scale (noise sd in units of the per-bin sigma) must be in (0, 4], got {scale}")
     sigma = torch.where(ivar > 0, ivar.clamp_min(1e-30).rsqrt(), torch.zeros_like(ivar))
     return x + torch.randn_like(x) * (scale * sigma)
+
+
+def _reobserve_radar(x: torch.Tensor, scale: float, floor_db: float) -> torch.Tensor:
+    """Re-observation of a radar scene (SPEC "Noise, clutter, processing"): x (B, C, N, N) calibrated SNR in dB,
+    v = 10 log10 |y|^2 with y = s + n the matched-filter output over its noise, n circular complex Gaussian of
+    power E|n|^2 = 1 (idslab.datasets.meteor.to_db: 0 dB is the noise floor; clamped at floor_db). Per pixel:
+
+        |s|^2 = max(10^(v/10) - 1, 0)         the Rician bias removed: E|y|^2 = |s|^2 + 1
+        y'    = |s| + n',  n' ~ CN(0, scale^2)   a new receiver-noise draw (scale 1: the same receiver)
+        v'    = 10 log10 max(|y'|^2, 10^(floor_db/10))
+
+    No phase need be drawn for s: n' is circularly symmetric, so |s e^{i phi} + n'| has the law of |s| + n' for
+    every phi. Physics: the scene (echo, electrojet, trail, interference power) is kept and only the receiver's
+    noise is drawn anew, the same sky seen by a second pulse train. E|y'|^2 = |s|^2 + scale^2: with scale 1 a pixel
+    keeps its power in expectation wherever 10^(v/10) > 1 (a bright echo: unchanged in expectation; in dB E v' =
+    10 log10 |s|^2 + 4.34 E_1(|s|^2), i.e. v less 0.14 dB at 15 dB, 0.04 dB at 20, against a draw's sd of 1.1 and
+    0.6 dB), so calibrated SNR (the meteor's size) is kept, and streak geometry (speed, direction) is not touched. What one look cannot do: tell a noise pixel above the mean from weak signal. A pure-noise pixel has
+    |y|^2 ~ Exp(1); with probability 1/e it exceeds 1, by an Exp(1) excess, which is then read as signal, so pure
+    noise comes out as the mixture (1 - 1/e) Exp(1) + (1/e) Exp(2) in power: its mean dB rises by 10 log10(2) / e =
+    +1.11 dB (-2.51 to -1.40 dB), its sd from 5.57 to 5.75 dB (tests/test_views.py checks both). No re-draw from a
+    single look can keep the law of every scene exactly (the Rician family is complete in |s|, so the only kernel
+    leaving each member unchanged is the identity); this one is the unbiased choice in power. The noise after the
+    51-baud matched filter is correlated along range only through the code's autocorrelation sidelobes (<= 3/51
+    in amplitude for the MSB code), so n' is drawn white per pixel.
+    """
+    p = torch.pow(10.0, x.float() / 10.0)
+    s = (p - 1.0).clamp_min(0.0).sqrt()
+    re = s + torch.randn_like(s) * (scale * math.sqrt(0.5))
+    im = torch.randn_like(s) * (scale * math.sqrt(0.5))
+    power = (re * re + im * im).clamp_min(10.0 ** (floor_db / 10.0))
+    return (10.0 * torch.log10(power)).to(x.dtype)
 
 
 def _runs_mask(b: int, n: int, frac: float, device) -> torch.Tensor:
@@ -343,16 +403,16 @@ def broaden(x: torch.Tensor, max_kms: float = 40.0, kms_per_bin: float = KMS_PER
 # name -> {dims: view}: 2 for images (B, C, N, N), 1 for signals (B, C, L); a missing dims has no meaning there
 _DATA_VIEWS = {"flip": {2: flip_rotate, 1: reverse_shift}, "flip90": {2: lambda x: flip_rotate(x, "right")},
                "fft": {2: fft_band_mask, 1: fft_band_mask}, "simclr": {2: simclr_augment, 1: scale_jitter},
-               "reverse": {1: reverse}, "shift": {1: random_shift}, "reobserve": {1: reobserve},
+               "reverse": {1: reverse}, "shift": {1: random_shift}, "reobserve": {1: reobserve, 2: reobserve},
                "mask": {1: random_mask}, "tilt": {1: tilt}, "lsf": {1: broaden}}
-NEEDS_IVAR = ("reobserve",)   # views that read the per-bin inverse variance: called as view(x, ivar)
+NEEDS_IVAR = ("reobserve",)   # views called as view(x, ivar): 1-D reads the per-bin inverse variance (2-D: None)
 
 
 def check_views_dims(views: str, dims: int) -> None:
     """ValueError naming the fix if a view of `views` has no meaning for data of `dims` (1: signals, 2: images)."""
     bad = [v for v in parse_views(views).data if dims not in _DATA_VIEWS[v]]
     if bad:
-        alt = "reverse, shift, flip (both), fft, simclr, reobserve, mask, tilt, lsf" if dims == 1 else "flip, flip90, fft, simclr"
+        alt = "reverse, shift, flip (both), fft, simclr, reobserve, mask, tilt, lsf" if dims == 1 else "flip, flip90, fft, simclr, reobserve"
         raise ValueError(f"views {bad} have no meaning for {'1-D signals' if dims == 1 else '2-D images'}: use "
                          f"{alt}, ids or none")
 

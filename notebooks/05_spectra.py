@@ -266,9 +266,11 @@ def _(D, P, mo, sims, sl):
 
 
 @app.cell(hide_code=True)
-def _(BUDGET, FIRST_05, P, mo):
+def _(BUDGET, FIRST_05, P, QUICK, mo):
     epochs = mo.ui.slider(1, 30, value=BUDGET["epochs"], step=1, label="epochs", show_value=True)
-    seeds = mo.ui.slider(1, 3, value=1, step=1, label="seeds", show_value=True)
+    # 3 paired seeds outside quick mode: with one, the first method's +4 points over the floor (docs/NOTEBOOKS.md)
+    # sit inside the two runs' Wilson intervals and the page can only say "level"; three resolve it
+    seeds = mo.ui.slider(1, 3, value=1 if QUICK else 3, step=1, label="seeds", show_value=True)
     run_button = mo.ui.run_button(label="Pre-train and compare", kind="success")
     mo.vstack([mo.md("## 5. Pre-train and compare\nFirst the best method measured at these settings, "
                      f"**{P.condition_name(FIRST_05['label'])}** (docs/NOTEBOOKS.md), then reversal + shift, the FFT "

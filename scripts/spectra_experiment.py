@@ -38,12 +38,23 @@ configs as <results>/ntxent's, recomputed: same seed, same result on the CPU).
 
     OMP_NUM_THREADS=1 python scripts/spectra_experiment.py --study views --seeds 0-4 --results results/spectra \
         --skip-ceilings --out docs/results/spectra_views.md
+
+Issue 26, `--study meteor`: the same winners on meteor, on the protocol of docs/RESULTS.md's meteor note table
+(CNN-16, 16 x 16 tiles, 4000 / 2000 / 600, 20 epochs, batch 256, Adam 1e-3, tau = 0.5): re-observation (views
+"reobserve": a new receiver-noise draw of the radar scene, idslab.views._reobserve_radar), IDS + re-observation,
+the FFT band mask, IDS, flip + rotation, with no augmentation and the controls, paired seeds; the gap closed as in
+the views study, and the paired differences that answer the question (re-observation against the FFT mask and
+against no augmentation). Its store is <results> itself (default results/meteor).
+
+    OMP_NUM_THREADS=1 python scripts/spectra_experiment.py --study meteor --seeds 0-4 --results results/meteor \
+        --out docs/results/meteor_reobserve.md
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -84,6 +95,18 @@ LABELS.update({"reobserve": "re-observation", "mask": "mask (run + sky lines)", 
                "ids+reobserve": "IDS + re-observation", "masked": "masked objective (MAE-style)",
                "masked+reobserve": "masked objective + re-observation", "masked25": "masked objective, 25% hidden",
                "masked75": "masked objective, 75% hidden", "masked+tilt": "masked objective + tilt"})
+# issue 26 on meteor: the winners' question (is re-observation what the FFT mask approximates?), new views first
+METEOR_CONDITIONS = ["reobserve", "ids+reobserve", "fft", "ids", "flip",
+                     "reobserve+fft"]          # added after the first 5 seeds: does the mask add to re-observation?
+METEOR_LABELS = {"reobserve": "re-observation (new receiver noise)", "ids+reobserve": "IDS + re-observation",
+                 "fft": "FFT band mask", "ids": "IDS fc1 s_l = 0.02", "flip": "flip + rotation",
+                 "reobserve+fft": "re-observation + FFT band mask",
+                 "trivial": "*trivial (logistic, 9 tile statistics)*"}
+METEOR_PHYSICS = [("velocity R²", "physics.velocity_r2"), ("peak SNR R²", "physics.snr_r2"),
+                  ("direction (%)", "physics.direction_acc")]
+# the paired differences that answer the question: (label, against)
+METEOR_PAIRS = [("reobserve", "fft"), ("reobserve", "none"), ("fft", "none"), ("ids+reobserve", "reobserve"),
+                ("reobserve+fft", "fft"), ("ids", "none"), ("flip", "none")]
 QUICK_SIZES = dict(n_pretrain=512, n_probe_train=256, n_probe_test=200, epochs=2, batch_size=128)
 
 
@@ -185,7 +208,7 @@ def gap_closed(records: list, label: str, metric: str) -> dict | None:
             "per_seed": g.tolist(), "seeds": seeds}
 
 
-def gap_table(records: list, labels: list) -> tuple[str, dict]:
+def gap_table(records: list, labels: list, names: dict = LABELS) -> tuple[str, dict]:
     """Markdown: the gap closed per condition on the MLP probe and on k-NN (in %, 95% interval), and whether its
     interval lies above one half."""
     t = ["| method | gap closed, MLP (%, 95% CI) | gap closed, k-NN (%, 95% CI) | >= half (MLP / k-NN) |",
@@ -199,22 +222,24 @@ def gap_table(records: list, labels: list) -> tuple[str, dict]:
         cell = lambda d: f"{100 * d['mean']:+.0f} [{100 * d['ci'][0]:+.0f}, {100 * d['ci'][1]:+.0f}]" if d else "–"
         half = lambda d: "–" if d is None else "yes" if d["ci"][0] >= 0.5 else "maybe" if d["ci"][1] >= 0.5 \
             else "no"
-        t.append(f"| {LABELS.get(lab, lab)} | {cell(g['mlp_acc'])} | {cell(g['knn_acc'])} | "
+        t.append(f"| {names.get(lab, lab)} | {cell(g['mlp_acc'])} | {cell(g['knn_acc'])} | "
                  f"{half(g['mlp_acc'])} / {half(g['knn_acc'])} |")
     return "\n".join(t) + "\n", out
 
 
 def report(objective: str, records: list, ceil: dict, base: TrainConfig, seeds: list,
-           conditions: list | None = None) -> tuple[str, dict]:
-    """Markdown tables (headline: accuracies and paired differences; physics) and the numbers as a dict. records:
-    the objective's conditions and its "none", plus the shared controls (floor, trivial, supervised)."""
+           conditions: list | None = None, physics: list = PHYSICS, names: dict = LABELS) -> tuple[str, dict]:
+    """Markdown tables (headline: accuracies and paired differences; physics: (column, metric) pairs) and the
+    numbers as a dict; names: label -> row name. records: the objective's conditions and its "none", plus the
+    shared controls (floor, trivial, supervised)."""
     labels = [_label(c) for c in (conditions or CONDITIONS) if any(r.get("label") == _label(c) for r in records)]
     rows = ["none"] + labels + [c for c in ("floor", "trivial", "supervised")]
     none_mlp = _vals(records, "none", "mlp_acc")
     out = {"objective": objective, "seeds": seeds, "rows": {}}
     head = (f"**Objective {objective}.** Mean ± sd over seeds {','.join(map(str, seeds))} (accuracies in %, "
-            f"{base.n_probe_test} probe-test spectra); 'vs none': paired difference of the MLP probe against no "
-            "augmentation, points, Student-t 95% interval over seeds.\n\n")
+            f"{base.n_probe_test} probe-test {'tiles' if base.dataset == 'meteor' else 'spectra'}); 'vs none': "
+            "paired difference of the MLP probe against no augmentation, points, Student-t 95% interval over "
+            "seeds.\n\n")
     t = ["| condition | MLP (%) | k-NN (%) | MLP vs none (pts, 95% CI) | k-NN vs none (pts, 95% CI) | eff. rank |",
          "|---|---|---|---|---|---|"]
     for lab in rows:
@@ -225,14 +250,14 @@ def report(objective: str, records: list, ceil: dict, base: TrainConfig, seeds: 
         d_knn, dk = _diff(knn, _vals(records, "none", "knn_acc")) if lab in labels else ("–", None)
         rank = _vals(records, lab, "diagnostics.effective_rank")
         knn_cell = _ms(knn) if lab not in ("trivial", "supervised") else "–"
-        t.append(f"| {LABELS.get(lab, lab)} | {_ms(mlp)} | {knn_cell}"
+        t.append(f"| {names.get(lab, lab)} | {_ms(mlp)} | {knn_cell}"
                  f" | {d_mlp} | {d_knn} | {_ms(rank, pct=False)} |")
         out["rows"][lab] = {"mlp": [v for v in mlp], "knn": [v for v in knn], "mlp_vs_none": d, "knn_vs_none": dk}
-    p = ["| condition | " + " | ".join(n for n, _ in PHYSICS) + " |", "|---" * (len(PHYSICS) + 1) + "|"]
-    none_phys = {m: _vals(records, "none", m) for _, m in PHYSICS}
+    p = ["| condition | " + " | ".join(n for n, _ in physics) + " |", "|---" * (len(physics) + 1) + "|"]
+    none_phys = {m: _vals(records, "none", m) for _, m in physics}
     for lab in ["none", "floor"] + labels:
         cells = []
-        for name, m in PHYSICS:
+        for name, m in physics:
             v = _vals(records, lab, m)
             pct = m.endswith("acc")
             cell = _ms(v, pct=pct, digits=1 if pct else 2)
@@ -244,16 +269,18 @@ def report(objective: str, records: list, ceil: dict, base: TrainConfig, seeds: 
                             f"{k * d['ci'][1]:+.{1 if pct else 2}f}])"
                 out["rows"].setdefault(lab, {})[m] = {"values": v, "vs_none": d}
             cells.append(cell)
-        p.append(f"| {LABELS.get(lab, lab)} | " + " | ".join(cells) + " |")
+        p.append(f"| {names.get(lab, lab)} | " + " | ".join(cells) + " |")
     if ceil:
         cells = []
-        for name, m in PHYSICS:
+        for name, m in physics:
             c = ceil.get(CEILING_TARGET.get(m, ""), None)
             cells.append(f"{c['r2']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}]" if c else "–")
         p.append("| *supervised regression (ceiling, seed 0)* | " + " | ".join(cells) + " |")
+    flipped = ("'direction': linear probe telling each positive from the same tile flipped in altitude (an ascending "
+               "meteor), 50% = flip-invariant" if base.dataset == "meteor" else "'real vs reversed': linear probe "
+               "telling each positive from the same spectrum reversed, 50% = reversal-invariant")
     phys = ("\nPhysics probes on the frozen h of probe-test's positives (ridge R², fitted on probe-train's; "
-            "'real vs reversed': linear probe telling each positive from the same spectrum reversed, 50% = "
-            "reversal-invariant). In brackets: paired difference against no augmentation, 95% interval.\n\n")
+            f"{flipped}). In brackets: paired difference against no augmentation, 95% interval.\n\n")
     return head + "\n".join(t) + "\n" + phys + "\n".join(p) + "\n", out
 
 
@@ -261,16 +288,22 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0-4", help="'0-4' or '0,1,2' (paired across conditions)")
     p.add_argument("--objectives", default="ntxent", help="comma-separated TrainConfig.objective values")
-    p.add_argument("--results", default="results/spectra")
+    p.add_argument("--results", default=None, help="the results store (default results/spectra; --study meteor: "
+                                                   "results/meteor)")
     p.add_argument("--out", default=None, help="also write the tables here (markdown, atomically) and a .json beside")
     p.add_argument("--quick", action="store_true", help="tiny sizes and 2 epochs (a smoke test, not a result)")
     p.add_argument("--report-only", action="store_true", help="tables from finished records; train nothing")
-    p.add_argument("--study", default="objectives", choices=("objectives", "views"),
-                   help="objectives: issue 20's views x objectives; views: issue 26's physics views and masked objective")
+    p.add_argument("--study", default="objectives", choices=("objectives", "views", "meteor"),
+                   help="objectives: issue 20's views x objectives; views: issue 26's physics views and masked "
+                        "objective; meteor: issue 26's winners on meteor (re-observation against the FFT mask)")
     p.add_argument("--skip-ceilings", action="store_true",
                    help="do not train the physics probes' regression ceilings (or the data controls) where they are "
                         "not stored; the tables then show none")
     args = p.parse_args(argv)
+    if args.study == "meteor":
+        args.results = args.results or "results/meteor"
+        return main_meteor(args)
+    args.results = args.results or "results/spectra"
     if args.study == "views":
         return main_views(args)
     seeds = seeds_of(args.seeds)
@@ -349,6 +382,60 @@ def main_views(args) -> int:
            "every row; '>= half': yes when the interval's lower end is at least 50%, maybe when it straddles "
            "50%.\n\n" + gaps + "\n" + text)
     numbers["ntxent"], numbers["gap_closed"] = nums, gnums
+    print(doc)
+    if args.out:
+        atomic_write(args.out, doc.encode())
+        write_json(Path(args.out).with_suffix(".json"), numbers)
+    return 0
+
+
+def main_meteor(args) -> int:
+    """--study meteor: METEOR_CONDITIONS with the controls on the meteor note table's protocol, paired seeds, in
+    <results> (resumable); the gap closed, the question's paired differences, accuracies and physics."""
+    seeds = seeds_of(args.seeds)
+    over = dict(QUICK_SIZES) if args.quick else {}
+    base = TrainConfig(dataset="meteor", tile=16, encoder="cnn16", device="cpu", **over)
+    results = Path(args.results)
+    t0 = time.perf_counter()
+
+    def progress(done, total, rec):
+        if rec is not None:
+            m = rec["metrics"]
+            print(f"[{time.perf_counter() - t0:7.0f}s] meteor {done}/{total} {rec['label']:>14} seed "
+                  f"{rec['config']['seed']}: {100 * m.get('mlp_acc', m.get('acc')):5.1f}%"
+                  f"{' (reused)' if rec.get('reused') else ''}", flush=True)
+    if args.report_only:
+        records = _stored(results, base, seeds)
+    else:
+        records = compare(base, METEOR_CONDITIONS, seeds=seeds, controls=CONTROLS, data=load_data(base),
+                          progress=progress, results_dir=results, keep_models=False).records
+    names = {**LABELS, **METEOR_LABELS}
+    labels = [c for c in METEOR_CONDITIONS if any(r.get("label") == c for r in records)]
+    gaps, gnums = gap_table(records, labels, names)
+    text, nums = report("ntxent", records, {}, base, seeds, METEOR_CONDITIONS, METEOR_PHYSICS, names)
+    pairs, pnums = ["| difference | MLP (pts, 95% CI) | k-NN (pts, 95% CI) |", "|---|---|---|"], {}
+    for a, b in METEOR_PAIRS:
+        cells = []
+        for m in ("mlp_acc", "knn_acc"):
+            cell, d = _diff(_vals(records, a, m), _vals(records, b, m))
+            cells.append(cell)
+            pnums[f"{a} - {b} {m}"] = d
+        if cells[0] != "–":
+            pairs.append(f"| {names[a]} − {names[b].strip('*')} | {cells[0]} | {cells[1]} |")
+    done = sorted({r["config"]["seed"] for r in records if r.get("label") == "none"})
+    made = sorted(r["created"] for r in records if r.get("created"))
+    trained = [r["wall_s"] for r in records if r.get("wall_s") and not r.get("control") and r["config"]["epochs"]]
+    where = (f"Records created {made[0]} to {made[-1]} on {records[0].get('device', '?')} "
+             f"({records[0].get('device_name', '?')}, {os.cpu_count()} cores), torch "
+             f"{records[0].get('versions', {}).get('torch', '?')}, data `{records[0].get('data_version', '?')}`; "
+             f"wall time per pre-trained run {min(trained):.0f}-{max(trained):.0f} s.\n\n") if made and trained else ""
+    doc = (where + f"**Meteor, CNN-16, seeds {','.join(map(str, done))}** (issue 26): gap closed = (accuracy - "
+           "random-init floor) / (supervised - floor), per seed, mean and Student-t 95% interval over the seeds; '>= half': yes "
+           "when the interval's lower end is at least 50%, maybe when it straddles 50%.\n\n" + gaps +
+           f"\n**The question's paired differences** (same seed, same data, same {base.n_probe_test} test tiles; "
+           "points, Student-t 95% interval over the seeds):\n\n" + "\n".join(pairs) + "\n\n" + text)
+    numbers = {"study": "meteor", "seeds": done, "ntxent": nums, "gap_closed": gnums, "pairs": pnums,
+               "config": base.to_dict()}
     print(doc)
     if args.out:
         atomic_write(args.out, doc.encode())

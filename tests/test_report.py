@@ -446,3 +446,38 @@ def test_comparison_view_lays_out_the_page_from_the_records():
         r["metrics"].pop("physics")
     bare = report.comparison_view(page)
     assert bare.physics is None and bare.physics_text == report.NO_PHYSICS
+
+
+def test_three_seed_page_reads_the_direction_probe_and_each_seeds_own_intervals():
+    """Notebook 05 at 3 seeds (its CPU default; the direction numbers of its measured seeds 0-2, docs/NOTEBOOKS.md):
+    by_label's multi-seed groups carry the physics intervals, so the direction probe is read (it used to say "no
+    encoder's direction probe is above chance" at 84-95%), and reversal + shift, below identical views on every
+    seed's own intervals though the 3-seed t-interval spans 0, is not listed as keeping the physics."""
+    from idslab.plots.training import by_label
+    dirs = {"reverse+shift": (0.798, 0.898, 0.818), "none": (0.928, 0.952, 0.953), "floor": (0.952, 0.937, 0.923),
+            "simclr": (0.947, 0.952, 0.948)}
+    w = 0.022                                                                 # ~ the Wilson half-width at 1200
+    rows = [(lab, s, 0.78, [0.75, 0.81], 0.57, [0.5, 0.64], d[s], [d[s] - w, d[s] + w])
+            for lab, d in dirs.items() for s in range(3)]
+    comp = spectra_comp(rows, labels=("simclr", "reverse+shift"), seeds=(0, 1, 2))
+    groups = by_label(comp.records)
+    assert groups["none"]["n"] == 3 and len(groups["none"]["metrics"]["physics"]["direction_ci"]) == 2
+    text = report.direction_sentence(groups)
+    assert text.startswith("Above chance: ") and "reversal + shift 83.8%" in text, text
+    lesson = report.physics_sentences(comp)
+    assert "Keep the physics as far as 3 seeds tell" in lesson and "reversal + shift" not in \
+        lesson.split("Keep the physics")[1].split(".")[0], lesson
+    assert "Tell a sample from its reversal resolvably worse than identical views: reversal + shift (83.8% " \
+           "against 94.4%)" in lesson, lesson
+    r = report.resolved(comp, "reverse+shift", "physics.direction_acc")
+    assert r["how"] == "every seed" and r["sign"] == -1 and r["ci"][1] > 0        # the t-interval alone spans 0
+
+
+def test_comparison_view_names_what_the_accuracy_bars_show():
+    """One seed: the runs' Wilson intervals; several: by_label's mean ± sd over seeds (not called 95% intervals)."""
+    one = report.comparison_view(one_seed_page(), ("no doublet", "doublet"))
+    assert "95% Wilson intervals" in one.bars.layout.title.text
+    rows = [(lab, s, 0.78 + 0.01 * s, [0.75, 0.81], 0.57, [0.5, 0.64], 0.9, [0.88, 0.92])
+            for lab in ("simclr", "none", "floor") for s in range(3)]
+    three = report.comparison_view(spectra_comp(rows, labels=("simclr",), seeds=(0, 1, 2)), ("a", "b"))
+    assert "mean ± sd over 3 seeds" in three.bars.layout.title.text

@@ -379,8 +379,8 @@ def _sweep_figure(stats: Mapping[str, list], title: str, references: Mapping[str
 def by_label(records: Sequence[Mapping], roles: Sequence[str] = ("condition", "control")) -> dict[str, dict]:
     """Group comparison records (idslab.experiments.compare: each with "label" and "role") by label, for the
     comparison figures: {label: {"metrics": ...}}. One seed: that run's metrics (Wilson intervals). Several seeds:
-    the mean of every numeric metric (nested physics/diagnostics too), and mlp_ci/knn_ci = mean ± sd over seeds
-    (ddof = 1). Records of the trivial and supervised baselines (metrics "acc", not probes) are left out."""
+    the mean of every numeric metric (nested physics/diagnostics too), and mlp_ci/knn_ci and the physics probes'
+    intervals (physics.<name>_ci, physics.direction_ci) = mean ± sd over seeds (ddof = 1). Records of the trivial and supervised baselines (metrics "acc", not probes) are left out."""
     groups: dict[str, list] = {}
     for r in records:
         if r.get("role", "condition") in roles and "mlp_acc" in r.get("metrics", {}):
@@ -406,6 +406,13 @@ def by_label(records: Sequence[Mapping], roles: Sequence[str] = ("condition", "c
             if f"{p}_acc" in m:
                 sd = float(np.std([d[f"{p}_acc"] for d in ms], ddof=1))
                 m[f"{p}_ci"] = [m[f"{p}_acc"] - sd, m[f"{p}_acc"] + sd]
+        phys = [d["physics"] for d in ms if isinstance(d.get("physics"), Mapping)]
+        for k, v in (m.get("physics") or {}).copy().items():   # the physics probes' intervals likewise
+            ci_key = "direction_ci" if k == "direction_acc" else f"{k}_ci"
+            vals = [ph[k] for ph in phys if isinstance(ph.get(k), (int, float)) and ci_key in ph]
+            if len(vals) > 1:
+                sd = float(np.std(vals, ddof=1))
+                m["physics"][ci_key] = [v - sd, v + sd]
         out[label] = {"metrics": m, "n": len(ms)}
     return out
 

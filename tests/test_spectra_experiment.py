@@ -1,0 +1,32 @@
+"""scripts/spectra_experiment.py --study meteor (issue 26): one command, resumable, the question's rows and pairs."""
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("spectra_experiment", ROOT / "scripts" / "spectra_experiment.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_meteor_study_reports_the_question_and_resumes(tmp_path, capsys):
+    s = _script()
+    argv = ["--study", "meteor", "--quick", "--seeds", "0-1", "--results", str(tmp_path / "store"),
+            "--out", str(tmp_path / "m.md")]
+    assert s.main(argv) == 0
+    doc = (tmp_path / "m.md").read_text()
+    for row in ("re-observation (new receiver noise) − FFT band mask", "re-observation + FFT band mask",
+                "*random-init floor*", "*supervised (probe-train labels)*", "direction (%)", "peak SNR R²"):
+        assert row in doc, row
+    nums = json.loads((tmp_path / "m.json").read_text())
+    assert nums["seeds"] == [0, 1] and nums["pairs"]["reobserve - fft mlp_acc"]["n"] == 2
+    assert set(nums["gap_closed"]) >= {"none", "reobserve", "fft", "ids+reobserve", "flip"}
+    first = capsys.readouterr().out
+    assert "(reused)" not in first
+    assert s.main(argv) == 0                                                 # the rerun trains nothing
+    again = capsys.readouterr().out
+    assert again.count("(reused)") == first.count("] meteor ") and (tmp_path / "m.md").read_text() == doc
