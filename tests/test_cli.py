@@ -1,3 +1,4 @@
+import argparse
 import json
 
 import pytest
@@ -84,3 +85,61 @@ def test_variant_flags_reach_the_config():
 def test_bad_variant_flag_exits_2(capsys):
     assert cli.main(["train", "--sites", "features.7=0.1"]) == 2
     assert "unknown perturbation site 'features.7'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------- one vocabulary for every entry point
+def _sub(name: str) -> argparse.ArgumentParser:
+    """The parser of `idslab <name>`."""
+    action = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    return {s for a in parser._actions for s in a.option_strings if s.startswith("--")}
+
+
+def test_train_compare_embed_and_the_distributed_cli_share_their_flags():
+    from idslab import distributed_cli
+    train, compare, embed = (_options(_sub(n)) for n in ("train", "compare", "embed"))
+    ddp = _options(distributed_cli.build_parser())
+    assert ddp == train - {"--device", "--quiet"}         # torchrun picks the device; no progress bar to silence
+    assert train - compare == {"--views", "--save-model"}  # compare sets the views per condition, keeps no models
+    assert embed - train == {"--model"}                    # what embed reads; its data flags are train's
+    assert {"--data", "--data-key", "--label-key", "--tile", "--stride", "--edge"} <= embed & ddp & compare
+
+
+def test_the_distributed_cli_reads_data_and_prints_an_unlabelled_record(tmp_path, monkeypatch, capsys):
+    """`torchrun -m idslab.distributed_cli --data f.npy` (was: "ambiguous option: --data"), on a file without labels
+    (metrics None: was a TypeError after the whole run), without torchrun: the process group is faked."""
+    import types
+    import numpy as np
+    import torch
+    from idslab import distributed_cli
+    np.save(tmp_path / "u.npy", np.zeros((8, 16, 16), np.float32))
+    seen = {}
+
+    def fake_run_ddp(cfg, device=None, checkpoint=None):
+        seen.update(cfg=cfg, checkpoint=checkpoint)
+        return {"metrics": None, "loss_history": [4.1], "pretrain_s": 1.0, "wall_s": 2.0, "device": "cpu"}
+
+    monkeypatch.setattr(distributed_cli, "init", lambda: (0, 2, torch.device("cpu")))
+    monkeypatch.setattr(distributed_cli, "run_ddp", fake_run_ddp)
+    monkeypatch.setattr(distributed_cli, "dist", types.SimpleNamespace(barrier=lambda: None,
+                                                                       destroy_process_group=lambda: None))
+    assert distributed_cli.main(["--data", str(tmp_path / "u.npy"), "--encoder", "cnn16", "--batch-size", "4",
+                                 "--save-model", str(tmp_path / "m.pt"), "--out", str(tmp_path / "r.json")]) == 0
+    assert seen["cfg"].data_path == str(tmp_path / "u.npy") and seen["cfg"].dataset == "file"
+    assert seen["checkpoint"] == str(tmp_path / "m.pt")
+    out = capsys.readouterr().out
+    assert "no labels, probes skipped; final loss 4.100" in out and "2 processes" in out
+    assert json.loads((tmp_path / "r.json").read_text())["metrics"] is None
+
+
+def test_a_flag_prefix_is_never_taken_for_a_longer_flag(capsys):
+    # `reproduce` has --data-dir but no --data: with prefix matching `--data x` silently set the data cache to x
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "table1", "--report-only", "--data", "x"])
+    assert "unrecognized arguments: --data" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--batch", "4"])
+    assert "unrecognized arguments: --batch" in capsys.readouterr().err
