@@ -308,7 +308,8 @@ def add_embed_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="write the frozen 32-d h of every tile of a file (.npy or .npz)",
                        description="Embed every N x N tile of a .npy/.npz/HDF5 file or image folder with a saved "
                                    "model (train --save-model), s_l = 0, in batches on the device, using the "
-                                   "model's own input standardisation.",
+                                   "model's own input standardisation. The file is read chunk by chunk; each "
+                                   "finished chunk is kept in OUT.partial/, so a cut run resumes when rerun.",
                        epilog="example: idslab embed --model m.pt --data scenes.h5 --label-key mask --out h.npz")
     p.add_argument("--model", required=True, help="a model saved by `idslab train --save-model`")
     p.add_argument("--data", required=True, help=".npy, .npz, .h5 file or folder of images (a 1-D model: signals "
@@ -322,26 +323,41 @@ def add_embed_parser(sub) -> argparse.ArgumentParser:
                    help="drop tiles crossing the edge, or shift a last one to end on it")
     p.add_argument("--batch-size", type=int, default=1024, help="tiles per forward pass")
     p.add_argument("--device", default="auto", help=_HELP["device"])
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_embed)
     return p
 
 
 def cmd_embed(args) -> int:
-    from .embeddings import embed, save_embeddings
+    from .embeddings import embed
     check_outputs(**{"--out": args.out})  # before the model and the file are read
-    args.on_interrupt = "no embeddings were written (embed does not resume: rerun to start again)"
-    emb = embed(args.model, args.data, tile=args.tile, data_key=args.data_key, label_key=args.label_key,
-                stride=args.stride, edge=args.edge, batch_size=args.batch_size, device=args.device)
+    partial = f"{args.out}.partial"
+    args.on_interrupt = f"finished chunks (if any) are kept in {partial}: rerun the same command to resume"
+
+    def progress(done: int, total: int, tiles: int, seconds: float) -> None:
+        if args.quiet:
+            return
+        if tiles == 0:   # before the first chunk is read
+            resumed = f", resuming after the {done} finished in {partial}" if done else ""
+            print(f"embed: {args.data} in {total} chunk(s){resumed}", file=sys.stderr, flush=True)
+        else:
+            print(f"embed: {done}/{total} chunks, {tiles} tiles in {seconds:.1f} s ({tiles / max(seconds, 1e-9):.0f} "
+                  "tiles/s)", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():   # a failed write is this command's error (below), not a warning as well
+        warnings.filterwarnings("ignore", message="could not write the embeddings")
+        emb = embed(args.model, args.data, tile=args.tile, data_key=args.data_key, label_key=args.label_key,
+                    stride=args.stride, edge=args.edge, batch_size=args.batch_size, device=args.device,
+                    out=args.out, progress=progress)
     n_lab = int((emb.y >= 0).sum())
     t, n = emb.meta["tile"], emb.meta["file_shape"][0]
     what = f"windows of {t} samples from {n} signals" if emb.meta["dims"] == 1 else f"tiles of {t}x{t} from {n} images"
     print(f"{len(emb)} {what} -> h {tuple(emb.h.shape)} in {emb.meta['seconds']:.1f} s ({emb.meta['device']}); "
           f"{n_lab} labelled")
-    path, problem = atomic.write_or_fallback(args.out, lambda p: save_embeddings(p, emb), "embeddings")
-    if problem is not None:
-        print(f"idslab: error: {problem}", file=sys.stderr)
+    if "write_note" in emb.meta:
+        print(f"idslab: error: {emb.meta['write_note']}", file=sys.stderr)
         return 1
-    print(f"written to {path}")
+    print(f"written to {args.out}")
     return 0
 
 
