@@ -1,5 +1,6 @@
 import argparse
 import json
+import re
 
 import pytest
 
@@ -65,6 +66,7 @@ def test_bad_input_exits_2_with_a_message(argv, msg, capsys, monkeypatch):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert msg in err and "Traceback" not in err and "cnn100" not in err
+    assert unknown_flags(argv[0], err) == []      # the advice names only flags that exist
 
 
 def test_help_lists_subcommands(capsys):
@@ -143,3 +145,20 @@ def test_a_flag_prefix_is_never_taken_for_a_longer_flag(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--batch", "4"])
     assert "unrecognized arguments: --batch" in capsys.readouterr().err
+
+
+_COMMAND = re.compile(r"`idslab (\w+)([^`]*)`")
+_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def unknown_flags(command: str, message: str) -> list[str]:
+    """The --flags a message of `idslab <command>` names that the command it advises does not have: a flag inside
+    a quoted `idslab <other> ...` command belongs to that command, any other to `command` itself."""
+    bad = [f for cmd, text in _COMMAND.findall(message) for f in _FLAG.findall(text) if f not in _options(_sub(cmd))]
+    return bad + [f for f in _FLAG.findall(_COMMAND.sub("", message)) if f not in _options(_sub(command))]
+
+
+def test_the_flag_scanner_finds_a_flag_the_command_lacks():
+    assert unknown_flags("embed", "use --tile 16, or `idslab train --encoder cnn8 --tile 8`") == []
+    assert unknown_flags("embed", "choose --tile <= 40 (and a matching --encoder cnn1dN)") == ["--encoder"]
+    assert unknown_flags("embed", "`idslab train --window 8`") == ["--window"]
