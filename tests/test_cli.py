@@ -162,3 +162,20 @@ def test_the_flag_scanner_finds_a_flag_the_command_lacks():
     assert unknown_flags("embed", "use --tile 16, or `idslab train --encoder cnn8 --tile 8`") == []
     assert unknown_flags("embed", "choose --tile <= 40 (and a matching --encoder cnn1dN)") == ["--encoder"]
     assert unknown_flags("embed", "`idslab train --window 8`") == ["--window"]
+
+
+def test_report_only_over_damaged_records_names_them_and_the_fix(tmp_path, capsys):
+    """`reproduce --report-only` over a store whose records are damaged said "no finished runs" and nothing of them."""
+    from idslab.experiments import get_grid, grid_dir, record_path
+    grid = get_grid("fig3", quick=True)
+    folder = grid_dir(tmp_path, grid)
+    folder.mkdir(parents=True)
+    damaged = [record_path(folder, c) for c in grid.configs()[:2]]
+    damaged[0].write_text('{"config": {')                       # half-written
+    damaged[1].write_text('{"config": {}, "metrics": {}}')      # not a run record
+    assert cli.main(["reproduce", "fig3", "--quick", "--report-only", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "2 record file(s) of fig3 are damaged" in err and all(str(p) in err for p in damaged)
+    assert "delete them and run without --report-only" in err and "Traceback" not in err
+    assert unknown_flags("reproduce", err) == []
+    assert all(p.exists() for p in damaged)                      # named, never deleted by a report
