@@ -99,3 +99,11 @@ def test_a_bad_idslab_data_is_named_with_the_fix_at_setup(threads, tmp_path, bad
     assert "--data-dir" not in msg and "--" not in msg.replace("--data-dir", "")   # no flag a notebook lacks
     assert NB.setup("01", FakeMarimo(True), env={"IDSLAB_DATA": str(tmp_path / "new")}, gpu=False).data_dir == \
         str(tmp_path / "new")                                                        # a folder still to make is fine
+
+
+@pytest.mark.parametrize("name", ["00_meteor_radar", "02_reproduce", "03_your_data"])
+def test_the_other_notebooks_take_the_data_folder_from_data_dir(name):
+    """Notebooks without setup read $IDSLAB_DATA through idslab.notebook.data_dir too, so a bad value is named with
+    the fix there as well (their own `os.environ.get("IDSLAB_DATA")` passed it on unchecked)."""
+    src = (ROOT / "notebooks" / f"{name}.py").read_text()
+    assert "from idslab.notebook import data_dir" in src and 'environ.get("IDSLAB_DATA")' not in src
