@@ -179,3 +179,17 @@ def test_report_only_over_damaged_records_names_them_and_the_fix(tmp_path, capsy
     assert "delete them and run without --report-only" in err and "Traceback" not in err
     assert unknown_flags("reproduce", err) == []
     assert all(p.exists() for p in damaged)                      # named, never deleted by a report
+
+
+@pytest.mark.parametrize("argv", [
+    ["compare", "--conditions", "rotate"], ["compare", "--encoder", "cnn16", "--tile", "32"], ["compare", "--lr", "0"],
+    ["compare", "--seeds", "a"], ["train", "--objective", "masked"], ["train", "--dataset", "spectra"],
+    ["train", "--dataset", "spectra", "--encoder", "cnn1d512", "--tile", "100"], ["train", "--views", "reobserve"],
+    ["reproduce", "all", "--budget-s", "-1"], ["data", "meteor", "--tile", "7"],
+])
+def test_every_message_names_only_flags_of_its_command(argv, capsys, monkeypatch):
+    """compare has no --views, embed no --encoder, a notebook no flag at all: advice names what the user can type."""
+    monkeypatch.setattr(train, "load_data", lambda cfg: pytest.fail("work started before the input was checked"))
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("idslab: error: ") and unknown_flags(argv[0], err) == [], err
