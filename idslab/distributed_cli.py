@@ -33,12 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"idslab: error: {e}", file=sys.stderr)
         return 2
-    rank, world, device = init()
+    rank, _, device = init()
     try:
         cfg = config_from_args(args, device=str(device.type))
         rec = run_ddp(cfg, device=device, checkpoint=args.save_model)
         if rank == 0:
-            print(f"{summary(cfg, rec)}; {world} processes", flush=True)
+            print(summary(cfg, rec), flush=True)   # its device names the processes: "cpu x2 (gloo)"
             if args.out:
                 write_json(args.out, rec)
         dist.barrier()

@@ -122,7 +122,7 @@ def test_the_distributed_cli_reads_data_and_prints_an_unlabelled_record(tmp_path
 
     def fake_run_ddp(cfg, device=None, checkpoint=None):
         seen.update(cfg=cfg, checkpoint=checkpoint)
-        return {"metrics": None, "loss_history": [4.1], "pretrain_s": 1.0, "wall_s": 2.0, "device": "cpu"}
+        return {"metrics": None, "loss_history": [4.1], "pretrain_s": 1.0, "wall_s": 2.0, "device": "cpu x2 (gloo)"}
 
     monkeypatch.setattr(distributed_cli, "init", lambda: (0, 2, torch.device("cpu")))
     monkeypatch.setattr(distributed_cli, "run_ddp", fake_run_ddp)
@@ -133,7 +133,7 @@ def test_the_distributed_cli_reads_data_and_prints_an_unlabelled_record(tmp_path
     assert seen["cfg"].data_path == str(tmp_path / "u.npy") and seen["cfg"].dataset == "file"
     assert seen["checkpoint"] == str(tmp_path / "m.pt")
     out = capsys.readouterr().out
-    assert "no labels, probes skipped; final loss 4.100" in out and "2 processes" in out
+    assert "u.npy tile 16 cnn16 views=ids: no labels, probes skipped; final loss 4.100" in out
     assert json.loads((tmp_path / "r.json").read_text())["metrics"] is None
 
 
