@@ -39,8 +39,20 @@ _HELP = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """Every idslab command line: long flags match only in full, so `--data` never silently means --data-dir or
+    --data-path (argparse's prefix matching made `reproduce --data x` set --data-dir, and `torchrun -m
+    idslab.distributed_cli --data f.h5` fail as ambiguous)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def add_config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """One --flag per TrainConfig field, typed and defaulted from the dataclass (the single source of truth)."""
+    """One --flag per TrainConfig field, typed and defaulted from the dataclass (the single source of truth), plus
+    --sl, --sites and --data (the short form of --data-path): the flags of `idslab train`, `idslab compare` and the
+    distributed CLI alike."""
     from .train import TrainConfig
     for f in dataclasses.fields(TrainConfig):
         if f.name in skip or f.name == "sites":
@@ -56,6 +68,12 @@ def add_config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> N
     p.add_argument("--sites", default="fc1",
                    help="perturbation sites: 'fc1', 'fc1,fc2', with their own s_l 'fc1=0.02,fc2=0.05', conv "
                         "layers 'features.0', or every conv and linear weight 'all=0.3' ('all_depth=0.3': s_l/sqrt(L))")
+    if "data_path" not in skip:
+        p.add_argument("--data", dest="data_path", default=argparse.SUPPRESS,
+                       help="train on your own .npy / .npz / .h5 file or image folder (docs/DATA.md 'Your own data'); "
+                            "with --data-key/--label-key for the arrays, --tile N and a matching --encoder cnnN; "
+                            "signals (n, L), (n, C, L) or a .csv with one per row: --encoder cnn1dN, windows of "
+                            "--tile N")
 
 
 def parse_sites(text: str, sl: float) -> dict[str, float]:
@@ -105,6 +123,12 @@ def _tqdm_progress(desc: str):
         if done == total:
             bar.close()
     return progress
+
+
+def summary(cfg, rec: dict) -> str:
+    """The one line `idslab train` and the distributed CLI print for a finished run (with or without labels)."""
+    name = cfg.data_path if cfg.dataset == "file" else cfg.dataset
+    return f"{name} tile {cfg.tile} {cfg.encoder} views={cfg.views}: {_fmt(rec)}"
 
 
 def _fmt(rec: dict) -> str:
@@ -175,8 +199,7 @@ def cmd_train(args) -> int:
     check_outputs(**{"--out": args.out, "--save-model": args.save_model})
     args.on_interrupt = "no model or record was written (train does not resume: rerun to start again)"
     rec = run(cfg, progress=None if args.quiet else _tqdm_progress(cfg.views), checkpoint=args.save_model)
-    name = cfg.data_path if cfg.dataset == "file" else cfg.dataset
-    print(f"{name} tile {cfg.tile} {cfg.encoder} views={cfg.views}: {_fmt(rec)}")
+    print(summary(cfg, rec))
     status = 0
     if args.save_model and rec["checkpoint"]:
         args.on_interrupt = f"the model is in {rec['checkpoint']}; the record was not written"
@@ -271,14 +294,6 @@ class _Incremental:
 
 
 # ------------------------------------------------------------------------------------- a user's own data (issue 13)
-def add_file_args(p: argparse.ArgumentParser) -> None:
-    """`--data PATH`: the short form of --data-path (a .npy/.npz/HDF5 file or image folder; sets dataset 'file')."""
-    p.add_argument("--data", dest="data_path", default=argparse.SUPPRESS,
-                   help="train on your own .npy / .npz / .h5 file or image folder (docs/DATA.md 'Your own data'); "
-                        "with --data-key/--label-key for the arrays, --tile N and a matching --encoder cnnN; signals "
-                        "(n, L), (n, C, L) or a .csv with one per row: --encoder cnn1dN, windows of --tile N")
-
-
 def check_file_has_labels(cfg) -> None:
     """compare ranks conditions by probe accuracy: a user's file without labels cannot be compared (before work)."""
     from .datasets.arrays import open_data
@@ -293,7 +308,8 @@ def add_embed_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="write the frozen 32-d h of every tile of a file (.npy or .npz)",
                        description="Embed every N x N tile of a .npy/.npz/HDF5 file or image folder with a saved "
                                    "model (train --save-model), s_l = 0, in batches on the device, using the "
-                                   "model's own input standardisation.",
+                                   "model's own input standardisation. The file is read chunk by chunk; each "
+                                   "finished chunk is kept in OUT.partial/, so a cut run resumes when rerun.",
                        epilog="example: idslab embed --model m.pt --data scenes.h5 --label-key mask --out h.npz")
     p.add_argument("--model", required=True, help="a model saved by `idslab train --save-model`")
     p.add_argument("--data", required=True, help=".npy, .npz, .h5 file or folder of images (a 1-D model: signals "
@@ -307,41 +323,55 @@ def add_embed_parser(sub) -> argparse.ArgumentParser:
                    help="drop tiles crossing the edge, or shift a last one to end on it")
     p.add_argument("--batch-size", type=int, default=1024, help="tiles per forward pass")
     p.add_argument("--device", default="auto", help=_HELP["device"])
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_embed)
     return p
 
 
 def cmd_embed(args) -> int:
-    from .embeddings import embed, save_embeddings
+    from .embeddings import embed
     check_outputs(**{"--out": args.out})  # before the model and the file are read
-    args.on_interrupt = "no embeddings were written (embed does not resume: rerun to start again)"
-    emb = embed(args.model, args.data, tile=args.tile, data_key=args.data_key, label_key=args.label_key,
-                stride=args.stride, edge=args.edge, batch_size=args.batch_size, device=args.device)
+    partial = f"{args.out}.partial"
+    args.on_interrupt = f"finished chunks (if any) are kept in {partial}: rerun the same command to resume"
+
+    def progress(done: int, total: int, tiles: int, seconds: float) -> None:
+        if args.quiet:
+            return
+        if tiles == 0:   # before the first chunk is read
+            resumed = f", resuming after the {done} finished in {partial}" if done else ""
+            print(f"embed: {args.data} in {total} chunk(s){resumed}", file=sys.stderr, flush=True)
+        else:
+            print(f"embed: {done}/{total} chunks, {tiles} tiles in {seconds:.1f} s ({tiles / max(seconds, 1e-9):.0f} "
+                  "tiles/s)", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():   # a failed write is this command's error (below), not a warning as well
+        warnings.filterwarnings("ignore", message="could not write the embeddings")
+        emb = embed(args.model, args.data, tile=args.tile, data_key=args.data_key, label_key=args.label_key,
+                    stride=args.stride, edge=args.edge, batch_size=args.batch_size, device=args.device,
+                    out=args.out, progress=progress)
     n_lab = int((emb.y >= 0).sum())
     t, n = emb.meta["tile"], emb.meta["file_shape"][0]
     what = f"windows of {t} samples from {n} signals" if emb.meta["dims"] == 1 else f"tiles of {t}x{t} from {n} images"
     print(f"{len(emb)} {what} -> h {tuple(emb.h.shape)} in {emb.meta['seconds']:.1f} s ({emb.meta['device']}); "
           f"{n_lab} labelled")
-    path, problem = atomic.write_or_fallback(args.out, lambda p: save_embeddings(p, emb), "embeddings")
-    if problem is not None:
-        print(f"idslab: error: {problem}", file=sys.stderr)
+    if "write_note" in emb.meta:
+        print(f"idslab: error: {emb.meta['write_note']}", file=sys.stderr)
         return 1
-    print(f"written to {path}")
+    print(f"written to {args.out}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="idslab", description="Implicit Data Synthesis: SimCLR with weight-space positive pairs.",
         epilog="example: idslab train --dataset meteor --encoder cnn16 --views ids --sl 0.02 --epochs 5 --out r.json")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("train", help="pre-train one encoder, probe it, print and save a JSON record")
     add_config_args(p)
     p.add_argument("--out", help="write the JSON record here")
     p.add_argument("--save-model", help="write the pre-trained model here (idslab.train.load_checkpoint reads it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_file_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("compare", help="flip+rotation vs FFT mask vs IDS on the same encoder and data, with controls")
@@ -356,7 +386,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=None, help="store records here and reuse them on rerun (resumable)")
     p.add_argument("--out", help="write the list of JSON records here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_file_args(p)
     p.set_defaults(func=cmd_compare)
 
     from .datasets.cli import add_parser as add_data_parser

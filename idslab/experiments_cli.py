@@ -10,7 +10,8 @@ import time
 from .checks import check_folder
 from .datasets.cache import data_dir
 from .encoders import ENCODERS
-from .experiments import GRID_NAMES, get_grid, grid_dir, load_records, run_grid
+from .experiments import (GRID_NAMES, control_path, get_grid, grid_dir, load_records, read_control_record, read_record,
+                          record_path, run_grid)
 from .report import write_report
 
 
@@ -65,11 +66,16 @@ def cmd_reproduce(args) -> int:
         grid = _select(get_grid(name, quick=args.quick), args.encoders)
         t0 = time.perf_counter()
         if args.report_only:
-            records = load_records(grid_dir(args.results, grid), grid)
+            folder = grid_dir(args.results, grid)
+            records, damaged = load_records(folder, grid), damaged_records(folder, grid)
+            fix = (f"{len(damaged)} record file(s) of {grid.name} are damaged (half-written, edited or of another "
+                   f"idslab version): {', '.join(map(str, damaged))}: delete them and run without --report-only to "
+                   "rerun those cells" if damaged else "")
             if not records:  # an empty report would look like a result; most likely --results points elsewhere
-                raise FileNotFoundError(f"--report-only: no finished runs of {grid.name} under "
-                                        f"{grid_dir(args.results, grid)}: check --results, or run without "
-                                        "--report-only first")
+                raise FileNotFoundError(f"--report-only: no finished runs of {grid.name} under {folder}: "
+                                        f"{fix or 'check --results, or run without --report-only first'}")
+            if damaged:      # the report goes on without them: say which cells it lacks
+                print(f"idslab: warning: {fix}", file=sys.stderr, flush=True)
         else:
             records = run_grid(grid, args.results, progress=None if args.quiet else _bar(grid.title), stack=stack,
                                device=args.device, data_dir=args.data_dir, cifar_dir=args.cifar_dir)
@@ -120,6 +126,14 @@ def cmd_study(args) -> int:
     print(f"study: {man['stored']}/{len(cells)} cells stored, {result['wall_s']:.1f} s wall"
           f"{' (stopped by --budget-s)' if result['stopped_by_budget'] else ''}; archive {path}", flush=True)
     return 0
+
+
+def damaged_records(folder, grid) -> list:
+    """The grid's record files under `folder` that exist but do not read as finished runs (experiments.read_record,
+    read_control_record: the report leaves them out without a word)."""
+    cells = [(record_path(folder, c), read_record) for c in grid.configs()]
+    cells += [(control_path(folder, name, c), read_control_record) for name, c in grid.baseline_configs()]
+    return [path for path, read in cells if path.exists() and read(path) is None]
 
 
 def _select(grid, encoders: str | None):

@@ -8,7 +8,7 @@ the folders (data cache, CIFAR, results store) and the sizes each notebook runs 
 Before this module each of the three notebooks carried its own near-copy of these lines (issue 26). Sizes
 (`BUDGETS`): quick (IDSLAB_QUICK=1, CI: seconds), GPU, and the 2-core CPU default, sized for about 20 s of CPU
 per button in 01 and 04 and under the 2-minute warning in 05 (docs/BENCHMARKS.md, docs/NOTEBOOKS.md). Imports
-nothing from idslab; marimo only through the `mo` it is handed.
+only idslab.checks (the command line's folder check); marimo only through the `mo` it is handed.
 """
 from __future__ import annotations
 
@@ -83,6 +83,28 @@ def quick_mode(env=None) -> bool:
     return (env if env is not None else os.environ).get("IDSLAB_QUICK", "0") not in ("", "0")
 
 
+def data_dir(env=None, root: Path | None = None) -> str | None:
+    """The notebooks' data cache folder: $IDSLAB_DATA (~ expanded), else the checkout's data/ (None outside a
+    checkout: idslab's own default, ./data). A notebook has no command-line flag, so a bad $IDSLAB_DATA (set but
+    empty, a file, under a file, not writable) is a ValueError naming it and the fix here, before any work, not a
+    traceback about a flag deep in the first data load."""
+    from .checks import check_folder
+    env = env if env is not None else os.environ
+    root = root if root is not None else Path(__file__).resolve().parent.parent
+    default = str(root / "data") if (root / "pyproject.toml").exists() else None
+    if "IDSLAB_DATA" not in env:
+        return default
+    fix = ("set IDSLAB_DATA to a folder you can write before starting the notebook (`export IDSLAB_DATA=/path/to/"
+           f"folder`), or unset it (`unset IDSLAB_DATA`) to use {default or './data'}")
+    value = env["IDSLAB_DATA"]
+    if not value.strip():
+        raise ValueError(f"$IDSLAB_DATA is set but empty: {fix}")
+    try:
+        return str(check_folder(os.path.expanduser(value), "$IDSLAB_DATA"))
+    except ValueError as e:
+        raise ValueError(f"{e}; {fix}") from None
+
+
 def setup(notebook: str, mo, env=None, gpu: bool | None = None) -> NotebookSetup:
     """The set-up of notebook `notebook` ("01", "04", "05"): modes, device, folders and sizes (NotebookSetup).
 
@@ -90,7 +112,8 @@ def setup(notebook: str, mo, env=None, gpu: bool | None = None) -> NotebookSetup
     os.environ). gpu: override CUDA detection (tests). On a CPU it sets torch to one intra-op thread: on a 2-core
     CPU shared with the marimo server and the browser, torch's thread hand-offs dominate these small tensors
     (measured in notebook 01: probes 0.7 s instead of 17-30 s, training 8x faster). Quick mode makes a temporary
-    results folder, removed at exit. Raises ValueError for a notebook without sizes (before any work)."""
+    results folder, removed at exit. Raises ValueError for a notebook without sizes or a bad $IDSLAB_DATA (data_dir)
+    before any work."""
     if notebook not in BUDGETS:
         raise ValueError(f"notebook {notebook!r}: no sizes for it; use one of {', '.join(BUDGETS)} "
                          "(or add its sizes to idslab.notebook.BUDGETS)")
@@ -103,7 +126,7 @@ def setup(notebook: str, mo, env=None, gpu: bool | None = None) -> NotebookSetup
     auto = not mo.running_in_notebook()
     root = Path(__file__).resolve().parent.parent
     checkout = (root / "pyproject.toml").exists()
-    data_dir = env.get("IDSLAB_DATA") or (str(root / "data") if checkout else None)
+    data = data_dir(env, root)
     shared = root.parent / "shared" / "datasets" / "cifar10-train-jpg"
     cifar_dir = env.get("IDSLAB_CIFAR_DIR") or (str(shared) if shared.is_dir() else None)
     if quick:
@@ -113,7 +136,7 @@ def setup(notebook: str, mo, env=None, gpu: bool | None = None) -> NotebookSetup
         results_dir = root / "results" / "notebooks" if checkout else Path("results") / "notebooks"
     mode = "quick" if quick else "gpu" if gpu else "cpu"
     return NotebookSetup(notebook=notebook, quick=quick, auto=auto, gpu=gpu, device="cuda" if gpu else "cpu",
-                         view=None if auto else "marimo", root=root, data_dir=data_dir, cifar_dir=cifar_dir,
+                         view=None if auto else "marimo", root=root, data_dir=data, cifar_dir=cifar_dir,
                          results_dir=results_dir, store=results_dir / "store", budget=dict(BUDGETS[notebook][mode]))
 
 

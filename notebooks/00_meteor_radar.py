@@ -8,21 +8,19 @@ app = marimo.App(width="medium", app_title="Meteor radar tour")
 def _():
     # Set-up: imports, mode, folders.
     import os
-    from pathlib import Path
 
     import marimo as mo
     import torch
 
-    import idslab
     from idslab.datasets import MeteorParams, Sizes, load, rotated_streak, simulate_echo, simulate_scenes
+    from idslab.notebook import data_dir as _data_dir
     from idslab.plots import radar as R
     from idslab.plots import training as P
     from idslab.views import fft_band_mask, flip_rotate, rotate
 
     QUICK = os.environ.get("IDSLAB_QUICK", "0") not in ("", "0")
-    _root = Path(idslab.__file__).resolve().parent.parent
-    # $IDSLAB_DATA wins; else the checkout's data/; else ./data
-    DATA_DIR = os.environ.get("IDSLAB_DATA") or (str(_root / "data") if (_root / "pyproject.toml").exists() else None)
+    # $IDSLAB_DATA wins (a bad one: a ValueError naming it and the fix); else the checkout's data/; else ./data
+    DATA_DIR = _data_dir()
     RADAR = MeteorParams()
     return (
         DATA_DIR,

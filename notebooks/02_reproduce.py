@@ -38,7 +38,8 @@ def _():
     RESULTS = Path(tempfile.mkdtemp(prefix="idslab_nb02_")) if QUICK else ROOT / "results"
     if QUICK:
         atexit.register(shutil.rmtree, RESULTS, True)
-    DATA_DIR = os.environ.get("IDSLAB_DATA") or str(ROOT / "data")
+    from idslab.notebook import data_dir as _data_dir
+    DATA_DIR = _data_dir(root=ROOT)   # $IDSLAB_DATA (a bad one: a ValueError naming it and the fix), else data/
     _shared = ROOT.parent / "shared" / "datasets" / "cifar10-train-jpg"
     CIFAR_DIR = os.environ.get("IDSLAB_CIFAR_DIR") or (str(_shared) if _shared.is_dir() else None)
     VIEW = None if AUTO else "marimo"

@@ -59,7 +59,8 @@ def _(Path, idslab, mo, os, tempfile, torch):
     if QUICK or not torch.cuda.is_available():
         torch.set_num_threads(1)  # small tensors on a shared 2-core CPU: one thread is faster (notebook 01)
     ROOT = Path(idslab.__file__).resolve().parent.parent
-    DATA_DIR = Path(os.environ.get("IDSLAB_DATA") or ROOT / "data")
+    from idslab.notebook import data_dir as _data_dir
+    DATA_DIR = Path(_data_dir(root=ROOT) or ROOT / "data")   # $IDSLAB_DATA (a bad one: named with the fix)
     OUT_DIR = Path(tempfile.mkdtemp(prefix="idslab_nb03_")) if QUICK else DATA_DIR / "exports"
     # small CPU defaults (a GPU run can raise them in the controls)
     BUDGET = (dict(scenes=4, n_pretrain=256, n_probe_train=128, n_probe_test=64, epochs=1, batch_size=64)

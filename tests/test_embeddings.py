@@ -237,3 +237,141 @@ def test_a_users_signals_train_and_embed(tmp_path, capsys, layout):
     # the same file with a 2-D encoder, or the model on images: a clear error, exit 2
     assert main(["train", "--data", str(path), "--encoder", "cnn16", "--epochs", "1", "--quiet"]) == 2
     assert "1-D encoder" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------- issue 24: one vocabulary, streaming and resume
+@pytest.fixture(scope="module")
+def signal_model(tmp_path_factory):
+    """A 1-D model (cnn1d64, one channel) and the signals it was trained on."""
+    d = tmp_path_factory.mktemp("emb1d")
+    rng = np.random.default_rng(0)
+    np.savez(d / "s.npz", x=rng.standard_normal((24, 200)).astype(np.float32), y=np.arange(24) % 2)
+    cfg = TrainConfig(data_path=str(d / "s.npz"), encoder="cnn1d64", tile=64, epochs=1, batch_size=16,
+                      n_pretrain=32, n_probe_train=16, n_probe_test=16, knn_k=3, device="cpu")
+    run(cfg, checkpoint=str(d / "m1.pt"))
+    return d
+
+
+def test_a_model_given_the_other_kind_of_data_says_which_kind_each_is(trained, signal_model, tmp_path, capsys):
+    d, d1 = trained[0], signal_model
+    # a 1-D model given images (24, 48, 48): read as signals they have 48 "channels"; say what the file holds
+    with pytest.raises(ValueError) as e:
+        embed(str(d1 / "m1.pt"), d / "scenes.h5", label_key="mask", device="cpu")
+    msg = str(e.value)
+    assert "this model (cnn1d64) takes signals (1-D)" in msg and "holds images (2-D): 24 images of 48x48" in msg
+    assert "--encoder cnn32 --tile 32" in msg and "channel(s) but" not in msg
+    # the reverse: a 2-D model given signals (24, 200)
+    with pytest.raises(ValueError) as e:
+        embed(str(d / "m.pt"), d1 / "s.npz", device="cpu")
+    msg = str(e.value)
+    assert "this model (cnn16) takes images (2-D)" in msg and "holds signals (1-D): 24 signals of 200 samples" in msg
+
+
+def _embed_failures(d, d1, tmp):
+    """argv of `idslab embed` that must fail before any work (the models: d/m.pt cnn16, d1/m1.pt cnn1d64)."""
+    rng = np.random.default_rng(0)
+    np.save(tmp / "short.npy", rng.standard_normal((4, 40)).astype(np.float32))
+    np.save(tmp / "small.npy", rng.standard_normal((4, 8, 8)).astype(np.float32))
+    np.save(tmp / "rgb.npy", rng.standard_normal((4, 3, 16, 16)).astype(np.float32))
+    np.save(tmp / "sig3d.npy", rng.standard_normal((4, 2, 200)).astype(np.float32))
+    m, m1, out = str(d / "m.pt"), str(d1 / "m1.pt"), ["--out", str(tmp / "h.npy"), "--device", "cpu"]
+    return {
+        "1-D model, images": ["--model", m1, "--data", str(d / "scenes.h5"), *out],
+        "2-D model, signals": ["--model", m, "--data", str(d1 / "s.npz"), *out],
+        "signals shorter than the window": ["--model", m1, "--data", str(tmp / "short.npy"), *out],
+        "images smaller than the tile": ["--model", m, "--data", str(tmp / "small.npy"), *out],
+        "(n, C, L) signals to a 2-D model": ["--model", m, "--data", str(tmp / "sig3d.npy"), *out],
+        "3 channels for 1": ["--model", m, "--data", str(tmp / "rgb.npy"), *out],
+        "another tile": ["--model", m, "--data", str(d / "scenes.h5"), "--tile", "8", *out],
+        "a .npy with a label key": ["--model", m, "--data", str(tmp / "small.npy"), "--label-key", "y", *out],
+        "an unknown key": ["--model", m, "--data", str(d / "scenes.h5"), "--data-key", "nope", *out],
+        "no such model": ["--model", str(tmp / "none.pt"), "--data", str(d / "scenes.h5"), *out],
+        "no such file": ["--model", m, "--data", str(tmp / "none.h5"), *out],
+    }
+
+
+def test_every_embed_error_names_only_flags_that_exist(trained, signal_model, tmp_path, capsys):
+    """What embed advises is what embed (or the quoted `idslab train ...`) accepts: the message of a 1-D model on
+    signals shorter than its window advised an --encoder that embed does not have."""
+    from tests.test_cli import unknown_flags
+    for case, argv in _embed_failures(trained[0], signal_model, tmp_path).items():
+        assert main(["embed", *argv]) == 2, case
+        err = capsys.readouterr().err
+        assert err.startswith("idslab: error: ") and "Traceback" not in err, case
+        assert unknown_flags("embed", err) == [], (case, err)
+        assert not (tmp_path / "h.npy").exists() and not (tmp_path / "h.npy.partial").exists(), case
+
+
+def _counting(monkeypatch, stop_at: int | None = None):
+    """Patch the per-chunk read of embed: record each chunk's first scene; raise KeyboardInterrupt (a Ctrl-C) when
+    asked for chunk number `stop_at` of this call."""
+    import idslab.embeddings as E
+    real, calls = A.chunk_tiles, []
+
+    def chunk_tiles(src, spec, block):
+        if stop_at is not None and len(calls) == stop_at:
+            raise KeyboardInterrupt
+        calls.append(int(block[0]))
+        return real(src, spec, block)
+    monkeypatch.setattr(E, "chunk_tiles", chunk_tiles)
+    return calls
+
+
+def test_embed_streams_with_progress_and_resumes_after_a_cut(trained, tmp_path, monkeypatch, capsys):
+    """`idslab embed` cut after 2 of 5 chunks, then the same command again: it embeds chunks 2..4 only, the file
+    equals an uninterrupted run exactly, and it is written once, atomically, at the end."""
+    import idslab.embeddings as E
+    d = trained[0]
+    monkeypatch.setattr(A, "CHUNK_BYTES", 5 * 4 * 48 * 48)      # 5 scenes of 48x48 a chunk: 24 scenes, 5 chunks
+    ref = embed(str(d / "m.pt"), d / "scenes.h5", label_key="mask", device="cpu")
+    out, partial = tmp_path / "h.npz", tmp_path / "h.npz.partial"
+    argv = ["embed", "--model", str(d / "m.pt"), "--data", str(d / "scenes.h5"), "--label-key", "mask",
+            "--out", str(out), "--device", "cpu"]
+    capsys.readouterr()
+    calls = _counting(monkeypatch, stop_at=2)
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert calls == [0, 5] and "embed: 1/5 chunks" in err and "embed: 2/5 chunks" in err and "tiles/s" in err
+    assert f"{partial}: rerun the same command to resume" in err
+    assert not out.exists() and len(list(partial.glob("chunk_*.npz"))) == 2        # kept as it went
+    written = []
+    real_write = E.atomic_write
+    monkeypatch.setattr(E, "atomic_write", lambda p, *c: written.append(str(p)) or real_write(p, *c))
+    calls = _counting(monkeypatch)
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert calls == [10, 15, 20]                                  # resumed at chunk 2: chunks 0 and 1 not read again
+    assert "resuming after the 2 finished" in err and "embed: 5/5 chunks" in err
+    z = np.load(out)
+    for key in ("h", "y", "index"):
+        np.testing.assert_array_equal(z[key], getattr(ref, key))
+    meta = json.loads(str(z["meta"]))
+    assert {k: v for k, v in meta.items() if k != "seconds"} == {k: v for k, v in ref.meta.items() if k != "seconds"}
+    assert written[-1] == str(out) and not partial.exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_changed_model_or_input_never_resumes_silently(trained, tmp_path, monkeypatch):
+    import os
+    import shutil
+    d = trained[0]
+    monkeypatch.setattr(A, "CHUNK_BYTES", 5 * 4 * 48 * 48)
+    shutil.copy(d / "scenes.h5", tmp_path / "scenes.h5")
+    data, out = tmp_path / "scenes.h5", tmp_path / "h.npy"
+    kw = dict(label_key="mask", device="cpu", out=out)
+    _counting(monkeypatch, stop_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        embed(str(d / "m.pt"), data, **kw)
+    model = load_checkpoint(d / "m.pt")[0]
+    with torch.no_grad():
+        model.encoder.fc2.weight.mul_(1.01)                       # another model
+    calls = _counting(monkeypatch, stop_at=2)
+    with pytest.warns(UserWarning, match="holds the chunks of another embedding"):
+        with pytest.raises(KeyboardInterrupt):
+            embed(model, data, **kw)
+    assert calls == [0, 5]                                        # started again, not resumed
+    os.utime(data, ns=(1, 1))                                     # the input changed (its mtime)
+    calls = _counting(monkeypatch)
+    with pytest.warns(UserWarning, match="holds the chunks of another embedding"):
+        emb = embed(model, data, **kw)
+    assert calls == [0, 5, 10, 15, 20]
+    np.testing.assert_array_equal(np.load(out), emb.h)

@@ -277,12 +277,12 @@ def test_ctrl_c_says_resume_only_where_something_resumes(argv, patch, monkeypatc
     assert len(err.splitlines()) == 1
 
 
-def test_ctrl_c_in_embed_does_not_promise_a_resume(tmp_path, monkeypatch, capsys):
-    import idslab.embeddings
+def test_ctrl_c_in_embed_says_rerun_to_resume(tmp_path, monkeypatch, capsys):
+    import idslab.embeddings   # embed keeps each finished chunk in OUT.partial/ (issue 24)
     monkeypatch.setattr(idslab.embeddings, "embed", _interrupt)
     assert cli.main(["embed", "--model", "m.pt", "--data", "d.npy", "--out", str(tmp_path / "h.npy")]) == 130
     err = capsys.readouterr().err
-    assert "interrupted" in err and "resume" not in err.replace("does not resume", "")
+    assert "interrupted" in err and f"{tmp_path / 'h.npy'}.partial: rerun the same command to resume" in err
 
 
 def test_ctrl_c_in_reproduce_says_rerun_to_resume(tmp_path, monkeypatch, capsys):

@@ -84,3 +84,26 @@ def test_the_notebooks_call_setup_instead_of_a_copy(name):
     for copied in ("os.environ", "tempfile", "atexit", "cuda.is_available", "set_num_threads", "mkdtemp"):
         assert copied not in src, f"{name}: the set-up cell still does {copied} itself"
     assert os.path.exists(ROOT / "idslab" / "notebook.py")
+
+
+@pytest.mark.parametrize("bad", ["FILE", "FILE/under", ""])
+def test_a_bad_idslab_data_is_named_with_the_fix_at_setup(threads, tmp_path, bad):
+    """A notebook has no --data-dir: a bad $IDSLAB_DATA (a file, under a file, set but empty) was a traceback naming
+    --data-dir at the first data load; setup names $IDSLAB_DATA and how to set or unset it, before any work."""
+    (tmp_path / "FILE").write_text("x")
+    value = str(tmp_path / bad) if bad else ""
+    with pytest.raises(ValueError) as e:
+        NB.setup("01", FakeMarimo(True), env={"IDSLAB_DATA": value}, gpu=False)
+    msg = str(e.value)
+    assert "$IDSLAB_DATA" in msg and "export IDSLAB_DATA=" in msg and "unset IDSLAB_DATA" in msg
+    assert "--data-dir" not in msg and "--" not in msg.replace("--data-dir", "")   # no flag a notebook lacks
+    assert NB.setup("01", FakeMarimo(True), env={"IDSLAB_DATA": str(tmp_path / "new")}, gpu=False).data_dir == \
+        str(tmp_path / "new")                                                        # a folder still to make is fine
+
+
+@pytest.mark.parametrize("name", ["00_meteor_radar", "02_reproduce", "03_your_data"])
+def test_the_other_notebooks_take_the_data_folder_from_data_dir(name):
+    """Notebooks without setup read $IDSLAB_DATA through idslab.notebook.data_dir too, so a bad value is named with
+    the fix there as well (their own `os.environ.get("IDSLAB_DATA")` passed it on unchecked)."""
+    src = (ROOT / "notebooks" / f"{name}.py").read_text()
+    assert "from idslab.notebook import data_dir" in src and 'environ.get("IDSLAB_DATA")' not in src

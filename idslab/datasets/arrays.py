@@ -87,6 +87,11 @@ class DataSource:
         return int(self.shape[0])
 
     @property
+    def three_d(self) -> bool:
+        """A 3-D array: images (n, H, W) or signals (n, C, L), as the encoder reads it; either may be meant."""
+        return self.kind != "images" and len(getattr(self._x, "shape", ())) == 3
+
+    @property
     def labelled(self) -> bool:
         return self.labels is not None or self.mask is not None
 
@@ -415,10 +420,16 @@ def fingerprint(path) -> dict:
     if not p.exists():
         raise FileNotFoundError(f"data file {p} does not exist: give the path to a .npy, .npz or .h5 file or a "
                                 "folder of images")
+    return dict(_fingerprint(str(p), file_state(p)))
+
+
+def file_state(path) -> tuple:
+    """What any change of a file changes, without reading it (_state); of an image folder, (relative path,) +
+    _state of every image."""
+    p = Path(path).expanduser().resolve()
     if p.is_dir():
-        files = _folder_images(p)
-        return dict(_fingerprint(str(p), tuple((str(f.relative_to(p)),) + _state(f) for f in files)))
-    return dict(_fingerprint(str(p), _state(p)))
+        return tuple((str(f.relative_to(p)),) + _state(f) for f in _folder_images(p))
+    return _state(p)
 
 
 def _state(p: Path) -> tuple:
@@ -585,20 +596,30 @@ def read_tiles(src: DataSource, spec: TileSpec, scene: np.ndarray, pos: np.ndarr
     return out
 
 
-def iter_tiles(src: DataSource, spec: TileSpec):
-    """Every tile of every scene in order, chunk by chunk: yields (x (m, C, N, N) float32, y (m,) int64 with -1 for
-    unlabelled/ambiguous, index (m, 3) int64 = scene, top row, left column in pixels). Signals: x (m, C, N) windows
-    and index (m, 2) = signal, first sample."""
+def scene_chunks(src: DataSource) -> list[np.ndarray]:
+    """The scenes (images or signals) iter_tiles reads at a time, in order: blocks of about CHUNK_BYTES of float32."""
+    step = _chunk_scenes(src)
+    return [np.arange(i, min(src.n, i + step)) for i in range(0, src.n, step)]
+
+
+def chunk_tiles(src: DataSource, spec: TileSpec, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every tile of the scenes `block` (one of scene_chunks), read from the file now: (x, y, index) as iter_tiles
+    yields them."""
     grid = grid_of(src, spec)
     corners = np.stack([g.ravel() for g in np.meshgrid(*grid, indexing="ij")], 1)   # (T, 2) or (T, 1)
-    step = _chunk_scenes(src)
-    for i in range(0, src.n, step):
-        block = np.arange(i, min(src.n, i + step))
-        x = cut(src, src.read(block), grid, spec.tile)
-        y = tile_labels(src, spec, block)
-        t = corners.shape[0]
-        index = np.concatenate([np.repeat(block, t)[:, None], np.tile(corners, (block.size, 1))], 1)
-        yield x.reshape((-1,) + x.shape[2:]), y.reshape(-1), index
+    x = cut(src, src.read(block), grid, spec.tile)
+    y = tile_labels(src, spec, block)
+    index = np.concatenate([np.repeat(block, corners.shape[0])[:, None], np.tile(corners, (block.size, 1))], 1)
+    return x.reshape((-1,) + x.shape[2:]), y.reshape(-1), index
+
+
+def iter_tiles(src: DataSource, spec: TileSpec):
+    """Every tile of every scene in order, chunk by chunk (scene_chunks): yields (x (m, C, N, N) float32, y (m,)
+    int64 with -1 for unlabelled/ambiguous, index (m, 3) int64 = scene, top row, left column in pixels). Signals:
+    x (m, C, N) windows and index (m, 2) = signal, first sample."""
+    grid_of(src, spec)   # a tile larger than the scenes: the error before the first read
+    for block in scene_chunks(src):
+        yield chunk_tiles(src, spec, block)
 
 
 # ------------------------------------------------------------------------------------------------------- splits
