@@ -6,9 +6,10 @@ experiments.compare (one engine, records stored and resumed), at reduced sizes s
     OMP_NUM_THREADS=1 python scripts/protocol_study.py --tile 64 --encoders cnn64,resnet18 [--stem small]
     OMP_NUM_THREADS=1 python scripts/protocol_study.py --tile 64 --encoders resnet18 --val --batch 64 --lr 3e-3
 
---val: choose a protocol on training data only. The probe-train split is cut in two class-balanced halves: the
-probes (and the supervised control) fit on the first, and are scored on the second (the "validation" split, in the
-probe-test slot); the probe-test split is not read. Records go to their own folder (suffix _val).
+--val: choose a protocol on training data only. The probe-train split is cut in two class-balanced halves, each
+positive with its own background (validation_data): the probes (and the supervised control) fit on the first, and
+are scored on the second (the "validation" split, in the probe-test slot); the probe-test split is not read.
+Records go to their own folder (suffix _val2; _val held a first split that cut twins apart).
 --stem mid: the ResNet's ImageNet stem (7x7 stride-2 conv + 3x3 stride-2 max-pool, /4) replaced by a 3x3 stride-1
 conv keeping the max-pool (/2), the usual remedy for small images; "small" drops the max-pool too (/1). Records of a
 stem other than the encoder's default live in their own folder (the config does not carry the stem).
@@ -29,23 +30,47 @@ from idslab.experiments import compare
 from idslab.train import TrainConfig
 
 
+def twins(x: torch.Tensor, y: torch.Tensor) -> dict:
+    """{positive index: negative index} for the negatives that are a positive's own background (the meteor
+    generator's matched negatives include "each positive's own background: the same tile without the echo",
+    docs/DATA.md): the negative sharing more than 2% of the positive's pixels exactly (twins share 5-90% at
+    N = 64, the echo's sidelobes and striations changing the rest; unrelated tiles of these float renders share
+    < 0.2%, and no test tile shares 2% with a probe-train tile). x (n, C, N, N), y (n,)."""
+    flat = x.flatten(1)
+    pos, neg = torch.nonzero(y == 1).flatten(), torch.nonzero(y == 0).flatten()
+    out = {}
+    for i in pos.tolist():
+        same = (flat[neg] == flat[i]).float().mean(1)          # (n_neg,) fraction of identical pixels
+        j = int(same.argmax())
+        if same[j] > 0.02:
+            out[i] = int(neg[j])
+    return out
+
+
 def validation_data(data):
-    """The same SSLData with probe-train cut in two class-balanced halves: probe_train = the first half of each
-    class, probe_test = the rest (a validation split from training data; the real probe-test split is dropped)."""
+    """The same SSLData with probe-train cut in two class-balanced halves: probe_train = the first half of the
+    positives with their own backgrounds (twins()) and negatives to balance, probe_test = the rest (a validation
+    split from training data; the real probe-test split is dropped). Twins stay on one side: a probe that fits a
+    positive and is scored on its background (same noise and clutter, opposite label) would be pushed below chance
+    (at N = 64, 173 of the 512 probe-train positives have their background in the split; at N = 32, 71)."""
     y = data.probe_train.y
-    fit, val = [], []
-    for c in y.unique():
-        idx = torch.nonzero(y == c).flatten()                 # in the split's own (seeded) order
-        fit.append(idx[: len(idx) // 2])
-        val.append(idx[len(idx) // 2:])
-    fit, val = torch.cat(fit).sort().values, torch.cat(val).sort().values
+    tw = twins(data.probe_train.x, y)
+    pos, neg = torch.nonzero(y == 1).flatten().tolist(), torch.nonzero(y == 0).flatten().tolist()
+    fit_pos, val_pos = pos[: len(pos) // 2], pos[len(pos) // 2:]
+    fit_neg = list(dict.fromkeys(tw[i] for i in fit_pos if i in tw))
+    val_neg = list(dict.fromkeys(tw[i] for i in val_pos if i in tw and tw[i] not in fit_neg))
+    rest = [j for j in neg if j not in set(fit_neg) | set(val_neg)]
+    k = max(0, len(fit_pos) - len(fit_neg))
+    fit_neg, val_neg = fit_neg + rest[:k], val_neg + rest[k:]
+    fit = torch.tensor(sorted(fit_pos + fit_neg))
+    val = torch.tensor(sorted(val_pos + val_neg))
 
     def take(idx):
         s = data.probe_train
         return Split(s.x[idx], s.y[idx], {k: v[idx] for k, v in s.targets.items()},
                      None if s.ivar is None else s.ivar[idx])
     return dataclasses.replace(data, probe_train=take(fit), probe_test=take(val),
-                               meta={**data.meta, "validation": "probe_train halves"})
+                               meta={**data.meta, "validation": "probe_train halves, twins together"})
 
 
 def with_warmup(k: int) -> None:
@@ -89,7 +114,7 @@ def main(argv=None) -> int:
         data = train.load_data(base)
         if args.val:
             data = validation_data(data)
-        folder = (f"{args.results}/{enc}_t{args.tile}_{args.stem}{'_val' if args.val else ''}"
+        folder = (f"{args.results}/{enc}_t{args.tile}_{args.stem}{'_val2' if args.val else ''}"
                   f"{f'_w{args.warmup}' if args.warmup else ''}")
         seeds = [int(s) for s in args.seeds.split(",")]
         t0 = time.perf_counter()
