@@ -84,6 +84,37 @@ def with_warmup(k: int) -> None:
     train.Engine.step = warm
 
 
+def summary(results: str) -> str:
+    """One Markdown table of every validation store under results (folders *_val2): per folder (encoder, tile, stem,
+    warm-up) and protocol (batch, lr, epochs), the MLP accuracy of each condition and control at seed 0, in %."""
+    from pathlib import Path
+    rows: dict = {}
+    for folder in sorted(Path(results).glob("*_val2*")):
+        for f in sorted(folder.glob("*.json")):
+            r = json.loads(f.read_text())
+            c = r["config"]
+            if "control" in r:
+                what, acc, epochs = r["control"], r["metrics"]["acc"], None
+            else:
+                what = "floor" if c["epochs"] == 0 else c["views"]
+                acc, epochs = r["metrics"]["mlp_acc"], c["epochs"] or None
+            if c["seed"] != 0:
+                continue                               # seed 0 only; the 3-seed runs are reported by compare
+            key = (folder.name, c["batch_size"], c["lr"])
+            rows.setdefault(key, {}).setdefault(epochs, {})[what] = 100 * acc
+    cols = ("floor", "trivial", "supervised", "none", "ids", "flip", "fft")
+    out = ["| store | batch | lr | SSL epochs | " + " | ".join(cols) + " |", "|---|---:|---:|---:|" + "---:|" * len(cols)]
+    for (name, b, lr), by_ep in rows.items():
+        shared = {k: v for e in by_ep.values() for k, v in e.items() if k in ("floor", "trivial", "supervised")}
+        for ep, got in sorted(by_ep.items(), key=lambda kv: kv[0] or 0):
+            if ep is None and len(by_ep) > 1:
+                continue                       # the controls alone: shown on the trained rows of this protocol
+            vals = {**shared, **got}
+            out.append(f"| {name} | {b} | {lr:g} | {ep or '-'} | " +
+                       " | ".join(f"{vals[k]:.1f}" if k in vals else "" for k in cols) + " |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tile", type=int, default=64)
@@ -100,7 +131,11 @@ def main(argv=None) -> int:
     p.add_argument("--stem", default="imagenet", choices=encoders.STEMS)
     p.add_argument("--val", action="store_true", help="score on a validation half of probe-train (see above)")
     p.add_argument("--results", default="results/protocol_study")
+    p.add_argument("--summary", action="store_true", help="print the validation stores' table and exit")
     args = p.parse_args(argv)
+    if args.summary:
+        print(summary(args.results))
+        return 0
     torch.set_num_threads(1)
     if args.stem != "imagenet":   # the engine and the supervised control build the encoder by name: bind the stem
         for mod in (train, baselines):
