@@ -9,12 +9,16 @@ cut useful, resumable from the results store, inside a time budget, packed into 
 
 Cells are the grids of idslab.experiments (get_grid: the same configs, hashes and folders as `idslab reproduce
 table1|table2|fig3`, so records are shared with those commands). The order (plan()):
-  tier 0  seed 0 of IDS, flip, no augmentation and the floor, for every encoder of Tables 1 and 2;
-  tier 1  seed 0 of the rest: the FFT mask (Table 1), the trivial and supervised controls, Figure 3's s_l sweep;
-  tier 2  every other seed.
-Within a tier, cheap encoders first and the cells of one (grid, encoder) together, so the stacked path
-(idslab.multi, CUDA only by default) gets them in one group. Every record is written atomically as its cell
-finishes (experiments' store); a rerun of the same command trains only the cells without a record.
+  tier 0  seed 0 of IDS, flip, no augmentation, the floor and the trivial and supervised controls, for every
+          encoder of Tables 1 and 2;
+  tier 1  seed 0 of the rest (the FFT mask of Table 1, Figure 3's s_l sweep and its controls), and every other seed
+          of the small CNNs (CNN-8 to CNN-64, Figure 3's CNN-16: the encoders multi.can_stack stacks on a GPU);
+  tier 2  seeds 1 and 2 of CNN-128, CNN-256, ResNet-18 and ResNet-50: run only if the budget remains (BIG).
+At full size CNN-256 and the ResNets pre-train 5 epochs, not 20 (SHORT: the one cut, so that tier 0 fits one loan).
+Within a tier, grid by grid (Table 2 first, GRID_ORDER), cheap encoders first and the cells of one (grid, encoder)
+together, so the stacked path (idslab.multi, CUDA only: on the CPU it is slower for every encoder,
+benchmarks/bench_stack.py) gets them in one group. Every record is written atomically as its cell finishes
+(experiments' store); a rerun of the same command trains only the cells without a record.
 
 The estimate (estimate()) is a stated model, not a measurement: per-encoder costs of one full-protocol run measured
 on an NVIDIA H200 (docs/GPU_CHECK.md, 2026-12-04, torch 2.11) scaled to the device asked for (COST_MODELS).
@@ -41,10 +45,26 @@ from .report import write_report
 from .train import TrainConfig
 
 GRIDS = ("table1", "table2", "fig3")
+# Within a tier, grid by grid, Table 2 first: its data (one CIFAR-10 decode, then a resize per tile) are ready in
+# about 30 s, while the meteor sets (252 s in all on 16 cores, N = 256 alone 89 s) generate beside the training;
+# by this order the modelled wait for data falls from 130 s to 28 s (estimate()).
+GRID_ORDER = ("table2", "table1", "fig3")
 SIZES = ("full", "quick", "tiny")
 # tiny: the study's code path end to end in seconds on one CPU thread (tests/test_study.py); not a result
 TINY = dict(n_pretrain=128, n_probe_train=64, n_probe_test=64, epochs=1, batch_size=64)
 SUFFIX = {"full": "", "quick": "_quick", "tiny": "_tiny"}
+# Encoders whose seeds after the first are tier 2 (run only if the budget remains): one of their runs costs 3-30
+# small-CNN runs (COST_MODELS), and the small CNNs stack on a GPU while these do not (multi.can_stack).
+BIG = ("cnn128", "cnn256", "resnet18", "resnet50")
+# The study's one cut of the protocol (full size only; the same for every condition and control of a row, so its
+# comparisons stay paired): these rows pre-train for 5 epochs (75 steps of 2 x 256 views) instead of 20. Why: by the
+# cost model their 20-epoch seed-0 cells alone take 12 of tier 0's 16 minutes on an H100, so every encoder's seed 0
+# could not fit one 9-minute loan; and at the 20-epoch protocol they did not learn (docs/GPU_CHECK.md: ResNet-18
+# 59.8%, ResNet-50 55.8%, trivial about 54%), and on the CPU neither 4x the steps nor 3x the epochs made ResNet-18
+# learn under SSL (docs/PROTOCOL.md, "Protocol study"). That 5 epochs lose nothing at N = 256 is not measured. Their
+# records differ from `idslab reproduce table1`'s (the epochs are in the hash); the trivial and supervised controls
+# do not depend on epochs and are shared. SHORT = {} gives the paper's 20 epochs (tier 0 then ends at 16.4 min).
+SHORT = {"cnn256": 5, "resnet18": 5, "resnet50": 5}
 
 # ------------------------------------------------------------------------------------------------ cost model
 # Measured on one NVIDIA H200 (docs/GPU_CHECK.md, `idslab train --views ids`, full protocol: 20 epochs x 15 steps of
@@ -54,6 +74,14 @@ H200_PRETRAIN_S = {"cnn8": 1.6, "cnn16": 1.6, "cnn32": 1.6, "cnn64": 1.8, "cnn12
 H200_RUN_S = {"cnn8": 3.8, "cnn16": 3.9, "cnn32": 3.7, "cnn64": 4.2, "cnn128": 6.3, "cnn256": 18.8,
               "resnet18": 23.5, "resnet50": 50.0}
 H200_STEPS = 300
+# The H200's whole-run seconds are single `idslab train` processes: they include the process's CUDA start-up and
+# warm-up, which a study pays once, not per cell. CPU-side probe work of one CNN-8 cell (make_record: k-NN, MLP
+# probe, physics probes, diagnostics on 2,000 + 600 tiles) measured on the 2-core CPU: 0.44-0.55 CPU-s, the larger
+# taken (benchmarks/bench_probes.py, 2026-12-07). So of CNN-8's 2.2 s beyond pre-training, START_S = 2.2 - 0.55 is
+# start-up, counted once per study and taken off every encoder's per-cell probe time (the rest, e.g. embedding
+# 2,600 tiles, stays).
+PROBE_CNN8_S = 0.55
+START_S = H200_RUN_S["cnn8"] - H200_PRETRAIN_S["cnn8"] - PROBE_CNN8_S
 # Stacking K runs (bench_throughput.py on the H200): samples/s of 8 stacked CNN-16 runs / one run = 329,042 / 65,749
 # = 5.0; CNN-64: 78,319 / 67,435 = 1.16. CNN-8 is taken as CNN-16, CNN-32 as CNN-64 (not measured: the lower bound).
 H200_STACK8 = {"cnn8": 5.0, "cnn16": 5.0, "cnn32": 1.16, "cnn64": 1.16}
@@ -78,9 +106,10 @@ class CostModel:
 
 COST_MODELS = {
     "cuda": CostModel("H100 estimate", 1.43, 1.0, 1.0,
-                      "H200-measured costs (docs/GPU_CHECK.md); training steps x 1.43 = the H200/H100 memory-"
-                      "bandwidth ratio (4.8 / 3.35 TB/s, same tensor cores: the pessimistic case, steps entirely "
-                      "bandwidth-bound), probes and data generation (CPU-side, 16 cores on both machines) x 1"),
+                      "a model from the H200's measurements (docs/GPU_CHECK.md); training steps x 1.43 = the "
+                      "H200/H100 memory-bandwidth ratio (4.8 / 3.35 TB/s, same tensor cores: the pessimistic case, "
+                      "steps entirely bandwidth-bound), probes and data generation (CPU-side, 16 cores on both "
+                      "machines) x 1, the probes net of the process's start-up (START_S, once per study)"),
     "cpu": CostModel("CPU extrapolation", 60.0, 3.0, 8.0,
                      "H200 costs x 60 for steps (ResNet-18 at N = 64 on this 2-core CPU, 1 thread: 1.4 s per 128 "
                      "views; the H200 runs 4,406 views/s at N = 256), x 3 for probes, x 8 for data (1 core vs 16); a "
@@ -143,6 +172,14 @@ def study_grid(name: str, size: str, encoders: tuple[str, ...] | None = None) ->
     return grid
 
 
+def _tier(grid: str, cfg: TrainConfig, first: bool, s0: int) -> int:
+    """The module doc's tiers. first: IDS, flip, none, the floor or a trivial/supervised control (tier 0 at seed
+    s0 in Tables 1 and 2)."""
+    if cfg.seed == s0:
+        return 0 if first and grid != "fig3" else 1
+    return 2 if cfg.encoder in BIG else 1
+
+
 def plan(size: str = "full", grids=GRIDS, encoders: tuple[str, ...] | None = None, results: str = "results",
          **extra) -> list[Cell]:
     """Every cell of the study, in run order (module doc). extra: TrainConfig fields outside the protocol (device,
@@ -160,19 +197,16 @@ def plan(size: str = "full", grids=GRIDS, encoders: tuple[str, ...] | None = Non
         folder = str(Path(results) / (name + SUFFIX[size]))
         s0 = grid.seeds[0]
         for cfg in grid.configs(**extra):
-            if name == "fig3":
-                tier = 1 if cfg.seed == s0 else 2
-            elif cfg.seed != s0:
-                tier = 2
-            else:   # seed 0: IDS, flip, none and floor first; the FFT mask next
-                tier = 0 if cfg.views in ("ids", "flip", "none") else 1
-            cells.append(Cell(name, "train", cfg, tier, folder))
+            if size == "full" and cfg.encoder in SHORT and cfg.epochs > 0:
+                cfg = dataclasses.replace(cfg, epochs=SHORT[cfg.encoder])
+            cells.append(Cell(name, "train", cfg, _tier(name, cfg, cfg.views in ("ids", "flip", "none"), s0),
+                              folder))
         for kind, cfg in grid.baseline_configs(**extra):
-            cells.append(Cell(name, kind, cfg, 1 if cfg.seed == s0 else 2, folder))
+            cells.append(Cell(name, kind, cfg, _tier(name, cfg, True, s0), folder))
     rank = {e: i for i, e in enumerate(ENCODERS_2D)}     # cheap first (CNN-8 ... ResNet-50)
     kinds = {"train": 0, "trivial": 1, "supervised": 2}
-    keyed = sorted(enumerate(cells), key=lambda ic: (ic[1].tier, rank.get(ic[1].cfg.encoder, 99),
-                                                     GRIDS.index(ic[1].grid), kinds[ic[1].kind], ic[0]))
+    keyed = sorted(enumerate(cells), key=lambda ic: (ic[1].tier, GRID_ORDER.index(ic[1].grid),
+                                                     rank.get(ic[1].cfg.encoder, 99), kinds[ic[1].kind], ic[0]))
     return [c for _, c in keyed]
 
 
@@ -204,7 +238,8 @@ def cell_seconds(cell: Cell, model: CostModel, stacked: int = 1) -> float:
     stacking speed-up at 8, capped at the group size)."""
     enc, cfg = cell.cfg.encoder, cell.cfg
     step = H200_PRETRAIN_S[enc] / H200_STEPS * _scale(cfg) * model.train
-    probe = (H200_RUN_S[enc] - H200_PRETRAIN_S[enc]) * model.probe * (cfg.n_probe_train + cfg.n_probe_test) / 2600
+    probe = (H200_RUN_S[enc] - H200_PRETRAIN_S[enc] - START_S) * model.probe * (cfg.n_probe_train +
+                                                                              cfg.n_probe_test) / 2600
     if cell.kind == "trivial":
         return 1.0 * model.probe
     if cell.kind == "supervised":   # 30 epochs of probe-train, one view per sample (half an SSL step's work)
@@ -218,18 +253,20 @@ def estimate(cells: list[Cell], device: str = "cuda", stack: bool = True) -> dic
     """The study's wall time on `device` under COST_MODELS[device] ("cuda": an H100; "cpu": a rough scale), as a
     timeline: data sets generated in order of first use, in parallel with training (prefetch), each cell starting
     when its data is ready. Returns {"model", "basis", "cells": [(cell, seconds)], "total_s", "by_tier",
-    "data_s", "stored"} (cells with a record already count 0)."""
+    "tier_end_s", "data_s", "stored"} (cells with a record already count 0; tier_end_s: the wall time at which
+    each tier's last cell ends, i.e. what a budget must hold for that tier and the ones before it)."""
     model = COST_MODELS["cuda" if device.startswith("cuda") else "cpu"]
     per, stored = [], 0
     groups = {}
-    if stack:
+    if stacking(stack, device):
         from .multi import group_compatible
         for b in batches(cells):
             if b[0].kind == "train":
                 for g in group_compatible([c.cfg for c in b], [id(c) for c in b]):
                     for i, _ in g:
                         groups[i] = len(g)
-    ready, gen_t, t = {}, 0.0, 0.0
+    ready, gen_t = {}, 0.0
+    t = START_S * model.probe                               # the process's CUDA start-up, once
     for c in cells:                                         # data in order of first use, one generator at a time
         key = (c.cfg.dataset, c.cfg.tile)
         if key not in ready:
@@ -240,6 +277,7 @@ def estimate(cells: list[Cell], device: str = "cuda", stack: bool = True) -> dic
             ready[key] = gen_t
     data_wait = 0.0
     by_tier: dict = {}
+    tier_end: dict = {}
     for c in cells:
         if c.stored():
             s, stored = 0.0, stored + 1
@@ -250,8 +288,16 @@ def estimate(cells: list[Cell], device: str = "cuda", stack: bool = True) -> dic
         t = start + s
         per.append((c, s))
         by_tier[c.tier] = by_tier.get(c.tier, 0.0) + s
+        tier_end[c.tier] = t
     return {"model": model.name, "basis": model.basis, "cells": per, "total_s": t, "by_tier": by_tier,
-            "data_s": gen_t, "data_wait_s": data_wait, "stored": stored}
+            "tier_end_s": tier_end, "data_s": gen_t, "data_wait_s": data_wait, "stored": stored}
+
+
+def stacking(stack: bool | str, device: str) -> bool:
+    """Whether the study stacks small CNN runs (idslab.multi): on CUDA when asked ("auto" or True), never on the
+    CPU, where the stacked path is slower than sequential runs for every encoder multi.can_stack accepts (0.3-0.7x,
+    benchmarks/bench_stack.py, docs/BENCHMARKS.md)."""
+    return bool(stack) and device.startswith("cuda")
 
 
 def estimate_text(est: dict, cells_listed: bool = False) -> str:
@@ -273,6 +319,16 @@ def estimate_text(est: dict, cells_listed: bool = False) -> str:
     lines.append(f"estimate ({est['model']}, a model, not a measurement): {n} cells ({est['stored']} stored), "
                  f"{est['total_s'] / 60:.1f} min wall ({tiers}; data generation {est['data_s']:.0f} s in parallel, "
                  f"{est['data_wait_s']:.0f} s of it waited for)")
+    short = sorted({c.cfg.encoder for c, _ in est["cells"] if c.kind == "train" and
+                    c.cfg.epochs == SHORT.get(c.cfg.encoder)})
+    if short:
+        lines.append(f"  cut: {', '.join(short)} pre-train {SHORT[short[0]]} epochs, not the protocol's "
+                     f"{TrainConfig().epochs} (study.SHORT)")
+    ends = est["tier_end_s"]
+    if ends:   # what a budget must hold for each tier and those before it (tier 2: only if the budget remains)
+        lines.append("  cumulative: " + ", ".join(f"tier {k} ends at {v / 60:.1f} min"
+                                                  for k, v in sorted(ends.items()))
+                     + (" (tier 2: only if the budget remains)" if 2 in ends else ""))
     lines.append(f"  model: {est['basis']}")
     return "\n".join(lines)
 
@@ -351,6 +407,7 @@ def run_study(cells: list[Cell], budget_s: float | None = None, stack: bool | st
     batch, stop if the time spent plus the batch's estimate (scaled by the measured/estimated ratio so far) passes
     it. Returns {"done", "ran", "skipped", "left", "wall_s", "stopped_by_budget"}."""
     model = COST_MODELS["cuda" if device.startswith("cuda") else "cpu"]
+    stack = stacking(stack, device)
     todo = [c for c in cells if not c.stored()]
     data = _Data(todo, prefetch)
     t0 = time.perf_counter()
@@ -448,5 +505,5 @@ def manifest(cells: list[Cell], est: dict, result: dict | None, size: str, devic
             "order": [c.label for c in cells], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-__all__ = ["GRIDS", "SIZES", "TINY", "COST_MODELS", "Cell", "study_grid", "plan", "batches", "estimate",
-           "estimate_text", "check_sources", "run_study", "write_tables", "pack", "manifest"]
+__all__ = ["GRIDS", "SIZES", "TINY", "BIG", "SHORT", "COST_MODELS", "Cell", "study_grid", "plan", "batches", "estimate",
+           "stacking", "estimate_text", "check_sources", "run_study", "write_tables", "pack", "manifest"]
