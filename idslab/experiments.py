@@ -353,7 +353,7 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
     if progress is not None and done:
         progress(done, total, None)
     get_data = _DataCache(data)
-    store = _Store(results_dir)
+    store = Store(results_dir)
 
     def finish(i: int, rec: dict) -> None:
         nonlocal done
@@ -461,7 +461,7 @@ def run_configs(cfgs: Iterable[TrainConfig], data=None, results_dir: str | os.Pa
     return records
 
 
-class _Store:
+class Store:
     """A results store's writes for one sweep: records (and checkpoints) written atomically, cells claimed
     (idslab.claims). A write that fails (disk full, folder removed) sends that result, and every later one of this
     sweep, to one folder in the temp folder; check() then stops the sweep with a message naming both folders and
@@ -531,14 +531,14 @@ def run_grid(grid: Grid, results_dir: str | os.PathLike = "results", data=None, 
                        grid_name=grid.name, stack=stack, on_step=on_step, on_epoch=on_epoch)
     get_data = _DataCache(data)
     n_trained = len(recs)
-    with _Store(folder) as store:
+    with Store(folder) as store:
         for k, (name, cfg) in enumerate(base_cfgs):
             step = None
             if on_step is not None:
                 ref = RunRef(n_trained + k, n_trained + n_base, f"{name} (seed {cfg.seed}, {cfg.encoder})", None)
                 on_step(ref, 0, 0, None)
                 step = lambda d, t, loss, ref=ref: on_step(ref, d, t, loss)
-            rec = _baseline_run(name, cfg, get_data, folder, SUPERVISED_EPOCHS, store, progress=step)
+            rec = baseline_run(name, cfg, get_data, folder, SUPERVISED_EPOCHS, store, progress=step)
             rec["grid"] = grid.name
             recs.append(rec)
             if progress is not None:
@@ -783,7 +783,7 @@ def comparison_markdown(rows: list[dict], base: TrainConfig | None = None, seeds
     return "\n".join(out)
 
 
-def _trained_run(cfg: TrainConfig, data, results_dir: Path | None, keep_model: bool, store: "_Store", **live):
+def _trained_run(cfg: TrainConfig, data, results_dir: Path | None, keep_model: bool, store: "Store", **live):
     """One run with its model: (record, model or None). With results_dir the record (and, if keep_model, the
     checkpoint <hash>.pt) is stored there and read back on rerun; a cell another live process has claimed is waited
     for (claims, as in run_configs). live: pretrain's progress / on_epoch."""
@@ -822,7 +822,7 @@ def _trained_run(cfg: TrainConfig, data, results_dir: Path | None, keep_model: b
     return rec, result.model.cpu().eval() if keep_model else None
 
 
-def _claim_or_wait(path: Path, store: "_Store", stored: Callable, poll_s: float = 2.0):
+def _claim_or_wait(path: Path, store: "Store", stored: Callable, poll_s: float = 2.0):
     """What stored() finds for a cell (e.g. its record), or None once this process holds the cell's claim: while
     another live process holds it, wait for its result (a stale or released claim is taken over)."""
     while True:
@@ -860,8 +860,8 @@ def read_control_record(path) -> dict | None:
     return rec if ok else None
 
 
-def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, supervised_epochs: int,
-                  store: "_Store | None" = None, progress=None) -> dict:
+def baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, supervised_epochs: int,
+                  store: "Store | None" = None, progress=None) -> dict:
     """trivial or supervised control for one seed, as a record {"control", "config", "metrics": {acc, ci, n_test}}.
     Stored in results_dir (control_path) and read back on rerun (claimed like a trained cell). data: an SSLData, or
     a callable cfg -> SSLData (loaded only when the control has to run). progress(step, total, loss): the
@@ -869,7 +869,7 @@ def _baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, s
     if results_dir is None:
         return _baseline_record(name, cfg, data(cfg) if callable(data) else data, supervised_epochs,
                                 progress)
-    store = store if store is not None else _Store(results_dir)
+    store = store if store is not None else Store(results_dir)
     path = control_path(results_dir, name, cfg, supervised_epochs)
     rec = _claim_or_wait(path, store, lambda: read_control_record(path))
     if rec is not None:
@@ -997,7 +997,7 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
     n_emb = min(embed_n, len(data.probe_test.y))
     # claims (released as each cell ends, and all of them when the call ends, an interrupt included: a notebook's
     # next press in the same process must not wait on a claim of its own) and writes that fall back, as run_configs
-    with _Store(results_dir) as store:
+    with Store(results_dir) as store:
         for done, run_ in enumerate(plan, start=1):
             ref = RunRef(done - 1, total, run_.label, run_.cfg if run_.kind == "train" else None)
             reused = progress is not None and is_stored(run_, results_dir, supervised_epochs)
@@ -1014,7 +1014,7 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
                 if on_step is not None:
                     on_step(ref, 0, 0, None)
                     step = lambda d, t, loss, ref=ref: on_step(ref, d, t, loss)
-                rec = _baseline_run(run_.kind, run_.cfg, data, results_dir, supervised_epochs, store,
+                rec = baseline_run(run_.kind, run_.cfg, data, results_dir, supervised_epochs, store,
                                     progress=step)
             records.append({**rec, "label": run_.label, "role": run_.role})
             if progress is not None:   # a reused run flagged for idslab.live (the returned records are unflagged)

@@ -39,7 +39,7 @@ from typing import Callable
 from . import __version__
 from .atomic import atomic_write, write_json
 from .encoders import ENCODERS_2D
-from .experiments import (SUPERVISED_EPOCHS, Grid, _baseline_run, _Store, control_path, get_grid,
+from .experiments import (SUPERVISED_EPOCHS, Grid, Store, baseline_run, control_path, get_grid,
                           read_control_record, read_record, record_path, run_configs)
 from .report import write_report
 from .train import TrainConfig
@@ -430,8 +430,8 @@ def run_study(cells: list[Cell], budget_s: float | None = None, stack: bool | st
             if b[0].kind == "train":
                 run_configs([c.cfg for c in b], data=d, results_dir=b[0].folder, grid_name=b[0].grid, stack=stack)
             else:
-                with _Store(b[0].folder) as store:
-                    _baseline_run(b[0].kind, b[0].cfg, d, Path(b[0].folder), SUPERVISED_EPOCHS, store)
+                with Store(b[0].folder) as store:
+                    baseline_run(b[0].kind, b[0].cfg, d, Path(b[0].folder), SUPERVISED_EPOCHS, store)
             data.done_with(b[0].cfg, len(b))
             took = time.perf_counter() - tb
             spent, spent_est, ran = spent + took, spent_est + est, ran + len(b)
