@@ -184,7 +184,7 @@ def test_report_only_over_damaged_records_names_them_and_the_fix(tmp_path, capsy
 @pytest.mark.parametrize("argv", [
     ["compare", "--conditions", "rotate"], ["compare", "--encoder", "cnn16", "--tile", "32"], ["compare", "--lr", "0"],
     ["compare", "--seeds", "a"], ["train", "--objective", "masked"], ["train", "--dataset", "spectra"],
-    ["train", "--dataset", "spectra", "--encoder", "cnn1d512", "--tile", "100"], ["train", "--views", "reobserve"],
+    ["train", "--dataset", "spectra", "--encoder", "cnn1d512", "--tile", "100"], ["train", "--views", "tilt"],
     ["reproduce", "all", "--budget-s", "-1"], ["data", "meteor", "--tile", "7"],
 ])
 def test_every_message_names_only_flags_of_its_command(argv, capsys, monkeypatch):
