@@ -319,12 +319,7 @@ def main(argv=None) -> int:
         numbers["data_controls"] = data_controls(first, data, results, compute=not args.report_only)
     shared = []                                       # floor, trivial, supervised: from the NT-Xent comparison
     for obj, base in sorted(bases.items(), key=lambda kv: kv[0] != "ntxent"):
-        def progress(done, total, rec, obj=obj):
-            if rec is not None:
-                m = rec["metrics"]
-                acc = m.get("mlp_acc", m.get("acc"))
-                print(f"[{time.perf_counter() - t0:7.0f}s] {obj} {done}/{total} {rec['label']:>10} seed "
-                      f"{rec['config']['seed']}: {100 * acc:5.1f}%", flush=True)
+        progress = _progress(obj, t0, 10)
         conditions, controls = (CONDITIONS, CONTROLS) if obj == "ntxent" else (OBJECTIVE_CONDITIONS, ("none",))
         if obj != "ntxent" and not shared:
             shared = [r for r in _stored(results / "ntxent", base_config("ntxent", args.quick), seeds)
@@ -343,11 +338,7 @@ def main(argv=None) -> int:
         texts.append(text)
         numbers[obj] = nums
     doc = "\n".join(texts)
-    print(doc)
-    if args.out:
-        atomic_write(args.out, doc.encode())
-        write_json(Path(args.out).with_suffix(".json"), numbers)
-    return 0
+    return _emit(args, doc, numbers)
 
 
 def main_views(args) -> int:
@@ -363,11 +354,7 @@ def main_views(args) -> int:
     if not args.quick:
         numbers["data_controls"] = data_controls(base, data, results, compute=not skip)
 
-    def progress(done, total, rec):
-        if rec is not None:
-            m = rec["metrics"]
-            print(f"[{time.perf_counter() - t0:7.0f}s] views {done}/{total} {rec['label']:>24} seed "
-                  f"{rec['config']['seed']}: {100 * m.get('mlp_acc', m.get('acc')):5.1f}%", flush=True)
+    progress = _progress("views", t0, 24)
     if args.report_only:
         records = _stored(results / "views", base, seeds, any_objective=True)
     else:
@@ -382,11 +369,7 @@ def main_views(args) -> int:
            "every row; '>= half': yes when the interval's lower end is at least 50%, maybe when it straddles "
            "50%.\n\n" + gaps + "\n" + text)
     numbers["ntxent"], numbers["gap_closed"] = nums, gnums
-    print(doc)
-    if args.out:
-        atomic_write(args.out, doc.encode())
-        write_json(Path(args.out).with_suffix(".json"), numbers)
-    return 0
+    return _emit(args, doc, numbers)
 
 
 def main_meteor(args) -> int:
@@ -398,12 +381,7 @@ def main_meteor(args) -> int:
     results = Path(args.results)
     t0 = time.perf_counter()
 
-    def progress(done, total, rec):
-        if rec is not None:
-            m = rec["metrics"]
-            print(f"[{time.perf_counter() - t0:7.0f}s] meteor {done}/{total} {rec['label']:>14} seed "
-                  f"{rec['config']['seed']}: {100 * m.get('mlp_acc', m.get('acc')):5.1f}%"
-                  f"{' (reused)' if rec.get('reused') else ''}", flush=True)
+    progress = _progress("meteor", t0, 14)
     if args.report_only:
         records = _stored(results, base, seeds)
     else:
@@ -436,12 +414,28 @@ def main_meteor(args) -> int:
            "points, Student-t 95% interval over the seeds):\n\n" + "\n".join(pairs) + "\n\n" + text)
     numbers = {"study": "meteor", "seeds": done, "ntxent": nums, "gap_closed": gnums, "pairs": pnums,
                "config": base.to_dict()}
+    return _emit(args, doc, numbers)
+
+
+
+def _progress(tag: str, t0: float, width: int):
+    """compare()'s progress callback: one line per finished run (elapsed s, tag, run k of n, label, seed, MLP %)."""
+    def progress(done, total, rec):
+        if rec is not None:
+            m = rec["metrics"]
+            print(f"[{time.perf_counter() - t0:7.0f}s] {tag} {done}/{total} {rec['label']:>{width}} seed "
+                  f"{rec['config']['seed']}: {100 * m.get('mlp_acc', m.get('acc')):5.1f}%"
+                  f"{' (reused)' if rec.get('reused') else ''}", flush=True)
+    return progress
+
+
+def _emit(args, doc: str, numbers: dict) -> int:
+    """Print the study's document; with --out, write it and its numbers (<out>.json) atomically."""
     print(doc)
     if args.out:
         atomic_write(args.out, doc.encode())
         write_json(Path(args.out).with_suffix(".json"), numbers)
     return 0
-
 
 def _read_ceilings(folder: Path) -> dict:
     out = {}
