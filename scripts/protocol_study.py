@@ -13,6 +13,8 @@ Records go to their own folder (suffix _val2; _val held a first split that cut t
 --stem mid: the ResNet's ImageNet stem (7x7 stride-2 conv + 3x3 stride-2 max-pool, /4) replaced by a 3x3 stride-1
 conv keeping the max-pool (/2), the usual remedy for small images; "small" drops the max-pool too (/1). Records of a
 stem other than the encoder's default live in their own folder (the config does not carry the stem).
+--set key=value[,key=value]: other TrainConfig fields held fixed across the conditions (e.g. proj_bn=1,
+temperature=0.2); they name their own folder (suffix _key-value), as the stem does.
 --warmup K: the learning rate rises linearly over the first K optimiser steps of pre-training (Goyal et al. 2017;
 SimCLR's schedule without its decay); not a TrainConfig field, so it too gets its own folder.
 """
@@ -128,6 +130,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=0, help="linear lr warm-up steps (0: none)")
     p.add_argument("--seeds", default="0")
+    p.add_argument("--set", default="", help="more TrainConfig fields, e.g. proj_bn=1,temperature=0.2")
     p.add_argument("--stem", default="imagenet", choices=encoders.STEMS)
     p.add_argument("--val", action="store_true", help="score on a validation half of probe-train (see above)")
     p.add_argument("--results", default="results/protocol_study")
@@ -143,14 +146,19 @@ def main(argv=None) -> int:
     if args.warmup:
         with_warmup(args.warmup)
     n_pre, n_tr, n_te = (int(v) for v in args.sizes.split(","))
+    extra = {}
+    for kv in filter(None, args.set.split(",")):
+        k, _, v = kv.partition("=")
+        kind = type(getattr(TrainConfig(), k))           # AttributeError names an unknown field
+        extra[k] = bool(int(v)) if kind is bool else kind(v)
     for enc in args.encoders.split(","):
         base = TrainConfig(encoder=enc, tile=args.tile, epochs=args.epochs, n_pretrain=n_pre, n_probe_train=n_tr,
-                           n_probe_test=n_te, device="cpu", batch_size=args.batch, lr=args.lr)
+                           n_probe_test=n_te, device="cpu", batch_size=args.batch, lr=args.lr, **extra)
         data = train.load_data(base)
         if args.val:
             data = validation_data(data)
         folder = (f"{args.results}/{enc}_t{args.tile}_{args.stem}{'_val2' if args.val else ''}"
-                  f"{f'_w{args.warmup}' if args.warmup else ''}")
+                  f"{f'_w{args.warmup}' if args.warmup else ''}{''.join(f'_{k}-{v}' for k, v in extra.items())}")
         seeds = [int(s) for s in args.seeds.split(",")]
         t0 = time.perf_counter()
         comp = compare(base, [c for c in args.conditions.split(",") if c], seeds=seeds, data=data,
