@@ -14,7 +14,7 @@ Records go to their own folder (suffix _val2; _val held a first split that cut t
 conv keeping the max-pool (/2), the usual remedy for small images; "small" drops the max-pool too (/1). Records of a
 stem other than the encoder's default live in their own folder (the config does not carry the stem).
 --set key=value[,key=value]: other TrainConfig fields held fixed across the conditions (e.g. proj_bn=1,
-temperature=0.2); they name their own folder (suffix _key-value), as the stem does.
+temperature=0.2, scale_mode=relative; sl=0.1 sets IDS's s_l at fc1); they name their own folder (suffix _key-value), as the stem does.
 --warmup K: the learning rate rises linearly over the first K optimiser steps of pre-training (Goyal et al. 2017;
 SimCLR's schedule without its decay); not a TrainConfig field, so it too gets its own folder.
 """
@@ -146,9 +146,12 @@ def main(argv=None) -> int:
     if args.warmup:
         with_warmup(args.warmup)
     n_pre, n_tr, n_te = (int(v) for v in args.sizes.split(","))
-    extra = {}
+    extra, tag = {}, "".join(f"_{kv.replace('=', '-')}" for kv in filter(None, args.set.split(",")))
     for kv in filter(None, args.set.split(",")):
         k, _, v = kv.partition("=")
+        if k == "sl":                                    # s_l of IDS's one site, fc1 (TrainConfig.sites)
+            extra["sites"] = {"fc1": float(v)}
+            continue
         kind = type(getattr(TrainConfig(), k))           # AttributeError names an unknown field
         extra[k] = bool(int(v)) if kind is bool else kind(v)
     for enc in args.encoders.split(","):
@@ -158,7 +161,7 @@ def main(argv=None) -> int:
         if args.val:
             data = validation_data(data)
         folder = (f"{args.results}/{enc}_t{args.tile}_{args.stem}{'_val2' if args.val else ''}"
-                  f"{f'_w{args.warmup}' if args.warmup else ''}{''.join(f'_{k}-{v}' for k, v in extra.items())}")
+                  f"{f'_w{args.warmup}' if args.warmup else ''}{tag}")
         seeds = [int(s) for s in args.seeds.split(",")]
         t0 = time.perf_counter()
         comp = compare(base, [c for c in args.conditions.split(",") if c], seeds=seeds, data=data,
