@@ -340,6 +340,18 @@ def test_compare_trains_conditions_and_controls(tmp_path, monkeypatch):
     assert set(again.models) == set(comp.models)
 
 
+def test_compare_runs_the_trivial_control_once(monkeypatch):
+    """Without a store too: the trivial control reads only the data, so one fit stands for every seed."""
+    _fake_baselines(monkeypatch)
+    fits = []
+    monkeypatch.setattr(ex.baselines, "trivial_baseline", lambda data, seed=0: fits.append(seed) or {
+        "acc": 0.6, "ci": [0.55, 0.65], "n_test": 128})
+    comp = ex.compare(TrainConfig(**TINY), ["flip"], seeds=(0, 1, 2), controls=("trivial",), data=streak_data(),
+                      keep_models=False)
+    assert fits == [0] and [r["config"]["seed"] for r in comp.runs("trivial")] == [0, 1, 2]
+    assert comp.controls["trivial"]["n"] == 3 and comp.controls["trivial"]["acc"] == 0.6
+
+
 def test_compare_rejects_bad_input_before_work():
     base = TrainConfig(**TINY)
     with pytest.raises(ValueError, match="unknown controls"):
