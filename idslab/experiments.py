@@ -126,7 +126,7 @@ class Grid:
         if not epochs:
             return self.title
         base = self.overrides.get("epochs", TrainConfig().epochs)
-        parts = [f"{n} pre-training epochs for {', '.join(_ROW_NAMES.get(e, e) for e in epochs if epochs[e] == n)}"
+        parts = [f"{n} pre-training epochs for {', '.join(_row_name(e) for e in epochs if epochs[e] == n)}"
                  for n in dict.fromkeys(epochs.values())]
         if len(epochs) < len(self.encoders):
             parts.append(f"{base} for the others")
@@ -180,8 +180,14 @@ class Grid:
 # so `idslab reproduce table1|table2` and `idslab reproduce all` build the same cells (the same records); the
 # report's title says it (Grid.report_title). SHORT_ROWS = {} gives the paper's 20 epochs on every row.
 SHORT_ROWS = {"cnn256": {"epochs": 5}, "resnet18": {"epochs": 5}, "resnet50": {"epochs": 5}}
-_ROW_NAMES = {"cnn256": "CNN-256", "resnet18": "ResNet-18", "resnet50": "ResNet-50", "cnn128": "CNN-128",
-              "cnn64": "CNN-64", "cnn32": "CNN-32", "cnn16": "CNN-16", "cnn8": "CNN-8"}
+
+
+def _row_name(encoder: str) -> str:
+    """The paper's name of an encoder's row: cnn256 -> CNN-256, resnet18 -> ResNet-18."""
+    for prefix, name in (("resnet", "ResNet-"), ("cnn", "CNN-")):
+        if encoder.startswith(prefix) and encoder[len(prefix):].isdigit():
+            return name + encoder[len(prefix):]
+    return encoder
 
 
 def get_grid(name: str, quick: bool = False) -> Grid:

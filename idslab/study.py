@@ -298,25 +298,18 @@ def estimate(cells: list[Cell], device: str = "cuda", stack: bool = True) -> dic
 
 
 def _cuts(cells) -> dict:
-    """{grid: (its pre-training epochs, {other epochs: [encoders]})}: the rows that pre-train for other than the
-    most common length among a grid's pre-trained cells (read from the cells, whatever built them)."""
-    by_grid: dict = {}
+    """{(encoders, their pre-training epochs, their grid's usual epochs): [grids]}: the rows that pre-train for
+    another length than most rows of their grid (read from the cells, whatever built them)."""
+    epochs: dict = {}
     for c in cells:
         if c.kind == "train" and c.cfg.epochs > 0:
-            by_grid.setdefault(c.grid, {}).setdefault(c.cfg.encoder, set()).add(c.cfg.epochs)
-    out = {}
-    for grid, encs in by_grid.items():
-        counts: dict = {}
-        for e, ns in encs.items():
-            for n in ns:
-                counts[n] = counts.get(n, 0) + 1
-        base = max(counts, key=counts.get)
-        cut: dict = {}
-        for e, ns in encs.items():
-            for n in sorted(ns - {base}):
-                cut.setdefault(n, []).append(e)
-        if cut:
-            out[grid] = (base, cut)
+            epochs.setdefault(c.grid, {})[c.cfg.encoder] = c.cfg.epochs
+    out: dict = {}
+    for grid, per in epochs.items():
+        values = list(per.values())
+        base = max(set(values), key=values.count)
+        for n in dict.fromkeys(v for v in values if v != base):
+            out.setdefault((tuple(e for e, v in per.items() if v == n), n, base), []).append(grid)
     return out
 
 
@@ -346,11 +339,7 @@ def estimate_text(est: dict, cells_listed: bool = False) -> str:
     lines.append(f"estimate ({est['model']}, a model, not a measurement): {n} cells ({est['stored']} stored), "
                  f"{est['total_s'] / 60:.1f} min wall ({tiers}; data generation {est['data_s']:.0f} s in parallel, "
                  f"{est['data_wait_s']:.0f} s of it waited for)")
-    cuts: dict = {}                                     # one line per cut, naming the grids it is in
-    for grid, (base, cut) in _cuts(c for c, _ in est["cells"]).items():
-        for n, encs in cut.items():
-            cuts.setdefault((tuple(encs), n, base), []).append(grid)
-    for (encs, n, base), grids in cuts.items():
+    for (encs, n, base), grids in _cuts(c for c, _ in est["cells"]).items():
         lines.append(f"  cut ({', '.join(grids)}): {', '.join(encs)} pre-train {n} epochs, not the protocol's {base} "
                      "(the grids' own rows, experiments.SHORT_ROWS)")
     ends = est["tier_end_s"]

@@ -102,6 +102,11 @@ def test_tiny_study_end_to_end_resumes_and_packs(tmp_path, monkeypatch, capsys):
         man = json.load(tar.extractfile("study/manifest.json"))
         rec = json.load(tar.extractfile(next(n for n in names if "/records/table1_tiny/" in n
                                              and "control_" not in n)))
+        csv = tar.extractfile("study/tables/table1_quick.csv").read().decode()
+    # one trivial record (it reads only the data) in the table for both seeds
+    assert sum("control_trivial_" in n for n in names if "/table1_tiny/" in n) == 1
+    assert any(line.startswith("table1,mlp_acc,cnn8,trivial,") and line.split(",")[5] == "2"
+               for line in csv.splitlines()), csv
     assert man["torch"] == torch.__version__ and rec["versions"]["torch"] == torch.__version__
     assert man["stored"] == man["cells"] == len(cells) and man["order"] == [c.label for c in cells]
     assert sum("/records/" in n for n in names) == len(cells)
