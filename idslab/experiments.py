@@ -95,7 +95,9 @@ FIG3_SLS = (0.01, 0.02, 0.03, 0.05, 0.075, 0.10, 0.15, 0.20)    # the paper's ra
 
 @dataclass(frozen=True)
 class Grid:
-    """One reproduce grid. `overrides` are TrainConfig fields that differ from the defaults (quick versions only)."""
+    """One reproduce grid. `overrides` are TrainConfig fields that differ from the defaults (quick versions only);
+    `per_encoder` those that differ for one encoder's row ({encoder: {field: value}}, over `overrides`): every
+    cell of that row, conditions and controls alike, so its comparisons stay paired (SHORT_ROWS)."""
     name: str
     title: str
     dataset: str
@@ -106,6 +108,29 @@ class Grid:
     overrides: dict = field(default_factory=dict)
     quick: bool = False
     controls: tuple[str, ...] = ()       # of CONTROLS; "none" and "floor" are trained cells, trivial/supervised not
+    per_encoder: dict = field(default_factory=dict)
+
+    def row(self, encoder: str, pretrains: bool = True) -> dict:
+        """The TrainConfig fields of one encoder's row: the grid's overrides, then its per_encoder ones.
+        pretrains=False (the trivial and supervised controls): without "epochs", which only pre-training reads
+        (the supervised control trains SUPERVISED_EPOCHS), so those controls keep one config, and one record, for
+        every pre-training length."""
+        own = {k: v for k, v in self.per_encoder.get(encoder, {}).items() if pretrains or k != "epochs"}
+        return {**self.overrides, **own}
+
+    @property
+    def report_title(self) -> str:
+        """The title with what differs between the rows' protocols (per_encoder, the rows present), e.g.
+        "Table 1: ... (5 pre-training epochs for CNN-256, ResNet-18, ResNet-50; 20 for the others)"."""
+        epochs = {e: self.per_encoder[e]["epochs"] for e in self.encoders if "epochs" in self.per_encoder.get(e, {})}
+        if not epochs:
+            return self.title
+        base = self.overrides.get("epochs", TrainConfig().epochs)
+        parts = [f"{n} pre-training epochs for {', '.join(_row_name(e) for e in epochs if epochs[e] == n)}"
+                 for n in dict.fromkeys(epochs.values())]
+        if len(epochs) < len(self.encoders):
+            parts.append(f"{base} for the others")
+        return f"{self.title} ({'; '.join(parts)})"
 
     def configs(self, controls: bool = True, **extra) -> list[TrainConfig]:
         """Every trained cell as a TrainConfig, in run order (encoder; s_l, condition, seed; then the "none" and
@@ -113,7 +138,7 @@ class Grid:
         cifar_dir (not part of the protocol)."""
         out = []
         for enc in self.encoders:
-            make = lambda **kw: TrainConfig(dataset=self.dataset, encoder=enc, **{**self.overrides, **extra, **kw})
+            make = lambda **kw: TrainConfig(dataset=self.dataset, encoder=enc, **{**self.row(enc), **extra, **kw})
             for sl in self.sls:
                 for views in self.conditions:
                     if "ids" not in views and sl != self.sls[0]:
@@ -128,19 +153,41 @@ class Grid:
         return out
 
     def baseline_configs(self, **extra) -> list[tuple[str, TrainConfig]]:
-        """(control name, config) of the trivial and supervised controls: per encoder and seed (the trivial one
-        depends on the encoder only through the tile size)."""
+        """(control name, config) of the trivial and supervised controls: per encoder and seed, as the tables show
+        them. The trivial one reads only the data (control_path: one record per data set, shared by every encoder
+        of its tile and every seed)."""
         return [(name, TrainConfig(dataset=self.dataset, encoder=enc, views="none", sites={"fc1": self.sls[0]},
-                                   seed=seed, **{**self.overrides, **extra}))
+                                   seed=seed, **{**self.row(enc, pretrains=False), **extra}))
                 for enc in self.encoders for name in ("trivial", "supervised") if name in self.controls
                 for seed in self.seeds]
 
     def describe(self) -> dict:
         cfgs = self.configs()
-        return {"name": self.name, "title": self.title, "quick": self.quick, "dataset": self.dataset,
+        controls = {control_path("", name, c).name for name, c in self.baseline_configs()}
+        return {"name": self.name, "title": self.report_title, "quick": self.quick, "dataset": self.dataset,
                 "encoders": list(self.encoders), "conditions": list(self.conditions), "sls": list(self.sls),
-                "seeds": list(self.seeds), "controls": list(self.controls),
-                "runs": len(cfgs) + len(self.baseline_configs()), "protocol": protocol(cfgs[0])}
+                "seeds": list(self.seeds), "controls": list(self.controls), "per_encoder": self.per_encoder,
+                "runs": len(cfgs) + len(controls), "protocol": protocol(cfgs[0])}
+
+
+# The full Tables 1 and 2's one per-row change of the protocol: CNN-256 and the ResNets pre-train 5 epochs (75 steps
+# of 2 x 256 views) instead of 20, every condition and the "none" control of the row alike (the floor has 0; the
+# trivial and supervised controls do not pre-train). Why: by the study's cost model (idslab.study.estimate) their
+# 20-epoch seed-0 cells alone take 12 of the first tier's 16 minutes on an H100, so every encoder's seed 0 could
+# not fit one 9-minute GPU loan (issue 25); and at 20 epochs they did not learn (docs/GPU_CHECK.md: ResNet-18 59.8%,
+# ResNet-50 55.8%, trivial about 54%), while on the CPU neither 4x the steps nor 3x the epochs made ResNet-18 learn
+# under SSL (docs/PROTOCOL.md, "Protocol study"). That 5 epochs lose nothing at N = 256 is not measured. In the grid,
+# so `idslab reproduce table1|table2` and `idslab reproduce all` build the same cells (the same records); the
+# report's title says it (Grid.report_title). SHORT_ROWS = {} gives the paper's 20 epochs on every row.
+SHORT_ROWS = {"cnn256": {"epochs": 5}, "resnet18": {"epochs": 5}, "resnet50": {"epochs": 5}}
+
+
+def _row_name(encoder: str) -> str:
+    """The paper's name of an encoder's row: cnn256 -> CNN-256, resnet18 -> ResNet-18."""
+    for prefix, name in (("resnet", "ResNet-"), ("cnn", "CNN-")):
+        if encoder.startswith(prefix) and encoder[len(prefix):].isdigit():
+            return name + encoder[len(prefix):]
+    return encoder
 
 
 def get_grid(name: str, quick: bool = False) -> Grid:
@@ -154,14 +201,14 @@ def get_grid(name: str, quick: bool = False) -> Grid:
             return Grid("table1", "Table 1 (quick, CPU-sized): meteor", "meteor", ("cnn8", "cnn16"),
                         ("flip", "fft", "ids"), (0, 1, 2), overrides=QUICK, quick=True, controls=t_controls)
         return Grid("table1", "Table 1: meteor head-echo detection", "meteor", ENCODERS_2D, ("flip", "fft", "ids"),
-                    (0, 1, 2), controls=t_controls)
+                    (0, 1, 2), controls=t_controls, per_encoder=SHORT_ROWS)
     if name == "table2":
         if quick:
             return Grid("table2", "Table 2 (quick, CPU-sized): CIFAR-10 vehicle vs animal", "cifar",
                         ("cnn8", "cnn16"), ("flip", "ids"), (0, 1, 2), overrides=QUICK, quick=True,
                         controls=t_controls)
         return Grid("table2", "Table 2: CIFAR-10 vehicle vs animal", "cifar", ENCODERS_2D, ("flip", "ids"), (0, 1, 2),
-                    controls=t_controls)
+                    controls=t_controls, per_encoder=SHORT_ROWS)
     if name == "fig3":
         if quick:
             return Grid("fig3", "Figure 3 (quick, CPU-sized): s_l sweep, CNN-16, meteor", "meteor", ("cnn16",),
@@ -293,7 +340,7 @@ def load_records(results_dir: str | os.PathLike, grid: Grid | None = None) -> li
     results_dir = Path(results_dir)
     if grid is not None:
         recs = [read_record(record_path(results_dir, c)) for c in grid.configs()]
-        recs += [read_control_record(control_path(results_dir, name, c)) for name, c in grid.baseline_configs()]
+        recs += [read_control_record(control_path(results_dir, name, c), c) for name, c in grid.baseline_configs()]
         return [r for r in recs if r is not None]
     if not results_dir.is_dir():
         return []
@@ -842,14 +889,38 @@ def _control_key(name: str, cfg: TrainConfig, **extra) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
+# What the data of a config depend on (train.load_data's arguments, less paths): all the trivial control reads.
+DATA_FIELDS = ("dataset", "tile", "n_pretrain", "n_probe_train", "n_probe_test", "data_seed", "data_path", "data_key",
+               "label_key", "stride", "edge", "ivar_key")
+
+
+def data_key(cfg: TrainConfig) -> dict:
+    """The part of config_key that fixes a config's data set: DATA_FIELDS (those at their added-later defaults
+    left out, as config_key does), the file's content for dataset "file", the data version and the encoder's
+    dimensionality (1-D or 2-D tiles of a file)."""
+    from .encoders import encoder_dims
+    key = config_key(cfg)
+    return {k: v for k, v in key.items() if k in DATA_FIELDS + ("data_sha256", "data_version")} | {
+        "dims": encoder_dims(cfg.encoder)}
+
+
 def control_path(results_dir, name: str, cfg: TrainConfig, supervised_epochs: int = SUPERVISED_EPOCHS) -> Path:
-    """Where the trivial/supervised control of a config is stored: control_<name>_<hash>.json (hash over the
-    config less paths and device, the data version and, for both, the supervised epochs)."""
+    """Where the trivial/supervised control of a config is stored: control_<name>_<hash>.json. supervised: hash
+    over the config less paths and device, the data version and the supervised epochs. trivial: over the data
+    only (data_key): a logistic regression on tile statistics of the probe splits (baselines.trivial_baseline),
+    whose result depends on neither the encoder (beyond its tile), the training seed nor the protocol, so one
+    record per data set stands for every such cell (read_control_record(path, cfg))."""
+    if name == "trivial":
+        blob = json.dumps({"control": name, **data_key(cfg)}, sort_keys=True, default=str)
+        return Path(results_dir) / f"control_trivial_{hashlib.sha1(blob.encode()).hexdigest()[:16]}.json"
     return Path(results_dir) / f"control_{name}_{_control_key(name, cfg, sup_epochs=supervised_epochs)}.json"
 
 
-def read_control_record(path) -> dict | None:
-    """A finished trivial/supervised control record, or None if missing or not one (it will be rerun)."""
+def read_control_record(path, cfg: TrainConfig | None = None) -> dict | None:
+    """A finished trivial/supervised control record, or None if missing or not one (it will be rerun).
+    cfg: the cell it is read for; a trivial record (one per data set, control_path) then carries that cell's
+    config, so the tables show it in every encoder's row and seed it stands for ("computed_for": the config it was
+    computed with)."""
     try:
         rec = json.loads(Path(path).read_text())
     except (OSError, ValueError):
@@ -857,7 +928,16 @@ def read_control_record(path) -> dict | None:
     ok = (isinstance(rec, dict) and rec.get("control") in ("trivial", "supervised")
           and isinstance(rec.get("config"), dict) and isinstance(rec.get("metrics"), dict)
           and _is_num(rec["metrics"].get("acc")) and 0 <= rec["metrics"]["acc"] <= 1)
-    return rec if ok else None
+    if not ok:
+        return None
+    return _for_cell(rec, cfg) if cfg is not None else rec
+
+
+def _for_cell(rec: dict, cfg: TrainConfig) -> dict:
+    """A shared trivial record as the record of the cell `cfg` (its config; the original as "computed_for")."""
+    if rec.get("control") != "trivial" or rec["config"] == cfg.to_dict():
+        return rec
+    return {**rec, "config": cfg.to_dict(), "computed_for": rec.get("computed_for", rec["config"])}
 
 
 def baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, supervised_epochs: int,
@@ -871,7 +951,7 @@ def baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, su
                                 progress)
     store = store if store is not None else Store(results_dir)
     path = control_path(results_dir, name, cfg, supervised_epochs)
-    rec = _claim_or_wait(path, store, lambda: read_control_record(path))
+    rec = _claim_or_wait(path, store, lambda: read_control_record(path, cfg))
     if rec is not None:
         return rec
     try:
@@ -886,8 +966,8 @@ def baseline_run(name: str, cfg: TrainConfig, data, results_dir: Path | None, su
 
 def _baseline_record(name: str, cfg: TrainConfig, data, supervised_epochs: int, progress=None) -> dict:
     t0 = time.perf_counter()
-    if name == "trivial":
-        res = baselines.trivial_baseline(data, seed=cfg.seed)
+    if name == "trivial":   # seed 0 for every cell: one record per data set (control_path), whichever seed asks
+        res = baselines.trivial_baseline(data, seed=0)
     else:
         res = baselines.supervised_ceiling(cfg, data, epochs=supervised_epochs, train_on="probe_train",
                                            **({"progress": progress} if progress is not None else {}))
@@ -994,6 +1074,7 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
     if progress is not None:
         progress(0, total, None)
     records, models, embeddings = [], {}, {}
+    trivial: dict = {}      # the trivial control reads only the data: computed once per call, shown for every seed
     n_emb = min(embed_n, len(data.probe_test.y))
     # claims (released as each cell ends, and all of them when the call ends, an interrupt included: a notebook's
     # next press in the same process must not wait on a claim of its own) and writes that fall back, as run_configs
@@ -1014,8 +1095,14 @@ def compare(base: TrainConfig, conditions: list, seeds=(0,), controls=CONTROLS, 
                 if on_step is not None:
                     on_step(ref, 0, 0, None)
                     step = lambda d, t, loss, ref=ref: on_step(ref, d, t, loss)
-                rec = baseline_run(run_.kind, run_.cfg, data, results_dir, supervised_epochs, store,
-                                    progress=step)
+                key = control_path("", "trivial", run_.cfg) if run_.kind == "trivial" else None
+                if key is not None and key in trivial:
+                    rec = _for_cell(trivial[key], run_.cfg)
+                else:
+                    rec = baseline_run(run_.kind, run_.cfg, data, results_dir, supervised_epochs, store,
+                                       progress=step)
+                    if key is not None:
+                        trivial[key] = rec
             records.append({**rec, "label": run_.label, "role": run_.role})
             if progress is not None:   # a reused run flagged for idslab.live (the returned records are unflagged)
                 progress(done, total, {**records[-1], "reused": True} if reused else records[-1])

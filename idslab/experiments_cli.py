@@ -81,7 +81,7 @@ def cmd_reproduce(args) -> int:
                                device=args.device, data_dir=args.data_dir, cifar_dir=args.cifar_dir)
         wall = time.perf_counter() - t0
         paths = write_report(records, name, args.report_dir or grid_dir(args.results, grid), quick=args.quick,
-                             title=grid.title)
+                             title=grid.report_title)
         print(f"{grid.title}: {len(records)}/{len(grid.configs()) + len(grid.baseline_configs())} runs, {wall:.1f} s wall; report: "
               + ", ".join(map(str, paths)), flush=True)
     return 0
@@ -133,7 +133,7 @@ def damaged_records(folder, grid) -> list:
     read_control_record: the report leaves them out without a word)."""
     cells = [(record_path(folder, c), read_record) for c in grid.configs()]
     cells += [(control_path(folder, name, c), read_control_record) for name, c in grid.baseline_configs()]
-    return [path for path, read in cells if path.exists() and read(path) is None]
+    return list(dict.fromkeys(path for path, read in cells if path.exists() and read(path) is None))
 
 
 def _select(grid, encoders: str | None):

@@ -14,7 +14,9 @@ table1|table2|fig3`, so records are shared with those commands). The order (plan
   tier 1  seed 0 of the rest (the FFT mask of Table 1, Figure 3's s_l sweep and its controls), and every other seed
           of the small CNNs (CNN-8 to CNN-64, Figure 3's CNN-16: the encoders multi.can_stack stacks on a GPU);
   tier 2  seeds 1 and 2 of CNN-128, CNN-256, ResNet-18 and ResNet-50: run only if the budget remains (BIG).
-At full size CNN-256 and the ResNets pre-train 5 epochs, not 20 (SHORT: the one cut, so that tier 0 fits one loan).
+At full size CNN-256 and the ResNets pre-train 5 epochs, not 20: the grids' own per-row protocol
+(experiments.SHORT_ROWS, so that tier 0 fits one loan), the same in `idslab reproduce table1|table2`. A control
+whose record stands for several cells (the trivial one: one per data set, experiments.control_path) is one cell.
 Within a tier, grid by grid (Table 2 first, GRID_ORDER), cheap encoders first and the cells of one (grid, encoder)
 together, so the stacked path (idslab.multi, CUDA only: on the CPU it is slower for every encoder,
 benchmarks/bench_stack.py) gets them in one group. Every record is written atomically as its cell finishes
@@ -39,7 +41,7 @@ from typing import Callable
 from . import __version__
 from .atomic import atomic_write, write_json
 from .encoders import ENCODERS_2D
-from .experiments import (SUPERVISED_EPOCHS, Grid, Store, baseline_run, control_path, get_grid,
+from .experiments import (SUPERVISED_EPOCHS, Grid, Store, baseline_run, control_path, get_grid, load_records,
                           read_control_record, read_record, record_path, run_configs)
 from .report import write_report
 from .train import TrainConfig
@@ -56,15 +58,6 @@ SUFFIX = {"full": "", "quick": "_quick", "tiny": "_tiny"}
 # Encoders whose seeds after the first are tier 2 (run only if the budget remains): one of their runs costs 3-30
 # small-CNN runs (COST_MODELS), and the small CNNs stack on a GPU while these do not (multi.can_stack).
 BIG = ("cnn128", "cnn256", "resnet18", "resnet50")
-# The study's one cut of the protocol (full size only; the same for every condition and control of a row, so its
-# comparisons stay paired): these rows pre-train for 5 epochs (75 steps of 2 x 256 views) instead of 20. Why: by the
-# cost model their 20-epoch seed-0 cells alone take 12 of tier 0's 16 minutes on an H100, so every encoder's seed 0
-# could not fit one 9-minute loan; and at the 20-epoch protocol they did not learn (docs/GPU_CHECK.md: ResNet-18
-# 59.8%, ResNet-50 55.8%, trivial about 54%), and on the CPU neither 4x the steps nor 3x the epochs made ResNet-18
-# learn under SSL (docs/PROTOCOL.md, "Protocol study"). That 5 epochs lose nothing at N = 256 is not measured. Their
-# records differ from `idslab reproduce table1`'s (the epochs are in the hash); the trivial and supervised controls
-# do not depend on epochs and are shared. SHORT = {} gives the paper's 20 epochs (tier 0 then ends at 16.4 min).
-SHORT = {"cnn256": 5, "resnet18": 5, "resnet50": 5}
 
 # ------------------------------------------------------------------------------------------------ cost model
 # Measured on one NVIDIA H200 (docs/GPU_CHECK.md, `idslab train --views ids`, full protocol: 20 epochs x 15 steps of
@@ -121,16 +114,21 @@ COST_MODELS = {
 @dataclass(frozen=True, eq=False)
 class Cell:
     """One unit of the study: a trained cell (kind "train": a condition, "none" or the floor) or a baseline control
-    (kind "trivial" | "supervised"), its grid, tier and record folder."""
+    (kind "trivial" | "supervised"), its grid, tier and record folder. also: the other encoders whose cells its
+    record stands for (the trivial control: every encoder of its tile; it stands for every seed too)."""
     grid: str
     kind: str
     cfg: TrainConfig
     tier: int
     folder: str
+    also: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
         c = self.cfg
+        if self.kind == "trivial":
+            also = f"; also {', '.join(self.also)}" if self.also else ""
+            return f"{self.grid} {c.encoder} trivial (tile {c.tile}, every seed{also})"
         if self.kind != "train":
             what = self.kind
         elif c.epochs == 0:
@@ -162,7 +160,7 @@ def study_grid(name: str, size: str, encoders: tuple[str, ...] | None = None) ->
     grid = get_grid(name, quick=size != "full")
     if size == "tiny":
         grid = dataclasses.replace(grid, encoders=("cnn8",) if name != "fig3" else ("cnn16",), seeds=(0, 1),
-                                   sls=(0.0, 0.05) if name == "fig3" else grid.sls,
+                                   sls=(0.0, 0.05) if name == "fig3" else grid.sls, per_encoder={},
                                    overrides={**grid.overrides, **TINY}, title=grid.title + " (tiny: a test)")
     if encoders:
         rows = tuple(e for e in grid.encoders if e in encoders)
@@ -197,12 +195,18 @@ def plan(size: str = "full", grids=GRIDS, encoders: tuple[str, ...] | None = Non
         folder = str(Path(results) / (name + SUFFIX[size]))
         s0 = grid.seeds[0]
         for cfg in grid.configs(**extra):
-            if size == "full" and cfg.encoder in SHORT and cfg.epochs > 0:
-                cfg = dataclasses.replace(cfg, epochs=SHORT[cfg.encoder])
             cells.append(Cell(name, "train", cfg, _tier(name, cfg, cfg.views in ("ids", "flip", "none"), s0),
                               folder))
+        shared: dict = {}           # control record path -> its first cell (the others it stands for: `also`)
         for kind, cfg in grid.baseline_configs(**extra):
-            cells.append(Cell(name, kind, cfg, _tier(name, cfg, True, s0), folder))
+            path = control_path(folder, kind, cfg, SUPERVISED_EPOCHS)
+            if path in shared:
+                first = shared[path]
+                if cfg.encoder != first.cfg.encoder and cfg.encoder not in first.also:
+                    shared[path] = dataclasses.replace(first, also=first.also + (cfg.encoder,))
+                continue
+            shared[path] = Cell(name, kind, cfg, _tier(name, cfg, True, s0), folder)
+        cells += shared.values()
     rank = {e: i for i, e in enumerate(ENCODERS_2D)}     # cheap first (CNN-8 ... ResNet-50)
     kinds = {"train": 0, "trivial": 1, "supervised": 2}
     keyed = sorted(enumerate(cells), key=lambda ic: (ic[1].tier, GRID_ORDER.index(ic[1].grid),
@@ -293,6 +297,22 @@ def estimate(cells: list[Cell], device: str = "cuda", stack: bool = True) -> dic
             "tier_end_s": tier_end, "data_s": gen_t, "data_wait_s": data_wait, "stored": stored}
 
 
+def _cuts(cells) -> dict:
+    """{(encoders, their pre-training epochs, their grid's usual epochs): [grids]}: the rows that pre-train for
+    another length than most rows of their grid (read from the cells, whatever built them)."""
+    epochs: dict = {}
+    for c in cells:
+        if c.kind == "train" and c.cfg.epochs > 0:
+            epochs.setdefault(c.grid, {})[c.cfg.encoder] = c.cfg.epochs
+    out: dict = {}
+    for grid, per in epochs.items():
+        values = list(per.values())
+        base = max(set(values), key=values.count)
+        for n in dict.fromkeys(v for v in values if v != base):
+            out.setdefault((tuple(e for e, v in per.items() if v == n), n, base), []).append(grid)
+    return out
+
+
 def stacking(stack: bool | str, device: str) -> bool:
     """Whether the study stacks small CNN runs (idslab.multi): on CUDA when asked ("auto" or True), never on the
     CPU, where the stacked path is slower than sequential runs for every encoder multi.can_stack accepts (0.3-0.7x,
@@ -319,11 +339,9 @@ def estimate_text(est: dict, cells_listed: bool = False) -> str:
     lines.append(f"estimate ({est['model']}, a model, not a measurement): {n} cells ({est['stored']} stored), "
                  f"{est['total_s'] / 60:.1f} min wall ({tiers}; data generation {est['data_s']:.0f} s in parallel, "
                  f"{est['data_wait_s']:.0f} s of it waited for)")
-    short = sorted({c.cfg.encoder for c, _ in est["cells"] if c.kind == "train" and
-                    c.cfg.epochs == SHORT.get(c.cfg.encoder)})
-    if short:
-        lines.append(f"  cut: {', '.join(short)} pre-train {SHORT[short[0]]} epochs, not the protocol's "
-                     f"{TrainConfig().epochs} (study.SHORT)")
+    for (encs, n, base), grids in _cuts(c for c, _ in est["cells"]).items():
+        lines.append(f"  cut ({', '.join(grids)}): {', '.join(encs)} pre-train {n} epochs, not the protocol's {base} "
+                     "(the grids' own rows, experiments.SHORT_ROWS)")
     ends = est["tier_end_s"]
     if ends:   # what a budget must hold for each tier and those before it (tier 2: only if the budget remains)
         lines.append("  cumulative: " + ", ".join(f"tier {k} ends at {v / 60:.1f} min"
@@ -446,26 +464,16 @@ def run_study(cells: list[Cell], budget_s: float | None = None, stack: bool | st
 def write_tables(cells: list[Cell], out_dir: str | Path, size: str) -> list[Path]:
     """The report of each grid (report.write_report: Markdown, CSV, Figure 3's plot) from the records stored so
     far, into out_dir."""
-    from .experiments import load_records
     paths = []
     for name in dict.fromkeys(c.grid for c in cells):
         folder = next(c.folder for c in cells if c.grid == name)
-        recs = [r for r in load_records(folder) if r.get("config", {}).get("encoder") in
-                {c.cfg.encoder for c in cells if c.grid == name}]
-        mine = {c.path.name for c in cells if c.grid == name}
-        recs = [r for r in recs if _record_name(r, folder) in mine]
+        encoders = tuple(dict.fromkeys(e for c in cells if c.grid == name for e in (c.cfg.encoder, *c.also)))
+        grid = study_grid(name, size, encoders)
+        # the grid's cells in run order, a shared trivial record shown in every row and seed it stands for
+        recs = load_records(folder, grid)
         if recs:
-            grid = study_grid(name, size)
-            paths += write_report(recs, name, out_dir, quick=size != "full", title=grid.title)
+            paths += write_report(recs, name, out_dir, quick=size != "full", title=grid.report_title)
     return paths
-
-
-def _record_name(rec: dict, folder: str) -> str:
-    """The file name a loaded record came from (records carry their hash; controls are found by their config)."""
-    if "control" in rec:
-        cfg = TrainConfig(**rec["config"])
-        return control_path(folder, rec["control"], cfg, SUPERVISED_EPOCHS).name
-    return f"{rec.get('hash')}.json"
 
 
 def pack(cells: list[Cell], out_dir: str | Path, manifest: dict, size: str) -> Path:
@@ -505,5 +513,5 @@ def manifest(cells: list[Cell], est: dict, result: dict | None, size: str, devic
             "order": [c.label for c in cells], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-__all__ = ["GRIDS", "SIZES", "TINY", "BIG", "SHORT", "COST_MODELS", "Cell", "study_grid", "plan", "batches", "estimate",
+__all__ = ["GRIDS", "SIZES", "TINY", "BIG", "COST_MODELS", "Cell", "study_grid", "plan", "batches", "estimate",
            "stacking", "estimate_text", "check_sources", "run_study", "write_tables", "pack", "manifest"]

@@ -1,4 +1,5 @@
 """Grids, the results store (hashing, atomic records, resume), sweep_sl and the reproduce command, on tiny data."""
+import dataclasses
 import json
 
 import pytest
@@ -39,7 +40,8 @@ def test_grids_carry_the_controls():
     t1 = ex.get_grid("table1")
     extra = [c for c in t1.configs() if c.views == "none"]
     assert len(extra) == 8 * 2 * 3                               # none and floor, per encoder and seed
-    assert sum(c.epochs == 0 for c in extra) == 8 * 3 and all(c.epochs == 20 for c in extra if c.epochs)
+    assert sum(c.epochs == 0 for c in extra) == 8 * 3
+    assert all(c.epochs == ex.SHORT_ROWS.get(c.encoder, {}).get("epochs", 20) for c in extra if c.epochs)
     assert [n for n, _ in t1.baseline_configs()].count("supervised") == 8 * 3
     fig3 = ex.get_grid("fig3", quick=True)
     assert {c.views for c in fig3.configs()} == {"ids", "none"} and not any(c.views == "none" and c.epochs
@@ -55,6 +57,51 @@ def test_grids_carry_the_controls():
         assert len(protos) == 1
     with pytest.raises(ValueError, match="unknown grid"):
         ex.get_grid("table3")
+
+
+def test_per_encoder_rows_change_only_their_own_cells():
+    """The full tables' rows of CNN-256 and the ResNets pre-train SHORT_ROWS epochs: every trained cell of those rows
+    with pre-training, nothing else. Every other cell (and every trivial/supervised control, which do not
+    pre-train) has the config, and so the record name, it had before per_encoder existed."""
+    for name in ("table1", "table2"):
+        grid = ex.get_grid(name)
+        plain = dataclasses.replace(grid, per_encoder={})
+        for new, old in zip(grid.configs(), plain.configs()):
+            if new.encoder in ex.SHORT_ROWS and old.epochs > 0:
+                assert new.epochs == 5 and dataclasses.replace(new, epochs=old.epochs) == old
+            else:
+                assert ex.config_hash(new) == ex.config_hash(old)
+        assert grid.baseline_configs() == plain.baseline_configs()
+        assert {c.encoder for c in grid.configs() if c.epochs == 5} == set(ex.SHORT_ROWS)
+        assert grid.report_title.endswith("(5 pre-training epochs for CNN-256, ResNet-18, ResNet-50; 20 for the "
+                                          "others)")
+        assert grid.describe()["per_encoder"] == ex.SHORT_ROWS
+    # only the rows present are named; a grid without them keeps its title
+    assert dataclasses.replace(ex.get_grid("table1"), encoders=("cnn8", "resnet18")).report_title.endswith(
+        "(5 pre-training epochs for ResNet-18; 20 for the others)")
+    assert dataclasses.replace(ex.get_grid("table1"), encoders=("cnn8",)).report_title == ex.get_grid("table1").title
+    assert ex.get_grid("fig3").per_encoder == {} and ex.get_grid("table1", quick=True).per_encoder == {}
+
+
+def test_trivial_control_is_one_record_per_data_set():
+    """trivial_baseline (logistic regression on tile statistics of the probe splits) reads only the data: the same
+    accuracy for every training seed, so one record per (dataset, tile, sizes, data seed) stands for every
+    encoder and seed on those data; the supervised control stays per seed."""
+    data = streak_data()
+    from idslab import baselines
+    a, b = baselines.trivial_baseline(data, seed=0), baselines.trivial_baseline(data, seed=7)
+    assert a == b
+    grid = ex.get_grid("table1")
+    paths = {}
+    for name, c in grid.baseline_configs():
+        paths.setdefault(name, {}).setdefault(c.tile, set()).add(ex.control_path("r", name, c).name)
+    assert all(len(v) == 1 for v in paths["trivial"].values()) and len(paths["trivial"]) == 6   # tiles 8 .. 256
+    assert all(len(v) == 3 * (1 if t < 256 else 3) for t, v in paths["supervised"].items())     # seeds x encoders
+    base = TrainConfig(**TINY)
+    same = ex.control_path("r", "trivial", base)
+    assert same == ex.control_path("r", "trivial", dataclasses.replace(base, seed=3, epochs=9, views="flip"))
+    for over in ({"data_seed": 1}, {"n_probe_test": 64}, {"dataset": "cifar"}, {"tile": 32, "encoder": "cnn32"}):
+        assert ex.control_path("r", "trivial", dataclasses.replace(base, **over)) != same, over
 
 
 def test_hash_ignores_paths_and_device_but_not_the_protocol():
@@ -113,6 +160,10 @@ def test_run_grid_resumes_and_reports(tmp_path, monkeypatch, fake_run):
 
 def test_run_grid_runs_and_resumes_the_controls(tmp_path, monkeypatch, fake_run):
     _fake_baselines(monkeypatch)
+    trivial_runs = []
+    fake = ex.baselines.trivial_baseline
+    monkeypatch.setattr(ex.baselines, "trivial_baseline", lambda data, seed=0: trivial_runs.append(seed) or
+                        fake(data, seed))
     grid = ex.Grid("table1", "tiny table", "meteor", ("cnn16",), ("ids", "flip"), (0, 1),
                    overrides={k: v for k, v in TINY.items() if k != "device"}, quick=True, controls=ex.CONTROLS)
     data = streak_data()
@@ -123,7 +174,11 @@ def test_run_grid_runs_and_resumes_the_controls(tmp_path, monkeypatch, fake_run)
     from idslab.report import condition_of
     assert sorted({condition_of(r) for r in recs}) == ["flip", "floor", "ids", "none", "supervised", "trivial"]
     folder = ex.grid_dir(tmp_path, grid)
-    assert len(ex.load_records(folder, grid)) == 12 and len(ex.load_records(folder)) == 12
+    # the trivial control is one record for both seeds (it reads only the data), shown for each seed
+    assert len(ex.load_records(folder, grid)) == 12 and len(ex.load_records(folder)) == 11
+    trivial = [r for r in recs if r.get("control") == "trivial"]
+    assert [r["config"]["seed"] for r in trivial] == [0, 1] and trivial[0]["metrics"] == trivial[1]["metrics"]
+    assert trivial_runs == [0] and trivial[1]["computed_for"]["seed"] == 0
     import idslab.baselines as b
     monkeypatch.setattr(b, "supervised_ceiling", lambda *a, **k: pytest.fail("a finished control was rerun"))
     monkeypatch.setattr(ex, "run", lambda *a, **k: pytest.fail("a finished run was retrained"))
@@ -139,7 +194,8 @@ def test_reproduce_command_quick(tmp_path, monkeypatch, capsys, fake_run):
     from idslab import cli, experiments_cli
 
     tiny = ex.Grid("fig3", "tiny fig3", "meteor", ("cnn16",), ("ids",), (0, 1), sls=(0.02, 0.2),
-                   overrides={k: v for k, v in TINY.items() if k != "device"}, quick=True)
+                   overrides={k: v for k, v in TINY.items() if k != "device"}, quick=True,
+                   per_encoder={"cnn16": {"epochs": 2}})
     monkeypatch.setattr(experiments_cli, "get_grid", lambda name, quick=False: tiny)
     monkeypatch.setattr(ex, "load_data", lambda cfg: streak_data())
     argv = ["reproduce", "fig3", "--quick", "--results", str(tmp_path / "res"), "--report-dir",
@@ -148,6 +204,7 @@ def test_reproduce_command_quick(tmp_path, monkeypatch, capsys, fake_run):
     assert "4/4 runs" in capsys.readouterr().out
     md = (tmp_path / "rep" / "fig3_quick.md").read_text()
     assert "| 0.02 |" in md and "| 0.2 |" in md and "0.78" not in md  # paper ranges are given in %
+    assert md.startswith("## tiny fig3 (2 pre-training epochs for CNN-16)\n") and "4 runs; dataset meteor, 2 epochs" in md
     assert (tmp_path / "rep" / "fig3_quick.csv").exists() and (tmp_path / "rep" / "fig3_quick.html").exists()
     assert cli.main(argv + ["--report-only"]) == 0
 
@@ -281,6 +338,18 @@ def test_compare_trains_conditions_and_controls(tmp_path, monkeypatch):
                        results_dir=tmp_path)
     assert [r["metrics"] for r in again.records] == [r["metrics"] for r in comp.records]
     assert set(again.models) == set(comp.models)
+
+
+def test_compare_runs_the_trivial_control_once(monkeypatch):
+    """Without a store too: the trivial control reads only the data, so one fit stands for every seed."""
+    _fake_baselines(monkeypatch)
+    fits = []
+    monkeypatch.setattr(ex.baselines, "trivial_baseline", lambda data, seed=0: fits.append(seed) or {
+        "acc": 0.6, "ci": [0.55, 0.65], "n_test": 128})
+    comp = ex.compare(TrainConfig(**TINY), ["flip"], seeds=(0, 1, 2), controls=("trivial",), data=streak_data(),
+                      keep_models=False)
+    assert fits == [0] and [r["config"]["seed"] for r in comp.runs("trivial")] == [0, 1, 2]
+    assert comp.controls["trivial"]["n"] == 3 and comp.controls["trivial"]["acc"] == 0.6
 
 
 def test_compare_rejects_bad_input_before_work():

@@ -13,30 +13,42 @@ from idslab.encoders import ENCODERS_2D
 
 def test_plan_holds_every_cell_in_a_useful_order(tmp_path):
     cells = study.plan("full", results=str(tmp_path), device="cuda")
-    assert len(cells) == (120 + 48) + (96 + 48) + (50 + 10)   # Tables 1, 2 (+ trivial, supervised), Figure 3
+    # Tables 1, 2 (+ supervised per encoder and seed, trivial once per tile: 8 .. 256), Figure 3 (+ 5 + 1)
+    assert len(cells) == (120 + 24 + 6) + (96 + 24 + 6) + (50 + 5 + 1)
     tiers = [c.tier for c in cells]
     assert tiers == sorted(tiers)                              # tier 0, then 1, then 2
     first = [c for c in cells if c.tier == 0]
-    for grid in ("table1", "table2"):       # every encoder's IDS / flip / none / floor / trivial / supervised, seed 0
+    for grid in ("table1", "table2"):       # every encoder's IDS / flip / none / floor / supervised, seed 0 ...
         for enc in ENCODERS_2D:
-            got = {c.label.split(" ", 2)[2] for c in first if c.grid == grid and c.cfg.encoder == enc}
-            assert got == {f"{w} seed 0" for w in ("ids", "flip", "none", "floor", "trivial", "supervised")}, got
+            got = {c.label.split(" ", 2)[2] for c in first if c.grid == grid and c.cfg.encoder == enc
+                   and c.kind != "trivial"}
+            assert got == {f"{w} seed 0" for w in ("ids", "flip", "none", "floor", "supervised")}, got
+            # ... and the trivial control that stands for all its seeds (one per tile)
+            assert sum(c.kind == "trivial" and enc in (c.cfg.encoder, *c.also) for c in first if c.grid == grid) == 1
     assert all(c.cfg.seed == 0 for c in first) and {c.cfg.device for c in cells} == {"cuda"}
+    assert len({c.path for c in cells}) == len(cells)          # no record is planned twice
     # only the big encoders' later seeds wait for tier 2; the small CNNs' paired seeds come before
     assert {c.cfg.encoder for c in cells if c.tier == 2} == set(study.BIG)
     assert all(c.cfg.seed != 0 for c in cells if c.tier == 2)
-    # the cells are the grids' own: the same record files as `idslab reproduce table1` would write, except the
-    # pre-training epochs of the rows the study cuts (study.SHORT), and only those
-    import dataclasses
-    from idslab.experiments import get_grid, record_path
-    t1 = {record_path(tmp_path / "table1", dataclasses.replace(c, epochs=study.SHORT.get(c.encoder, c.epochs))
-                      if c.epochs else c).name for c in get_grid("table1").configs()}
-    assert t1 == {c.path.name for c in cells if c.grid == "table1" and c.kind == "train"}
-    assert {c.cfg.epochs for c in cells if c.kind == "train" and c.cfg.encoder not in study.SHORT} == {0, 20}
     with pytest.raises(ValueError, match="--grids"):
         study.plan("full", ("table9",))
     with pytest.raises(ValueError, match="--encoders"):
         study.plan("full", encoders=("vgg",))
+
+
+@pytest.mark.parametrize("grid", ["table1", "table2", "fig3"])
+def test_the_study_builds_the_grids_own_records(tmp_path, grid):
+    """`idslab reproduce all` and `idslab reproduce table1|table2|fig3` write the same record files for every cell,
+    the big encoders' rows included (their shorter pre-training is the grid's, experiments.SHORT_ROWS), so
+    either command reuses the other's runs."""
+    from idslab.experiments import control_path, get_grid, grid_dir, record_path
+    g = get_grid(grid)
+    folder = grid_dir(tmp_path, g)
+    own = {record_path(folder, c) for c in g.configs()} | {control_path(folder, n, c) for n, c in g.baseline_configs()}
+    cells = study.plan("full", (grid,), results=str(tmp_path), device="cuda")
+    assert {c.path for c in cells} == own
+    assert {c.cfg.encoder for c in cells if c.cfg.epochs == 5} == (set() if grid == "fig3" else
+                                                                    {"cnn256", "resnet18", "resnet50"})
 
 
 def test_dry_run_prints_every_cell_and_the_estimate(tmp_path, capsys):
@@ -44,11 +56,11 @@ def test_dry_run_prints_every_cell_and_the_estimate(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     rows = [line for line in out.splitlines() if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
-    assert len(rows) == 372
+    assert len(rows) == 332
     for enc in ENCODERS_2D:
         assert any(f" {enc} ids seed 0 " in r for r in rows), enc
     assert "H100 estimate" in out and "min wall" in out and "not a measurement" in out
-    assert "cumulative: tier 0 ends at" in out and "cut: cnn256, resnet18, resnet50 pre-train 5 epochs" in out
+    assert "cumulative: tier 0 ends at" in out and "cut (table2, table1): cnn256, resnet18, resnet50 pre-train 5 epochs" in out
     assert not (tmp_path / "r").exists()                       # a dry run writes nothing
 
 
@@ -90,6 +102,11 @@ def test_tiny_study_end_to_end_resumes_and_packs(tmp_path, monkeypatch, capsys):
         man = json.load(tar.extractfile("study/manifest.json"))
         rec = json.load(tar.extractfile(next(n for n in names if "/records/table1_tiny/" in n
                                              and "control_" not in n)))
+        csv = tar.extractfile("study/tables/table1_quick.csv").read().decode()
+    # one trivial record (it reads only the data) in the table for both seeds
+    assert sum("control_trivial_" in n for n in names if "/table1_tiny/" in n) == 1
+    assert any(line.startswith("table1,mlp_acc,cnn8,trivial,") and line.split(",")[5] == "2"
+               for line in csv.splitlines()), csv
     assert man["torch"] == torch.__version__ and rec["versions"]["torch"] == torch.__version__
     assert man["stored"] == man["cells"] == len(cells) and man["order"] == [c.label for c in cells]
     assert sum("/records/" in n for n in names) == len(cells)
