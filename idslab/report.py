@@ -259,12 +259,24 @@ def header(records: list[dict], title: str) -> str:
     versions = sorted({f"idslab {r['versions']['idslab']}, torch {r['versions']['torch']}" for r in records
                        if "versions" in r})
     dates = sorted(r.get("created", "") for r in records)
-    return (f"## {title}\n\n{len(records)} runs; dataset {c['dataset']}, {c['epochs']} epochs, batch {c['batch_size']},"
+    return (f"## {title}\n\n{len(records)} runs; dataset {c['dataset']}, {_epochs(trained)}, batch {c['batch_size']},"
             f" Adam lr {c['lr']:g} (wd {c['weight_decay']:g}), τ = {c['temperature']:g}, pretrain/probe-train/"
             f"probe-test = {c['n_pretrain']}/{c['n_probe_train']}/{c['n_probe_test']}, k-NN k = {c['knn_k']} "
             f"({c['knn_metric']}). Mean ± sample sd (ddof = 1) over seeds, in %.{_controls_note(records)}\n\n"
             f"Device: {', '.join(devices)}; {'; '.join(versions)}; {wall / 60:.1f} min of run time in total; "
             f"runs from {dates[0][:10]} to {dates[-1][:10]}.\n")
+
+
+def _epochs(trained: list[dict]) -> str:
+    """'20 epochs', or with rows of their own length (experiments.SHORT_ROWS) '20 epochs (5 for resnet18, ...)'."""
+    by_enc = {r["config"]["encoder"]: r["config"]["epochs"] for r in trained}
+    common = max(set(by_enc.values()), key=list(by_enc.values()).count)
+    other = {}
+    for enc, e in by_enc.items():
+        if e != common:
+            other.setdefault(e, []).append(enc)
+    rest = "; ".join(f"{e} for {', '.join(encs)}" for e, encs in other.items())
+    return f"{common} epochs" + (f" ({rest})" if rest else "")
 
 
 def _controls_note(records: list[dict]) -> str:

@@ -481,3 +481,11 @@ def test_comparison_view_names_what_the_accuracy_bars_show():
             for lab in ("simclr", "none", "floor") for s in range(3)]
     three = report.comparison_view(spectra_comp(rows, labels=("simclr",), seeds=(0, 1, 2)), ("a", "b"))
     assert "mean ± sd over 3 seeds" in three.bars.layout.title.text
+
+
+def test_header_names_rows_with_their_own_epochs():
+    """A grid with a per-row cut (experiments.SHORT_ROWS) says so in the header, not only the first row's epochs."""
+    recs = [rec("cnn8", "ids", 0, 0.8, 0.8), rec("cnn16", "ids", 0, 0.8, 0.8), rec("resnet18", "ids", 0, 0.6, 0.6)]
+    recs[2]["config"] = {**recs[2]["config"], "epochs": 2}
+    assert "5 epochs (2 for resnet18)," in report.header(recs, "T")
+    assert "5 epochs," in report.header(recs[:2], "T")
