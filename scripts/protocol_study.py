@@ -49,6 +49,24 @@ def twins(x: torch.Tensor, y: torch.Tensor) -> dict:
     return out
 
 
+def twin_contrast(encoder, split) -> dict:
+    """How much of h is the meteor rather than its background: over the positives of `split` whose own background
+    is in it too (twins()), the mean cosine distance 1 - cos(h(positive), h(its background)), divided by the mean
+    cosine distance between a positive and an unrelated negative (the same negatives, shifted by one). 0: h sees
+    only what a tile shares with its twin (noise and clutter); 1: the echo moves h as far as a new tile does.
+    encoder: eval mode, s_l = 0 (probes.embed)."""
+    from idslab.probes import embed
+    tw = twins(split.x, split.y)
+    if len(tw) < 10:
+        return {"twins": len(tw)}
+    pos, neg = torch.tensor(list(tw)), torch.tensor(list(tw.values()))
+    h = torch.nn.functional.normalize(embed(encoder, split.x, "cpu"), dim=1)
+    d_twin = 1 - (h[pos] * h[neg]).sum(1)
+    d_other = 1 - (h[pos] * h[neg.roll(1)]).sum(1)
+    return {"twins": len(tw), "d_twin": float(d_twin.mean()), "d_other": float(d_other.mean()),
+            "ratio": float(d_twin.mean() / d_other.mean())}
+
+
 def validation_data(data):
     """The same SSLData with probe-train cut in two class-balanced halves: probe_train = the first half of the
     positives with their own backgrounds (twins()) and negatives to balance, probe_test = the rest (a validation
@@ -132,6 +150,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0")
     p.add_argument("--set", default="", help="more TrainConfig fields, e.g. proj_bn=1,temperature=0.2")
     p.add_argument("--stem", default="imagenet", choices=encoders.STEMS)
+    p.add_argument("--twins", action="store_true", help="print each condition's twin_contrast (keeps the models)")
     p.add_argument("--val", action="store_true", help="score on a validation half of probe-train (see above)")
     p.add_argument("--results", default="results/protocol_study")
     p.add_argument("--summary", action="store_true", help="print the validation stores' table and exit")
@@ -166,12 +185,20 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         comp = compare(base, [c for c in args.conditions.split(",") if c], seeds=seeds, data=data,
                        controls=tuple(c for c in args.controls.split(",") if c), results_dir=folder,
-                       supervised_epochs=args.sup_epochs, keep_models=False,
+                       supervised_epochs=args.sup_epochs, keep_models=args.twins,
                        progress=lambda d, t, r: print(f"  {enc}: {d}/{t}", flush=True) if r else None)
         print(f"## {enc}, tile {args.tile}, stem {args.stem}, {args.epochs} epochs, batch {args.batch}, lr "
               f"{args.lr:g}, warm-up {args.warmup}, sizes {args.sizes}{', validation' if args.val else ''}, "
               f"torch {torch.__version__}, {time.perf_counter() - t0:.0f} s", flush=True)
         print(comp.markdown(), flush=True)
+        encs = {label: m.encoder for label, m in (comp.models or {}).items()}
+        if args.twins and "supervised" in args.controls:   # the control's model is not kept: fit it once more
+            cfg = dataclasses.replace(base, seed=seeds[0])
+            x, y = data.probe_train.x, data.probe_train.y
+            encs["supervised"] = baselines._fit_supervised(cfg, x, y, 2, torch.nn.functional.cross_entropy,
+                                                           args.sup_epochs, None)[0][0]
+        for label, enc_ in encs.items():
+            print(json.dumps({"label": label, "twin_contrast": twin_contrast(enc_, data.probe_test)}), flush=True)
         for r in comp.records:
             if "control" not in r:
                 print(json.dumps({"label": r["label"], "final_loss": r.get("final_loss"),
