@@ -14,7 +14,7 @@ Records go to their own folder (suffix _val2; _val held a first split that cut t
 conv keeping the max-pool (/2), the usual remedy for small images; "small" drops the max-pool too (/1). Records of a
 stem other than the encoder's default live in their own folder (the config does not carry the stem).
 --set key=value[,key=value]: other TrainConfig fields held fixed across the conditions (e.g. proj_bn=1,
-temperature=0.2, scale_mode=relative; sl=0.1 sets IDS's s_l at fc1); they name their own folder (suffix _key-value), as the stem does.
+temperature=0.2, scale_mode=relative; sl=0.1 sets IDS's s_l at fc1, sites=all:0.1 every layer's); they name their own folder (suffix _key-value), as the stem does.
 --warmup K: the learning rate rises linearly over the first K optimiser steps of pre-training (Goyal et al. 2017;
 SimCLR's schedule without its decay); not a TrainConfig field, so it too gets its own folder.
 """
@@ -168,8 +168,9 @@ def main(argv=None) -> int:
     extra, tag = {}, "".join(f"_{kv.replace('=', '-')}" for kv in filter(None, args.set.split(",")))
     for kv in filter(None, args.set.split(",")):
         k, _, v = kv.partition("=")
-        if k == "sl":                                    # s_l of IDS's one site, fc1 (TrainConfig.sites)
-            extra["sites"] = {"fc1": float(v)}
+        if k in ("sl", "sites"):   # sl=S: s_l at fc1; sites=all:S (or name:S;name:S): TrainConfig.sites
+            extra["sites"] = ({"fc1": float(v)} if k == "sl" else
+                              {n: float(x) for n, x in (part.split(":") for part in v.split(";"))})
             continue
         kind = type(getattr(TrainConfig(), k))           # AttributeError names an unknown field
         extra[k] = bool(int(v)) if kind is bool else kind(v)
