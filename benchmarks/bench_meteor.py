@@ -2,6 +2,7 @@
 
     python benchmarks/bench_meteor.py speed [--scenes 64] [--segments 200] [--rounds 3]
     OMP_NUM_THREADS=1 python benchmarks/bench_meteor.py controls [--tiles 16 64] [--data-dir /tmp/m5] [--out f.json]
+        [--encoder resnet18] [--parts trivial floor probe_train all] [--ceiling-epochs 30]
     OMP_NUM_THREADS=1 python benchmarks/bench_meteor.py ceiling-study [--tile 64] [--variants cnn64 fine] [--epochs 30]
         [--cosine] [--train-on all]
 
@@ -14,7 +15,9 @@ controls  on the default sizes (4000 / 2000 / 600): the trivial baseline (logist
           statistics), the supervised ceiling (same encoder + linear head, cross-entropy on all 6000 labelled tiles,
           pre-train + probe-train) and the label-matched supervised reference (probe-train's 2000 only), each with
           its train accuracy and where its errors are, and the random-init floor (train.run with epochs=0: MLP and
-          k-NN probes), per tile size; JSON.
+          k-NN probes), per tile size; JSON. --encoder: the same controls for another encoder (e.g. resnet18, which
+          takes any tile size of 32 or more) instead of each size's CNN-N; --parts: only these controls (the
+          others are left out of the JSON), e.g. --parts floor for a costly encoder's random-init floor alone.
 ceiling-study  the supervised ceiling of CNN-64 variants (CNN64_VARIANTS: two within the paper's template, one
           finer-pooled diagnostic) or of CNN-16, on the same data, e.g.
           OMP_NUM_THREADS=1 python benchmarks/bench_meteor.py ceiling-study --tile 64 --epochs 60 --cosine
@@ -161,28 +164,63 @@ def ceiling_study(tile: int, variants, data_dir: str, epochs: int, train_on: str
     return out
 
 
-def controls(tiles, data_dir: str, ceiling_epochs: int) -> dict:
+def eval_in_chunks(encoder, batch: int = 128):
+    """`encoder`, which in eval mode now runs `batch` inputs at a time (the same h per input; training batches are
+    left whole): the probes and the supervised controls' predictions pass 1,024 tiles (2,048 in run's diagnostics)
+    a call, and at N = 256 CNN-256's first activations for those (1024 x 32 x 256 x 256 floats, 8.6 GB) exhaust
+    this machine's 23 GB."""
+    import torch
+    whole = encoder.forward
+
+    def forward(x):                                                        # (n, C, N, N) -> (n, d)
+        return whole(x) if encoder.training else torch.cat([whole(xb) for xb in x.split(batch)])
+
+    encoder.forward = forward
+    return encoder
+
+
+# the controls' parts, in the order controls runs them, and each one's key in its JSON
+CONTROLS = {"trivial": "trivial", "floor": "floor", "probe_train": "supervised_probe_train", "all": "ceiling"}
+
+
+def controls(tiles, data_dir: str, ceiling_epochs: int, encoder: str | None = None, parts=CONTROLS) -> dict:
+    """The controls (CONTROLS, or those in `parts`) per tile size, for each size's CNN-N or for `encoder` at every
+    size; keyed "cnnN", or "<encoder>@N" with an encoder given. Each part is printed as a JSON line when done."""
     from idslab.baselines import supervised_ceiling, trivial_baseline
     from idslab.datasets import load
-    from idslab.train import TrainConfig, run
+    from idslab.encoders import build_encoder
+    from idslab.probes import evaluate
+    from idslab.train import TrainConfig, pretrain, probe_config, seed_everything
+    unknown = sorted(set(parts) - set(CONTROLS))
+    if unknown or not parts:
+        raise ValueError(f"controls: parts {unknown or '(none)'} not known: choose from {', '.join(CONTROLS)}")
+    # every config first (an unknown encoder or a size it does not take fails here, before any data is simulated)
+    cfgs = {tile: TrainConfig(encoder=encoder or f"cnn{tile}", tile=tile, epochs=0, data_dir=data_dir, device="cpu")
+            for tile in tiles}
     out = {}
-    for tile in tiles:
+    for tile, cfg in cfgs.items():
+        key = f"cnn{tile}" if encoder is None else f"{encoder}@{tile}"
         t0 = time.perf_counter()
         data = load("meteor", tile, data_dir=data_dir)
-        gen_s = time.perf_counter() - t0
-        cfg = TrainConfig(encoder=f"cnn{tile}", epochs=0, data_dir=data_dir, device="cpu")
-        floor = run(cfg, data=data)["metrics"]
-        ceilings = {}
-        for train_on in ("all", "probe_train"):
-            c = supervised_ceiling(cfg, data, epochs=ceiling_epochs, predictions=True, train_on=train_on)
-            c["errors"] = error_breakdown(c.pop("predictions"), data.probe_test)
-            ceilings[train_on] = c
-        res = dict(trivial=trivial_baseline(data), ceiling=ceilings["all"],
-                   supervised_probe_train=ceilings["probe_train"],
-                   floor={k: floor[k] for k in ("mlp_acc", "mlp_ci", "knn_acc", "knn_ci", "n_test")},
-                   generation_s=round(gen_s, 1), scenes=data.meta["scenes"])
-        out[f"cnn{tile}"] = res
-        print(json.dumps({f"cnn{tile}": res}), flush=True)
+        res = dict(encoder=cfg.encoder, tile=tile, generation_s=round(time.perf_counter() - t0, 1),
+                   scenes=data.meta.get("scenes"))
+        for part in (p for p in CONTROLS if p in parts):
+            t1 = time.perf_counter()
+            if part == "trivial":
+                r = trivial_baseline(data)
+            elif part == "floor":   # train.run(epochs=0)'s random init and probes, without run's diagnostics
+                model = pretrain(cfg, data).model          # (on 2 x 1,024 tiles at once: 23 GB ran out at N = 256)
+                floor = evaluate(eval_in_chunks(model.encoder), data, probe_config(cfg))
+                r = {k: floor[k] for k in ("mlp_acc", "mlp_ci", "knn_acc", "knn_ci", "n_test")}
+            else:
+                seed_everything(cfg.seed)                  # the init supervised_ceiling draws itself without one
+                enc = eval_in_chunks(build_encoder(cfg.encoder, data.probe_test.x.shape[1]))
+                r = supervised_ceiling(cfg, data, epochs=ceiling_epochs, predictions=True, train_on=part, encoder=enc)
+                r["errors"] = error_breakdown(r.pop("predictions"), data.probe_test)
+            r.update(part_s=round(time.perf_counter() - t1, 1), load_average=[round(x, 2) for x in os.getloadavg()])
+            res[CONTROLS[part]] = r
+            print(json.dumps({key: {CONTROLS[part]: r}}), flush=True)
+        out[key] = res
     return out
 
 
@@ -197,6 +235,8 @@ def main(argv=None) -> int:
     c.add_argument("--tiles", type=int, nargs="+", default=[16, 64])
     c.add_argument("--data-dir", default="data")
     c.add_argument("--ceiling-epochs", type=int, default=30)
+    c.add_argument("--encoder", default=None, help="this encoder at every tile size (default: each size's CNN-N)")
+    c.add_argument("--parts", nargs="+", default=list(CONTROLS), choices=CONTROLS, help="run only these controls")
     st = sub.add_parser("ceiling-study")
     st.add_argument("--tile", type=int, default=64, choices=(16, 64))
     st.add_argument("--variants", nargs="+", default=list(CNN64_VARIANTS), choices=list(CNN64_VARIANTS))
@@ -211,7 +251,7 @@ def main(argv=None) -> int:
     if args.what == "speed":
         res = speed(args.scenes, args.segments, args.rounds)
     elif args.what == "controls":
-        res = controls(args.tiles, args.data_dir, args.ceiling_epochs)
+        res = controls(args.tiles, args.data_dir, args.ceiling_epochs, args.encoder, args.parts)
     else:
         res = ceiling_study(args.tile, args.variants if args.tile == 64 else ["cnn16"], args.data_dir, args.epochs,
                             args.train_on, args.cosine, args.seed)
