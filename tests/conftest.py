@@ -1,4 +1,6 @@
+import importlib.util
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -8,6 +10,15 @@ os.environ.setdefault("IDSLAB_QUICK", "1")
 # One intra-op thread: tiny CNNs gain little from two, and two threads stall badly whenever another process
 # (a notebook kernel, the marimo server of the browser test) competes for the 2 cores.
 torch.set_num_threads(1)
+
+
+def load_script(name: str):
+    """scripts/<name>.py imported as a module (the scripts are not a package)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def streak_data(tile=16, n=(256, 128, 128), seed=0):

@@ -1,21 +1,12 @@
 """scripts/protocol_study.py (issue 25): the validation split keeps each positive with its own background, and
 twin_contrast tells an encoder that sees the echo from one that sees only the background."""
-import importlib.util
-from pathlib import Path
-
 import torch
 from torch import nn
 
 from idslab.datasets import Split, SSLData
+from tests.conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("protocol_study", ROOT / "scripts" / "protocol_study.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+_script = lambda: load_script("protocol_study")
 
 
 def _twinned(n_pairs=12, n_other=12, n=8, seed=0):

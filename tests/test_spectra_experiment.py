@@ -1,16 +1,9 @@
 """scripts/spectra_experiment.py --study meteor (issue 26): one command, resumable, the question's rows and pairs."""
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import load_script
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("spectra_experiment", ROOT / "scripts" / "spectra_experiment.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+_script = lambda: load_script("spectra_experiment")
 
 
 def test_meteor_study_reports_the_question_and_resumes(tmp_path, capsys):
