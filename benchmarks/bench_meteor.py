@@ -164,21 +164,6 @@ def ceiling_study(tile: int, variants, data_dir: str, epochs: int, train_on: str
     return out
 
 
-def eval_in_chunks(encoder, batch: int = 128):
-    """`encoder`, which in eval mode now runs `batch` inputs at a time (the same h per input; training batches are
-    left whole): the probes and the supervised controls' predictions pass 1,024 tiles (2,048 in run's diagnostics)
-    a call, and at N = 256 CNN-256's first activations for those (1024 x 32 x 256 x 256 floats, 8.6 GB) exhaust
-    this machine's 23 GB."""
-    import torch
-    whole = encoder.forward
-
-    def forward(x):                                                        # (n, C, N, N) -> (n, d)
-        return whole(x) if encoder.training else torch.cat([whole(xb) for xb in x.split(batch)])
-
-    encoder.forward = forward
-    return encoder
-
-
 # the controls' parts, in the order controls runs them, and each one's key in its JSON
 CONTROLS = {"trivial": "trivial", "floor": "floor", "probe_train": "supervised_probe_train", "all": "ceiling"}
 
@@ -209,12 +194,12 @@ def controls(tiles, data_dir: str, ceiling_epochs: int, encoder: str | None = No
             if part == "trivial":
                 r = trivial_baseline(data)
             elif part == "floor":   # train.run(epochs=0)'s random init and probes, without run's diagnostics
-                model = pretrain(cfg, data).model          # (on 2 x 1,024 tiles at once: 23 GB ran out at N = 256)
-                floor = evaluate(eval_in_chunks(model.encoder), data, probe_config(cfg))
+                model = pretrain(cfg, data).model
+                floor = evaluate(model.encoder, data, probe_config(cfg))
                 r = {k: floor[k] for k in ("mlp_acc", "mlp_ci", "knn_acc", "knn_ci", "n_test")}
             else:
                 seed_everything(cfg.seed)                  # the init supervised_ceiling draws itself without one
-                enc = eval_in_chunks(build_encoder(cfg.encoder, data.probe_test.x.shape[1]))
+                enc = build_encoder(cfg.encoder, data.probe_test.x.shape[1])
                 r = supervised_ceiling(cfg, data, epochs=ceiling_epochs, predictions=True, train_on=part, encoder=enc)
                 r["errors"] = error_breakdown(r.pop("predictions"), data.probe_test)
             r.update(part_s=round(time.perf_counter() - t1, 1), load_average=[round(x, 2) for x in os.getloadavg()])

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .encoders import build_encoder
+from .encoders import build_encoder, eval_rows
 from .probes import wilson_ci
 from .train import TrainConfig, resolve_device, seed_everything
 
@@ -123,7 +123,7 @@ def _fit_supervised(cfg: TrainConfig, x: torch.Tensor, target: torch.Tensor, n_o
 @torch.no_grad()
 def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     device = next(model.parameters()).device
-    return torch.cat([model(xb.to(device, torch.float32)) for xb in x.split(1024)])
+    return torch.cat([model(xb.to(device, torch.float32)) for xb in x.split(eval_rows(x))])
 
 
 TRAIN_ON = ("all", "probe_train")

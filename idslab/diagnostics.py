@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .encoders import eval_rows
 from .perturb import ALL_SITES, expand_sites, perturbed_layers, set_sites, set_views
 from .views import make_views, parse_views
 
@@ -292,7 +293,7 @@ def effective_rank(h: torch.Tensor, eps: float = 1e-7) -> float:
 
 @torch.no_grad()
 def representation_diagnostics(model: nn.Module, x: torch.Tensor, views: str, sites: dict | None = None, *,
-                               seed: int | None = 0, chunk: int = 1024,
+                               seed: int | None = 0, chunk: int | None = None,
                                ivar: torch.Tensor | None = None) -> dict[str, float]:
     """Alignment and uniformity of h and z, and the effective rank of h, for a trained SimCLRModel. ivar: x's per-bin
     inverse variance (same shape), for the view 'reobserve'.
@@ -302,8 +303,8 @@ def representation_diagnostics(model: nn.Module, x: torch.Tensor, views: str, si
     model was armed for training, with their s_l and noise mode, which is what run records use) — the rest in eval
     mode (batch-norm statistics fixed, so λ is the only weight noise), as in pair_similarities. Alignment is the
     mean over the pairs; uniformity and effective rank use the clean h (eval mode, s_l = 0), what the probes read.
-    x (n, C, N, N), n >= 2, e.g. data.probe_test.x. Returns {"alignment", "uniformity", "effective_rank",
-    "alignment_z", "uniformity_z", "n"}.
+    x (n, C, N, N), n >= 2, e.g. data.probe_test.x; chunk rows of it a pass (None: encoders.eval_rows(x)).
+    Returns {"alignment", "uniformity", "effective_rank", "alignment_z", "uniformity_z", "n"}.
     """
     n = x.shape[0]
     if n < 2:
@@ -313,6 +314,7 @@ def representation_diagnostics(model: nn.Module, x: torch.Tensor, views: str, si
     dev = _device_of(model)
     h1s, h2s, hs = [], [], []
     modes = {m: m.training for m in model.modules()}
+    chunk = chunk or eval_rows(x)
     with _rng(seed, dev):
         for i, xb in enumerate(x.split(chunk)):
             xb = xb.to(dev).float()

@@ -60,6 +60,22 @@ RESNET_TILE = 256  # the paper runs ResNets on 256x256 tiles only
 STEMS = ("imagenet", "mid", "small")
 
 
+# Input values (per channel) of one eval-mode forward pass (probes, diagnostics, predictions): 1,024 tiles up to
+# N = 64, 256 at N = 128, 64 at N = 256. Activation memory grows with N^2: at 1,024 tiles of N = 256 CNN-256's first
+# conv output alone is 1024 x 32 x 256^2 floats = 8.6 GB (twice that for the diagnostics' two views), which killed a
+# 23 GB machine (docs/results/learnability.md); 64 such tiles are 0.5 GB and still fill a GPU.
+EVAL_VALUES = 1024 * 64 * 64
+
+
+def eval_rows(x: torch.Tensor, most: int = 1024) -> int:
+    """Rows of x (n, C, N, N) or (n, C, L) per eval-mode forward pass: at most `most`, and at most EVAL_VALUES
+    values per channel, so memory stays bounded as tiles grow. >= 1."""
+    per_row = 1
+    for d in x.shape[2:]:
+        per_row *= int(d)
+    return max(1, min(most, EVAL_VALUES // per_row))
+
+
 def encoder_tile(name: str) -> int:
     """The tile size N (2-D) or length L (1-D) an encoder is built for (ResNets: 256, though they accept any
     N >= 32)."""

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .encoders import eval_rows
+
 
 @dataclass(frozen=True)
 class ProbeConfig:
@@ -32,14 +34,14 @@ class ProbeConfig:
 
 @torch.no_grad()
 def embed(encoder: nn.Module, x: torch.Tensor, device: torch.device | str | None = None,
-          batch_size: int = 1024) -> torch.Tensor:
+          batch_size: int | None = None) -> torch.Tensor:
     """h = f(x) with the deterministic encoder (eval mode: s_l = 0). x (n, C, N, N) raw values -> (n, 32) float32
-    on `device` (default: the encoder's)."""
+    on `device` (default: the encoder's), batch_size rows a pass (None: encoders.eval_rows(x), memory-bounded)."""
     device = torch.device(device) if device is not None else next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
     out = []
-    for xb in x.split(batch_size):
+    for xb in x.split(batch_size or eval_rows(x)):
         xb = xb.to(device, non_blocking=True).float()
         out.append(encoder(xb).float())
     encoder.train(was_training)

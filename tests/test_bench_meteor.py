@@ -1,11 +1,9 @@
 """benchmarks/bench_meteor.py controls: another encoder at a tile size (--encoder) and a subset of the controls
 (--parts), on a tiny stand-in for the meteor data."""
 import pytest
-import torch
 
 import idslab.datasets
-from benchmarks.bench_meteor import CONTROLS, controls, eval_in_chunks, main
-from idslab.encoders import build_encoder
+from benchmarks.bench_meteor import CONTROLS, controls, main
 from idslab.train import TrainConfig, run
 from tests.conftest import streak_data
 
@@ -25,24 +23,10 @@ def test_controls_runs_only_the_parts_asked_for_with_the_encoder_asked_for(monke
     assert {"trivial", "floor"} <= set(res) and not {"ceiling", "supervised_probe_train"} & set(res)
     assert 0 <= res["floor"]["mlp_acc"] <= 1 and res["floor"]["n_test"] == 64
     assert set(CONTROLS) == {"trivial", "floor", "probe_train", "all"}
-    # the floor is train.run(epochs=0)'s, though embedded a chunk at a time
+    # the floor is train.run(epochs=0)'s
     cfg = TrainConfig(encoder="resnet18", tile=32, epochs=0, device="cpu")
     rec = run(cfg, data=streak_data(tile=32, n=(256, 64, 64)))["metrics"]
     assert (res["floor"]["mlp_acc"], res["floor"]["knn_acc"]) == (rec["mlp_acc"], rec["knn_acc"])
-
-
-def test_eval_in_chunks_gives_the_same_h_and_leaves_training_batches_whole():
-    torch.manual_seed(0)
-    enc = build_encoder("cnn16").eval()
-    x = torch.randn(10, 1, 16, 16)
-    with torch.no_grad():
-        whole = enc(x)
-        calls = []
-        enc.features.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
-        assert torch.allclose(eval_in_chunks(enc, batch=4)(x), whole, atol=1e-6) and calls == [4, 4, 2]
-        calls.clear()
-        enc.train()(x)
-        assert calls == [10]
 
 
 def test_controls_refuses_unknown_parts_and_encoders_before_simulating(monkeypatch):

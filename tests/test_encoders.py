@@ -71,3 +71,25 @@ def test_1d_cnns_follow_the_template(name):
     enc.in_std.copy_(torch.tensor([2.0, 3.0]))                          # per-channel standardisation inside
     shifted = x * torch.tensor([2.0, 3.0]).view(1, 2, 1) + torch.tensor([5.0, -1.0]).view(1, 2, 1)
     assert torch.allclose(enc(shifted), raw(x), atol=1e-5)
+
+
+def test_eval_rows_bound_the_values_of_one_forward_pass():
+    """1,024 rows up to N = 64 (the probes' old constant), then fewer as N^2 grows: at N = 256, 1,024 rows would be
+    8.6 GB of CNN-256 activations."""
+    from idslab.encoders import EVAL_VALUES, eval_rows
+    assert [eval_rows(torch.zeros(0, 1, n, n)) for n in (8, 64, 128, 256)] == [1024, 1024, 256, 64]
+    assert eval_rows(torch.zeros(0, 1, 2048)) == 1024 and eval_rows(torch.zeros(0, 3, 4096, 4096)) == 1
+    assert eval_rows(torch.zeros(0, 1, 128, 128)) * 128 * 128 <= EVAL_VALUES
+
+
+def test_embed_runs_large_tiles_in_bounded_passes_with_the_same_h():
+    from idslab.probes import embed
+    torch.manual_seed(0)
+    enc = build_encoder("cnn128")
+    x = torch.randn(300, 1, 128, 128)
+    sizes = []
+    hook = enc.register_forward_pre_hook(lambda m, a: sizes.append(len(a[0])))
+    h = embed(enc, x)
+    hook.remove()
+    assert sizes == [256, 44]
+    torch.testing.assert_close(h, embed(enc, x, batch_size=300), rtol=1e-4, atol=1e-5)
