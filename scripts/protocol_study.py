@@ -14,7 +14,8 @@ Records go to their own folder (suffix _val2; _val held a first split that cut t
 conv keeping the max-pool (/2), the usual remedy for small images; "small" drops the max-pool too (/1). Records of a
 stem other than the encoder's default live in their own folder (the config does not carry the stem).
 --set key=value[,key=value]: other TrainConfig fields held fixed across the conditions (e.g. proj_bn=1,
-temperature=0.2, scale_mode=relative; sl=0.1 sets IDS's s_l at fc1, sites=all:0.1 every layer's); they name their own folder (suffix _key-value), as the stem does.
+temperature=0.2, scale_mode=relative; sl=0.1 sets IDS's s_l at fc1, sites=all:0.1 every layer's; device=cuda on a GPU,
+the CPU otherwise); they name their own folder (suffix _key-value), as the stem does.
 --warmup K: the learning rate rises linearly over the first K optimiser steps of pre-training (Goyal et al. 2017;
 SimCLR's schedule without its decay); not a TrainConfig field, so it too gets its own folder.
 """
@@ -176,7 +177,7 @@ def main(argv=None) -> int:
         extra[k] = bool(int(v)) if kind is bool else kind(v)
     for enc in args.encoders.split(","):
         base = TrainConfig(encoder=enc, tile=args.tile, epochs=args.epochs, n_pretrain=n_pre, n_probe_train=n_tr,
-                           n_probe_test=n_te, device="cpu", batch_size=args.batch, lr=args.lr, **extra)
+                           n_probe_test=n_te, batch_size=args.batch, lr=args.lr, **({"device": "cpu"} | extra))
         data = train.load_data(base)
         if args.val:
             data = validation_data(data)
