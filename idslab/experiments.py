@@ -174,9 +174,9 @@ class Grid:
 # of 2 x 256 views) instead of 20, every condition and the "none" control of the row alike (the floor has 0; the
 # trivial and supervised controls do not pre-train). Why: by the study's cost model (idslab.study.estimate) their
 # 20-epoch seed-0 cells alone take 12 of the first tier's 16 minutes on an H100, so every encoder's seed 0 could
-# not fit one 9-minute GPU loan (issue 25); and at 20 epochs they did not learn (docs/GPU_CHECK.md: ResNet-18 59.8%,
-# ResNet-50 55.8%, trivial about 54%), while on the CPU neither 4x the steps nor 3x the epochs made ResNet-18 learn
-# under SSL (docs/PROTOCOL.md, "Protocol study"). That 5 epochs lose nothing at N = 256 is not measured. In the grid,
+# not fit one 9-minute GPU loan (issue 25). Its cost, measured on ResNet-18 at N = 32 on the CPU (docs/PROTOCOL.md,
+# "Fourth pass"): the FFT cell falls from 91.2% to 84.8% and the row keeps its order, so the cut rows are lower
+# bounds; at N = 256 it is not measured. In the grid,
 # so `idslab reproduce table1|table2` and `idslab reproduce all` build the same cells (the same records); the
 # report's title says it (Grid.report_title). SHORT_ROWS = {} gives the paper's 20 epochs on every row.
 SHORT_ROWS = {"cnn256": {"epochs": 5}, "resnet18": {"epochs": 5}, "resnet50": {"epochs": 5}}
