@@ -70,7 +70,7 @@ def run_label(cfg: TrainConfig) -> str:
         return f"floor (seed {cfg.seed})"
     name = cfg.views
     if "ids" in cfg.views.split("+"):
-        name += " s_l=" + ",".join(f"{v:g}" for v in cfg.sites.values())
+        name += " s_l=" + ",".join(f"{v:g}" if k == "fc1" else f"{k}:{v:g}" for k, v in cfg.sites.items())
     if cfg.proj_bn:
         name += ", BN head"
     return f"{name} (seed {cfg.seed})"
@@ -109,6 +109,7 @@ class Grid:
     quick: bool = False
     controls: tuple[str, ...] = ()       # of CONTROLS; "none" and "floor" are trained cells, trivial/supervised not
     per_encoder: dict = field(default_factory=dict)
+    every_layer: tuple[str, ...] = ()    # rows that also get the EVERY_LAYER conditions (the paper's Discussion)
 
     def row(self, encoder: str, pretrains: bool = True) -> dict:
         """The TrainConfig fields of one encoder's row: the grid's overrides, then its per_encoder ones.
@@ -134,7 +135,7 @@ class Grid:
 
     def configs(self, controls: bool = True, **extra) -> list[TrainConfig]:
         """Every trained cell as a TrainConfig, in run order (encoder; s_l, condition, seed; then the "none" and
-        "floor" controls per seed). controls=False: the paper's cells only. `extra`: e.g. device, data_dir,
+        "floor" controls per seed; then the EVERY_LAYER conditions of the every_layer rows). controls=False: the paper's cells only. `extra`: e.g. device, data_dir,
         cifar_dir (not part of the protocol)."""
         out = []
         for enc in self.encoders:
@@ -145,6 +146,8 @@ class Grid:
                         continue  # s_l does nothing without IDS: one cell per data-space condition
                     for seed in self.seeds:
                         out.append(make(views=views, sites={"fc1": sl}, seed=seed))
+            if controls and enc in self.every_layer:
+                out += [make(views="ids", seed=seed, **over) for over in EVERY_LAYER.values() for seed in self.seeds]
             if controls:
                 for name, over in (("none", {}), ("floor", {"epochs": 0})):
                     if name in self.controls:
@@ -166,6 +169,7 @@ class Grid:
         controls = {control_path("", name, c).name for name, c in self.baseline_configs()}
         return {"name": self.name, "title": self.report_title, "quick": self.quick, "dataset": self.dataset,
                 "encoders": list(self.encoders), "conditions": list(self.conditions), "sls": list(self.sls),
+                "every_layer": list(self.every_layer),
                 "seeds": list(self.seeds), "controls": list(self.controls), "per_encoder": self.per_encoder,
                 "runs": len(cfgs) + len(controls), "protocol": protocol(cfgs[0])}
 
@@ -180,6 +184,17 @@ class Grid:
 # so `idslab reproduce table1|table2` and `idslab reproduce all` build the same cells (the same records); the
 # report's title says it (Grid.report_title). SHORT_ROWS = {} gives the paper's 20 epochs on every row.
 SHORT_ROWS = {"cnn256": {"epochs": 5}, "resnet18": {"epochs": 5}, "resnet50": {"epochs": 5}}
+
+# The paper's Discussion ("single-site IDS under-perturbs deep backbones") as two more conditions of Table 1's ResNet
+# rows, named by records.condition_name: weight noise on every conv and linear weight, one λ per view per step,
+# relative to each layer's RMS weight (perturb.py), either 0.1 on every layer (SimGRACE's rule) or 0.1/√L on each of
+# the L layers (the summed perturbation of h stays near 0.1 at any depth). Both were fixed before any run; measured
+# at N = 32 on the CPU (docs/PROTOCOL.md, "Fourth pass"): ResNet-18 81.7 / 81.8% with "all" against 54.3 / 59.7%
+# with identical views; ResNet-50 61.3% ("all") and 68.5% ("all_depth") against 58.0%. Whether it holds at the
+# paper's N = 256 is what these cells measure; the fc1-only "ids" column stays the paper's method.
+EVERY_LAYER = {"ids_all": {"sites": {"all": 0.1}, "scale_mode": "relative"},
+               "ids_all_depth": {"sites": {"all_depth": 0.1}, "scale_mode": "relative"}}
+DISCUSSION_ROWS = ("resnet18", "resnet50")
 
 
 def _row_name(encoder: str) -> str:
@@ -201,7 +216,7 @@ def get_grid(name: str, quick: bool = False) -> Grid:
             return Grid("table1", "Table 1 (quick, CPU-sized): meteor", "meteor", ("cnn8", "cnn16"),
                         ("flip", "fft", "ids"), (0, 1, 2), overrides=QUICK, quick=True, controls=t_controls)
         return Grid("table1", "Table 1: meteor head-echo detection", "meteor", ENCODERS_2D, ("flip", "fft", "ids"),
-                    (0, 1, 2), controls=t_controls, per_encoder=SHORT_ROWS)
+                    (0, 1, 2), controls=t_controls, per_encoder=SHORT_ROWS, every_layer=DISCUSSION_ROWS)
     if name == "table2":
         if quick:
             return Grid("table2", "Table 2 (quick, CPU-sized): CIFAR-10 vehicle vs animal", "cifar",

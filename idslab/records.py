@@ -13,7 +13,21 @@ def condition_of(rec: dict) -> str:
         return rec["control"]
     if rec["config"].get("epochs") == 0:
         return "floor"
-    return rec["config"]["views"]
+    return condition_name(rec["config"]["views"], rec["config"].get("sites"))
+
+
+# IDS on every conv and linear weight (idslab.perturb.ALL_SITES, the paper's Discussion) is a column of its own,
+# "ids_all" / "ids_all_depth", not the paper's single-site "ids": the tables must not average the two.
+_EVERY_LAYER = ("all", "all_depth")
+
+
+def condition_name(views: str, sites: dict | None) -> str:
+    """A trained run's column from its views string and sites ({layer: s_l}): the views string, with "_all" or
+    "_all_depth" appended when the weight noise is on every layer."""
+    every = [k for k in (sites or {}) if k in _EVERY_LAYER]
+    if every and "ids" in views.split("+"):
+        return f"{views}_{every[0]}"
+    return views
 
 
 def metric_value(rec: dict, metric: str, percent: bool = True):

@@ -28,7 +28,9 @@ from .encoders import ENCODERS
 from .paper import PAPER, PAPER_FIG3  # noqa: F401 (PAPER_FIG3: re-exported for the notebooks)
 from .records import _PERCENT, METRICS, condition_of, metric_value  # noqa: F401 (re-exported)
 
-PAPER_COLUMNS = {"flip": "Baseline", "fft": "In-domain", "ids": "IDS"}
+PAPER_COLUMNS = {"flip": "Baseline", "fft": "In-domain", "ids": "IDS",
+                 # not the paper's: its Discussion's test (experiments.EVERY_LAYER), named here by records.condition_of
+                 "ids_all": "IDS every layer", "ids_all_depth": "IDS every layer /√L"}
 ENCODER_NAMES = {"cnn8": "CNN-8×8", "cnn16": "CNN-16×16", "cnn32": "CNN-32×32", "cnn64": "CNN-64×64",
                  "cnn128": "CNN-128×128", "cnn256": "CNN-256×256", "resnet18": "ResNet-18", "resnet50": "ResNet-50"}
 
@@ -131,14 +133,16 @@ def table_markdown(records: list[dict], table: str, conditions: tuple[str, ...] 
     and a block of physics probes and diagnostics per encoder and condition where the records hold them."""
     agg = aggregate(records, metrics=tuple(METRICS) + tuple(EXTRA))
     encoders = [e for e in ENCODERS if any(k[0] == e for k in agg)]
-    conditions = conditions or tuple(c for c in ("flip", "fft", "ids") if any(k[1] == c for k in agg))
+    conditions = conditions or tuple(c for c in ("flip", "fft", "ids", "ids_all", "ids_all_depth")
+                                     if any(k[1] == c for k in agg))
     controls = tuple(c for c in CONTROL_NAMES if any(k[1] == c for k in agg))
     paper = PAPER.get(table, {}) if with_paper else {}
+    in_paper = tuple(c for c in conditions if c in ("flip", "fft", "ids"))     # the columns the paper has
     out = []
     for m, title in METRICS.items():
         head = [f"{PAPER_COLUMNS.get(c, c)} (ours)" for c in conditions] + [CONTROL_NAMES[c] for c in controls]
         if paper:
-            head += [f"{PAPER_COLUMNS.get(c, c)} (paper)" for c in conditions]
+            head += [f"{PAPER_COLUMNS.get(c, c)} (paper)" for c in in_paper]
         out += [f"**{title}**", "", "| Model | " + " | ".join(head) + " | seeds |",
                 "|---" * (len(head) + 2) + "|"]
         for enc in encoders:
@@ -148,9 +152,9 @@ def table_markdown(records: list[dict], table: str, conditions: tuple[str, ...] 
             cells = [_fmt(*ours[c][:2], c in best) if c in ours else "–" for c in conditions]
             cells += [_fmt(*ctrl[c][:2]) if c in ctrl else "–" for c in controls]
             if paper:
-                theirs = {c: paper[m][enc][c] for c in conditions if c in paper[m].get(enc, {})}
+                theirs = {c: paper[m][enc][c] for c in in_paper if c in paper[m].get(enc, {})}
                 pbest = _best(theirs)
-                cells += [_fmt(*theirs[c], c in pbest) if c in theirs else "–" for c in conditions]
+                cells += [_fmt(*theirs[c], c in pbest) if c in theirs else "–" for c in in_paper]
             seeds = sorted({v[2] for v in ours.values()})
             out.append(f"| {ENCODER_NAMES.get(enc, enc)} | " + " | ".join(cells) + f" | {'/'.join(map(str, seeds))} |")
         out.append("")

@@ -11,7 +11,8 @@ Cells are the grids of idslab.experiments (get_grid: the same configs, hashes an
 table1|table2|fig3`, so records are shared with those commands). The order (plan()):
   tier 0  seed 0 of IDS, flip, no augmentation, the floor and the trivial and supervised controls, for every
           encoder of Tables 1 and 2;
-  tier 1  seed 0 of the rest (the FFT mask of Table 1, Figure 3's s_l sweep and its controls), and every other seed
+  tier 1  seed 0 of the rest (the FFT mask of Table 1 and its ResNets' IDS on every layer, experiments.EVERY_LAYER;
+          Figure 3's s_l sweep and its controls), and every other seed
           of the small CNNs (CNN-8 to CNN-64, Figure 3's CNN-16: the encoders multi.can_stack stacks on a GPU);
   tier 2  seeds 1 and 2 of CNN-128, CNN-256, ResNet-18 and ResNet-50: run only if the budget remains (BIG).
 At full size CNN-256 and the ResNets pre-train 5 epochs, not 20: the grids' own per-row protocol
@@ -43,6 +44,7 @@ from .atomic import atomic_write, write_json
 from .encoders import ENCODERS_2D
 from .experiments import (SUPERVISED_EPOCHS, Grid, Store, baseline_run, control_path, get_grid, load_records,
                           read_control_record, read_record, record_path, run_configs)
+from .records import condition_name
 from .report import write_report
 from .train import TrainConfig
 
@@ -136,7 +138,7 @@ class Cell:
         elif self.grid == "fig3":
             what = f"ids s_l={c.sites['fc1']:g}"
         else:
-            what = c.views
+            what = condition_name(c.views, c.sites)
         return f"{self.grid} {c.encoder} {what} seed {c.seed}"
 
     @property
@@ -153,13 +155,15 @@ class Cell:
 
 def study_grid(name: str, size: str, encoders: tuple[str, ...] | None = None) -> Grid:
     """The grid of one paper result at a size: "full" (docs/PROTOCOL.md), "quick" (CPU-sized) or "tiny" (the quick
-    grid's shape cut to CNN-8, 2 seeds and 2 s_l values at TINY sizes: a test of the code path, not a result).
+    grid's shape cut to CNN-8, 2 seeds and 2 s_l values at TINY sizes, with Table 1's every-layer IDS: a test of the
+    code path, not a result).
     encoders: keep only these rows (ValueError if none of them is in the grid)."""
     if size not in SIZES:
         raise ValueError(f"unknown study size {size!r}: choose one of {', '.join(SIZES)}")
     grid = get_grid(name, quick=size != "full")
-    if size == "tiny":
+    if size == "tiny":      # (CNN-8 stands in for the full Table 1's every-layer ResNet rows, to test their path)
         grid = dataclasses.replace(grid, encoders=("cnn8",) if name != "fig3" else ("cnn16",), seeds=(0, 1),
+                                   every_layer=("cnn8",) if get_grid(name).every_layer else (),
                                    sls=(0.0, 0.05) if name == "fig3" else grid.sls, per_encoder={},
                                    overrides={**grid.overrides, **TINY}, title=grid.title + " (tiny: a test)")
     if encoders:
@@ -195,8 +199,8 @@ def plan(size: str = "full", grids=GRIDS, encoders: tuple[str, ...] | None = Non
         folder = str(Path(results) / (name + SUFFIX[size]))
         s0 = grid.seeds[0]
         for cfg in grid.configs(**extra):
-            cells.append(Cell(name, "train", cfg, _tier(name, cfg, cfg.views in ("ids", "flip", "none"), s0),
-                              folder))
+            first = condition_name(cfg.views, cfg.sites) in ("ids", "flip", "none")
+            cells.append(Cell(name, "train", cfg, _tier(name, cfg, first, s0), folder))
         shared: dict = {}           # control record path -> its first cell (the others it stands for: `also`)
         for kind, cfg in grid.baseline_configs(**extra):
             path = control_path(folder, kind, cfg, SUPERVISED_EPOCHS)

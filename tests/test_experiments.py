@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from idslab import experiments as ex
+from idslab.records import condition_name
 from idslab.train import TrainConfig
 from tests.conftest import streak_data
 
@@ -36,6 +37,20 @@ def test_grids_have_the_papers_shape():
     assert 0.0 in sls                                            # s_l = 0: IDS without noise, no augmentation
 
 
+def test_table1_resnet_rows_carry_the_discussions_every_layer_ids():
+    cfgs = ex.get_grid("table1").configs()
+    every = [c for c in cfgs if condition_name(c.views, c.sites) != c.views]
+    assert {(c.encoder, condition_name(c.views, c.sites)) for c in every} == {
+        (e, n) for e in ex.DISCUSSION_ROWS for n in ex.EVERY_LAYER}
+    assert len(every) == len(ex.DISCUSSION_ROWS) * len(ex.EVERY_LAYER) * 3           # 3 paired seeds
+    # the row's protocol (5 epochs) and relative noise; the fc1-only "ids" column is untouched
+    assert all(c.epochs == 5 and c.scale_mode == "relative" and c.views == "ids" for c in every)
+    assert all(c.sites == {"fc1": 0.02} for c in cfgs if c.views == "ids" and c not in every)
+    assert not any(condition_name(c.views, c.sites) != c.views for c in ex.get_grid("table2").configs())
+    # distinct records: the hash sees the sites and the scale mode
+    assert len({ex.config_hash(c) for c in cfgs}) == len(cfgs)
+
+
 def test_grids_carry_the_controls():
     t1 = ex.get_grid("table1")
     extra = [c for c in t1.configs() if c.views == "none"]
@@ -47,8 +62,8 @@ def test_grids_carry_the_controls():
     assert {c.views for c in fig3.configs()} == {"ids", "none"} and not any(c.views == "none" and c.epochs
                                                                               for c in fig3.configs())
     # the paper's cells keep their record names (hash) when the controls are added
-    assert [ex.config_hash(c) for c in t1.configs(controls=False)] == [ex.config_hash(c) for c in t1.configs()
-                                                                       if c.views != "none"]
+    assert [ex.config_hash(c) for c in t1.configs(controls=False)] == [
+        ex.config_hash(c) for c in t1.configs() if c.views != "none" and condition_name(c.views, c.sites) == c.views]
     for name in ex.GRID_NAMES:
         full, quick = ex.get_grid(name), ex.get_grid(name, quick=True)
         assert len(quick.configs()) < len(full.configs())

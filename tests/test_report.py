@@ -112,6 +112,30 @@ def test_tables_show_controls_gap_and_paired_differences():
     assert "Controls: no augmentation" in report.report_markdown(recs, "table1")
 
 
+def test_every_layer_ids_is_a_column_of_its_own_not_averaged_into_ids():
+    from idslab.perturb import ALL_SITES
+    from idslab.records import _EVERY_LAYER
+    assert _EVERY_LAYER == ALL_SITES
+    every = []
+    for s in range(3):
+        r = rec("resnet18", "ids", s, 0.80, 0.75)
+        r["config"] |= {"sites": {"all": 0.1}, "scale_mode": "relative"}
+        every.append(r)
+    recs = [rec("resnet18", "ids", s, 0.60, 0.55) for s in range(3)] + every + _controls("resnet18")
+    assert [report.condition_of(r) for r in recs[:6]] == ["ids"] * 3 + ["ids_all"] * 3
+    md = report.table_markdown(recs, "table1")
+    head = next(l for l in md.splitlines() if l.startswith("| Model | "))
+    assert "IDS every layer (ours)" in head and "IDS every layer (paper)" not in head
+    row = next(l for l in md.split("**k-NN (%)**")[0].splitlines() if l.startswith("| ResNet-18"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[1].startswith("60.00") and cells[2].startswith("**80.00")     # IDS (fc1), IDS every layer
+    d = report.paired_vs(recs, "resnet18", "ids_all")            # against none: 80 - (80, 81, 82)
+    assert d["mean"] == -1.0 and d["n"] == 3
+    gap_head = next(l for l in md.split("Gap closed")[1].splitlines() if l.startswith("| Model"))
+    gap_row = next(l for l in md.split("Gap closed")[1].splitlines() if l.startswith("| ResNet-18"))
+    assert "IDS every layer: gap" in gap_head and "| 0.50 | " + report._fmt_diff(d) + " |" in gap_row
+
+
 def test_sweep_report_and_figure_show_zero_floor_and_loss():
     from idslab.plots.sweep import sweep_figure
     recs = [dict(rec("cnn16", "ids", s, 0.8, 0.78, sl=sl), final_loss=5.0 + sl) for sl in (0.0, 0.1)

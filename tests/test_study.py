@@ -13,8 +13,9 @@ from idslab.encoders import ENCODERS_2D
 
 def test_plan_holds_every_cell_in_a_useful_order(tmp_path):
     cells = study.plan("full", results=str(tmp_path), device="cuda")
-    # Tables 1, 2 (+ supervised per encoder and seed, trivial once per tile: 8 .. 256), Figure 3 (+ 5 + 1)
-    assert len(cells) == (120 + 24 + 6) + (96 + 24 + 6) + (50 + 5 + 1)
+    # Tables 1 (+ the ResNets' two every-layer IDS conditions), 2 (+ supervised per encoder and seed, trivial once
+    # per tile: 8 .. 256), Figure 3 (+ 5 + 1)
+    assert len(cells) == (120 + 12 + 24 + 6) + (96 + 24 + 6) + (50 + 5 + 1)
     tiers = [c.tier for c in cells]
     assert tiers == sorted(tiers)                              # tier 0, then 1, then 2
     first = [c for c in cells if c.tier == 0]
@@ -30,6 +31,9 @@ def test_plan_holds_every_cell_in_a_useful_order(tmp_path):
     # only the big encoders' later seeds wait for tier 2; the small CNNs' paired seeds come before
     assert {c.cfg.encoder for c in cells if c.tier == 2} == set(study.BIG)
     assert all(c.cfg.seed != 0 for c in cells if c.tier == 2)
+    every = [c for c in cells if "ids_all" in c.label]         # the Discussion's cells: after tier 0, seed 0 first
+    assert {(c.cfg.encoder, c.tier) for c in every if c.cfg.seed == 0} == {("resnet18", 1), ("resnet50", 1)}
+    assert len(every) == 12 and {c.grid for c in every} == {"table1"}
     with pytest.raises(ValueError, match="--grids"):
         study.plan("full", ("table9",))
     with pytest.raises(ValueError, match="--encoders"):
@@ -56,9 +60,10 @@ def test_dry_run_prints_every_cell_and_the_estimate(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     rows = [line for line in out.splitlines() if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
-    assert len(rows) == 332
+    assert len(rows) == 344
     for enc in ENCODERS_2D:
         assert any(f" {enc} ids seed 0 " in r for r in rows), enc
+    assert any(" resnet50 ids_all_depth seed 2 " in r for r in rows)
     assert "H100 estimate" in out and "min wall" in out and "not a measurement" in out
     assert "cumulative: tier 0 ends at" in out and "cut (table2, table1): cnn256, resnet18, resnet50 pre-train 5 epochs" in out
     assert not (tmp_path / "r").exists()                       # a dry run writes nothing
@@ -111,6 +116,8 @@ def test_tiny_study_end_to_end_resumes_and_packs(tmp_path, monkeypatch, capsys):
     assert man["stored"] == man["cells"] == len(cells) and man["order"] == [c.label for c in cells]
     assert sum("/records/" in n for n in names) == len(cells)
     assert {"study/tables/table1_quick.md", "study/tables/fig3_quick.md"} <= set(names)
+    # the every-layer IDS cells ran through the same path and have their own column (records.condition_name)
+    assert {line.split(",")[3] for line in csv.splitlines()[1:]} >= {"ids", "ids_all", "ids_all_depth"}
     assert 0 <= rec["metrics"]["mlp_acc"] <= 1 and rec["sizes"]["pretrain"] == study.TINY["n_pretrain"]
     # a rerun trains nothing: every cell is read back from the store
     capsys.readouterr()
