@@ -136,6 +136,23 @@ def summary(results: str) -> str:
     return "\n".join(out)
 
 
+def parse_set(text: str) -> tuple[dict, str]:
+    """--set "k=v,k=v" -> (TrainConfig fields, the results folder's tag). sl=S: s_l at fc1; sites=all:S (or
+    name:S;name:S): TrainConfig.sites; any other field is cast to its default's type (bools from 0/1); an unknown
+    field raises AttributeError naming it."""
+    extra, tag = {}, ""
+    for kv in filter(None, text.split(",")):
+        k, _, v = kv.partition("=")
+        tag += f"_{kv.replace('=', '-')}"
+        if k in ("sl", "sites"):
+            extra["sites"] = ({"fc1": float(v)} if k == "sl" else
+                              {n: float(x) for n, x in (part.split(":") for part in v.split(";"))})
+            continue
+        kind = type(getattr(TrainConfig(), k))
+        extra[k] = bool(int(v)) if kind is bool else kind(v)
+    return extra, tag
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tile", type=int, default=64)
@@ -166,15 +183,7 @@ def main(argv=None) -> int:
     if args.warmup:
         with_warmup(args.warmup)
     n_pre, n_tr, n_te = (int(v) for v in args.sizes.split(","))
-    extra, tag = {}, "".join(f"_{kv.replace('=', '-')}" for kv in filter(None, args.set.split(",")))
-    for kv in filter(None, args.set.split(",")):
-        k, _, v = kv.partition("=")
-        if k in ("sl", "sites"):   # sl=S: s_l at fc1; sites=all:S (or name:S;name:S): TrainConfig.sites
-            extra["sites"] = ({"fc1": float(v)} if k == "sl" else
-                              {n: float(x) for n, x in (part.split(":") for part in v.split(";"))})
-            continue
-        kind = type(getattr(TrainConfig(), k))           # AttributeError names an unknown field
-        extra[k] = bool(int(v)) if kind is bool else kind(v)
+    extra, tag = parse_set(args.set)
     for enc in args.encoders.split(","):
         base = TrainConfig(encoder=enc, tile=args.tile, epochs=args.epochs, n_pretrain=n_pre, n_probe_train=n_tr,
                            n_probe_test=n_te, batch_size=args.batch, lr=args.lr, **({"device": "cpu"} | extra))

@@ -1,5 +1,6 @@
 """scripts/protocol_study.py (issue 25): the validation split keeps each positive with its own background, and
 twin_contrast tells an encoder that sees the echo from one that sees only the background."""
+import pytest
 import torch
 from torch import nn
 
@@ -64,3 +65,13 @@ def test_twin_contrast_separates_echo_from_background_encoders():
     assert sees_echo["twins"] == sees_background["twins"] == 12
     assert sees_background["ratio"] < 1e-6                  # twins share these rows exactly
     assert sees_echo["ratio"] > 0.3
+
+
+def test_set_parses_sites_fields_and_the_device():
+    extra, tag = _script().parse_set("sites=all:0.1,scale_mode=relative,device=cuda,proj_bn=1")
+    assert extra == {"sites": {"all": 0.1}, "scale_mode": "relative", "device": "cuda", "proj_bn": True}
+    assert tag == "_sites-all:0.1_scale_mode-relative_device-cuda_proj_bn-1"
+    assert _script().parse_set("sl=0.1")[0] == {"sites": {"fc1": 0.1}}
+    assert _script().parse_set("") == ({}, "")
+    with pytest.raises(AttributeError, match="nosuch"):
+        _script().parse_set("nosuch=1")
