@@ -134,9 +134,10 @@ class Grid:
         return f"{self.title} ({'; '.join(parts)})"
 
     def configs(self, controls: bool = True, **extra) -> list[TrainConfig]:
-        """Every trained cell as a TrainConfig, in run order (encoder; s_l, condition, seed; then the "none" and
-        "floor" controls per seed; then the EVERY_LAYER conditions of the every_layer rows). controls=False: the paper's cells only. `extra`: e.g. device, data_dir,
-        cifar_dir (not part of the protocol)."""
+        """Every trained cell as a TrainConfig, in run order (encoder; s_l, condition, seed; the EVERY_LAYER
+        conditions of an every_layer row; then the "none" and "floor" controls per seed). controls=False: the
+        paper's cells only (no controls, no every-layer conditions). `extra`: e.g. device, data_dir, cifar_dir (not
+        part of the protocol)."""
         out = []
         for enc in self.encoders:
             make = lambda **kw: TrainConfig(dataset=self.dataset, encoder=enc, **{**self.row(enc), **extra, **kw})

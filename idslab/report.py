@@ -48,7 +48,9 @@ EXTRA = {"physics.velocity_r2": "velocity R²", "physics.slope_r2": "slope R²",
 
 
 def _sl(rec: dict) -> float:
-    return float(rec["config"].get("sites", {}).get("fc1", 0.0))
+    """s_l at fc1 (the paper's site), else the run's one value ("all" / "all_depth": per layer, before /√L)."""
+    sites = rec["config"].get("sites") or {}
+    return float(sites.get("fc1", next(iter(sites.values()), 0.0)))
 
 
 def aggregate(records: list[dict], by: tuple[str, ...] = ("encoder", "views"), metrics=tuple(METRICS)) -> dict:

@@ -133,6 +133,8 @@ def test_every_layer_ids_is_a_column_of_its_own_not_averaged_into_ids():
     assert d["mean"] == -1.0 and d["n"] == 3
     gap_head = next(l for l in md.split("Gap closed")[1].splitlines() if l.startswith("| Model"))
     gap_row = next(l for l in md.split("Gap closed")[1].splitlines() if l.startswith("| ResNet-18"))
+    rows = list(csv.DictReader(io.StringIO(report.table_csv(recs, "table1"))))
+    assert {(r["condition"], r["sl"]) for r in rows if r["metric"] == "mlp_acc"} >= {("ids", "0.02"), ("ids_all", "0.1")}
     assert "IDS every layer: gap" in gap_head and "| 0.50 | " + report._fmt_diff(d) + " |" in gap_row
 
 
