@@ -72,3 +72,20 @@ def test_resnet_step_on_cuda():
     res = pretrain(TrainConfig(**{**BASE, "encoder": "resnet18", "tile": 32, "epochs": 1, "batch_size": 32,
                                   "n_pretrain": 64}), data)
     assert len(res.loss_history) == 1 and torch.isfinite(torch.tensor(res.loss_history)).all()
+
+
+@pytest.mark.parametrize("condition", ["ids_all", "ids_all_depth"])
+def test_every_layer_ids_on_a_resnet_on_cuda(condition):
+    """The study's Discussion cells (experiments.EVERY_LAYER): noise on every conv and linear weight of a ResNet, per
+    view, under bf16 autocast and channels_last; the loss stays finite and the perturbation reaches the trunk."""
+    from idslab.experiments import EVERY_LAYER
+    data = streak_data(tile=32, n=(64, 32, 32))
+    cfg = TrainConfig(**{**BASE, "encoder": "resnet18", "tile": 32, "epochs": 2, "batch_size": 32,
+                         "n_pretrain": 64, "views": "ids"}, **EVERY_LAYER[condition])
+    res = pretrain(cfg, data)
+    assert len(res.loss_history) == 2 and torch.isfinite(torch.tensor(res.loss_history)).all()
+    x = data.probe_test.x[:8].cuda().contiguous(memory_format=torch.channels_last)
+    res.model.train()
+    with torch.autocast("cuda", torch.bfloat16):
+        a, b = res.model.encoder(x), res.model.encoder(x)
+    assert not torch.equal(a, b)                                         # λ drawn afresh per forward pass
