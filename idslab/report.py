@@ -28,6 +28,7 @@ from .encoders import ENCODERS
 from .paper import PAPER, PAPER_FIG3  # noqa: F401 (PAPER_FIG3: re-exported for the notebooks)
 from .records import _PERCENT, METRICS, condition_of, metric_value  # noqa: F401 (re-exported)
 
+# Column titles, in the tables' column order (table_markdown reads the order from here).
 PAPER_COLUMNS = {"flip": "Baseline", "fft": "In-domain", "ids": "IDS",
                  # not the paper's: its Discussion's test (experiments.EVERY_LAYER), named here by records.condition_of
                  "ids_all": "IDS every layer", "ids_all_depth": "IDS every layer /√L"}
@@ -135,8 +136,7 @@ def table_markdown(records: list[dict], table: str, conditions: tuple[str, ...] 
     and a block of physics probes and diagnostics per encoder and condition where the records hold them."""
     agg = aggregate(records, metrics=tuple(METRICS) + tuple(EXTRA))
     encoders = [e for e in ENCODERS if any(k[0] == e for k in agg)]
-    conditions = conditions or tuple(c for c in ("flip", "fft", "ids", "ids_all", "ids_all_depth")
-                                     if any(k[1] == c for k in agg))
+    conditions = conditions or tuple(c for c in PAPER_COLUMNS if any(k[1] == c for k in agg))
     controls = tuple(c for c in CONTROL_NAMES if any(k[1] == c for k in agg))
     paper = PAPER.get(table, {}) if with_paper else {}
     in_paper = tuple(c for c in conditions if c in ("flip", "fft", "ids"))     # the columns the paper has

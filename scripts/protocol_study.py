@@ -138,8 +138,8 @@ def summary(results: str) -> str:
 
 def parse_set(text: str) -> tuple[dict, str]:
     """--set "k=v,k=v" -> (TrainConfig fields, the results folder's tag). sl=S: s_l at fc1; sites=all:S (or
-    name:S;name:S): TrainConfig.sites; any other field is cast to its default's type (bools from 0/1); an unknown
-    field raises AttributeError naming it."""
+    name:S;name:S): TrainConfig.sites; any other field is cast to its default's type (bools from 0/1). An unknown
+    field is a ValueError naming it and the fields there are."""
     extra, tag = {}, ""
     for kv in filter(None, text.split(",")):
         k, _, v = kv.partition("=")
@@ -148,6 +148,9 @@ def parse_set(text: str) -> tuple[dict, str]:
             extra["sites"] = ({"fc1": float(v)} if k == "sl" else
                               {n: float(x) for n, x in (part.split(":") for part in v.split(";"))})
             continue
+        if k not in {f.name for f in dataclasses.fields(TrainConfig)}:
+            raise ValueError(f"--set {kv!r}: {k!r} is not a TrainConfig field; use sl, sites or one of "
+                             f"{', '.join(f.name for f in dataclasses.fields(TrainConfig))}")
         kind = type(getattr(TrainConfig(), k))
         extra[k] = bool(int(v)) if kind is bool else kind(v)
     return extra, tag

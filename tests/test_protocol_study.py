@@ -73,5 +73,5 @@ def test_set_parses_sites_fields_and_the_device():
     assert tag == "_sites-all:0.1_scale_mode-relative_device-cuda_proj_bn-1"
     assert _script().parse_set("sl=0.1")[0] == {"sites": {"fc1": 0.1}}
     assert _script().parse_set("") == ({}, "")
-    with pytest.raises(AttributeError, match="nosuch"):
+    with pytest.raises(ValueError, match="'nosuch' is not a TrainConfig field"):
         _script().parse_set("nosuch=1")
