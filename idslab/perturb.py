@@ -13,7 +13,7 @@ Variants beyond the paper (issue 10), each a per-layer attribute set by `set_sit
   the distribution xWᵀ + σ‖x‖ε, ε ~ N(0, I_out), independent across samples (the local reparameterisation trick,
   Kingma et al. 2015), so it costs one (N, out) draw instead of N (out, in) draws. For a convolution the outputs at
   different positions share one λ, so there is no such shortcut: each sample is convolved with its own W + λ_n
-  (one grouped convolution).
+  (one grouped convolution); per view, each view is convolved with its own W + λ_v.
 - scale_mode = "absolute" (the paper, default): σ = s_l. "relative": σ = s_l · RMS(W), recomputed from the current
   (detached) W on every pass, so the noise keeps its size relative to the weights as training grows or shrinks W.
   At PyTorch's default init a fixed s_l perturbs a layer's pre-activation by about s_l·√(3·fan_in) of its size
@@ -110,15 +110,26 @@ def _perturbed_conv(conv, x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     _split_views(n, k)
     if eps is None:
         eps = torch.randn((k, *weight.shape), device=x.device, dtype=weight.dtype)
-    lam = eps * sigma
-    w = (weight + lam).flatten(0, 1)                         # (k·out, C/groups, *kernel)
-    per = n // k                                             # samples per kernel
-    # (k·per, C, ...) -> (per, k·C, ...): kernel j sees only its own samples' channels through groups = k·groups
-    xg = x.reshape(k, per, *x.shape[1:]).transpose(0, 1).reshape(per, k * x.shape[1], *x.shape[2:])
-    out = conv(xg, w, None, stride, padding, dilation, groups * k)
-    out = out.reshape(per, k, weight.shape[0], *out.shape[2:]).transpose(0, 1).reshape(n, weight.shape[0],
-                                                                                          *out.shape[2:])
+    w = weight + eps * sigma                                 # (k, out, C/groups, *kernel)
+    if noise == "view":
+        # one ordinary convolution per view (V = 2: a loop over views, not samples): each view's rows are a
+        # contiguous slice in any memory format, so the input is not copied and channels_last survives, where the
+        # grouped form reorders the whole activation twice (docs/BENCHMARKS.md, "IDS on every layer")
+        out = torch.cat([conv(xv, wv, None, stride, padding, dilation, groups) for xv, wv in zip(x.chunk(k), w)])
+    else:
+        out = grouped_conv(conv, x, w, stride, padding, dilation, groups)
     return out if bias is None else out + bias.view((1, -1) + (1,) * (out.dim() - 2))
+
+
+def grouped_conv(conv, x: torch.Tensor, w: torch.Tensor, stride, padding, dilation, groups: int) -> torch.Tensor:
+    """Rows of x convolved with their own kernel, in order, as one grouped convolution: x (k·per, C, *spatial), w (k,
+    out, C/groups, *kernel) -> (k·per, out, *spatial'); rows j·per ... (j+1)·per - 1 see kernel j. The batch of
+    distinct kernels becomes the group axis: (k·per, C, ...) -> (per, k·C, ...) with groups = k·groups."""
+    k, n = w.shape[0], x.shape[0]
+    per = n // k
+    xg = x.reshape(k, per, *x.shape[1:]).transpose(0, 1).reshape(per, k * x.shape[1], *x.shape[2:])
+    out = conv(xg, w.flatten(0, 1), None, stride, padding, dilation, groups * k)
+    return out.reshape(per, k, w.shape[1], *out.shape[2:]).transpose(0, 1).reshape(n, w.shape[1], *out.shape[2:])
 
 
 def perturbed_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: float,
@@ -127,7 +138,7 @@ def perturbed_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     """Eq. 1 for a convolution. x (V·B, C, H, W), weight (out, C/groups, kh, kw) -> (V·B, out, H', W').
 
     noise="view": view v is convolved with W + λ_v (λ_v ~ N(0, σ²), weight-shaped); noise="sample": sample n with
-    W + λ_n. Both run as one grouped convolution (the batch of distinct kernels becomes the group axis). The bias is
+    W + λ_n: one convolution per view, or one grouped convolution over the samples (`grouped_conv`). The bias is
     never perturbed; scale == 0 is exactly F.conv2d. `padding` is numeric (pad first for other padding modes).
     eps: the standard-normal draw to use (shape `draw_shape`), None to draw it here.
     """

@@ -7,7 +7,9 @@
 #
 # Steps (each under its own time limit; a failed or timed-out step is reported and the others still run):
 #   1. pytest -m cuda           the device tests (bf16 autocast, the stacked path, probes, views, checkpoints on CUDA)
-#   2. bench_throughput.py      --device cuda for CNN-16, CNN-64 and ResNet-18 (tutorial pipeline vs idslab)
+#   2. bench_throughput.py      --device cuda for CNN-16, CNN-64 and ResNet-18 (tutorial pipeline vs idslab), and
+#      bench_noise.py --step     a ResNet-18 step at N = 256 with IDS on every layer against IDS at fc1 (the cost the
+#                                study's model leaves out of the Discussion's cells)
 #   3. one full-protocol run per encoder (idslab train, docs/PROTOCOL.md defaults), timed, and from those times the
 #      wall time of the full study (Tables 1, 2 and Figure 3) run one cell after another
 #   4. notebook 01 headless with its GPU budgets (python notebooks/01_ids_vs_flip.py)
@@ -77,6 +79,8 @@ for enc in cnn16 cnn64 resnet18; do
   step "bench-$enc" 120 "$PYTHON" benchmarks/bench_throughput.py --encoder "$enc" --device cuda --steps $steps \
        --stack $stack --workers 8
 done
+step bench-noise-resnet18 120 "$PYTHON" benchmarks/bench_noise.py --step resnet18 --tile 256 --batch 256 \
+     --device cuda --rounds 3 --repeats 5
 
 # 3. one full-protocol run per encoder (data generated into $IDSLAB_DATA first, timed apart)
 ENCODERS=(cnn8 cnn16 cnn32 cnn64 cnn128 cnn256 resnet18 resnet50)
@@ -121,6 +125,10 @@ for enc in ("cnn16", "cnn64", "resnet18"):
     log = work / f"bench-{enc}.log"
     table = [l for l in log.read_text().splitlines() if l.startswith("|") or l.startswith(enc)] if log.exists() else []
     lines += [f"**{enc}**", "", *(table or ["(no result: see the step table)"]), ""]
+log = work / "bench-noise-resnet18.log"
+table = [l for l in log.read_text().splitlines() if l.startswith("|")] if log.exists() else []
+lines += ["## IDS on every layer, one ResNet-18 step at N = 256 (benchmarks/bench_noise.py --step)", "",
+          *(table or ["(no result: see the step table)"]), ""]
 lines += ["## One full-protocol run per encoder (idslab train --views ids, docs/PROTOCOL.md defaults)", "",
           "| encoder | pre-training (s) | whole run (s) | MLP acc | k-NN acc |", "|---|---:|---:|---:|---:|"]
 per_run = {}
