@@ -44,6 +44,11 @@ def engine_step(data, encoder: str, before: bool):
         e.model = e.model.to(memory_format=torch.contiguous_format)
         e.forward = lambda views: e.model(views)
         e.opt = torch.optim.Adam(e.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return stepper(e)
+
+
+def stepper(e: Engine):
+    """A callable that runs the engine's next training step (a new epoch's permutation first, then wrapping)."""
     e.new_epoch()
     state = {"s": 0}
 

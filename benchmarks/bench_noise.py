@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.ab_cpu_step import stepper  # noqa: E402
 from idslab import perturb  # noqa: E402
 from idslab.perturb import grouped_conv, perturbed_conv2d, perturbed_linear  # noqa: E402
 from idslab.train import Engine, TrainConfig, resolve_device  # noqa: E402
@@ -56,14 +57,7 @@ def engine_step(encoder: str, tile: int, batch: int, sites: dict, device):
     x = torch.randn(4 * batch, 1, tile, tile, generator=torch.Generator().manual_seed(0))
     cfg = TrainConfig(encoder=encoder, views="ids", sites=sites, scale_mode="relative", batch_size=batch,
                       n_pretrain=len(x), device=str(device))
-    e = Engine(cfg, x.to(device), device)
-    e.new_epoch()
-    state = {"s": 0}
-
-    def step():
-        e.step(state["s"] % e.steps_per_epoch)
-        state["s"] += 1
-    return step
+    return stepper(Engine(cfg, x.to(device), device))
 
 
 def step_rounds(a, dev) -> None:

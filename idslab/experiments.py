@@ -191,8 +191,8 @@ SHORT_ROWS = {"cnn256": {"epochs": 5}, "resnet18": {"epochs": 5}, "resnet50": {"
 # relative to each layer's RMS weight (perturb.py), either 0.1 on every layer (SimGRACE's rule) or 0.1/√L on each of
 # the L layers (the summed perturbation of h stays near 0.1 at any depth). The first was fixed before its first run,
 # the second from that depth argument after ResNet-50's first cell (probe-test split), neither tuned. At N = 32 on
-# the CPU (docs/PROTOCOL.md, "Fifth pass", 3 paired seeds) "all" lifts ResNet-18 by +22.8 points over identical
-# views and "all_depth" ResNet-50 by +9.0. Whether that holds at the paper's N = 256 is what these cells measure;
+# the CPU (docs/PROTOCOL.md, "Sixth pass", 3 paired seeds) "all" lifts ResNet-18 by +22.4 points over identical
+# views and beats flips on both ResNets; the FFT mask stays ahead. Whether that holds at the paper's N = 256 is what these cells measure;
 # the fc1-only "ids" column stays the paper's method.
 EVERY_LAYER = {"ids_all": {"sites": {"all": 0.1}, "scale_mode": "relative"},
                "ids_all_depth": {"sites": {"all_depth": 0.1}, "scale_mode": "relative"}}
