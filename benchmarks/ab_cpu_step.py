@@ -42,7 +42,7 @@ def engine_step(data, encoder: str, before: bool):
     if before:
         e.model.encoder.features = relu_first(e.model.encoder.features)
         e.model = e.model.to(memory_format=torch.contiguous_format)
-        e.forward = lambda views: e.model(views)
+        e.forward = lambda views: e.objective.branches(e.model, e.target, views)   # the engine's, without channels_last
         e.opt = torch.optim.Adam(e.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     return stepper(e)
 
